@@ -1,0 +1,172 @@
+"""The problem specification: one frozen record of the paper's parameters.
+
+Symbols (one code name per paper symbol, theory.md §1–2 and §6–8):
+
+==========  =================================================================
+``p``       input dimension (number of parameters)
+``m``       number of meta-training tasks
+``n_t``     training points per task (inner step)
+``n_v``     validation points per task (meta-loss)
+``n_r``     adaptation points of the meta-test task
+``sigma``   label-noise standard deviation
+``nu``      task spread: ``w ~ N(w0, nu**2 / p I)``
+``alpha_t`` inner learning rate at meta-training (any real, negative allowed)
+``alpha_r`` adaptation learning rate at meta-test
+``w0``      mean task vector (``None`` = zero vector)
+``omega0``  initial value of meta-training (``None`` = zero vector); selects
+            the nearest solution in the over-parameterised regime
+``n_steps`` inner gradient steps ``N`` (MAML and first-order MAML)
+``lam``     iMAML proximal strength ``lambda``
+==========  =================================================================
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from linmeta._checks import check_int, check_real, check_vector
+
+__all__ = ["Problem", "ALGORITHMS", "REGIMES"]
+
+ALGORITHMS = ("maml", "fomaml", "imaml")
+REGIMES = ("overparameterized", "underparameterized")
+_INT_FIELDS = ("p", "m", "n_t", "n_v", "n_r")
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Gaussian mixed linear regression with MAML meta-training (theory.md M1, MAML1).
+
+    Every field is validated when the problem is built; a bad value raises
+    ``ValueError`` naming the field, the valid range and the value received.
+    Use :meth:`replace` (or :func:`dataclasses.replace`) to change a field.
+
+    Parameters
+    ----------
+    p, m, n_t, n_v, n_r : int
+        Sizes, each >= 1.  ``p == n_v * m`` (the interpolation threshold) is
+        rejected.
+    sigma, nu : float
+        Noise and task standard deviations, finite and >= 0.
+    alpha_t, alpha_r : float
+        Training and adaptation rates, finite (negative allowed).
+    w0, omega0 : array_like of shape (p,), optional
+        Mean task and initial meta-parameters; ``None`` is the zero vector.
+    algorithm : {"maml", "fomaml", "imaml"}, default="maml"
+        Meta-learning algorithm.
+    n_steps : int, default=1
+        Inner gradient steps (``"maml"`` and ``"fomaml"``; must be 1 for iMAML).
+    lam : float, optional
+        iMAML proximal strength, required and > 0 for ``"imaml"``, rejected
+        otherwise.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> prob = lm.Problem(p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=0.2,
+    ...                   alpha_t=0.2, alpha_r=0.2)
+    >>> prob.regime
+    'underparameterized'
+    >>> prob.replace(alpha_t=-0.5).alpha_t
+    -0.5
+
+    References
+    ----------
+    theory.md §1 (M1), §2 (MAML1), §6 (B1), §8 (I1), §9 (F1).
+    """
+
+    p: int
+    m: int
+    n_t: int
+    n_v: int
+    n_r: int
+    sigma: float
+    nu: float
+    alpha_t: float
+    alpha_r: float
+    w0: np.ndarray | None = field(default=None, repr=False)
+    omega0: np.ndarray | None = field(default=None, repr=False)
+    algorithm: str = "maml"
+    n_steps: int = 1
+    lam: float | None = None
+
+    def __post_init__(self):
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        for name in _INT_FIELDS:
+            put(name, check_int(getattr(self, name), name, min_val=1))
+        for name in ("sigma", "nu"):
+            put(name, check_real(getattr(self, name), name, min_val=0))
+        for name in ("alpha_t", "alpha_r"):
+            put(name, check_real(getattr(self, name), name))
+        put("w0", check_vector(self.w0, "w0", self.p))
+        put("omega0", check_vector(self.omega0, "omega0", self.p))
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}; got {self.algorithm!r}")
+        put("n_steps", check_int(self.n_steps, "n_steps", min_val=1))
+        if self.algorithm == "imaml":
+            if self.lam is None:
+                raise ValueError("lam must be finite and > 0 for algorithm='imaml'; got None")
+            put("lam", check_real(self.lam, "lam", min_val=0, strict=True))
+            if self.n_steps != 1:
+                raise ValueError(f"n_steps must be 1 for algorithm='imaml' (the inner problem is solved exactly); got {self.n_steps}")
+        elif self.lam is not None:
+            raise ValueError(f"lam must be None unless algorithm='imaml' (algorithm={self.algorithm!r}); got {self.lam!r}")
+        if self.p == self.k:
+            raise ValueError(
+                f"p == n_v * m == {self.p} is the interpolation threshold; meta-training is singular "
+                "(choose p < n_v * m or p > n_v * m)"
+            )
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def k(self) -> int:
+        """Number of validation equations, ``n_v * m``."""
+        return self.n_v * self.m
+
+    @property
+    def regime(self) -> str:
+        """``"overparameterized"`` (``p > n_v m``) or ``"underparameterized"`` (``p < n_v m``)."""
+        return REGIMES[0] if self.p > self.k else REGIMES[1]
+
+    @property
+    def h_t(self) -> float:
+        """``(1 - alpha_t)**2 + alpha_t**2 (p + 1) / n_t`` (theory.md T1)."""
+        return (1 - self.alpha_t) ** 2 + self.alpha_t**2 * (self.p + 1) / self.n_t
+
+    @property
+    def h_r(self) -> float:
+        """``(1 - alpha_r)**2 + alpha_r**2 (p + 1) / n_r`` (theory.md T0)."""
+        return (1 - self.alpha_r) ** 2 + self.alpha_r**2 * (self.p + 1) / self.n_r
+
+    @property
+    def start_offset(self) -> np.ndarray:
+        """``omega0 - w0``: everything random depends on the start only through it."""
+        return self.omega0 - self.w0
+
+    # -------------------------------------------------------------- utilities
+    def replace(self, **changes) -> "Problem":
+        """Return a validated copy with ``changes`` applied."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown Problem field(s) {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(self)]}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Scalar fields as a dict; ``w0``/``omega0`` as their norms ``|w0|``, ``|omega0 - w0|``."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("w0", "omega0")}
+        out["w0_norm"] = float(np.linalg.norm(self.w0))
+        out["start_distance"] = float(np.linalg.norm(self.start_offset))
+        return out
+
+    def __eq__(self, other):
+        if not isinstance(other, Problem):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name)) if f.name in ("w0", "omega0")
+            else getattr(self, f.name) == getattr(other, f.name)
+            for f in dataclasses.fields(self)
+        )
+
+    __hash__ = None

@@ -1,0 +1,1 @@
+"""Closed-form theory (placeholder until the derivations land; see issue 4)."""
