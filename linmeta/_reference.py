@@ -1,0 +1,44 @@
+"""Plain-NumPy twins of the Numba kernels: test oracles and benchmark baselines.
+
+This is the obvious per-run loop: draw (the same streams as the kernels),
+build each ``A_i``, solve with ``lstsq``/``pinv`` (:func:`linmeta.meta_train`),
+evaluate.  Slow and simple on purpose.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from linmeta import sampling
+from linmeta.loss import loss_from_distance
+from linmeta.maml import adapt, meta_train
+
+__all__ = ["run_losses"]
+
+
+def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50):
+    """Per-run test losses, (R, A, B); same contract as :func:`linmeta.simulate.run_losses`."""
+    out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
+    for j, run in enumerate(runs):
+        draws = sampling.draw_training(prob, seed, [run])
+        test = sampling.draw_test(prob, seed, [run], n_test_tasks, n_test_points) if method == "protocol" else None
+        for ia, a in enumerate(alpha_ts):
+            pa = prob.replace(alpha_t=float(a))
+            omega = meta_train(sampling.batch_from_draws(pa, draws, 0), pa)
+            for ib, b in enumerate(alpha_rs):
+                if method == "exact":
+                    out[j, ia, ib] = loss_from_distance(np.sum((omega - prob.w0) ** 2), prob, b)
+                else:
+                    out[j, ia, ib] = _protocol_one(omega, prob, test, b)
+    return out
+
+
+def _protocol_one(omega, prob, test, alpha_r):
+    losses = []
+    for t in range(test["g"].shape[1]):
+        w = prob.w0 + prob.nu / np.sqrt(prob.p) * test["g"][0, t]
+        X_r, X_te = test["X_r"][0, t], test["X_te"][0, t]
+        y_r = X_r @ w + prob.sigma * test["e_r"][0, t]
+        y_te = X_te @ w + prob.sigma * test["e_te"][0, t]
+        theta = adapt(omega, X_r, y_r, alpha_r)
+        losses.append(0.5 * np.mean((y_te - X_te @ theta) ** 2))
+    return np.mean(losses)

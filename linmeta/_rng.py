@@ -1,0 +1,38 @@
+"""Random streams addressed by index (SPEC 7; NumPy "Parallel random number generation").
+
+Run ``i`` of a simulation with seed ``s`` draws its meta-training data from
+``run_rng(s, i, 0)`` and its meta-test data from ``run_rng(s, i, 1)``.  The
+streams depend only on these indices, never on chunking, thread count or
+executor, so every printed number is fixed by the seed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from linmeta._checks import check_int
+
+__all__ = ["check_seed", "run_rng", "TRAIN", "TEST"]
+
+TRAIN, TEST = 0, 1
+
+
+def check_seed(seed):
+    """Return ``seed`` as a non-negative ``int`` or raise ``ValueError``."""
+    return check_int(seed, "seed", min_val=0)
+
+
+def run_rng(seed, *index):
+    """Return the generator of stream ``index`` under ``seed``.
+
+    ``SeedSequence(seed, spawn_key=index)`` is the same sequence as
+    ``SeedSequence(seed).spawn(...)[i]...``; the bit generator is Philox, a
+    counter-based generator (faster than PCG64 for normals on our machines).
+
+    Examples
+    --------
+    >>> a = run_rng(0, 5, 0).standard_normal(3)
+    >>> b = run_rng(0, 5, 0).standard_normal(3)
+    >>> bool((a == b).all())
+    True
+    """
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(seed, spawn_key=tuple(index))))

@@ -1,0 +1,53 @@
+"""Exact meta-test loss given the meta-trained parameters (theory.md T0).
+
+Averaging over a fresh task ``w ~ N(w0, nu^2/p I)``, its ``n_r`` adaptation
+points and fresh test points, one step of rate ``alpha_r`` from ``omega``:
+
+``E[test loss | omega] = sigma^2/2 (1 + alpha_r^2 p / n_r) + h_r/2 (nu^2 + |omega - w0|^2)``
+
+with ``h_r = (1 - alpha_r)^2 + alpha_r^2 (p + 1) / n_r``.  It is exact at
+finite sizes (it only uses ``E[H] = I`` and ``E[H^2] = (1 + (p+1)/n) I``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["h", "loss_from_distance", "test_loss_given"]
+
+
+def h(alpha, p, n):
+    """``(1 - alpha)^2 + alpha^2 (p + 1) / n``: ``E|(I - alpha H) v|^2 / |v|^2``."""
+    alpha = np.asarray(alpha, dtype=float)
+    return (1 - alpha) ** 2 + alpha**2 * (p + 1) / n
+
+
+def loss_from_distance(dist2, prob, alpha_r=None):
+    """T0 as a function of ``dist2 = |omega - w0|^2`` (broadcasts over arrays).
+
+    Parameters
+    ----------
+    dist2 : float or ndarray
+    prob : Problem
+    alpha_r : float or ndarray, optional
+        Defaults to ``prob.alpha_r``.
+    """
+    a = prob.alpha_r if alpha_r is None else np.asarray(alpha_r, dtype=float)
+    return 0.5 * prob.sigma**2 * (1 + a**2 * prob.p / prob.n_r) + 0.5 * h(a, prob.p, prob.n_r) * (prob.nu**2 + dist2)
+
+
+def test_loss_given(omega, prob, alpha_r=None):
+    """Expected meta-test loss of ``omega`` (theory.md T0).
+
+    Examples
+    --------
+    >>> import numpy as np, linmeta as lm
+    >>> prob = lm.presets.FIG2          # sigma = 1, nu = 0.5, w0 = 0
+    >>> float(lm.test_loss_given(np.zeros(60), prob.replace(alpha_r=0.0)))   # (1 + 0.25) / 2
+    0.625
+
+    References
+    ----------
+    theory.md T0.
+    """
+    d = np.asarray(omega, dtype=float) - prob.w0
+    return loss_from_distance(float(d @ d), prob, alpha_r)

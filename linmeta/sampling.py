@@ -1,0 +1,122 @@
+"""Sampling meta-training sets of Gaussian mixed linear regression (theory.md M1).
+
+All draws are standard normals, scaled afterwards by ``nu`` and ``sigma``: two
+problems that differ only in ``sigma``, ``nu``, ``w0``, rates or algorithm see
+the same random numbers for the same ``(seed, run)`` (common random numbers).
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from linmeta._rng import TEST, TRAIN, check_seed, run_rng
+from linmeta._checks import check_int  # noqa: F401
+
+__all__ = ["TaskBatch", "sample_tasks"]
+
+
+@dataclass(frozen=True)
+class TaskBatch:
+    """One meta-training set: ``m`` tasks with training and validation points.
+
+    Attributes
+    ----------
+    X_t : ndarray of shape (m, n_t, p)
+    y_t : ndarray of shape (m, n_t)
+    X_v : ndarray of shape (m, n_v, p)
+    y_v : ndarray of shape (m, n_v)
+    w : ndarray of shape (m, p)
+        The true task vectors (ground truth).
+    """
+
+    X_t: np.ndarray
+    y_t: np.ndarray
+    X_v: np.ndarray
+    y_v: np.ndarray
+    w: np.ndarray
+
+    @property
+    def m(self):
+        return self.w.shape[0]
+
+    @property
+    def p(self):
+        return self.w.shape[1]
+
+
+def _train_shapes(prob, n):
+    m, p = prob.m, prob.p
+    return {"g": (n, m, p), "X_t": (n, m, prob.n_t, p), "e_t": (n, m, prob.n_t),
+            "X_v": (n, m, prob.n_v, p), "e_v": (n, m, prob.n_v)}
+
+
+def _test_shapes(prob, n, n_test_tasks, n_test_points):
+    T, p = n_test_tasks, prob.p
+    return {"g": (n, T, p), "X_r": (n, T, prob.n_r, p), "e_r": (n, T, prob.n_r),
+            "X_te": (n, T, n_test_points, p), "e_te": (n, T, n_test_points)}
+
+
+def _fill(shapes, seed, runs, stream, workers):
+    """Draw standard normals for ``runs``; run ``runs[j]`` fills slot ``j`` from its own stream."""
+    out = {k: np.empty(s) for k, s in shapes.items()}
+
+    def one(j):
+        g = run_rng(seed, int(runs[j]), stream)
+        for k in shapes:  # fixed order: the stream's layout is part of the contract
+            g.standard_normal(out=out[k][j])
+
+    if workers > 1 and len(runs) > 1:
+        with ThreadPoolExecutor(workers) as ex:  # NumPy releases the GIL while filling
+            list(ex.map(one, range(len(runs))))
+    else:
+        for j in range(len(runs)):
+            one(j)
+    return out
+
+
+def draw_training(prob, seed, runs, workers=1):
+    """Standard-normal meta-training draws for ``runs`` (dict of arrays, leading axis = run)."""
+    return _fill(_train_shapes(prob, len(runs)), seed, runs, TRAIN, workers)
+
+
+def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1):
+    """Standard-normal meta-test draws for ``runs`` (protocol estimator)."""
+    return _fill(_test_shapes(prob, len(runs), n_test_tasks, n_test_points), seed, runs, TEST, workers)
+
+
+def sample_tasks(prob, seed=0, *, run=0):
+    """Sample one meta-training set, ground truth included.
+
+    Parameters
+    ----------
+    prob : Problem
+    seed : int, default=0
+    run : int, default=0
+        Run index: ``sample_tasks(prob, seed, run=i)`` is exactly the
+        meta-training set that run ``i`` of ``simulate(prob, seed=seed)`` uses.
+
+    Returns
+    -------
+    TaskBatch
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> batch = lm.sample_tasks(lm.presets.FIG3, seed=0)
+    >>> batch.X_t.shape, batch.y_v.shape, batch.w.shape
+    ((40, 5, 30), (40, 25), (40, 30))
+    """
+    seed = check_seed(seed)
+    run = check_int(run, "run", min_val=0)
+    return batch_from_draws(prob, draw_training(prob, seed, [run]), 0)
+
+
+def batch_from_draws(prob, draws, j):
+    """The :class:`TaskBatch` of slot ``j`` of standard-normal training ``draws``."""
+    d = {k: v[j] for k, v in draws.items()}
+    w = prob.w0 + prob.nu / np.sqrt(prob.p) * d["g"]
+    y_t = np.einsum("mnp,mp->mn", d["X_t"], w) + prob.sigma * d["e_t"]
+    y_v = np.einsum("mnp,mp->mn", d["X_v"], w) + prob.sigma * d["e_v"]
+    return TaskBatch(X_t=d["X_t"], y_t=y_t, X_v=d["X_v"], y_v=y_v, w=w)
