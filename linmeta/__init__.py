@@ -13,7 +13,7 @@ from linmeta.loss import test_loss_given
 from linmeta.maml import IllConditionedWarning, meta_train
 from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
-from linmeta.simulate import Estimate, simulate, simulate_curve
+from linmeta.estimate import Estimate, simulate, simulate_curve
 
 __version__ = "0.1.0"
 __all__ = [

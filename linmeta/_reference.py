@@ -16,7 +16,7 @@ __all__ = ["run_losses"]
 
 
 def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50):
-    """Per-run test losses, (R, A, B); same contract as :func:`linmeta.simulate.run_losses`."""
+    """Per-run test losses, (R, A, B); same contract as :func:`linmeta.estimate.run_losses`."""
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
     for j, run in enumerate(runs):
         draws = sampling.draw_training(prob, seed, [run])
