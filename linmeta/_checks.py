@@ -26,7 +26,9 @@ def check_int(value, name, *, min_val=None):
     ValueError: p must be an integer >= 1; got 0
     """
     rng = "" if min_val is None else f" >= {min_val}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an integer{rng}; got {value!r}")
+    if not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer():
             value = int(value)
         else:
