@@ -9,6 +9,7 @@ Examples
 >>> omega = lm.meta_train(batch, prob)
 """
 from linmeta import presets, theory
+from linmeta import algorithms, bounds
 from linmeta.loss import test_loss_given
 from linmeta.maml import IllConditionedWarning, meta_train
 from linmeta.problem import Problem
@@ -17,6 +18,7 @@ from linmeta.estimate import Estimate, simulate, simulate_curve
 
 __version__ = "0.1.0"
 __all__ = [
+    "algorithms", "bounds",
     "Estimate", "IllConditionedWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
     "simulate", "simulate_curve", "test_loss_given", "theory", "__version__",
 ]

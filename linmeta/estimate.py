@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from linmeta import _kernels, sampling
+from linmeta import _kernels, _kernels_variants, sampling
 from linmeta._checks import check_int, check_real
 from linmeta._rng import check_seed
 from linmeta.loss import loss_from_distance
@@ -103,12 +103,23 @@ def _deltas(prob, draws, alpha_ts):
                 IllConditionedWarning, stacklevel=3,
             )
         return delta
-    # general algorithms: one closed-form solve per run and rate (linmeta.maml / linmeta.algorithms)
+    # N-step MAML, first-order MAML, iMAML: linmeta._kernels_variants (NumPy twin: variant_deltas_numpy)
     delta = np.empty((R, len(alpha_ts), prob.p))
-    for ia, a in enumerate(alpha_ts):
-        pa = prob.replace(alpha_t=float(a))
-        for j in range(R):
-            delta[j, ia] = meta_train(sampling.batch_from_draws(pa, draws, j), pa) - prob.w0
+    cond = np.empty((R, len(alpha_ts)))
+    _kernels_variants.variant_deltas(
+        draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], prob.nu / np.sqrt(prob.p), prob.sigma,
+        prob.start_offset, np.asarray(alpha_ts, dtype=float), _kernels_variants.ALGO_CODES[prob.algorithm],
+        prob.n_steps, 0.0 if prob.lam is None else prob.lam, prob.p > prob.k, delta, cond)
+    # Gram matrices (MAML, iMAML) square cond(Z); FOMAML's system is not a Gram matrix
+    cond = cond if prob.algorithm == "fomaml" else np.sqrt(cond)
+    worst = np.max(cond)
+    if not np.isfinite(worst) or worst > COND_WARN:
+        bad = int(np.count_nonzero(~(cond <= COND_WARN)))
+        warnings.warn(
+            f"{bad} of {cond.size} meta-training solves are ill-conditioned (cond >= {worst:.3g} > {COND_WARN:g}; "
+            f"algorithm={prob.algorithm!r}, p={prob.p}, n_v*m={prob.k}); their losses may be inaccurate or NaN",
+            IllConditionedWarning, stacklevel=3,
+        )
     return delta
 
 

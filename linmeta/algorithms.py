@@ -1,0 +1,347 @@
+"""Related algorithms in closed form: N-step MAML, first-order MAML, iMAML (theory.md §6, §8, §9).
+
+Every algorithm here has an affine inner map ``theta_i(omega) = A_i omega + b_i``:
+
+==========  ==========================================  ==========================================
+algorithm   ``A_i``                                     ``b_i``
+==========  ==========================================  ==========================================
+``maml``    ``(I - alpha_t H_i)^N``                     ``alpha_t sum_{j<N} (I - alpha_t H_i)^j c_i``
+``fomaml``  as ``maml`` (same inner loop)               as ``maml``
+``imaml``   ``lam (H_i + lam I)^{-1}``                  ``(H_i + lam I)^{-1} c_i``
+==========  ==========================================  ==========================================
+
+with ``H_i = X_t,i^T X_t,i / n_t`` and ``c_i = X_t,i^T y_t,i / n_t``.  MAML and
+iMAML minimise the same meta-loss (:func:`linmeta.maml.meta_loss`) with their
+own ``A_i, b_i``, and their exact meta-gradient is ``Z^T (Z omega - r) / (n_v m)``
+(iMAML's implicit gradient ``(I + H_i / lam)^{-1} grad L_i(phi_i)`` is exactly
+``A_i^T grad L_i``, theory.md I1).  First-order MAML drops ``A_i^T`` and follows
+``P^T (Z omega - r) / (n_v m)`` with ``P`` the stacked validation inputs
+(theory.md F1); it is not the gradient of any objective in general, so its
+closed form is a fixed point (:func:`meta_train_fomaml`).
+
+:func:`imaml_gradient_descent` runs iMAML as its users do (conjugate gradient
+with Hessian-vector products only, inexact inner solves, outer gradient
+descent); the tests check that it reaches the closed form.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import namedtuple
+
+import numpy as np
+import scipy.linalg
+
+from linmeta._checks import check_int, check_real
+from linmeta.maml import COND_WARN, IllConditionedWarning, meta_system
+from linmeta.maml import inner_map as _maml_inner_map
+from linmeta.maml import meta_gradient as _maml_meta_gradient
+
+__all__ = ["inner_map", "meta_gradient", "meta_train_fomaml", "imaml_meta_gradient", "imaml_gradient_descent",
+           "IMAMLResult", "FOMAML_COND_MAX"]
+
+#: ``meta_train_fomaml`` raises when the condition number of its linear system exceeds this.
+FOMAML_COND_MAX = 1e12
+
+IMAMLResult = namedtuple("IMAMLResult", "omega n_iter converged grad_norm outer_step")
+IMAMLResult.__doc__ = """Result of :func:`imaml_gradient_descent`.
+
+Attributes
+----------
+omega : ndarray of shape (p,)
+    Final meta-parameters.
+n_iter : int
+    Outer iterations taken.
+converged : bool
+    Whether the meta-gradient norm fell below ``tol``.
+grad_norm : float
+    Norm of the last meta-gradient.
+outer_step : float
+    The outer step used.
+"""
+
+
+def inner_map(batch, prob):
+    """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for any algorithm.
+
+    ``"maml"`` and ``"fomaml"``: ``N = prob.n_steps`` gradient steps of rate
+    ``alpha_t`` (theory.md §6).  ``"imaml"``: the exact proximal solution
+    ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (theory.md I1), obtained from
+    a Cholesky factorisation of ``H_i + lam I`` (positive definite since
+    ``lam > 0``); ``alpha_t`` plays no role.
+
+    Returns
+    -------
+    A : ndarray of shape (m, p, p)
+    b : ndarray of shape (m, p)
+
+    Examples
+    --------
+    >>> import numpy as np, linmeta as lm
+    >>> prob = lm.presets.FIG3.replace(algorithm="imaml", lam=2.0)
+    >>> A, b = lm.algorithms.inner_map(lm.sample_tasks(prob, seed=0), prob)
+    >>> ev = np.linalg.eigvalsh(A[0])          # lam / (eigenvalues of H + lam): in (0, 1]
+    >>> bool(ev.min() > 0 and ev.max() <= 1 + 1e-12)
+    True
+
+    References
+    ----------
+    theory.md §2, §6 (B1), §8 (I1), §9 (F1).
+    """
+    if prob.algorithm in ("maml", "fomaml"):
+        return _maml_inner_map(batch, prob.replace(algorithm="maml"))
+    m, n_t, p = batch.X_t.shape
+    lam = prob.lam
+    A = np.empty((m, p, p))
+    b = np.empty((m, p))
+    eye = np.eye(p)
+    for i in range(m):
+        X = batch.X_t[i]
+        factor = scipy.linalg.cho_factor(X.T @ X / n_t + lam * eye, lower=True)
+        A[i] = lam * scipy.linalg.cho_solve(factor, eye)
+        A[i] = (A[i] + A[i].T) / 2  # exact symmetry (the solve is symmetric up to rounding)
+        b[i] = scipy.linalg.cho_solve(factor, X.T @ batch.y_t[i] / n_t)
+    return A, b
+
+
+def _validation_inputs(batch):
+    return batch.X_v.reshape(-1, batch.X_v.shape[-1])
+
+
+def meta_gradient(omega, batch, prob):
+    """The meta-gradient each algorithm follows, at ``omega``.
+
+    * ``"maml"``, ``"imaml"``: the exact gradient of the meta-loss,
+      ``Z^T (Z omega - r) / (n_v m)`` (for iMAML this is the implicit gradient,
+      exact for regression);
+    * ``"fomaml"``: ``P^T (Z omega - r) / (n_v m)``: the validation-loss gradient
+      at the adapted parameters, without the Jacobian ``A_i^T``.
+
+    Examples
+    --------
+    >>> import numpy as np, linmeta as lm
+    >>> prob = lm.presets.FIG3.replace(algorithm="fomaml", n_steps=2)
+    >>> batch = lm.sample_tasks(prob, seed=0)
+    >>> omega = lm.meta_train(batch, prob)
+    >>> bool(np.linalg.norm(lm.algorithms.meta_gradient(omega, batch, prob)) < 1e-10)
+    True
+
+    References
+    ----------
+    theory.md §8 (I1), §9 (F1).
+    """
+    if prob.algorithm != "fomaml":
+        return _maml_meta_gradient(omega, batch, prob)
+    Z, r = meta_system(batch, prob)
+    return _validation_inputs(batch).T @ (Z @ np.asarray(omega, float) - r) / Z.shape[0]
+
+
+def meta_train_fomaml(batch, prob):
+    """First-order MAML's fixed point, solved as a linear system (theory.md F1).
+
+    The first-order meta-gradient is ``g(omega) = P^T (Z omega - r) / (n_v m)``
+    (:func:`meta_gradient`).  Its fixed points solve ``P^T Z omega = P^T r``.
+
+    * Under-parameterised (``p < n_v m``): the fixed point **exists and is
+      unique iff** ``M = P^T Z = sum_i X_v,i^T X_v,i A_i`` is non-singular.
+      ``M`` is not symmetric, and ``det M`` is a polynomial in ``alpha_t`` that
+      is non-zero at ``alpha_t = 0`` (``M = P^T P``), so for given data it fails
+      only at finitely many rates.  Outer gradient descent converges to it only
+      if the eigenvalues of ``M`` have positive real parts (and the step is
+      small); the fixed point is returned regardless.
+    * Over-parameterised (``p > n_v m``): ``P^T`` has full column rank, so the
+      fixed points are exactly the interpolating solutions ``Z omega = r``, the
+      same set as MAML's minimisers.  First-order updates move ``omega`` only
+      within the span of the validation inputs, so the one that first-order
+      gradient descent started at ``omega0`` reaches is
+      ``omega0 + P^T lam`` with ``(Z P^T) lam = r - Z omega0``; it **exists and is
+      unique iff** ``Z P^T`` (``n_v m x n_v m``) is non-singular.  This is *not*
+      the Euclidean-nearest solution ``omega0 + Z^+ (r - Z omega0)`` that MAML
+      reaches (unless the row spaces of ``Z`` and ``P`` coincide, e.g.
+      ``alpha_t = 0``); it is the one returned.
+
+    Parameters
+    ----------
+    batch : TaskBatch
+    prob : Problem
+        ``algorithm`` is ignored here (the first-order fixed point is computed).
+
+    Returns
+    -------
+    omega : ndarray of shape (p,)
+
+    Raises
+    ------
+    ValueError
+        When the system is singular or its condition number exceeds
+        ``FOMAML_COND_MAX = 1e12`` (no unique fixed point).
+
+    Warns
+    -----
+    IllConditionedWarning
+        When the condition number exceeds ``1e8``.
+
+    Examples
+    --------
+    >>> import numpy as np, linmeta as lm
+    >>> prob = lm.presets.FIG2.replace(algorithm="fomaml")
+    >>> batch = lm.sample_tasks(prob, seed=0)
+    >>> omega = lm.meta_train(batch, prob)
+    >>> Z, r = lm.maml.meta_system(batch, prob)
+    >>> bool(np.allclose(Z @ omega, r))      # interpolates, like MAML
+    True
+
+    References
+    ----------
+    theory.md §9 (F1).
+    """
+    Z, r = meta_system(batch, prob)
+    P = _validation_inputs(batch)
+    over = prob.p > prob.k
+    M = Z @ P.T if over else P.T @ Z
+    rhs = r - Z @ prob.omega0 if over else P.T @ r
+    s = np.linalg.svd(M, compute_uv=False)
+    cond = s[0] / s[-1] if s[-1] > 0 else np.inf
+    what = "Z P^T" if over else "P^T Z"
+    if not cond <= FOMAML_COND_MAX:
+        raise ValueError(
+            f"first-order MAML has no unique fixed point: {what} is singular (cond = {cond:.3g} > "
+            f"{FOMAML_COND_MAX:g}; alpha_t={prob.alpha_t}, n_steps={prob.n_steps}, p={prob.p}, n_v*m={prob.k})"
+        )
+    if cond > COND_WARN:
+        warnings.warn(f"first-order MAML fixed point is ill-conditioned: cond({what}) = {cond:.3g} > {COND_WARN:g}",
+                      IllConditionedWarning, stacklevel=3)
+    x = np.linalg.solve(M, rhs)
+    return prob.omega0 + P.T @ x if over else x
+
+
+# ------------------------------------------------------------------ iMAML as users run it
+def _cg(matvec, rhs, x, tol, max_iter):
+    """Conjugate gradient for a symmetric positive definite operator, from ``x``; stops at ``|res| <= tol``."""
+    res = rhs - matvec(x)
+    d = res.copy()
+    rr = res @ res
+    for _ in range(max_iter):
+        if np.sqrt(rr) <= tol:
+            break
+        q = matvec(d)
+        step = rr / (d @ q)
+        x = x + step * d
+        res = res - step * q
+        rr, rr_old = res @ res, rr
+        d = res + (rr / rr_old) * d
+    return x
+
+
+def _imaml_task_gradients(omega, batch, lam, phi, g, inner_tol, cg_tol, max_cg):
+    """Update ``phi`` (inner solutions) and ``g`` (implicit gradients) in place; return the meta-gradient."""
+    m, n_t, p = batch.X_t.shape
+    n_v = batch.X_v.shape[1]
+    for i in range(m):
+        X, Xv = batch.X_t[i], batch.X_v[i]
+        hvp = lambda v, X=X: X.T @ (X @ v) / n_t  # noqa: E731  (Hessian-vector product of the training loss)
+        # inner problem: grad Lhat(phi) + lam (phi - omega) = 0  <=>  (H + lam I) phi = lam omega + c
+        phi[i] = _cg(lambda v: hvp(v) + lam * v, lam * omega + X.T @ batch.y_t[i] / n_t, phi[i], inner_tol, max_cg)
+        grad_val = Xv.T @ (Xv @ phi[i] - batch.y_v[i]) / n_v
+        # implicit gradient: (I + H / lam) g = grad L_i(phi)
+        g[i] = _cg(lambda v: v + hvp(v) / lam, grad_val, g[i], cg_tol, max_cg)
+    return g.mean(axis=0)
+
+
+def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
+    """iMAML's meta-gradient as its users compute it (theory.md I1).
+
+    Each inner problem ``min_phi Lhat_i(phi) + lam/2 |phi - omega|^2`` is solved
+    by conjugate gradient to residual ``inner_tol``; the implicit gradient
+    ``(I + H_i / lam)^{-1} grad L_i(phi_i)`` by conjugate gradient to residual
+    ``cg_tol``, using Hessian-vector products ``X^T (X v) / n_t`` only (no
+    Hessian is formed).  For exact solves it equals
+    :func:`meta_gradient` for ``algorithm="imaml"``.
+
+    Examples
+    --------
+    >>> import numpy as np, linmeta as lm
+    >>> prob = lm.Problem(p=6, m=4, n_t=3, n_v=4, n_r=5, sigma=0.5, nu=1.0, alpha_t=0.0, alpha_r=0.1,
+    ...                   algorithm="imaml", lam=1.5)
+    >>> batch, omega = lm.sample_tasks(prob, seed=1), np.ones(6)
+    >>> g = lm.algorithms.imaml_meta_gradient(omega, batch, prob)
+    >>> bool(np.allclose(g, lm.algorithms.meta_gradient(omega, batch, prob), rtol=1e-9, atol=1e-12))
+    True
+    """
+    _check_imaml(prob)
+    m, p = batch.m, batch.p
+    return _imaml_task_gradients(np.asarray(omega, float), batch, prob.lam, np.zeros((m, p)), np.zeros((m, p)),
+                                 inner_tol, cg_tol, max_cg=10 * p)
+
+
+def _check_imaml(prob):
+    if prob.algorithm != "imaml":
+        raise ValueError(f"prob.algorithm must be 'imaml'; got {prob.algorithm!r}")
+
+
+def imaml_gradient_descent(batch, prob, *, outer_step=None, tol=1e-11, max_iter=100_000, inner_tol=1e-13,
+                           cg_tol=1e-13, omega_init=None):
+    """Run iMAML as its users do: implicit meta-gradients by conjugate gradient, outer gradient descent.
+
+    Every outer iteration solves each task's proximal inner problem by
+    conjugate gradient to residual ``inner_tol`` (warm-started from the
+    previous solution), computes the implicit gradient by conjugate gradient
+    on ``(I + H_i / lam) g = grad L_i(phi_i)`` to residual ``cg_tol`` with
+    Hessian-vector products only, averages over tasks and takes the step
+    ``omega <- omega - outer_step * g``.
+
+    Parameters
+    ----------
+    batch : TaskBatch
+    prob : Problem
+        ``algorithm="imaml"``.
+    outer_step : float, optional
+        Default ``1 / L_v`` with ``L_v = max_i lambda_max(X_v,i^T X_v,i / n_v)``
+        (:func:`linmeta.bounds.smoothness` of the validation data): since
+        ``|A_i| <= 1`` for iMAML the meta-loss is ``L_v``-smooth, so this step
+        always converges.
+    tol : float, default=1e-11
+        Stop when the meta-gradient norm is below ``tol``.
+    max_iter : int, default=100000
+    inner_tol, cg_tol : float, default=1e-13
+        Residual tolerances of the inner solve and of the implicit-gradient solve.
+    omega_init : array_like, optional
+        Start; default ``prob.omega0`` (in the over-parameterised regime the
+        limit is then the solution nearest ``omega0``, as in the closed form).
+
+    Returns
+    -------
+    IMAMLResult
+
+    Examples
+    --------
+    >>> import numpy as np, linmeta as lm
+    >>> prob = lm.Problem(p=6, m=4, n_t=3, n_v=4, n_r=5, sigma=0.5, nu=1.0, alpha_t=0.0, alpha_r=0.1,
+    ...                   algorithm="imaml", lam=1.5)
+    >>> batch = lm.sample_tasks(prob, seed=1)
+    >>> res = lm.algorithms.imaml_gradient_descent(batch, prob)
+    >>> res.converged, bool(np.allclose(res.omega, lm.meta_train(batch, prob), atol=1e-8))
+    (True, True)
+
+    References
+    ----------
+    theory.md §8 (I1); Rajeswaran, Finn, Kakade & Levine (2019), "Meta-learning with implicit gradients".
+    """
+    from linmeta.bounds import smoothness  # noqa: PLC0415  (bounds imports this module's siblings)
+
+    _check_imaml(prob)
+    tol = check_real(tol, "tol", min_val=0, strict=True)
+    max_iter = check_int(max_iter, "max_iter", min_val=1)
+    if outer_step is None:
+        outer_step = 1.0 / smoothness(batch, data="validation").L
+    outer_step = check_real(outer_step, "outer_step", min_val=0, strict=True)
+    m, p = batch.m, batch.p
+    omega = (prob.omega0 if omega_init is None else np.asarray(omega_init, float)).copy()
+    phi, g = np.zeros((m, p)), np.zeros((m, p))
+    gn = np.inf
+    for it in range(1, max_iter + 1):
+        grad = _imaml_task_gradients(omega, batch, prob.lam, phi, g, inner_tol, cg_tol, max_cg=10 * p)
+        gn = float(np.linalg.norm(grad))
+        if not np.isfinite(gn) or gn < tol:
+            return IMAMLResult(omega, it - 1, bool(gn < tol), gn, outer_step)
+        omega = omega - outer_step * grad
+    return IMAMLResult(omega, max_iter, False, gn, outer_step)
