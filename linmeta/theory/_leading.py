@@ -1,0 +1,339 @@
+"""Leading-order theory of one-step MAML behind :mod:`linmeta.theory`.
+
+Thin, validated wrappers around the emitted NumPy code in ``_generated.py``
+(theory.md T0, T1, T1a, T2).  No sympy at runtime.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+from scipy import optimize
+
+from linmeta._checks import check_int
+from linmeta.problem import Problem
+from linmeta.theory import _generated as gen
+
+__all__ = ["FORMS", "APPROXIMATIONS", "test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r", "g"]
+
+FORMS = ("derived", "printed")
+APPROXIMATIONS = ("leading", "finite")
+
+
+# ------------------------------------------------------------------ checks
+def _check_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+def _check_rates(value, name, default):
+    """``default`` if ``value`` is None, else a finite float array (scalar stays 0-d)."""
+    if value is None:
+        return np.asarray(default, dtype=float)
+    try:
+        out = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite real number or array; got {value!r}") from None
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return out
+
+
+def _out(x):
+    x = np.asarray(x, dtype=float)
+    return float(x) if x.ndim == 0 else x
+
+
+def _check_problem(prob, form):
+    if not isinstance(prob, Problem):
+        raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
+    _check_choice(form, "form", FORMS)
+    if prob.algorithm != "maml" or prob.n_steps != 1:
+        raise ValueError("the leading-order theory covers one-step MAML only (algorithm='maml', n_steps=1); "
+                         f"got algorithm={prob.algorithm!r}, n_steps={prob.n_steps}")
+    if form == "printed" and prob.regime == "overparameterized":
+        raise ValueError(
+            "form='printed' is theorem 2, valid only in the underparameterized regime (p < n_v*m); "
+            f"prob is overparameterized (p={prob.p} > n_v*m={prob.k}); theorem 1 as printed equals form='derived'")
+
+
+def _finite_module():
+    try:
+        return importlib.import_module("linmeta.theory._finite")
+    except ModuleNotFoundError as exc:
+        if exc.name != "linmeta.theory._finite":
+            raise
+        raise NotImplementedError(
+            "approximation='finite' needs linmeta.theory._finite (finite-size theory, issue 7), "
+            "which is not installed yet; use approximation='leading'") from None
+
+
+def _finite_elementwise(func, prob, alpha_t, alpha_r):
+    """Call ``func(prob)`` for each broadcast ``(alpha_t, alpha_r)`` pair."""
+    if alpha_t is None and alpha_r is None:
+        return float(func(prob))
+    a_t, a_r = np.broadcast_arrays(_check_rates(alpha_t, "alpha_t", prob.alpha_t),
+                                   _check_rates(alpha_r, "alpha_r", prob.alpha_r))
+    out = np.array([func(prob.replace(alpha_t=float(t), alpha_r=float(r))) for t, r in zip(a_t.flat, a_r.flat)],
+                   dtype=float).reshape(a_t.shape)
+    return _out(out)
+
+
+# ------------------------------------------------------------------ formulas
+def _distance(prob, alpha_t, form):
+    args = (alpha_t, prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu)
+    if prob.regime == "overparameterized":
+        s2 = float(prob.start_offset @ prob.start_offset)
+        return gen.distance_overparameterized(*args, s2)
+    if form == "printed":
+        return gen.distance_underparameterized_printed(*args)
+    return gen.distance_underparameterized(*args)
+
+
+def expected_distance(prob, approximation="leading", *, form="derived", alpha_t=None):
+    """Expected squared distance ``E|omega* - w0|^2`` of the meta-trained parameters.
+
+    Parameters
+    ----------
+    prob : Problem
+        One-step MAML (``algorithm="maml"``, ``n_steps=1``).
+    approximation : {"leading", "finite"}, default="leading"
+        ``"leading"``: theorem 1 (``p > n_v m``) or theorem 2 (``p < n_v m``).
+        ``"finite"``: finite-size theory of ``linmeta.theory._finite`` (issue 7).
+    form : {"derived", "printed"}, default="derived"
+        ``"printed"``: the distance implied by theorem 2 as printed in the talk
+        (prefactor ``h_r/(2 h_t)``); under-parameterised regime only.
+    alpha_t : float or ndarray, optional
+        Overrides ``prob.alpha_t``; arrays broadcast.
+
+    Returns
+    -------
+    float or ndarray
+
+    Raises
+    ------
+    ValueError
+        If ``form="printed"`` and ``prob`` is over-parameterised, or ``prob`` is not one-step MAML.
+    NotImplementedError
+        If ``approximation="finite"`` and the finite-size module is missing.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> prob = lm.presets.FIG3.replace(alpha_t=0.0)   # p/(n_v m) (sigma^2 + nu^2 (n_v+1+p)/p)
+    >>> round(lm.theory.expected_distance(prob), 6)
+    0.00344
+
+    References
+    ----------
+    theory.md T0, T1, T2; derivations/theorem1.py, derivations/theorem2.py.
+    """
+    _check_choice(approximation, "approximation", APPROXIMATIONS)
+    if approximation == "finite":
+        if form != "derived":
+            raise ValueError(f"form={form!r} exists only for approximation='leading'")
+        module = _finite_module()
+        if hasattr(module, "expected_distance"):
+            return _finite_elementwise(module.expected_distance, prob, alpha_t, None)
+        loss = _finite_elementwise(module.test_loss, prob, alpha_t, None)
+        return _out((2 * (np.asarray(loss) - _test_offset(prob, prob.alpha_r)) / prob.h_r) - prob.nu**2)
+    _check_problem(prob, form)
+    return _out(_distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form))
+
+
+def _test_offset(prob, alpha_r):
+    return gen.loss_given_distance(0.0, alpha_r, prob.p, prob.n_r, prob.sigma, 0.0)
+
+
+def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, alpha_r=None):
+    """Average meta-test loss of one-step MAML, leading order in the regime of ``prob``.
+
+    ``L = sigma^2/2 (1 + alpha_r^2 p/n_r) + h_r/2 (nu^2 + E|omega* - w0|^2)`` (T0)
+    with the distance of theorem 1 (``p > n_v m``) or theorem 2 (``p < n_v m``).
+
+    Parameters
+    ----------
+    prob : Problem
+        One-step MAML (``algorithm="maml"``, ``n_steps=1``).
+    form : {"derived", "printed"}, default="derived"
+        ``"derived"``: the formula derived in ``derivations/`` (theorem 2 with
+        prefactor ``h_r/(2 h_t^2)``).  ``"printed"``: theorem 2 exactly as
+        printed in the talk (``h_r/(2 h_t)``), for comparison; under-parameterised only.
+    approximation : {"leading", "finite"}, default="leading"
+        ``"finite"`` dispatches to ``linmeta.theory._finite.test_loss`` (issue 7).
+    alpha_t, alpha_r : float or ndarray, optional
+        Override ``prob.alpha_t`` / ``prob.alpha_r``; arrays broadcast together.
+
+    Returns
+    -------
+    float or ndarray
+
+    Raises
+    ------
+    ValueError
+        If ``form="printed"`` is asked for an over-parameterised ``prob`` (the
+        message names the regime), or ``prob`` is not one-step MAML.
+    NotImplementedError
+        If ``approximation="finite"`` and ``linmeta.theory._finite`` is missing.
+
+    Examples
+    --------
+    >>> import numpy as np, linmeta as lm
+    >>> round(lm.theory.test_loss(lm.presets.FIG2), 6)
+    0.721819
+    >>> lm.theory.test_loss(lm.presets.FIG3, alpha_t=np.array([-0.5, 0.0, 0.5])).round(6)
+    array([0.041528, 0.038994, 0.042086])
+    >>> lm.theory.test_loss(lm.presets.FIG2, form="printed")
+    Traceback (most recent call last):
+    ...
+    ValueError: form='printed' is theorem 2, valid only in the underparameterized regime (p < n_v*m); prob is overparameterized (p=60 > n_v*m=6); theorem 1 as printed equals form='derived'
+
+    References
+    ----------
+    theory.md T0, T1, T2; derivations/theorem1.py, derivations/theorem2.py.
+    """
+    _check_choice(approximation, "approximation", APPROXIMATIONS)
+    if approximation == "finite":
+        if form != "derived":
+            raise ValueError(f"form={form!r} exists only for approximation='leading'")
+        return _finite_elementwise(_finite_module().test_loss, prob, alpha_t, alpha_r)
+    _check_problem(prob, form)
+    a_t = _check_rates(alpha_t, "alpha_t", prob.alpha_t)
+    a_r = _check_rates(alpha_r, "alpha_r", prob.alpha_r)
+    d2 = _distance(prob, a_t, form)
+    return _out(gen.loss_given_distance(d2, a_r, prob.p, prob.n_r, prob.sigma, prob.nu))
+
+
+def _minimise_underparameterized(prob, form):
+    """Global minimiser over ``alpha_t`` of the theorem-2 distance.
+
+    ``E|omega* - w0|^2 = P(alpha_t) / h_t^q`` with ``P`` a quartic (``q = 2``
+    derived, ``q = 1`` printed).  ``P`` is recovered exactly by interpolation at
+    five points; the stationary points are the real roots of ``P' h - q P h'``;
+    the best one is polished with :func:`scipy.optimize.minimize_scalar`.
+    """
+    q = 2 if form == "derived" else 1
+    h_coef = np.array([1 + (prob.p + 1) / prob.n_t, -2.0, 1.0])      # h_t, highest power first
+    nodes = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    P = np.polyfit(nodes, _distance(prob, nodes, form) * np.polyval(h_coef, nodes) ** q, 4)
+    stationary = np.polysub(np.polymul(np.polyder(P), h_coef), q * np.polymul(P, np.polyder(h_coef)))
+    roots = np.roots(np.trim_zeros(stationary, "f")) if np.any(stationary) else np.array([])
+    real = roots[np.abs(roots.imag) <= 1e-9 * (1 + np.abs(roots.real))].real
+    if real.size == 0:
+        raise ValueError("theorem 2 has no finite stationary point in alpha_t for this problem")
+    values = _distance(prob, real, form)
+    best = real[np.argmin(values)]
+    limit = P[0] / h_coef[0] ** q                                    # value as |alpha_t| -> inf
+    if values.min() > limit:
+        raise ValueError("theorem 2 has no finite minimiser in alpha_t: the loss decreases towards "
+                         f"its limit {limit:.6g} as |alpha_t| -> inf")
+    width = 1e-3 * (1 + abs(best))
+    res = optimize.minimize_scalar(lambda a: float(_distance(prob, a, form)), bracket=(best - width, best, best + width),
+                                   method="brent", tol=1e-12)
+    return float(res.x) if res.fun <= values.min() else float(best)
+
+
+def optimal_alpha_t(prob, *, form="derived"):
+    """Training rate ``alpha_t`` that minimises the leading-order test loss.
+
+    Closed form ``alpha_t^- = -(n_t+1)/(2p) - sqrt(((n_t+1)/(2p))^2 + n_t/p)``
+    in theorem 1 (independent of ``alpha_r``; if ``sigma = 0`` the loss does not
+    depend on ``alpha_t`` and ``alpha_t^-`` is one minimiser among all);
+    numeric in theorem 2.  ``alpha_r`` never moves it (the loss is increasing in
+    ``E|omega* - w0|^2``).
+
+    Parameters
+    ----------
+    prob : Problem
+    form : {"derived", "printed"}, default="derived"
+        ``"printed"``: minimiser of theorem 2 as printed (under-parameterised only).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> round(lm.theory.optimal_alpha_t(lm.presets.FIG2), 6)
+    -1.011152
+    >>> round(lm.theory.optimal_alpha_t(lm.presets.FIG3), 4)
+    -0.0282
+
+    References
+    ----------
+    theory.md T1a, T2; derivations/theorem1.py, derivations/theorem2.py.
+    """
+    _check_problem(prob, form)
+    if prob.regime == "overparameterized":
+        return float(gen.optimal_alpha_t_overparameterized(prob.p, prob.n_t))
+    return _minimise_underparameterized(prob, form)
+
+
+def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
+    """Adaptation rate ``alpha_r`` that minimises the leading-order test loss.
+
+    ``alpha_r* = D / (D (1 + (p+1)/n_r) + sigma^2 p/n_r)`` with
+    ``D = nu^2 + E|omega* - w0|^2``; it lies in ``(0, 1/(1 + (p+1)/n_r))`` when
+    ``sigma, nu > 0`` (exact given the distance, by T0).
+
+    Parameters
+    ----------
+    prob : Problem
+    form : {"derived", "printed"}, default="derived"
+    alpha_t : float or ndarray, optional
+        Overrides ``prob.alpha_t``; arrays broadcast.
+
+    Returns
+    -------
+    float or ndarray
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> round(lm.theory.optimal_alpha_r(lm.presets.FIG2), 6)
+    0.089981
+
+    References
+    ----------
+    theory.md T0, T1a; derivations/theorem1.py.
+    """
+    _check_problem(prob, form)
+    d2 = _distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form)
+    return _out(gen.optimal_alpha_r_given_distance(d2, prob.p, prob.n_r, prob.sigma, prob.nu))
+
+
+def g(alpha_t, n_t, p):
+    """The functions ``(g1, g2, g3, g4)`` of theorem 2, exact.
+
+    With ``H = X^T X / n_t`` (``X`` an ``n_t x p`` standard Gaussian matrix) and
+    ``A = I - alpha_t H``: ``g1 = E tr(H A^2)/p``, ``g2 = E[tr H tr A^2]/p^2``,
+    ``g3 = E tr A^4/p``, ``g4 = E[(tr A^2)^2]/p^2``.  Each is a polynomial in
+    ``alpha_t`` with coefficients rational in ``n_t, p`` (derived by Wick's
+    theorem in ``derivations/theorem2.py``); all equal 1 at ``alpha_t = 0``.
+
+    Parameters
+    ----------
+    alpha_t : float or ndarray
+    n_t, p : int
+        Training points per task and dimension, each >= 1.
+
+    Returns
+    -------
+    tuple of 4 floats or ndarrays
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> [round(x, 6) for x in lm.theory.g(0.2, 5, 30)]
+    [0.4944, 0.890347, 0.892224, 0.789278]
+
+    References
+    ----------
+    theory.md T2, §5; derivations/theorem2.py, derivations/wishart.py.
+    """
+    a = _check_rates(alpha_t, "alpha_t", 0.0)
+    n_t = check_int(n_t, "n_t", min_val=1)
+    p = check_int(p, "p", min_val=1)
+    return tuple(_out(x) for x in gen.g(a, float(n_t), float(p)))
