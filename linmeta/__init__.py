@@ -16,10 +16,11 @@ from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
 from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.sweep import sweep
+from linmeta import figures
 
 __version__ = "0.1.0"
 __all__ = [
     "algorithms", "bounds",
     "Estimate", "IllConditionedWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
-    "simulate", "simulate_curve", "sweep", "test_loss_given", "theory", "__version__",
+    "figures", "simulate", "simulate_curve", "sweep", "test_loss_given", "theory", "__version__",
 ]

@@ -41,6 +41,7 @@ import hashlib
 import io
 import itertools
 import json
+import numbers
 import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -54,7 +55,7 @@ from linmeta._rng import check_seed
 from linmeta.estimate import METHODS, simulate_curve
 from linmeta.problem import Problem
 
-__all__ = ["sweep", "SCHEDULERS", "THEORY_COLUMNS", "cells_of", "theory_values"]
+__all__ = ["sweep", "SCHEDULERS", "THEORY_COLUMNS", "cells_of", "replace_sizes", "theory_values"]
 
 SCHEDULERS = ("serial", "processes", "dask-local")  # or "tcp://HOST:PORT"
 THEORY_COLUMNS = ("theory", "theory_printed")
@@ -134,10 +135,34 @@ def cells_of(prob, grid):
             cells.append((changes, None, note))
             continue
         try:
-            cells.append((changes, prob.replace(**changes), ""))
+            cells.append((changes, replace_sizes(prob, **changes), ""))
         except ValueError as err:
             raise ValueError(f"grid cell {changes}: {err}") from None
     return cells
+
+
+def replace_sizes(prob, **changes):
+    """``prob.replace(**changes)``, resizing constant ``w0``/``omega0`` when ``p`` changes.
+
+    A constant vector (zero by default) keeps its constant value at the new
+    length; a non-constant one cannot be resized and raises ``ValueError``.
+
+    >>> import linmeta as lm
+    >>> replace_sizes(lm.presets.FIG3, p=20).w0.shape
+    (20,)
+    """
+    new_p = changes.get("p", prob.p)
+    if new_p != prob.p:
+        for name in ("w0", "omega0"):
+            if name in changes:
+                continue
+            v = getattr(prob, name)
+            if v.size and not np.all(v == v[0]):
+                raise ValueError(f"cannot change p from {prob.p} to {new_p}: {name} is not a constant vector; "
+                                 f"set {name} for the new p as well")
+            if isinstance(new_p, numbers.Integral) and new_p >= 1:
+                changes[name] = np.full(int(new_p), v[0] if v.size else 0.0)
+    return prob.replace(**changes)
 
 
 def _key(prob, changes, n_runs, seed, method):

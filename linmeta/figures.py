@@ -1,0 +1,359 @@
+"""The figure registry: every figure is a compute step, a draw step and a fixed size.
+
+``FIGURES[name]`` is a :class:`Figure`.  :func:`make` runs the compute step
+(simulation and theory), writes the table to ``<outdir>/<name>.csv`` (with the
+parameters, seed, runs and linmeta version on every row), reads it back and
+draws from the file only, then saves ``<name>.png`` and ``<name>.pdf`` with
+deterministic metadata.  The same seed regenerates identical bytes.
+
+Registering a figure is one entry::
+
+    FIGURES["stepsize_bound"] = Figure(compute=my_compute, draw=my_draw, size=(6.4, 2.8),
+                                       description="...")
+
+where ``my_compute(seed=0, runs_scale=1.0, progress=None) -> pandas.DataFrame``
+and ``my_draw(fig, table)`` draws onto a Matplotlib ``Figure`` using
+:mod:`linmeta.plotting`.  Put notes for the user (e.g. a missing formula) in
+``table.attrs["notes"]``.
+
+Examples
+--------
+>>> from linmeta.figures import FIGURES, PAPER_PANELS
+>>> PAPER_PANELS
+('fig2a', 'fig2b', 'fig3a', 'fig3b')
+>>> sorted(FIGURES)[:3]
+['fig2a', 'fig2b', 'fig3a']
+
+References
+----------
+theory.md §7 (paper protocol), T0, T1, T2.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from linmeta import presets
+from linmeta.estimate import simulate, simulate_curve
+from linmeta.sweep import replace_sizes
+
+__all__ = ["Figure", "FIGURES", "PAPER_PANELS", "Made", "make", "scaled_runs", "STYLE"]
+
+STYLE = os.path.join(os.path.dirname(__file__), "linmeta.mplstyle")
+PAPER_PANELS = ("fig2a", "fig2b", "fig3a", "fig3b")
+#: paper protocol (theory.md §7): runs per point in panel a / panel b
+PROTOCOL_RUNS = {"alpha_r": 100, "alpha_t": 1000}
+#: the high-precision common-random-numbers curve beside the protocol points
+EXACT_RUNS = 10_000
+GRIDS = {
+    "alpha_t": np.round(np.linspace(-2.0, 1.0, 25), 12),   # step 0.125, negatives included
+    "alpha_r": np.round(np.linspace(-0.3, 0.9, 25), 12),   # step 0.05, brackets the optimum near 0.2
+}
+_DENSE = 241
+_META = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One registered figure.
+
+    Attributes
+    ----------
+    compute : callable
+        ``compute(seed=0, runs_scale=1.0, progress=None) -> DataFrame``.
+    draw : callable
+        ``draw(fig, table)``: draws ``table`` (as read back from the CSV) on a Matplotlib figure.
+    size : tuple of float
+        Figure size in inches (fixed, so that files are reproducible).
+    description : str
+    """
+
+    compute: Callable
+    draw: Callable
+    size: tuple
+    description: str = ""
+
+
+@dataclass
+class Made:
+    """What :func:`make` produced: paths, compute seconds, notes for the user."""
+
+    name: str
+    paths: list
+    seconds: float
+    notes: list = field(default_factory=list)
+
+
+def scaled_runs(n, runs_scale):
+    """``round(n * runs_scale)``, at least 2 (a standard error needs two runs).
+
+    >>> scaled_runs(1000, 0.01), scaled_runs(100, 0.001)
+    (10, 2)
+    """
+    return max(2, int(round(n * runs_scale)))
+
+
+# ----------------------------------------------------------------------------- theory (guarded)
+def _theory(name, notes, *args, **kwargs):
+    """Call ``linmeta.theory.<name>`` or return ``None`` with a note if it is not available."""
+    from linmeta import theory
+
+    fn = getattr(theory, name, None)
+    what = f"linmeta.theory.{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    if fn is None:
+        notes.append(f"{what} is not available yet; drawn without it")
+        return None
+    try:
+        return fn(*args, **kwargs)
+    except (NotImplementedError, TypeError, ValueError) as err:
+        notes.append(f"{what} failed: {err}; drawn without it")
+        return None
+
+
+def _theory_curve(prob, parameter, values, notes, **kwargs):
+    out = []
+    for v in values:
+        y = _theory("test_loss", notes, prob.replace(**{parameter: float(v)}), **kwargs)
+        if y is None:
+            return None
+        out.append(float(y))
+    return np.array(out)
+
+
+def _parabola_min(x, y):
+    """Vertex of the parabola through the minimum of ``y`` and its two neighbours."""
+    i = int(np.clip(np.argmin(y), 1, len(y) - 2))
+    c = np.polyfit(x[i - 1:i + 2], y[i - 1:i + 2], 2)
+    if c[0] <= 0:
+        return float(x[np.argmin(y)]), float(np.min(y))
+    v = -c[1] / (2 * c[0])
+    return float(v), float(np.polyval(c, v))
+
+
+def _with_problem(table, prob, figure):
+    from linmeta import __version__
+
+    base = prob.to_dict()
+    for k, v in base.items():
+        table[k] = v
+    varied = table["parameter"].iloc[0]
+    table[varied] = table["value"]
+    table.insert(0, "figure", figure)
+    table["linmeta_version"] = __version__
+    return table
+
+
+# ----------------------------------------------------------------------------- paper panels
+def compute_panel(figure, preset, parameter, seed=0, runs_scale=1.0, progress=None, printed=False):
+    """Table of one paper panel (theory.md §7): protocol points, CRN curve, theory, optima.
+
+    Protocol points use ``seed``; the exact-test-side curve uses ``seed + 1``
+    so that the two estimates are independent.
+    """
+    prob = presets.PRESETS[preset]
+    values = GRIDS[parameter]
+    notes = []
+    parts = []
+    n_prot = scaled_runs(PROTOCOL_RUNS[parameter], runs_scale)
+    n_exact = scaled_runs(EXACT_RUNS, runs_scale)
+    for kind, n, s, method in (("protocol", n_prot, seed, "protocol"), ("exact", n_exact, seed + 1, "exact")):
+        t = simulate_curve(prob, parameter, values, n, s, method, progress=progress)
+        parts.append(t.assign(kind=kind))
+    exact = parts[-1]
+    dense = np.linspace(values[0], values[-1], _DENSE)
+    forms = [("theory", {})] + ([("theory_printed", {"form": "printed"})] if printed else [])
+    for kind, kw in forms:
+        y = _theory_curve(prob, parameter, dense, notes, **kw)
+        if y is not None:
+            parts.append(pd.DataFrame({"value": dense, "mean": y, "parameter": parameter, "method": "theory",
+                                       "kind": kind}))
+    opt = _theory(f"optimal_{parameter}", notes, prob)
+    if opt is not None:
+        y = _theory("test_loss", notes, prob.replace(**{parameter: float(opt)}))
+        parts.append(pd.DataFrame({"value": [float(opt)], "mean": [float(y) if y is not None else np.nan],
+                                   "parameter": parameter, "method": "theory", "kind": "optimum_theory"}))
+    v, y = _parabola_min(exact["value"].to_numpy(float), exact["mean"].to_numpy(float))
+    parts.append(pd.DataFrame({"value": [v], "mean": [y], "n_runs": [n_exact], "seed": [seed + 1],
+                               "parameter": parameter, "method": "exact", "kind": "optimum_simulation"}))
+    cols = ["kind", "parameter", "value", "mean", "stderr", "n_runs", "seed", "method"]
+    table = pd.concat([p.reindex(columns=cols) for p in parts], ignore_index=True)
+    table = _with_problem(table, prob, figure)
+    table.attrs["notes"] = notes
+    return table
+
+
+def draw_panel(fig, table, *, parameter, title):
+    """Draw a paper panel onto ``fig`` (one Axes)."""
+    from linmeta import plotting
+
+    ax = fig.subplots()
+    regime = "overparameterized" if table["p"].iloc[0] > table["n_v"].iloc[0] * table["m"].iloc[0] else \
+        "underparameterized"
+    return plotting.plot_loss_panel(ax, table, parameter=parameter, regime=regime, title=title)
+
+
+def _title(figure, preset, parameter):
+    p = presets.PRESETS[preset]
+    fixed = "alpha_t" if parameter == "alpha_r" else "alpha_r"
+    sym = {"alpha_t": r"\alpha_t", "alpha_r": r"\alpha_r"}[fixed]
+    regime = "over-parameterised, Theorem 1" if p.regime == "overparameterized" else \
+        "under-parameterised, Theorem 2"
+    return (f"Fig. {figure[3:]}: {regime}\n$p={p.p}$, $m={p.m}$, $n_t={p.n_t}$, $n_v={p.n_v}$, $n_r={p.n_r}$, "
+            f"$\\sigma={p.sigma:g}$, $\\nu={p.nu:g}$, ${sym}={getattr(p, fixed):g}$")
+
+
+def _panel(figure, preset, parameter, printed=False):
+    label = {"alpha_r": "varies alpha_r at alpha_t = 0.2", "alpha_t": "varies alpha_t at alpha_r = 0.2"}[parameter]
+    return Figure(
+        compute=partial(compute_panel, figure, preset, parameter, printed=printed),
+        draw=partial(draw_panel, parameter=parameter, title=_title(figure, preset, parameter)),
+        size=(4.3, 4.6),
+        description=f"paper Fig. {figure[3:]}: {presets.PRESETS[preset].regime}, {label}",
+    )
+
+
+# ----------------------------------------------------------------------------- finite size
+FINITE_M = (2, 5, 10, 20, 40, 80, 160)
+FINITE_SCALE = (0.5, 1, 2, 4)  # s = 8 (p = 480) costs ~10x s = 4 per run
+FINITE_RUNS = 2000
+
+
+def _scaled_fig2(s):
+    p = presets.FIG2
+    return replace_sizes(p, p=int(p.p * s), n_t=int(p.n_t * s), n_v=int(p.n_v * s), n_r=int(p.n_r * s))
+
+
+def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
+    """Relative deviation of theory from simulation vs ``m`` (T2, FIG3) and vs the size scale (T1, FIG2)."""
+    from linmeta import __version__
+
+    notes = []
+    n = scaled_runs(FINITE_RUNS, runs_scale)
+    rows = []
+    cases = [("m", m, presets.FIG3.replace(m=m)) for m in FINITE_M]
+    cases += [("scale", s, _scaled_fig2(s)) for s in FINITE_SCALE]
+    forms = (("deviation", {}), ("deviation_printed", {"form": "printed"}),
+             ("deviation_finite", {"approximation": "finite"}))
+    for x, v, prob in cases:
+        est = simulate(prob, n, seed, "exact", progress=progress)
+        for kind, kw in forms:
+            if kind == "deviation_printed" and prob.regime != "underparameterized":
+                continue
+            th = _theory("test_loss", notes, prob, **kw)
+            if th is None:
+                continue
+            th = float(th)
+            row = {"kind": kind, "parameter": x, "value": v, "mean": (th - est.mean) / est.mean,
+                   "stderr": th * est.stderr / est.mean**2, "theory": th, "sim_mean": est.mean,
+                   "sim_stderr": est.stderr, "n_runs": n, "seed": seed, "method": "exact"}
+            row.update(prob.to_dict())
+            rows.append(row)
+        if not any(r["value"] == v and r["parameter"] == x for r in rows):  # no theory yet: keep the simulation
+            row = {"kind": "simulation", "parameter": x, "value": v, "mean": np.nan, "stderr": np.nan,
+                   "theory": np.nan, "sim_mean": est.mean, "sim_stderr": est.stderr, "n_runs": n, "seed": seed,
+                   "method": "exact"}
+            row.update(prob.to_dict())
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    table.insert(0, "figure", "finite_size")
+    table["linmeta_version"] = __version__
+    table.attrs["notes"] = sorted(set(notes))
+    return table
+
+
+def draw_finite_size(fig, table):
+    """Two panels: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1)."""
+    from linmeta import plotting
+
+    a, b = fig.subplots(1, 2)
+    out = {
+        "m": plotting.plot_finite_size(a, table[table["parameter"] == "m"], x="m",
+                                       title=r"Theorem 2: FIG3 sizes, varying $m$"),
+        "scale": plotting.plot_finite_size(b, table[table["parameter"] == "scale"], x="scale",
+                                           title=r"Theorem 1: FIG2 sizes $\times s$"),
+    }
+    return out
+
+
+# ----------------------------------------------------------------------------- registry
+FIGURES = {
+    "fig2a": _panel("fig2a", "fig2", "alpha_r"),
+    "fig2b": _panel("fig2b", "fig2", "alpha_t"),
+    "fig3a": _panel("fig3a", "fig3", "alpha_r"),
+    "fig3b": _panel("fig3b", "fig3", "alpha_t", printed=True),
+    "finite_size": Figure(compute_finite_size, draw_finite_size, size=(7.2, 3.1),
+                          description="relative deviation of theory from simulation vs m (T2) and size scale (T1)"),
+}
+
+
+# ----------------------------------------------------------------------------- make
+def _read(path):
+    return pd.read_csv(path, float_precision="round_trip")
+
+
+def render(name, table, outdir):
+    """Draw ``table`` with ``FIGURES[name].draw`` and save PNG and PDF; returns the paths."""
+    import matplotlib.style
+    from matplotlib.figure import Figure as MplFigure
+
+    spec = FIGURES[name]
+    paths = []
+    with matplotlib.style.context(STYLE):
+        fig = MplFigure(figsize=spec.size, layout="constrained")  # no pyplot: no global state, Agg/PDF canvases
+        spec.draw(fig, table)
+        for ext in ("png", "pdf"):
+            path = os.path.join(outdir, f"{name}.{ext}")
+            fig.savefig(path, format=ext, metadata=_META[ext])
+            paths.append(path)
+    return paths
+
+
+def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, workers=None):
+    """Compute, save the CSV, and draw figure ``name`` from that CSV.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`FIGURES`.
+    outdir : str or path, default="figures"
+    seed : int, default=0
+    runs_scale : float, default=1.0
+        Multiplies every run count (``0.01`` for a quick look).
+    progress : bool, optional
+        Progress bars; by default only on a terminal.
+    workers : int, optional
+        Numba threads for the simulation (the numbers do not depend on it).
+
+    Returns
+    -------
+    Made
+    """
+    import numba
+
+    from linmeta._checks import check_real
+    from linmeta._rng import check_seed
+
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; known: {sorted(FIGURES)}")
+    seed = check_seed(seed)
+    runs_scale = check_real(runs_scale, "runs_scale", min_val=0, strict=True)
+    os.makedirs(outdir, exist_ok=True)
+    before = numba.get_num_threads()
+    try:
+        if workers is not None:
+            numba.set_num_threads(max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS)))
+        t0 = time.perf_counter()
+        table = FIGURES[name].compute(seed=seed, runs_scale=runs_scale, progress=progress)
+        seconds = time.perf_counter() - t0
+    finally:
+        numba.set_num_threads(before)
+    csv = os.path.join(outdir, f"{name}.csv")
+    table.to_csv(csv, index=False)
+    paths = [csv, *render(name, _read(csv), outdir)]  # drawn from the file, never from memory
+    return Made(name, paths, seconds, list(table.attrs.get("notes", [])))

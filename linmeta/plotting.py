@@ -1,0 +1,166 @@
+"""Drawing only: every ``plot_*`` draws a computed table onto a given Axes and returns the artists.
+
+Nothing here computes or simulates (style.md habit 12).  The tables are the
+tidy CSVs written by :mod:`linmeta.figures`: one row per point, with a
+``kind`` column (``"protocol"``, ``"exact"``, ``"theory"``,
+``"theory_printed"``, ``"theory_finite"``, ``"optimum_theory"``,
+``"optimum_simulation"``) and ``value``, ``mean``, ``stderr``, ``n_runs``.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from matplotlib.figure import Figure
+>>> from linmeta import plotting
+>>> table = pd.DataFrame({"kind": ["protocol"] * 2, "value": [0.0, 1.0], "mean": [1.0, 2.0],
+...                       "stderr": [0.1, 0.1], "n_runs": [100, 100]})
+>>> ax = Figure().subplots()
+>>> artists = plotting.plot_simulation(ax, table)
+>>> len(artists.lines[0].get_xdata())
+2
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SYMBOLS", "plot_simulation", "plot_crn_curve", "plot_theory", "plot_optima", "plot_loss_panel",
+           "plot_finite_size"]
+
+SYMBOLS = {
+    "alpha_t": r"training rate $\alpha_t$",
+    "alpha_r": r"adaptation rate $\alpha_r$",
+    "m": r"number of training tasks $m$",
+    "scale": r"size scale $s$  ($p, n_t, n_v, n_r \propto s$)",
+}
+_LOSS = r"average test loss $\mathcal{L}^{\mathrm{test}}$"
+_THEOREM = {"overparameterized": "Theorem 1", "underparameterized": "Theorem 2"}
+_COLORS = {"theory": "C0", "theory_printed": "C1", "theory_finite": "C3", "exact": "C2", "protocol": "k"}
+
+
+def _rows(table, kind):
+    return table[table["kind"] == kind].sort_values("value")
+
+
+def _runs(rows):
+    n = rows["n_runs"].dropna()
+    return f"{int(n.iloc[0]):,}" if len(n) else "?"
+
+
+def plot_simulation(ax, table, *, kind="protocol", label=None, **kwargs):
+    """Simulation points with 2-SE error bars; returns the ``ErrorbarContainer``."""
+    rows = _rows(table, kind)
+    if label is None:
+        label = f"simulation, paper protocol ({_runs(rows)} runs, ±2 SE)"
+    style = dict(fmt="o", color=_COLORS.get(kind, "k"), ms=3.2, elinewidth=0.9, zorder=3, label=label)
+    style.update(kwargs)
+    return ax.errorbar(rows["value"], rows["mean"], yerr=2 * rows["stderr"], **style)
+
+
+def plot_crn_curve(ax, table, *, kind="exact", label=None, **kwargs):
+    """The high-precision common-random-numbers curve with a ±2 SE band; returns ``(line, band)``."""
+    rows = _rows(table, kind)
+    if label is None:
+        label = f"simulation, exact test side T0 ({_runs(rows)} runs)"
+    color = kwargs.pop("color", _COLORS["exact"])
+    x, y, se = rows["value"].to_numpy(), rows["mean"].to_numpy(), rows["stderr"].to_numpy()
+    band = ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=0.25, lw=0, zorder=1)
+    (line,) = ax.plot(x, y, color=color, lw=1.0, marker=".", ms=2.5, label=label, zorder=2, **kwargs)
+    return line, band
+
+
+def plot_theory(ax, table, *, kind="theory", label=None, **kwargs):
+    """A theory curve (``kind="theory_printed"`` is drawn dashed); returns the ``Line2D`` or ``None``."""
+    rows = _rows(table, kind)
+    if rows.empty:
+        return None
+    style = dict(color=_COLORS.get(kind, "C0"), lw=1.4, zorder=2.5,
+                 ls={"theory_printed": "--", "theory_finite": ":"}.get(kind, "-"))
+    style.update(kwargs)
+    (line,) = ax.plot(rows["value"], rows["mean"], label=label or kind, **style)
+    return line
+
+
+def plot_optima(ax, table, *, symbol="\\alpha"):
+    """Mark the optimal rate: theory as a vertical line, simulation as a triangle; returns the artists."""
+    artists = []
+    th = _rows(table, "optimum_theory")
+    if not th.empty:
+        v = float(th["value"].iloc[0])
+        artists.append(ax.axvline(v, color=_COLORS["theory"], ls=":", lw=1.0, zorder=1,
+                                  label=rf"optimum, theory ${symbol}^*={v:.3f}$"))
+    sim = _rows(table, "optimum_simulation")
+    if not sim.empty:
+        v, y = float(sim["value"].iloc[0]), float(sim["mean"].iloc[0])
+        artists.append(ax.plot([v], [y], marker="v", color=_COLORS["exact"], ms=7, mec="k", mew=0.6, ls="none",
+                               zorder=4, label=rf"optimum, simulation ${symbol}^*={v:.3f}$")[0])
+    return artists
+
+
+def plot_loss_panel(ax, table, *, parameter, regime, title=None):
+    """A full paper panel: protocol points, CRN curve, theory (and printed form), optima.
+
+    Returns a dict of the artists by kind.
+    """
+    thm = _THEOREM.get(regime, "theory")
+    out = {
+        "protocol": plot_simulation(ax, table),
+        "exact": plot_crn_curve(ax, table),
+        "theory": plot_theory(ax, table, label=f"theory, {thm} (derived)"),
+        "theory_printed": plot_theory(ax, table, kind="theory_printed", label=f"{thm} as printed in the talk"),
+        "theory_finite": plot_theory(ax, table, kind="theory_finite", label="theory, finite-size"),
+    }
+    sym = r"\alpha_t" if parameter == "alpha_t" else r"\alpha_r"
+    out["optima"] = plot_optima(ax, table, symbol=sym)
+    # y range from the simulations and the derived theory; a curve far off (the printed form) leaves the axes
+    keep = table[table["kind"].isin(["protocol", "exact", "theory"])]
+    lo = float((keep["mean"] - 2 * keep["stderr"].fillna(0)).min())
+    hi = float((keep["mean"] + 2 * keep["stderr"].fillna(0)).max())
+    pad = 0.06 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
+    printed = _rows(table, "theory_printed")
+    if not printed.empty and float(printed["mean"].max()) > hi + pad:
+        out["note"] = ax.annotate(f"printed form\nreaches {float(printed['mean'].max()):.3g}",
+                                  xy=(0.80, 0.98), xycoords="axes fraction", va="top", fontsize=6.5,
+                                  color=_COLORS["theory_printed"])
+    ax.set_xlabel(SYMBOLS.get(parameter, parameter))
+    ax.set_ylabel(_LOSS)
+    if parameter == "alpha_t":
+        ax.axvline(0.0, color="0.6", lw=0.6, zorder=0)
+    if title:
+        ax.set_title(title, loc="left", fontsize=7.5)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1)
+    return out
+
+
+def plot_finite_size(ax, table, *, x, title=None):
+    """Relative deviation of theory from simulation, ``(theory - sim) / sim``, with 2-SE bars.
+
+    ``table`` has ``kind == "deviation"`` rows (and optionally
+    ``"deviation_printed"``, ``"deviation_finite"``) with ``value`` the size,
+    ``mean`` the relative deviation and ``stderr`` its standard error.
+    Returns a dict of the artists by kind.
+    """
+    out = {}
+    labels = {"deviation": "theory (derived, leading order)", "deviation_printed": "Theorem 2 as printed",
+              "deviation_finite": "theory, finite-size"}
+    markers = {"deviation": "o", "deviation_printed": "s", "deviation_finite": "D"}
+    colors = {"deviation": "C0", "deviation_printed": "C1", "deviation_finite": "C3"}
+    kinds = [k for k in labels if (table["kind"] == k).any()]
+    shift = {k: 1.0 + 0.04 * (i - (len(kinds) - 1) / 2) for i, k in enumerate(kinds)}  # dodge overlapping bars
+    for k in kinds:
+        rows = _rows(table, k)
+        out[k] = ax.errorbar(rows["value"] * shift[k], rows["mean"], yerr=2 * rows["stderr"], fmt=markers[k] + "-",
+                             color=colors[k], ms=3.5, lw=0.9, label=f"{labels[k]}, ±2 SE")
+    out["zero"] = ax.axhline(0.0, color="0.4", lw=0.8, zorder=0)
+    ax.set_xscale("log")
+    values = np.unique(table["value"].dropna())
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.minorticks_off()
+    ax.set_xlabel(SYMBOLS.get(x, x))
+    ax.set_ylabel(r"(theory $-$ simulation) / simulation")
+    if title:
+        ax.set_title(title, loc="left")
+    if kinds:
+        ax.legend(loc="best")
+    else:
+        out["pending"] = ax.text(0.5, 0.5, "theory not available yet", transform=ax.transAxes, ha="center")
+    return out
