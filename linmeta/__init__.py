@@ -9,7 +9,7 @@ Examples
 >>> omega = lm.meta_train(batch, prob)
 """
 from linmeta import presets, theory
-from linmeta import algorithms, bounds
+from linmeta import algorithms, bounds, experiments
 from linmeta.loss import test_loss_given
 from linmeta.maml import IllConditionedWarning, meta_train
 from linmeta.problem import Problem
@@ -20,7 +20,7 @@ from linmeta import figures
 
 __version__ = "0.1.0"
 __all__ = [
-    "algorithms", "bounds",
+    "algorithms", "bounds", "experiments",
     "Estimate", "IllConditionedWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
     "figures", "simulate", "simulate_curve", "sweep", "test_loss_given", "theory", "__version__",
 ]
