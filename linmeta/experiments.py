@@ -244,3 +244,33 @@ def plot_optimal_alpha_t(ax, summary):
     ax.set_ylabel(r"$\alpha_t$")
     ax.legend(fontsize="small")
     return artists
+
+
+# ---------------------------------------------------------------------------------------------- figure
+def compute_figure(seed=0, runs_scale=1.0, progress=None):
+    """Compute step of the ``stepsize_bound`` figure: both experiments in one table (column ``kind``).
+
+    ``kind == "bound"``: rows of :func:`stepsize_bound` at FIG3 sizes;
+    ``kind == "optimal"``: the summary of :func:`optimal_alpha_t` (400 runs
+    times ``runs_scale``, at least 20).
+    """
+    from linmeta import __version__  # noqa: PLC0415
+
+    bound = stepsize_bound(seed=seed)
+    opt = optimal_alpha_t(n_runs=max(20, int(round(400 * runs_scale))), seed=seed).summary
+    table = pd.concat([bound.assign(kind="bound"), opt.assign(kind="optimal")], ignore_index=True)
+    table.insert(0, "figure", "stepsize_bound")
+    table["linmeta_version"] = __version__
+    return table
+
+
+def draw_figure(fig, table):
+    """Draw step of the ``stepsize_bound`` figure: product norms (left), optimal ``alpha_t`` (right)."""
+    a, b = fig.subplots(1, 2)
+    bound = table[table["kind"] == "bound"].copy()
+    bound["converges"] = bound["converges"].astype(bool)
+    out = {"bound": plot_stepsize_bound(a, bound),
+           "optimal": plot_optimal_alpha_t(b, table[table["kind"] == "optimal"])}
+    a.set_title("Ji-Yang-Liang bound, FIG3 sizes", fontsize="medium")
+    b.set_title(r"optimal $\alpha_t$ of N-step MAML vs $-$bound$/L$", fontsize="medium")
+    return out

@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from linmeta import presets
+from linmeta import experiments, presets
 from linmeta.estimate import simulate, simulate_curve
 from linmeta.sweep import replace_sizes
 
@@ -289,6 +289,9 @@ FIGURES = {
     "fig3b": _panel("fig3b", "fig3", "alpha_t", printed=True),
     "finite_size": Figure(compute_finite_size, draw_finite_size, size=(7.2, 3.1),
                           description="relative deviation of theory from simulation vs m (T2) and size scale (T1)"),
+    "stepsize_bound": Figure(experiments.compute_figure, experiments.draw_figure,
+                             size=(7.2, 3.1), description="multi-step bound (B1): product norms, convergence, "
+                             "optimal alpha_t vs -bound/L"),
 }
 
 
