@@ -214,37 +214,52 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
     task ``t``: adapt with one step of rate ``alpha_r`` on ``n_r`` points,
     then average ``(y - x.theta)^2 / 2`` over ``n_te`` fresh points.
     ``out[r, a, b]`` is the mean over test tasks for ``alpha_rs[b]``.
+    The innermost loops run over ``a`` (independent sums, so they vectorise
+    without reordering any sum).
     """
     R, A, p = delta.shape
     T, n_r = X_r.shape[1], X_r.shape[2]
     n_te = X_te.shape[2]
     B = alpha_rs.shape[0]
     for r in numba.prange(R):
-        e = np.empty(p)
-        grad = np.empty(p)
-        d = np.empty(p)
-        for ia in range(A):
-            for ib in range(B):
-                out[r, ia, ib] = 0.0
-            for t in range(T):
-                for j in range(p):  # e = omega - w (shifted coordinates)
-                    e[j] = delta[r, ia, j] - nu_s * g[r, t, j]
-                grad[:] = 0.0
-                for n in range(n_r):  # grad = X_r^T (y_r - X_r omega) / n_r
-                    x = X_r[r, t, n]
-                    res = sigma * e_r[r, t, n]
+        E = np.empty((p, A))  # omega - w, one column per alpha_t (shifted coordinates)
+        grad = np.empty((p, A))
+        D = np.empty((p, A))
+        res = np.empty(A)
+        sq = np.empty(A)
+        acc = np.empty((B, A))
+        acc[:] = 0.0
+        for t in range(T):
+            for j in range(p):
+                u = nu_s * g[r, t, j]
+                for a in range(A):
+                    E[j, a] = delta[r, a, j] - u
+            grad[:] = 0.0
+            for n in range(n_r):  # grad = X_r^T (y_r - X_r omega) / n_r
+                x = X_r[r, t, n]
+                res[:] = sigma * e_r[r, t, n]
+                for j in range(p):
+                    for a in range(A):
+                        res[a] -= x[j] * E[j, a]
+                for j in range(p):
+                    for a in range(A):
+                        grad[j, a] += x[j] * res[a] / n_r
+            for b in range(B):
+                for j in range(p):  # D = theta - w
+                    for a in range(A):
+                        D[j, a] = E[j, a] + alpha_rs[b] * grad[j, a]
+                for a in range(A):
+                    res[a] = 0.0
+                for n in range(n_te):
+                    x = X_te[r, t, n]
+                    sq[:] = sigma * e_te[r, t, n]
                     for j in range(p):
-                        res -= x[j] * e[j]
-                    for j in range(p):
-                        grad[j] += x[j] * res / n_r
-                for ib in range(B):
-                    for j in range(p):  # d = theta - w
-                        d[j] = e[j] + alpha_rs[ib] * grad[j]
-                    acc = 0.0
-                    for n in range(n_te):
-                        x = X_te[r, t, n]
-                        res = sigma * e_te[r, t, n]
-                        for j in range(p):
-                            res -= x[j] * d[j]
-                        acc += res * res
-                    out[r, ia, ib] += acc / (2.0 * n_te * T)
+                        for a in range(A):
+                            sq[a] -= x[j] * D[j, a]
+                    for a in range(A):
+                        res[a] += sq[a] * sq[a]
+                for a in range(A):
+                    acc[b, a] += res[a] / (2.0 * n_te * T)
+        for a in range(A):
+            for b in range(B):
+                out[r, a, b] = acc[b, a]
