@@ -42,6 +42,7 @@ import io
 import itertools
 import json
 import numbers
+import re
 import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -55,12 +56,13 @@ from linmeta._rng import check_seed
 from linmeta.estimate import METHODS, simulate_curve
 from linmeta.problem import Problem
 
-__all__ = ["sweep", "SCHEDULERS", "THEORY_COLUMNS", "cells_of", "replace_sizes", "theory_values"]
+__all__ = ["sweep", "SCHEDULERS", "THEORY_COLUMNS", "cells_of", "read_table", "replace_sizes", "theory_values"]
 
 SCHEDULERS = ("serial", "processes", "dask-local")  # or "tcp://HOST:PORT"
 THEORY_COLUMNS = ("theory", "theory_printed")
 _PARAMS = tuple(f.name for f in dataclasses.fields(Problem) if f.name not in ("w0", "omega0"))
 _INT_PARAMS = ("p", "m", "n_t", "n_v", "n_r", "n_steps")
+_INT_RE = re.compile(r"^-?[0-9]+$")
 _RESULT = ("theory", "theory_printed", "mean", "stderr", "n_runs", "seed", "method", "status", "note")
 
 
@@ -234,12 +236,34 @@ def _read_existing(out, columns):
     return _parse(data)
 
 
+def read_table(data):
+    """Parse CSV bytes exactly: every float is parsed by Python's ``float`` (correctly rounded).
+
+    Pandas' fast float parser is not guaranteed to round-trip ``repr`` in the
+    last bit (and its ``float_precision`` switch is deprecated), so columns
+    are read as text and converted here: integers to ``int``, numbers to
+    ``float`` (empty -> NaN), anything else stays text.
+
+    >>> t = read_table(b"a,b,c\\n1,0.1,x\\n2,,y\\n")
+    >>> t["a"].tolist(), t["b"].tolist(), t["c"].tolist()
+    ([1, 2], [0.1, nan], ['x', 'y'])
+    """
+    raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False)
+    out = {}
+    for col in raw.columns:
+        vals = raw[col].tolist()
+        try:
+            out[col] = np.array([int(v) for v in vals], dtype=np.int64) if all(_INT_RE.match(v) for v in vals) \
+                else np.array([float(v) if v != "" else np.nan for v in vals], dtype=float)
+            if all(v == "" for v in vals):
+                raise ValueError
+        except ValueError:
+            out[col] = np.array(vals, dtype=object)
+    return pd.DataFrame(out, columns=raw.columns)
+
+
 def _parse(data):
-    # round_trip: the default parser may differ from repr() in the last bit
-    table = pd.read_csv(io.BytesIO(data), float_precision="round_trip", keep_default_na=False,
-                        na_values=[""], dtype={"note": str, "status": str, "method": str, "algorithm": str})
-    table["note"] = table["note"].fillna("")
-    return table
+    return read_table(data)
 
 
 def _refuse(out, old, cells_df):
