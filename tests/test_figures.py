@@ -1,0 +1,131 @@
+"""Figures (issue 5): registry, CSV provenance, byte-identical regeneration, drawing without computing."""
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure as MplFigure
+
+import linmeta as lm
+from linmeta import figures, plotting
+from linmeta.sweep import read_table
+
+TINY = 0.002          # runs-scale: 2 protocol runs, 20 / 8 exact runs per point; enough to exercise every step
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_registry():
+    assert set(figures.PAPER_PANELS) | {"finite_size"} <= set(figures.FIGURES)
+    for name, spec in figures.FIGURES.items():
+        assert callable(spec.compute) and callable(spec.draw) and len(spec.size) == 2, name
+
+
+@pytest.fixture(scope="module")
+def fig3b_twice(tmp_path_factory):
+    a, b = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+    made = [figures.make("fig3b", d, seed=1, runs_scale=TINY, progress=False) for d in (a, b)]
+    return made
+
+
+@pytest.mark.parametrize("ext", ["csv", "png", "pdf"])
+def test_regeneration_is_byte_identical(fig3b_twice, ext):
+    first, second = (next(p for p in m.paths if p.endswith(ext)) for m in fig3b_twice)
+    assert _bytes(first) == _bytes(second)
+
+
+def test_pdf_and_png_carry_no_dates_or_versions(fig3b_twice):
+    pdf = _bytes(next(p for p in fig3b_twice[0].paths if p.endswith("pdf")))
+    png = _bytes(next(p for p in fig3b_twice[0].paths if p.endswith("png")))
+    assert b"CreationDate" not in pdf and b"Producer" not in pdf
+    assert b"Software" not in png
+
+
+def test_csv_has_provenance_and_every_element(fig3b_twice):
+    table = read_table(_bytes(next(p for p in fig3b_twice[0].paths if p.endswith("csv"))))
+    kinds = set(table["kind"])
+    assert {"protocol", "exact", "theory", "theory_printed", "optimum_theory", "optimum_simulation"} <= kinds
+    for col in ("seed", "n_runs", "linmeta_version", "p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_r"):
+        assert col in table.columns
+    sim = table[table["kind"] == "protocol"]
+    assert (sim["seed"] == 1).all() and (sim["n_runs"] == 2).all() and (sim["method"] == "protocol").all()
+    assert set(table["linmeta_version"]) == {lm.__version__}
+    np.testing.assert_array_equal(sim["alpha_t"], sim["value"])          # the varied parameter, row by row
+    assert len(sim) == len(figures.GRIDS["alpha_t"]) and sim["value"].min() < 0
+
+
+def test_protocol_points_are_simulate_curve_bit_for_bit(fig3b_twice):
+    table = read_table(_bytes(next(p for p in fig3b_twice[0].paths if p.endswith("csv"))))
+    sim = table[table["kind"] == "protocol"]
+    ref = lm.simulate_curve(lm.presets.FIG3, "alpha_t", figures.GRIDS["alpha_t"], 2, 1, "protocol")
+    np.testing.assert_array_equal(sim["mean"].to_numpy(), ref["mean"].to_numpy())
+
+
+def test_committed_fig2a_reproduces():
+    """The committed figures/fig2a.csv: paper protocol (100 runs, seed 0), reproduced bit for bit."""
+    path = os.path.join(ROOT, "figures", "fig2a.csv")
+    if not os.path.exists(path):
+        pytest.skip("figures/ not generated")
+    table = read_table(_bytes(path))
+    sim = table[table["kind"] == "protocol"]
+    assert (sim["n_runs"] == 100).all() and (sim["seed"] == 0).all()
+    ref = lm.simulate_curve(lm.presets.FIG2, "alpha_r", sim["value"].to_numpy(), 100, 0, "protocol")
+    np.testing.assert_array_equal(sim["mean"].to_numpy(), ref["mean"].to_numpy())
+    exact = table[table["kind"] == "exact"]
+    assert (exact["n_runs"] == figures.EXACT_RUNS["fig2"]).all()
+
+
+def test_optimum_from_simulation_is_the_parabola_vertex():
+    x = np.linspace(-1, 1, 9)
+    v, y = figures._parabola_min(x, (x - 0.3) ** 2 + 2)
+    assert v == pytest.approx(0.3) and y == pytest.approx(2)
+
+
+def test_runs_scale():
+    assert figures.scaled_runs(1000, 1.0) == 1000 and figures.scaled_runs(100, 0.001) == 2
+
+
+def test_missing_theory_is_a_note_not_a_crash(monkeypatch, tmp_path):
+    monkeypatch.delattr(lm.theory, "optimal_alpha_r")
+    made = figures.make("fig2a", tmp_path, runs_scale=TINY, progress=False)
+    assert any("optimal_alpha_r" in n and "not available" in n for n in made.notes)
+    assert os.path.exists(tmp_path / "fig2a.png")
+
+
+def test_registering_a_figure_is_one_entry(monkeypatch, tmp_path):
+    def compute(seed=0, runs_scale=1.0, progress=None):
+        return pd.DataFrame({"kind": "protocol", "value": [0.0, 1.0], "mean": [1.0, 2.0], "stderr": 0.1,
+                             "n_runs": 10, "seed": seed})
+
+    def draw(fig, table):
+        return plotting.plot_simulation(fig.subplots(), table)
+
+    monkeypatch.setitem(figures.FIGURES, "stepsize_bound", figures.Figure(compute, draw, size=(3, 2)))
+    made = figures.make("stepsize_bound", tmp_path, seed=5)
+    assert [os.path.basename(p) for p in made.paths] == ["stepsize_bound.csv", "stepsize_bound.png",
+                                                         "stepsize_bound.pdf"]
+
+
+def test_plot_functions_draw_on_the_given_axes_and_return_artists():
+    table = pd.DataFrame({
+        "kind": ["protocol"] * 3 + ["exact"] * 3 + ["theory"] * 3 + ["theory_printed"] * 3
+        + ["optimum_theory", "optimum_simulation"],
+        "value": [0.0, 0.5, 1.0] * 4 + [0.4, 0.45],
+        "mean": [1.0, 0.5, 1.0] * 4 + [0.48, 0.49],
+        "stderr": [0.1] * 6 + [np.nan] * 6 + [np.nan, np.nan],
+        "n_runs": [100] * 3 + [1000] * 3 + [np.nan] * 8,
+    })
+    ax = MplFigure().subplots()
+    out = plotting.plot_loss_panel(ax, table, parameter="alpha_t", regime="underparameterized")
+    assert out["protocol"].lines[0].axes is ax
+    assert out["theory"].get_linestyle() == "-" and out["theory_printed"].get_linestyle() == "--"
+    assert len(out["optima"]) == 2
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("Theorem 2" in s for s in labels) and any("protocol" in s for s in labels)
+    dev = pd.DataFrame({"kind": "deviation", "value": [2, 4], "mean": [0.1, 0.01], "stderr": [0.01, 0.01]})
+    ax2 = MplFigure().subplots()
+    assert plotting.plot_finite_size(ax2, dev, x="m")["deviation"].lines[0].axes is ax2
