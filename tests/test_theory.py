@@ -69,10 +69,15 @@ def test_bad_arguments_raise_value_error(kwargs, match):
         theory.test_loss(FIG3, **kwargs)
 
 
-def test_only_one_step_maml_is_covered():
-    for prob in (FIG3.replace(n_steps=2), FIG3.replace(algorithm="fomaml"), FIG3.replace(algorithm="imaml", lam=1.0)):
-        with pytest.raises(ValueError, match="one-step MAML"):
+def test_variants_dispatch_to_their_own_theory():
+    # N-step MAML has a derived leading order (derivations/variants.py); at N = 1 it is theorem 2 itself
+    two = theory.test_loss(FIG3.replace(n_steps=2))
+    assert np.isfinite(two) and two != theory.test_loss(FIG3)
+    for prob in (FIG3.replace(algorithm="fomaml"), FIG3.replace(algorithm="imaml", lam=1.0)):
+        with pytest.raises(NotImplementedError, match="no closed-form theory"):
             theory.test_loss(prob)
+    with pytest.raises(ValueError, match="one-step MAML"):  # the printed theorem is about one-step MAML only
+        theory.test_loss(FIG3.replace(n_steps=2), form="printed")
     with pytest.raises(ValueError, match="linmeta.Problem"):
         theory.test_loss({"p": 3})
 

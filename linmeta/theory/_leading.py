@@ -69,6 +69,11 @@ def _finite_module():
             "which is not installed yet; use approximation='leading'") from None
 
 
+def _is_variant(prob, form):
+    """N-step MAML, FOMAML and iMAML: leading order from ``derivations/variants.py`` where it exists."""
+    return isinstance(prob, Problem) and form == "derived" and (prob.algorithm != "maml" or prob.n_steps != 1)
+
+
 def _finite_elementwise(func, prob, alpha_t, alpha_r):
     """Call ``func(prob)`` for each broadcast ``(alpha_t, alpha_r)`` pair."""
     if alpha_t is None and alpha_r is None:
@@ -138,6 +143,10 @@ def expected_distance(prob, approximation="leading", *, form="derived", alpha_t=
             return _finite_elementwise(module.expected_distance, prob, alpha_t, None)
         loss = _finite_elementwise(module.test_loss, prob, alpha_t, None)
         return _out((2 * (np.asarray(loss) - _test_offset(prob, prob.alpha_r)) / prob.h_r) - prob.nu**2)
+    if _is_variant(prob, form):
+        from linmeta.theory import _variants  # noqa: PLC0415
+
+        return _finite_elementwise(_variants.expected_distance, prob, alpha_t, None)
     _check_problem(prob, form)
     return _out(_distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form))
 
@@ -198,6 +207,10 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
         if form != "derived":
             raise ValueError(f"form={form!r} exists only for approximation='leading'")
         return _finite_elementwise(_finite_module().test_loss, prob, alpha_t, alpha_r)
+    if _is_variant(prob, form):
+        from linmeta.theory import _variants  # noqa: PLC0415
+
+        return _finite_elementwise(_variants.test_loss, prob, alpha_t, alpha_r)
     _check_problem(prob, form)
     a_t = _check_rates(alpha_t, "alpha_t", prob.alpha_t)
     a_r = _check_rates(alpha_r, "alpha_r", prob.alpha_r)
