@@ -59,7 +59,7 @@ def plot_crn_curve(ax, table, *, kind="exact", label=None, **kwargs):
     """The high-precision common-random-numbers curve with a ±2 SE band; returns ``(line, band)``."""
     rows = _rows(table, kind)
     if label is None:
-        label = f"simulation, exact test side T0 ({_runs(rows)} runs)"
+        label = f"simulation, exact test side T0 ({_runs(rows)} runs, ±2 SE band)"
     color = kwargs.pop("color", _COLORS["exact"])
     x, y, se = rows["value"].to_numpy(), rows["mean"].to_numpy(), rows["stderr"].to_numpy()
     band = ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=0.25, lw=0, zorder=1)
@@ -117,17 +117,20 @@ def plot_loss_panel(ax, table, *, parameter, regime, title=None):
     pad = 0.06 * (hi - lo)
     ax.set_ylim(lo - pad, hi + pad)
     printed = _rows(table, "theory_printed")
-    if not printed.empty and float(printed["mean"].max()) > hi + pad:
-        out["note"] = ax.annotate(f"printed form\nreaches {float(printed['mean'].max()):.3g}",
-                                  xy=(0.80, 0.98), xycoords="axes fraction", va="top", fontsize=6.5,
-                                  color=_COLORS["theory_printed"])
+    if out["theory_printed"] is not None and float(printed["mean"].max()) > hi + pad:
+        out["theory_printed"].set_label(f"{out['theory_printed'].get_label()} (off scale, up to "
+                                        f"{float(printed['mean'].max()):.3g})")
     ax.set_xlabel(SYMBOLS.get(parameter, parameter))
     ax.set_ylabel(_LOSS)
     if parameter == "alpha_t":
         ax.axvline(0.0, color="0.6", lw=0.6, zorder=0)
     if title:
         ax.set_title(title, loc="left", fontsize=7.5)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1)
+    order = [out["protocol"], out["exact"][0], out["theory"], out["theory_printed"], out["theory_finite"],
+             *out["optima"]]
+    handles = [h for h in order if h is not None]
+    ax.legend(handles=handles, labels=[h.get_label() for h in handles], loc="upper center",
+              bbox_to_anchor=(0.5, -0.2), ncols=1)
     return out
 
 
