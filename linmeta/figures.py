@@ -170,6 +170,7 @@ def compute_panel(figure, preset, parameter, seed=0, runs_scale=1.0, progress=No
     exact = parts[-1]
     dense = np.linspace(values[0], values[-1], _DENSE)
     forms = [("theory", {})] + ([("theory_printed", {"form": "printed"})] if printed else [])
+    forms.append(("theory_finite", {"approximation": "finite"}))   # drawn once linmeta.theory provides it
     for kind, kw in forms:
         y = _theory_curve(prob, parameter, dense, notes, **kw)
         if y is not None:
