@@ -1,0 +1,263 @@
+"""Finite-size theory of E|omega* - w0|^2 beyond Theorems 1 and 2 (theory.md T0, T1, T2, §5).
+
+Run ``python derivations/finite_size.py``: it derives every formula with sympy, prints it,
+asserts the limit cases and exits non-zero if an assertion fails.  ``emitted_code()`` returns
+the text of ``linmeta/theory/_generated_finite.py``.  This module does not import linmeta.
+
+Notation: ``H = X^T X / n_t`` (X is n_t x p Gaussian), ``A = I - alpha_t H``,
+``h = h_t = E tr A^2 / p``, ``k = n_v m``, ``N = k`` rows in the under-parameterised stack.
+WLOG ``w0 = 0``; ``|omega0 - w0|^2`` is written ``d0``.
+
+Exact results (alpha_t = 0)
+---------------------------
+Over-parameterised (p > k), with G = Z Z^T ~ Wishart_k(p):
+    E|omega* - w0|^2 = (1 - k/p) d0 + nu^2 k (p - n_v - 1) / (p (p - k - 1)) + sigma^2 k / (p - k - 1)
+  (E tr G^{-1} = k/(p-k-1); the task term is E tr(G^{-1} blockdiag G), computed from the
+  Schur complement G_11.2 ~ Wishart_{n_v}(p - k + n_v), independent of G_12 G_22^{-1/2}.)
+Under-parameterised (p < k), with S = X^T X ~ Wishart_p(N), N = k:
+    E|omega* - w0|^2 = nu^2/p [N a + (n_v - 1)(p - N a)/(N - 1)] + sigma^2 p / (N - p - 1),
+    a = E[(x^T S^{-2} x)|x|^2] = p (N - 2)(p + 2) / (N (N + 2)(N - p - 1))
+  (a row x = S^{1/2} y with y a row of a Haar Stiefel frame independent of S; E|y|^4 =
+  p(p+2)/(N(N+2)); E[tr S tr S^{-1}] = p(Np - 2)/(N - p - 1); rows are exchangeable and
+  sum_{r,s} (x_r^T S^{-2} x_s)(x_s^T x_r) = p).
+
+General alpha_t (approximate, derived; no fitted constant)
+----------------------------------------------------------
+Over-parameterised: G = Z Z^T = g0 I + Delta with g0 = p h.  The Dyson (geometric) resummation
+of the second-order self-energy, Sigma = E tr Delta^2 / (k g0), gives the dressed propagator
+gamma = 1/(g0 - Sigma); first-order vertex terms carry one dressed and one bare propagator.
+    E tr G^{-1}             ~ k gamma
+    E tr(G^{-1} bdiag G)    ~ k + gamma E tr(Delta offdiag G)/g0 = k [1 + (k - n_v) p h^2 gamma / g0]
+    E tr(G^{-1} B_H)        ~ gamma [k p - E tr(Delta B_H)/g0],   (B_H)_rs = x_r^T H x_s, same task
+All three reduce to the exact alpha_t = 0 results (asserted below).
+Under-parameterised: E|omega* - w0|^2 = sigma^2 E tr S^{-1} + (task term) + (training-noise term)
+exactly, for every alpha_t (sum_i tr(S^{-2} A_i V_i A_i) = tr S^{-1}).  S = c I + D, c = m n_v h;
+the Dyson resummation gives E tr S^{-1} ~ p / (c - m q / c), q = E tr D_1^2 / p, exact at
+alpha_t = 0.  The task and training-noise terms stay at leading order (theory.md §5) with exact
+finite-n Wishart moments; their next-order terms do not converge (see the report in issue 7).
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from functools import lru_cache
+
+import sympy as sp
+
+n, p, nt, nv, m, al, sig, nu, d0 = sp.symbols("n p n_t n_v m alpha_t sigma nu d0", positive=True)
+al = sp.Symbol("alpha_t", real=True)
+
+
+# ----------------------------------------------------------------------------- Wick
+def _matchings(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for j in range(len(rest)):
+        for tail in _matchings(rest[:j] + rest[j + 1:]):
+            yield [(first, rest[j])] + tail
+
+
+@lru_cache(maxsize=None)
+def wishart_moment(powers: tuple) -> sp.Expr:
+    """E[prod_j tr H^{powers[j]}] for H = X^T X / n, X n x p standard Gaussian (Wick's theorem).
+
+    Each tr (X^T X)^k is the cyclic product X_{i1 a1} X_{i1 a2} X_{i2 a2} ... X_{ik a1}; a pairing
+    of the 2K factors identifies row indices (each class gives a factor n) and column indices
+    (a factor p).
+    """
+    factors = []  # (row var, col var)
+    rv = cv = 0
+    for k in powers:
+        rows = list(range(rv, rv + k)); cols = list(range(cv, cv + k))
+        rv += k; cv += k
+        for j in range(k):
+            factors.append((rows[j], cols[j]))
+            factors.append((rows[j], cols[(j + 1) % k]))
+    total = sp.Integer(0)
+    counts = {}
+    for pairing in _matchings(list(range(len(factors)))):
+        par_r = list(range(rv)); par_c = list(range(cv))
+
+        def find(par, x):
+            while par[x] != x:
+                par[x] = par[par[x]]; x = par[x]
+            return x
+        for a, b in pairing:
+            for par, idx in ((par_r, 0), (par_c, 1)):
+                ra, rb = find(par, factors[a][idx]), find(par, factors[b][idx])
+                if ra != rb:
+                    par[ra] = rb
+        key = (len({find(par_r, x) for x in range(rv)}), len({find(par_c, x) for x in range(cv)}))
+        counts[key] = counts.get(key, 0) + 1
+    for (cr, cc), c in counts.items():
+        total += c * n**cr * p**cc
+    return sp.expand(total / n ** sum(powers))
+
+
+Hs = sp.Symbol("Hs")  # stands for the matrix H inside trace polynomials
+
+
+def E_traces(*polys) -> sp.Expr:
+    """E[prod_j tr P_j(H)] for polynomials P_j in ``Hs`` (so tr Hs**0 = p), H with n = n_t."""
+    terms = [sp.Poly(sp.expand(P), Hs).terms() for P in polys]
+    out = sp.Integer(0)
+    for combo in itertools.product(*terms):
+        coef = sp.Integer(1)
+        powers = []
+        for (deg,), c in combo:
+            coef *= c
+            if deg == 0:
+                coef *= p
+            else:
+                powers.append(deg)
+        out += coef * wishart_moment(tuple(sorted(powers)))
+    return sp.expand(out.subs(n, nt))
+
+
+# ------------------------------------------------------------------- single-task moments
+A = 1 - al * Hs
+h = sp.expand(E_traces(A**2) / p)                         # = h_t
+trA4 = E_traces(A**4)                                     # E tr A^4
+trA2_sq = E_traces(A**2, A**2)                            # E (tr A^2)^2
+trA2H = E_traces(A**2 * Hs)                               # E tr(A^2 H)
+trA2_trH = E_traces(A**2, Hs)                             # E tr A^2 tr H
+k = nv * m
+
+
+# --------------------------------------------------------------------- exact, alpha_t = 0
+def exact_alpha0_over():
+    """E|omega* - w0|^2 at alpha_t = 0, p > k (exact)."""
+    return (1 - k / p) * d0 + nu**2 * k * (p - nv - 1) / (p * (p - k - 1)) + sig**2 * k / (p - k - 1)
+
+
+def exact_alpha0_under():
+    """E|omega* - w0|^2 at alpha_t = 0, p < k (exact)."""
+    N = k
+    a = p * (N - 2) * (p + 2) / (N * (N + 2) * (N - p - 1))
+    return nu**2 / p * (N * a + (nv - 1) * (p - N * a) / (N - 1)) + sig**2 * p / (N - p - 1)
+
+
+# ------------------------------------------------------------------------ general alpha_t
+def leading_under():
+    """Theory.md §5 leading order: E|omega*|^2 = m E|xi|^2 / c^2 with exact moments."""
+    c = m * nv * h * p / p
+    trF2 = nv * (nv + 1) * trA4 + nv * trA2_sq             # E tr (A V A)^2
+    trAVHVA = nv * (nv + 1) * trA2H + nv * trA2_trH        # E tr (A V H V A)
+    return sig**2 * p / c + nu**2 / p * m * trF2 / c**2 + sig**2 * al**2 / nt * m * trAVHVA / c**2
+
+
+def finite_under():
+    """Leading order with E tr S^{-1} Dyson-resummed (exact at alpha_t = 0)."""
+    c = m * nv * h
+    trF2 = nv * (nv + 1) * trA4 + nv * trA2_sq
+    trAVHVA = nv * (nv + 1) * trA2H + nv * trA2_trH
+    q = trF2 / p - nv**2 * h**2                            # E tr D_1^2 / p
+    return (sig**2 * p / (c - m * q / c) + nu**2 / p * m * trF2 / c**2
+            + sig**2 * al**2 / nt * m * trAVHVA / c**2)
+
+
+def leading_over():
+    """Theorem 1 (T1), leading order."""
+    return (1 - k / p) * d0 + nu**2 * k / p + sig**2 * k / p * (1 + al**2 * p / nt) / h
+
+
+def finite_over():
+    """Dyson-resummed second order in G = Z Z^T around g0 = p h (exact at alpha_t = 0)."""
+    g0 = p * h
+    trD2 = (k * (2 * trA4 + trA2_sq - g0**2) + k * (nv - 1) * trA4 + k * (k - nv) * p * h**2)
+    gamma = 1 / (g0 - trD2 / (k * g0))
+    trDBH = k * (2 * trA2H + trA2_trH - g0 * p) + k * (nv - 1) * trA2H
+    task = k * (1 + (k - nv) * p * h**2 * gamma / g0)
+    return ((1 - k / p) * d0 + nu**2 / p * task + sig**2 * k * gamma
+            + sig**2 * al**2 / nt * gamma * (k * p - trDBH / g0))
+
+
+# ----------------------------------------------------------------------------- emit
+_TARGETS = {
+    "leading_over": leading_over, "finite_over": finite_over,
+    "leading_under": leading_under, "finite_under": finite_under,
+    "exact_alpha0_over": exact_alpha0_over, "exact_alpha0_under": exact_alpha0_under,
+}
+_ARGS = "p, m, n_t, n_v, sigma, nu, alpha_t, d0"
+
+
+def emitted_code() -> str:
+    """Full text of ``linmeta/theory/_generated_finite.py`` (sympy cse + NumPy printer)."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    printer = NumPyPrinter({"fully_qualified_modules": True})
+    lines = [
+        '"""E|omega* - w0|^2 at finite size (theory.md T0, T1, T2, §5; issue 7).',
+        "",
+        "generated by derivations/emit.py, do not edit (source: derivations/finite_size.py).",
+        "Arguments: p, m, n_t, n_v, sigma, nu, alpha_t (array ok), d0 = |omega0 - w0|**2.",
+        '"""',
+        "import numpy",
+        "",
+        f"__all__ = {sorted(_TARGETS)!r}",
+    ]
+    for name, builder in _TARGETS.items():
+        expr = sp.together(builder())
+        subs, (red,) = sp.cse(expr, symbols=sp.numbered_symbols("x"), optimizations="basic")
+        lines += ["", "", f"def {name}({_ARGS}):",
+                  f'    """{builder.__doc__.strip().splitlines()[0]}"""']
+        for s, e in subs:
+            lines.append(f"    {s} = {printer.doprint(e)}")
+        lines.append(f"    return {printer.doprint(red)}")
+    return "\n".join(lines).replace("sigma", "sigma").replace("alpha_t", "alpha_t") + "\n"
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_wishart_mc(seed=0, runs=40000):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    nn, pp = 6, 4
+    X = rng.standard_normal((runs, nn, pp))
+    H = np.einsum("rip,riq->rpq", X, X) / nn
+    tr = lambda M: np.trace(M, axis1=1, axis2=2)  # noqa: E731
+    H2 = H @ H
+    samples = {(2,): tr(H2), (3,): tr(H2 @ H), (4,): tr(H2 @ H2), (1, 1): tr(H) ** 2,
+               (2, 2): tr(H2) ** 2, (1, 3): tr(H) * tr(H2 @ H), (1, 1, 2): tr(H) ** 2 * tr(H2)}
+    for key, s in samples.items():
+        exact = float(wishart_moment(key).subs({n: nn, p: pp}))
+        z = (s.mean() - exact) / (s.std() / np.sqrt(runs))
+        print(f"  E prod tr H^{key}: exact {exact:.4f}  MC {s.mean():.4f}  z = {z:+.2f}")
+        assert abs(z) < 4.5, key
+
+
+def main() -> int:
+    print(__doc__.split("\n\n")[0])
+    print("\nWishart moments by Wick's theorem (H = X^T X / n):")
+    assert sp.expand(wishart_moment((2,)) - p * (n + p + 1) / n) == 0
+    assert sp.expand(wishart_moment((1, 1)) - p * (n * p + 2) / n) == 0
+    for key in [(1,), (2,), (3,), (4,), (1, 1), (1, 2), (2, 2), (1, 3)]:
+        print(f"  E prod tr H^{key} =", sp.factor(wishart_moment(key)))
+    _check_wishart_mc()
+    assert sp.simplify(h - ((1 - al) ** 2 + al**2 * (p + 1) / nt)) == 0
+    print("\nExact at alpha_t = 0 (over):"); sp.pprint(exact_alpha0_over())
+    print("Exact at alpha_t = 0 (under):"); sp.pprint(sp.simplify(exact_alpha0_under()))
+    # limit cases of the exact results
+    assert sp.simplify(exact_alpha0_under().subs(m, 1) - (nu**2 + sig**2 * p / (nv - p - 1))) == 0
+    # leading order recovered for p -> infinity at fixed k (T1 needs k/p -> 0: at fixed k/p the
+    # exact noise term k/(p-k-1) differs from k/p at O(1))
+    ratio = sp.limit(((exact_alpha0_over() - (1 - k / p) * d0) / (leading_over() - (1 - k / p) * d0)).subs(al, 0), p, sp.oo)
+    assert ratio == 1
+    # finite formulas reduce to the exact ones at alpha_t = 0 where stated
+    assert sp.simplify(finite_over().subs(al, 0) - exact_alpha0_over()) == 0
+    assert sp.simplify((finite_under() - leading_under()).subs({nu: 0, al: 0})
+                       - (exact_alpha0_under() - leading_under().subs(al, 0)).subs(nu, 0)) == 0
+    # leading_over is the printed Theorem 1
+    assert sp.simplify(leading_over().subs(al, 0) - ((1 - k / p) * d0 + nu**2 * k / p + sig**2 * k / p)) == 0
+    # sign of dD/dalpha_t at 0 in the under-parameterised leading order: sigma^2 p/(n_v m) (times 1, D not L)
+    dd = sp.diff(leading_under(), al).subs(al, 0)
+    print("\nd/dalpha_t leading_under at 0 =", sp.factor(dd))
+    print("\nFinite, over-parameterised (general alpha_t):")
+    sp.pprint(sp.simplify(finite_over().subs({al: sp.Rational(-1, 2)})))
+    print("\nall checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
