@@ -24,10 +24,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from linmeta import _kernels, _kernels_variants, sampling
-from linmeta._checks import check_int, check_real
+from linmeta._checks import check_int
 from linmeta._rng import check_seed
 from linmeta.loss import loss_from_distance
-from linmeta.maml import COND_WARN, IllConditionedWarning, meta_train
+from linmeta.maml import COND_WARN, IllConditionedWarning
 
 __all__ = ["Estimate", "simulate", "simulate_curve", "METHODS"]
 
