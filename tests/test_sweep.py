@@ -165,8 +165,11 @@ def test_dask_worker_killed_mid_sweep(tmp_path):
     runs = 8000                                           # ~0.3 s per task: work is in flight on the victim
     serial = lm.sweep(PROB, grid, runs, SEED)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        pids = client.run(os.getpid)
+                                  dashboard_address=None) as cluster:
+        # one client at a time in this process: a second live Client can bind distributed's
+        # asyncio events to another loop ("bound to a different event loop", seen 1 run in ~5)
+        with distributed.Client(cluster) as client:
+            pids = client.run(os.getpid)
         killed = []
 
         def kill_one(finished):
