@@ -286,6 +286,22 @@ def cmd_figures(args):
 
 
 # ----------------------------------------------------------------------------- parser
+def _bounded(kind, low, *, strict=False):
+    """An argparse ``type``: parse ``kind`` and require ``> low`` (strict) or ``>= low``, finite."""
+    rule = f"must be {'an integer' if kind is int else 'a number'} {'>' if strict else '>='} {low}"
+
+    def parse(text):
+        try:
+            x = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{rule}; got {text!r}") from None
+        if not (math.isfinite(x) and (x > low if strict else x >= low)):
+            raise argparse.ArgumentTypeError(f"{rule}; got {x if kind is int else repr(text)}")
+        return x
+
+    return parse
+
+
 def build_parser():
     """The argparse parser (subcommands ``figures``, ``theory``, ``simulate``, ``sweep``)."""
     from linmeta import __version__, presets
@@ -300,32 +316,7 @@ def build_parser():
         p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
                        help="change a Problem field (repeatable)")
 
-    def runs(text):
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
-        if n < 1:
-            raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {n}")
-        return n
-
-    def seed(text):
-        try:
-            s = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}") from None
-        if s < 0:
-            raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {s}")
-        return s
-
-    def positive(text):
-        try:
-            x = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number > 0; got {text!r}") from None
-        if not (math.isfinite(x) and x > 0):
-            raise argparse.ArgumentTypeError(f"must be a number > 0; got {text!r}")
-        return x
+    runs, seed, positive = _bounded(int, 1), _bounded(int, 0), _bounded(float, 0, strict=True)
 
     f = sub.add_parser("figures", help="regenerate figures (PNG, PDF and the CSV each is drawn from)")
     f.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all registered)")

@@ -58,6 +58,11 @@ def _check_problem(prob, form):
             f"prob is overparameterized (p={prob.p} > n_v*m={prob.k}); theorem 1 as printed equals form='derived'")
 
 
+def _check_finite_form(form):
+    if form != "derived":
+        raise ValueError(f"form={form!r} exists only for approximation='leading'")
+
+
 def _finite_module():
     try:
         return importlib.import_module("linmeta.theory._finite")
@@ -136,8 +141,7 @@ def expected_distance(prob, approximation="leading", *, form="derived", alpha_t=
     """
     _check_choice(approximation, "approximation", APPROXIMATIONS)
     if approximation == "finite":
-        if form != "derived":
-            raise ValueError(f"form={form!r} exists only for approximation='leading'")
+        _check_finite_form(form)
         module = _finite_module()
         if hasattr(module, "expected_distance"):
             return _finite_elementwise(module.expected_distance, prob, alpha_t, None)
@@ -204,8 +208,7 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     """
     _check_choice(approximation, "approximation", APPROXIMATIONS)
     if approximation == "finite":
-        if form != "derived":
-            raise ValueError(f"form={form!r} exists only for approximation='leading'")
+        _check_finite_form(form)
         return _finite_elementwise(_finite_module().test_loss, prob, alpha_t, alpha_r)
     if _is_variant(prob, form):
         from linmeta.theory import _variants  # noqa: PLC0415
