@@ -1,9 +1,11 @@
 """Speed of ``simulate_curve`` on panel b of Figures 2 and 3, as ratios (issue 3).
 
-Panel b: 25 values of ``alpha_t`` in [-2, 1] x 1000 runs, ``alpha_r = 0.2``, both methods.
+Panel b: 25 values of ``alpha_t`` in [-2, 1] x 1000 runs, ``alpha_r = 0.2``, both methods; the
+protocol with its default projected test sampler and with every test input drawn (``full``).
 Baseline: the obvious plain-NumPy per-run loop (``linmeta._reference``: draw the same streams,
-build each ``A_i``, ``lstsq``, evaluate), timed in the same run on a subset of runs and scaled
-per run (it is linear in the number of runs).  Also prints the cold-start cost (Numba compile,
+build each ``A_i``, ``lstsq``, evaluate; for the protocol, draw every test input and score each
+test task literally), timed in the same run on a subset of runs and scaled per run (it is linear
+in the number of runs).  Also prints the cold-start cost (Numba compile,
 measured in a subprocess with an empty cache) and peak memory.
 
 Usage: ``python benchmarks/bench_simulate.py [--runs 1000] [--baseline-runs 20]``
@@ -32,8 +34,9 @@ import linmeta as lm
 t_import = time.perf_counter() - t
 t = time.perf_counter()
 for P in (lm.presets.FIG2, lm.presets.FIG3):
-    for method in ("exact", "protocol"):
-        lm.simulate_curve(P, "alpha_t", [0.1, 0.2], n_runs=2, seed=0, method=method, n_test_tasks=2)
+    for method, sampler in (("exact", "projected"), ("protocol", "projected"), ("protocol", "full")):
+        lm.simulate_curve(P, "alpha_t", [0.1, 0.2], n_runs=2, seed=0, method=method, test_sampler=sampler,
+                          n_test_tasks=2)
 print(json.dumps({"import": t_import, "first_calls": time.perf_counter() - t}))
 """
 
@@ -65,21 +68,27 @@ def main(argv=None):
     print(f"cold start (empty Numba cache): import {cold['import']:.1f} s, first calls (compile) {cold['first_calls']:.1f} s;"
           f" with a warm cache: import {warm['import']:.1f} s, first calls {warm['first_calls']:.1f} s")
     rows = []
+    # (label, method, test_sampler); the protocol baseline is the literal loop (every test input drawn)
+    cases = (("exact", "exact", "projected"), ("protocol", "protocol", "projected"),
+             ("protocol, full", "protocol", "full"))
     for name, prob in (("FIG2", lm.presets.FIG2), ("FIG3", lm.presets.FIG3)):
         times = {}
-        for method in ("exact", "protocol"):
-            lm.simulate_curve(prob, "alpha_t", ALPHAS[:2], n_runs=2, method=method)  # compile / load cache
+        for label, method, sampler in cases:
+            kw = dict(method=method, test_sampler=sampler)
+            lm.simulate_curve(prob, "alpha_t", ALPHAS[:2], n_runs=2, **kw)  # compile / load cache
             tracemalloc.start()
-            t = _time(lambda: lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=args.runs, seed=0, method=method,
-                                                progress=False))
+            t = _time(lambda: lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=args.runs, seed=0, progress=False,
+                                                **kw))
             peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
             nb = min(args.baseline_runs, args.runs) if method == "exact" else max(1, args.baseline_runs // 10)
-            tb = _time(lambda: _reference.run_losses(prob, np.arange(nb), 0, ALPHAS, [prob.alpha_r], method))
+            tb = _time(lambda: _reference.run_losses(prob, np.arange(nb), 0, ALPHAS, [prob.alpha_r], method,
+                                                     test_sampler="full"))
             tb *= args.runs / nb
-            times[method] = t
-            rows.append((name, method, t, tb, tb / t, peak))
+            times[label] = t
+            rows.append((name, label, t, tb, tb / t, peak))
         rows.append((name, "protocol/exact", times["protocol"] / times["exact"], None, None, None))
+        rows.append((name, "full/exact", times["protocol, full"] / times["exact"], None, None, None))
     print(f"\npanel b: {len(ALPHAS)} alpha_t values x {args.runs} runs, alpha_r = 0.2 (warm)")
     print(f"{'set':5} {'method':15} {'linmeta [s]':>11} {'NumPy loop [s]':>15} {'speedup':>8} {'peak NumPy MB':>14}")
     for name, method, t, tb, ratio, peak in rows:

@@ -263,3 +263,68 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
         for a in range(A):
             for b in range(B):
                 out[r, a, b] = acc[b, a]
+
+
+@pjit
+def protocol_losses_projected(delta, g, v, e_r, chi2, g_te, e_te, nu_s, sigma, alpha_rs, out):
+    """The paper's protocol from the projections the score depends on (theory.md §2, §7).
+
+    Same estimator as :func:`protocol_losses`, with the same distribution for
+    every ``alpha_t`` and ``alpha_r``, drawing ``O(p + n_r + n_te)`` numbers
+    per test task instead of ``O((n_r + n_te) p)``.  For a test task ``w``
+    let ``e = omega - w`` and ``u = e/|e|``; adaptation inputs ``X`` (n_r x p),
+    noise ``z``:
+
+    * ``theta - w = e - (alpha_r/n_r) X^T r`` with ``r = X e - z = |e| v - z``,
+      ``v = X u ~ N(0, I_{n_r})``.  Split ``X = v u^T + X P`` (``P`` projects
+      orthogonally to ``u``): ``X P`` is independent of ``v`` and ``z``, so
+      ``P X^T r ~ |r| N(0, P)`` given ``r`` and
+      ``|theta - w|^2 = (|e| - (alpha_r/n_r) v.r)^2 + (alpha_r/n_r)^2 |r|^2 chi2_{p-1}``.
+    * A test point ``(x, y = x.w + z')`` scores ``(x.(w - theta) + z')^2 / 2``
+      and ``x.(w - theta) ~ |theta - w| N(0, 1)`` independently of ``z'``.
+
+    ``g`` (R, T, p): task draws; ``v``, ``e_r`` (R, T, n_r); ``chi2`` (R, T);
+    ``g_te``, ``e_te`` (R, T, n_te).  ``out[r, a, b]`` as in
+    :func:`protocol_losses`.  The per-task sums over points do not depend on
+    the rates and are formed once.
+    """
+    R, A, p = delta.shape
+    T, n_r = v.shape[1], v.shape[2]
+    n_te = g_te.shape[2]
+    B = alpha_rs.shape[0]
+    for r in numba.prange(R):
+        acc = np.zeros((B, A))
+        for t in range(T):
+            vv = 0.0
+            vz = 0.0
+            zz = 0.0
+            for n in range(n_r):
+                z = sigma * e_r[r, t, n]
+                vv += v[r, t, n] * v[r, t, n]
+                vz += v[r, t, n] * z
+                zz += z * z
+            gg = 0.0
+            gz = 0.0
+            zz_te = 0.0
+            for n in range(n_te):
+                z = sigma * e_te[r, t, n]
+                gg += g_te[r, t, n] * g_te[r, t, n]
+                gz += g_te[r, t, n] * z
+                zz_te += z * z
+            for a in range(A):
+                e2 = 0.0
+                for j in range(p):
+                    d = delta[r, a, j] - nu_s * g[r, t, j]
+                    e2 += d * d
+                en = np.sqrt(e2)
+                vr = en * vv - vz                      # v.r
+                rr = e2 * vv - 2.0 * en * vz + zz      # |r|^2
+                for b in range(B):
+                    c = alpha_rs[b] / n_r
+                    par = en - c * vr
+                    d2 = par * par + c * c * rr * chi2[r, t]
+                    # sum over test points of (|theta - w| g + z)^2
+                    acc[b, a] += (d2 * gg + 2.0 * np.sqrt(d2) * gz + zz_te) / (2.0 * n_te * T)
+        for a in range(A):
+            for b in range(B):
+                out[r, a, b] = acc[b, a]

@@ -15,12 +15,15 @@ from linmeta.maml import adapt, meta_train
 __all__ = ["run_losses"]
 
 
-def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50):
+def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50,
+               test_sampler="projected"):
     """Per-run test losses, (R, A, B); same contract as :func:`linmeta.estimate.run_losses`."""
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
+    score = _protocol_one if test_sampler == "full" else _protocol_one_projected
     for j, run in enumerate(runs):
         draws = sampling.draw_training(prob, seed, [run])
-        test = sampling.draw_test(prob, seed, [run], n_test_tasks, n_test_points) if method == "protocol" else None
+        test = (sampling.draw_test(prob, seed, [run], n_test_tasks, n_test_points, sampler=test_sampler)
+                if method == "protocol" else None)
         for ia, a in enumerate(alpha_ts):
             pa = prob.replace(alpha_t=float(a))
             omega = meta_train(sampling.batch_from_draws(pa, draws, 0), pa)
@@ -28,7 +31,7 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
                 if method == "exact":
                     out[j, ia, ib] = loss_from_distance(np.sum((omega - prob.w0) ** 2), prob, b)
                 else:
-                    out[j, ia, ib] = _protocol_one(omega, prob, test, b)
+                    out[j, ia, ib] = score(omega, prob, test, b)
     return out
 
 
@@ -41,4 +44,18 @@ def _protocol_one(omega, prob, test, alpha_r):
         y_te = X_te @ w + prob.sigma * test["e_te"][0, t]
         theta = adapt(omega, X_r, y_r, alpha_r)
         losses.append(0.5 * np.mean((y_te - X_te @ theta) ** 2))
+    return np.mean(losses)
+
+
+def _protocol_one_projected(omega, prob, test, alpha_r):
+    """The projected protocol (:func:`linmeta._kernels.protocol_losses_projected`), written out per task."""
+    losses = []
+    c = alpha_r / prob.n_r
+    for t in range(test["g"].shape[1]):
+        w = prob.w0 + prob.nu / np.sqrt(prob.p) * test["g"][0, t]
+        e = np.linalg.norm(omega - w)
+        v, z = test["v"][0, t], prob.sigma * test["e_r"][0, t]
+        r = e * v - z
+        dist = np.sqrt((e - c * v @ r) ** 2 + c**2 * (r @ r) * test["chi2"][0, t])
+        losses.append(0.5 * np.mean((dist * test["g_te"][0, t] + prob.sigma * test["e_te"][0, t]) ** 2))
     return np.mean(losses)

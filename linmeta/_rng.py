@@ -1,9 +1,10 @@
 """Random streams addressed by index (SPEC 7; NumPy "Parallel random number generation").
 
 Run ``i`` of a simulation with seed ``s`` draws its meta-training data from
-``run_rng(s, i, 0)`` and its meta-test data from ``run_rng(s, i, 1)``.  The
-streams depend only on these indices, never on chunking, thread count or
-executor, so every printed number is fixed by the seed.
+``run_rng(s, i, 0)`` and its meta-test data from ``run_rng(s, i, 1)``
+(``run_rng(s, i, 2)`` with the projected protocol sampler).  The streams
+depend only on these indices, never on chunking, thread count or executor,
+so every printed number is fixed by the seed.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import numpy as np
 
 from linmeta._checks import check_int
 
-__all__ = ["check_seed", "run_rng", "TRAIN", "TEST"]
+__all__ = ["check_seed", "run_rng", "TRAIN", "TEST", "TEST_PROJECTED"]
 
-TRAIN, TEST = 0, 1
+TRAIN, TEST, TEST_PROJECTED = 0, 1, 2
 
 
 def check_seed(seed):

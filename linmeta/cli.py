@@ -213,7 +213,8 @@ def cmd_simulate(args):
     from linmeta import __version__, simulate
 
     prob = _problem(args)
-    est = simulate(prob, args.runs, args.seed, args.method, progress=False if args.quiet else None)
+    est = simulate(prob, args.runs, args.seed, args.method, test_sampler=args.test_sampler,
+                   progress=False if args.quiet else None)
     th, notes = _theory_dict(prob)
     z = None if th["test_loss"] is None else (est.mean - th["test_loss"]) / est.stderr
     if args.json:
@@ -337,6 +338,8 @@ def build_parser():
     s.add_argument("--runs", type=runs, default=1000)
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--method", choices=["exact", "protocol"], default="exact")
+    s.add_argument("--test-sampler", choices=["projected", "full"], default="projected",
+                   help="protocol only: draw test inputs through their projections (default) or in full")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)

@@ -6,7 +6,11 @@ Two estimators of the same quantity, sharing the meta-training draws:
   the test side given ``omega*`` (theory.md T0).  Low variance.
 * ``method="protocol"``: the paper's protocol; meta-train on fresh data, then
   score on sampled test tasks (default 100 tasks, ``n_r`` adaptation points,
-  50 test points).
+  50 test points).  By default (``test_sampler="projected"``) each test task
+  draws only the projections of its inputs that the score depends on, which
+  has the protocol's distribution exactly and costs ``O(p + n_r + n_te)``
+  numbers instead of ``O((n_r + n_te) p)``; ``test_sampler="full"`` draws
+  every input (see :func:`linmeta._kernels.protocol_losses_projected`).
 
 Run ``i`` draws from streams addressed by ``(seed, i)`` only
 (:mod:`linmeta._rng`), and every kernel writes per-run slots that are reduced
@@ -32,6 +36,7 @@ from linmeta.maml import COND_WARN, IllConditionedWarning
 __all__ = ["Estimate", "simulate", "simulate_curve", "METHODS"]
 
 METHODS = ("exact", "protocol")
+TEST_SAMPLERS = ("projected", "full")
 _CRN_PARAMS = ("alpha_t", "alpha_r")
 _CHUNK_DOUBLES = 4_000_000  # about 32 MB of draws per chunk
 
@@ -77,10 +82,18 @@ def _check_method(method):
     return method
 
 
-def _chunk_size(prob, method, n_test_tasks, n_test_points):
+def _check_test_sampler(test_sampler):
+    if test_sampler not in TEST_SAMPLERS:
+        raise ValueError(f"test_sampler must be one of {TEST_SAMPLERS}; got {test_sampler!r}")
+    return test_sampler
+
+
+def _chunk_size(prob, method, n_test_tasks, n_test_points, test_sampler="projected"):
     per_run = prob.m * (prob.p + (prob.n_t + prob.n_v) * (prob.p + 1))
-    if method == "protocol":
+    if method == "protocol" and test_sampler == "full":
         per_run += n_test_tasks * (prob.p + (prob.n_r + n_test_points) * (prob.p + 1))
+    elif method == "protocol":
+        per_run += n_test_tasks * (prob.p + 2 * (prob.n_r + n_test_points) + 1)
     return max(1, _CHUNK_DOUBLES // per_run)
 
 
@@ -123,7 +136,8 @@ def _deltas(prob, draws, alpha_ts):
     return delta
 
 
-def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50):
+def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50,
+               test_sampler="projected"):
     """Per-run test losses for runs ``runs`` on the grid ``alpha_ts x alpha_rs``: (R, A, B).
 
     The engine behind :func:`simulate` and :func:`simulate_curve`; inputs are
@@ -137,24 +151,28 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
     if method == "exact":
         dist2 = np.einsum("rap,rap->ra", delta, delta)
         return loss_from_distance(dist2[:, :, None], prob, alpha_rs[None, None, :])
-    test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers)
+    test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler)
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
-    _kernels.protocol_losses(delta, test["g"], test["X_r"], test["e_r"], test["X_te"], test["e_te"],
-                             prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
+    if test_sampler == "projected":
+        _kernels.protocol_losses_projected(delta, test["g"], test["v"], test["e_r"], test["chi2"], test["g_te"],
+                                           test["e_te"], prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
+    else:
+        _kernels.protocol_losses(delta, test["g"], test["X_r"], test["e_r"], test["X_te"], test["e_te"],
+                                 prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
     return out
 
 
 def _losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
-                      chunk_size, progress, desc):
-    chunk = chunk_size or _chunk_size(prob, method, n_test_tasks, n_test_points)
+                      chunk_size, progress, desc, test_sampler="projected"):
+    chunk = chunk_size or _chunk_size(prob, method, n_test_tasks, n_test_points, test_sampler)
     chunk = check_int(chunk, "chunk_size", min_val=1)
     out = np.empty((n_runs, len(alpha_ts), len(alpha_rs)))
     with tqdm(total=n_runs, desc=desc, unit="run", disable=None if progress is None else not progress,
               leave=False) as bar:
         for start in range(0, n_runs, chunk):
             runs = np.arange(start, min(n_runs, start + chunk))
-            out[runs] = run_losses(prob, runs, seed, alpha_ts, alpha_rs, method,
-                                   n_test_tasks=n_test_tasks, n_test_points=n_test_points)
+            out[runs] = run_losses(prob, runs, seed, alpha_ts, alpha_rs, method, n_test_tasks=n_test_tasks,
+                                   n_test_points=n_test_points, test_sampler=test_sampler)
             bar.update(len(runs))
     return out
 
@@ -165,7 +183,7 @@ def _check_common(n_runs, seed, method, n_test_tasks, n_test_points):
 
 
 def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_test_points=50,
-             chunk_size=None, progress=None):
+             test_sampler="projected", chunk_size=None, progress=None):
     """Estimate the average meta-test loss of ``prob`` by Monte Carlo.
 
     Parameters
@@ -180,6 +198,9 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
         (theory.md T0); ``"protocol"`` samples it as in the paper.
     n_test_tasks, n_test_points : int, default=100, 50
         Protocol only: test tasks per run and test points per task.
+    test_sampler : {"projected", "full"}, default="projected"
+        Protocol only: draw each test task's inputs through the projections
+        the score depends on (same distribution, far fewer draws) or in full.
     chunk_size : int, optional
         Runs per chunk (memory only; results do not depend on it).
     progress : bool, optional
@@ -203,13 +224,14 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
     theory.md §2 (MAML1), T0, §7.
     """
     n_runs, seed, method, n_test_tasks, n_test_points = _check_common(n_runs, seed, method, n_test_tasks, n_test_points)
+    test_sampler = _check_test_sampler(test_sampler)
     losses = _losses_over_runs(prob, n_runs, seed, [prob.alpha_t], [prob.alpha_r], method, n_test_tasks,
-                               n_test_points, chunk_size, progress, "simulate")
+                               n_test_points, chunk_size, progress, "simulate", test_sampler)
     return Estimate.from_values(losses[:, 0, 0], seed, method)
 
 
 def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100,
-                   n_test_points=50, chunk_size=None, progress=None):
+                   n_test_points=50, test_sampler="projected", chunk_size=None, progress=None):
     """Estimate the test loss along one parameter, with common random numbers.
 
     Every value sees the same draws (run ``i`` always uses streams
@@ -224,7 +246,7 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
         A :class:`Problem` field, e.g. ``"alpha_t"``, ``"alpha_r"``, ``"m"``.
     values : sequence
         Values of ``name``.
-    n_runs, seed, method, n_test_tasks, n_test_points, chunk_size, progress
+    n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress
         As in :func:`simulate`.
 
     Returns
@@ -240,17 +262,19 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     ['value', 'mean', 'stderr', 'n_runs', 'seed']
     """
     n_runs, seed, method, n_test_tasks, n_test_points = _check_common(n_runs, seed, method, n_test_tasks, n_test_points)
+    test_sampler = _check_test_sampler(test_sampler)
     values = list(np.atleast_1d(np.asarray(values, dtype=object)))
     if not values:
         raise ValueError("values must contain at least one value; got an empty sequence")
     problems = [prob.replace(**{name: v}) for v in values]  # validates every value, names the field
-    kw = dict(n_test_tasks=n_test_tasks, n_test_points=n_test_points, chunk_size=chunk_size, progress=progress)
+    kw = dict(n_test_tasks=n_test_tasks, n_test_points=n_test_points, test_sampler=test_sampler,
+              chunk_size=chunk_size, progress=progress)
     if name in _CRN_PARAMS:
         rates = [getattr(q, name) for q in problems]
         alpha_ts = rates if name == "alpha_t" else [prob.alpha_t]
         alpha_rs = rates if name == "alpha_r" else [prob.alpha_r]
         losses = _losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
-                                   chunk_size, progress, f"curve {name}")
+                                   chunk_size, progress, f"curve {name}", test_sampler)
         per_value = losses[:, :, 0].T if name == "alpha_t" else losses[:, 0, :].T
         ests = [Estimate.from_values(v, seed, method) for v in per_value]
     else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linmeta._rng import TEST, TRAIN, check_seed, run_rng
+from linmeta._rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
 from linmeta._checks import check_int  # noqa: F401
 
 __all__ = ["TaskBatch", "sample_tasks"]
@@ -58,14 +58,28 @@ def _test_shapes(prob, n, n_test_tasks, n_test_points):
             "X_te": (n, T, n_test_points, p), "e_te": (n, T, n_test_points)}
 
 
-def _fill(shapes, seed, runs, stream, workers):
-    """Draw standard normals for ``runs``; run ``runs[j]`` fills slot ``j`` from its own stream."""
+def _projected_test_shapes(prob, n, n_test_tasks, n_test_points):
+    T = n_test_tasks
+    return {"g": (n, T, prob.p), "v": (n, T, prob.n_r), "e_r": (n, T, prob.n_r), "chi2": (n, T),
+            "g_te": (n, T, n_test_points), "e_te": (n, T, n_test_points)}
+
+
+def _fill(shapes, seed, runs, stream, workers, chi2_df=None):
+    """Draw standard normals for ``runs``; run ``runs[j]`` fills slot ``j`` from its own stream.
+
+    A key ``"chi2"`` is filled with chi-square variates of ``chi2_df`` degrees of
+    freedom instead (``2 * Gamma(chi2_df / 2)``).
+    """
     out = {k: np.empty(s) for k, s in shapes.items()}
 
     def one(j):
         g = run_rng(seed, int(runs[j]), stream)
         for k in shapes:  # fixed order: the stream's layout is part of the contract
-            g.standard_normal(out=out[k][j])
+            if k == "chi2":
+                g.standard_gamma(chi2_df / 2, out=out[k][j])
+                out[k][j] *= 2.0
+            else:
+                g.standard_normal(out=out[k][j])
 
     if workers > 1 and len(runs) > 1:
         with ThreadPoolExecutor(workers) as ex:  # NumPy releases the GIL while filling
@@ -81,8 +95,22 @@ def draw_training(prob, seed, runs, workers=1):
     return _fill(_train_shapes(prob, len(runs)), seed, runs, TRAIN, workers)
 
 
-def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1):
-    """Standard-normal meta-test draws for ``runs`` (protocol estimator)."""
+def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1, sampler="full"):
+    """Meta-test draws for ``runs`` (protocol estimator).
+
+    ``sampler="full"``: every input and noise value of every test task, as
+    standard normals (stream ``TEST``).  ``sampler="projected"``: only the
+    projections the score depends on (stream ``TEST_PROJECTED``): the task
+    (``g``, ``p`` normals), the adaptation inputs along ``omega - w`` (``v``)
+    and their noise (``e_r``), one chi-square with ``p - 1`` degrees of
+    freedom for the adaptation step orthogonal to ``omega - w``, and per test
+    point its input along ``theta - w`` (``g_te``) and its noise (``e_te``).
+    See :func:`linmeta._kernels.protocol_losses_projected` for why this has
+    the protocol's distribution exactly.
+    """
+    if sampler == "projected":
+        shapes = _projected_test_shapes(prob, len(runs), n_test_tasks, n_test_points)
+        return _fill(shapes, seed, runs, TEST_PROJECTED, workers, chi2_df=prob.p - 1)
     return _fill(_test_shapes(prob, len(runs), n_test_tasks, n_test_points), seed, runs, TEST, workers)
 
 

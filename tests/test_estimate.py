@@ -13,12 +13,15 @@ SHIFTED = {
 }
 
 
+METHOD_SAMPLERS = [("exact", "projected"), ("protocol", "projected"), ("protocol", "full")]
+
+
 @pytest.mark.parametrize("name", SHIFTED)
-@pytest.mark.parametrize("method", estimate.METHODS)
-def test_kernels_match_numpy_twin(name, method):
+@pytest.mark.parametrize("method, sampler", METHOD_SAMPLERS)
+def test_kernels_match_numpy_twin(name, method, sampler):
     prob = SHIFTED[name]
     args = (prob, np.array([0, 7, 3]), 5, [-1.3, 0.0, 0.4], [-0.2, 0.3])
-    kw = dict(n_test_tasks=3, n_test_points=4)
+    kw = dict(n_test_tasks=3, n_test_points=4, test_sampler=sampler)
     fast = estimate.run_losses(*args, method, **kw)
     slow = _reference.run_losses(*args, method, **kw)
     np.testing.assert_allclose(fast, slow, rtol=1e-10)
@@ -32,10 +35,10 @@ def test_sample_tasks_is_run_i_of_simulate():
         assert est.values[i] == pytest.approx(lm.test_loss_given(omega, prob), rel=1e-10)
 
 
-@pytest.mark.parametrize("method", estimate.METHODS)
-def test_bit_for_bit_across_threads_and_chunks(method):
+@pytest.mark.parametrize("method, sampler", METHOD_SAMPLERS)
+def test_bit_for_bit_across_threads_and_chunks(method, sampler):
     prob = SHIFTED["fig2"]
-    kw = dict(n_runs=13, seed=7, method=method, n_test_tasks=5, n_test_points=6)
+    kw = dict(n_runs=13, seed=7, method=method, n_test_tasks=5, n_test_points=6, test_sampler=sampler)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -72,7 +75,8 @@ def test_curve_over_other_fields_uses_common_random_numbers():
 def test_bad_arguments_name_the_parameter():
     prob = lm.presets.FIG3
     for kw, msg in [({"n_runs": 0}, "^n_runs must be an integer >= 1"), ({"seed": -1}, "^seed must be"),
-                    ({"method": "mc"}, "^method must be one of"), ({"n_test_tasks": 0}, "^n_test_tasks")]:
+                    ({"method": "mc"}, "^method must be one of"), ({"n_test_tasks": 0}, "^n_test_tasks"),
+                    ({"test_sampler": "half"}, "^test_sampler must be one of")]:
         with pytest.raises(ValueError, match=msg):
             lm.simulate(prob, **{"n_runs": 2, **kw})
     with pytest.raises(ValueError, match="unknown Problem field"):
@@ -93,22 +97,73 @@ def _z(d):
     return d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
 
 
-def test_protocol_agrees_with_exact_fig3():
+@pytest.mark.parametrize("sampler", estimate.TEST_SAMPLERS)
+def test_protocol_agrees_with_exact_fig3(sampler):
     prob = lm.presets.FIG3.replace(alpha_r=0.6)
     ex = lm.simulate(prob, 400, seed=1, method="exact")
-    pr = lm.simulate(prob, 400, seed=1, method="protocol")
+    pr = lm.simulate(prob, 400, seed=1, method="protocol", test_sampler=sampler)
     dist2 = (2 * ex.values - prob.sigma**2 * (1 + prob.alpha_r**2 * prob.p / prob.n_r)) / prob.h_r - prob.nu**2
     wrong_h = (1 - prob.alpha_r) ** 2 + prob.alpha_r**2 * prob.p / prob.n_r
     wrong = loss_from_distance(dist2, prob) - 0.5 * (prob.h_r - wrong_h) * (prob.nu**2 + dist2)
     z, z_wrong = _z(pr.values - ex.values), _z(pr.values - wrong)
-    print(f"FIG3 protocol - exact: z = {z:+.2f}; control (p instead of p+1): z = {z_wrong:+.2f}")
+    print(f"FIG3 protocol ({sampler}) - exact: z = {z:+.2f}; control (p instead of p+1): z = {z_wrong:+.2f}")
     assert abs(z) < 4 and abs(z_wrong) > 4
 
 
-def test_protocol_agrees_with_exact_fig2():
+@pytest.mark.parametrize("sampler", estimate.TEST_SAMPLERS)
+def test_protocol_agrees_with_exact_fig2(sampler):
     prob = lm.presets.FIG2
     ex = lm.simulate(prob, 400, seed=1, method="exact")
-    pr = lm.simulate(prob, 400, seed=1, method="protocol")
+    pr = lm.simulate(prob, 400, seed=1, method="protocol", test_sampler=sampler)
     z, z_wrong = _z(pr.values - ex.values), _z(pr.values - 1.01 * ex.values)
-    print(f"FIG2 protocol - exact: z = {z:+.2f}; control (1% error): z = {z_wrong:+.2f}")
+    print(f"FIG2 protocol ({sampler}) - exact: z = {z:+.2f}; control (1% error): z = {z_wrong:+.2f}")
     assert abs(z) < 4 and abs(z_wrong) > 4
+
+
+# ------------------------------------------------------------------ projected protocol sampler
+def _adapted_distance_full(e, X, z, c):
+    """|theta - w|^2 after one step of rate c * n_r from omega = w + e, written out literally."""
+    theta_minus_w = e - c * X.T @ (X @ e - z)
+    return theta_minus_w @ theta_minus_w
+
+
+def test_projection_identity_is_algebraic():
+    # the decomposition behind protocol_losses_projected, on concrete draws: v = X u and
+    # chi = |P X^T r|^2 / |r|^2 reproduce |theta - w|^2 exactly
+    rng = np.random.default_rng(0)
+    for p, n_r in [(1, 3), (5, 2), (30, 10)]:
+        e, X, z, c = rng.standard_normal(p), rng.standard_normal((n_r, p)), rng.standard_normal(n_r), 0.37
+        u = e / np.linalg.norm(e)
+        v, r = X @ u, X @ e - z
+        perp = X.T @ r - u * (u @ X.T @ r)
+        chi = perp @ perp / (r @ r)
+        proj = (np.linalg.norm(e) - c * v @ r) ** 2 + c**2 * (r @ r) * chi
+        assert proj == pytest.approx(_adapted_distance_full(e, X, z, c), rel=1e-12)
+
+
+def test_projected_sampler_has_the_protocol_distribution():
+    # Per-task test loss for a fixed omega - w, drawn literally (inputs in full) and through the
+    # projections the kernel uses; two-sample KS on 20,000 draws each.  Control at the same size:
+    # the orthogonal part with chi2_p instead of chi2_{p-1} (forgetting that v is one direction).
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    p, n_r, n_te, sigma, c, N = 4, 2, 3, 0.5, 1.2 / 2, 20_000
+    e = np.r_[0.7, np.zeros(p - 1)]
+    X = rng.standard_normal((N, n_r, p))
+    z = sigma * rng.standard_normal((N, n_r))
+    d = e - c * np.einsum("nip,ni->np", X, np.einsum("nip,p->ni", X, e) - z)
+    X_te = rng.standard_normal((N, n_te, p))
+    full = 0.5 * np.mean((np.einsum("nip,np->ni", X_te, d) + sigma * rng.standard_normal((N, n_te))) ** 2, axis=1)
+
+    def projected(df):
+        v, zr = rng.standard_normal((N, n_r)), sigma * rng.standard_normal((N, n_r))
+        r = 0.7 * v - zr
+        d2 = (0.7 - c * np.sum(v * r, 1)) ** 2 + c**2 * np.sum(r * r, 1) * rng.chisquare(df, N)
+        g, zte = rng.standard_normal((N, n_te)), sigma * rng.standard_normal((N, n_te))
+        return 0.5 * np.mean((np.sqrt(d2)[:, None] * g + zte) ** 2, axis=1)
+
+    ok, wrong = stats.ks_2samp(full, projected(p - 1)).pvalue, stats.ks_2samp(full, projected(p)).pvalue
+    print(f"KS p-values: projected {ok:.3g}, control (chi2_p) {wrong:.3g}")
+    assert ok > 1e-3 and wrong < 1e-6
+
