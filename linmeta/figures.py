@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from linmeta import experiments, presets
-from linmeta.estimate import simulate, simulate_curve
+from linmeta.estimate import Estimate, simulate, simulate_curve
+from linmeta.problem import Problem
 from linmeta.sweep import read_table, replace_sizes
 
 __all__ = ["Figure", "FIGURES", "PAPER_PANELS", "Made", "make", "scaled_runs", "STYLE"]
@@ -232,8 +233,86 @@ def _scaled_fig2(s):
     return replace_sizes(p, p=int(p.p * s), n_t=int(p.n_t * s), n_v=int(p.n_v * s), n_r=int(p.n_r * s))
 
 
+#: issue 7 target: the ``alpha_t`` grid of panel b, the paper's sets and one set per regime with m = 5
+FINITE_SETS = {
+    "FIG2": presets.FIG2,
+    "FIG3": presets.FIG3,
+    "over, m=5": Problem(p=50, m=5, n_t=25, n_v=4, n_r=20, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2,
+                         omega0=np.r_[1.0, np.zeros(49)]),
+    "under, m=5": Problem(p=10, m=5, n_t=10, n_v=10, n_r=10, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2),
+}
+#: runs per alpha_t value: relative SE about 1e-4 or below for every set
+FINITE_SET_RUNS = {"FIG2": 20_000, "FIG3": 4_000, "over, m=5": 20_000, "under, m=5": 20_000}
+FINITE_TARGET = 0.003
+
+
+def _deviation_rows(prob, est, notes, forms):
+    rows = []
+    for kind, kw in forms:
+        th = _theory("test_loss", notes, prob, **kw)
+        if th is None:
+            continue
+        th = float(th)
+        row = {"kind": kind, "mean": (th - est.mean) / est.mean,
+               "stderr": th * est.stderr / est.mean**2, "theory": th, "sim_mean": est.mean,
+               "sim_stderr": est.stderr, "n_runs": est.n_runs, "seed": est.seed, "method": est.method}
+        row.update(prob.to_dict())
+        rows.append(row)
+    return rows
+
+
+def _alpha_t_deviations(seed, runs_scale, progress, notes):
+    """Deviation of leading and finite-size theory over the panel-b ``alpha_t`` grid, per set."""
+    rows = []
+    forms = (("deviation", {}), ("deviation_finite", {"approximation": "finite"}))
+    for name, prob in FINITE_SETS.items():
+        n = scaled_runs(FINITE_SET_RUNS[name], runs_scale)
+        curve = simulate_curve(prob, "alpha_t", GRIDS["alpha_t"], n, seed, "exact", progress=progress)
+        for r in curve.itertuples():
+            est = Estimate(r.mean, r.stderr, n, seed, "exact")
+            for row in _deviation_rows(prob.replace(alpha_t=float(r.value)), est, notes, forms):
+                rows.append({**row, "parameter": "alpha_t", "value": float(r.value), "set": name})
+    return rows
+
+
+def finite_size_summary(table):
+    """Maximum relative deviation over the ``alpha_t`` grid, leading vs finite-size, per set.
+
+    Parameters
+    ----------
+    table : DataFrame or str
+        The ``finite_size`` table, or the path of its CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per set: runs per value, the range of the relative SE, the maximum
+        ``|theory - sim| / sim`` of each approximation and where it occurs, and the
+        ``alpha_t`` values where the finite-size formula is within 0.3 %.
+    """
+    if isinstance(table, (str, os.PathLike)):
+        table = _read(table)
+    t = table[table["parameter"] == "alpha_t"]
+    out = []
+    for name, g in t.groupby("set", sort=False):
+        row = {"set": name, "runs": int(g["n_runs"].iloc[0]),
+               "rel SE": f"{(g['sim_stderr'] / g['sim_mean']).min():.1e}-{(g['sim_stderr'] / g['sim_mean']).max():.1e}"}
+        for kind, label in (("deviation", "leading"), ("deviation_finite", "finite")):
+            k = g[g["kind"] == kind]
+            if k.empty:
+                continue
+            i = k["mean"].abs().idxmax()
+            row[f"max {label}"] = f"{100 * abs(k.loc[i, 'mean']):.2f} % (alpha_t={k.loc[i, 'value']:g})"
+            if kind == "deviation_finite":
+                ok = k.loc[k["mean"].abs() <= FINITE_TARGET, "value"]
+                row["finite within 0.3 %"] = f"{len(ok)}/{len(k)} values"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
-    """Relative deviation of theory from simulation vs ``m`` (T2, FIG3) and vs the size scale (T1, FIG2)."""
+    """Relative deviation of theory from simulation: vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2),
+    and over the panel-b ``alpha_t`` grid for :data:`FINITE_SETS` (issue 7)."""
     from linmeta import __version__
 
     notes = []
@@ -245,24 +324,9 @@ def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
              ("deviation_finite", {"approximation": "finite"}))
     for x, v, prob in cases:
         est = simulate(prob, n, seed, "exact", progress=progress)
-        for kind, kw in forms:
-            if kind == "deviation_printed" and prob.regime != "underparameterized":
-                continue
-            th = _theory("test_loss", notes, prob, **kw)
-            if th is None:
-                continue
-            th = float(th)
-            row = {"kind": kind, "parameter": x, "value": v, "mean": (th - est.mean) / est.mean,
-                   "stderr": th * est.stderr / est.mean**2, "theory": th, "sim_mean": est.mean,
-                   "sim_stderr": est.stderr, "n_runs": n, "seed": seed, "method": "exact"}
-            row.update(prob.to_dict())
-            rows.append(row)
-        if not any(r["value"] == v and r["parameter"] == x for r in rows):  # no theory yet: keep the simulation
-            row = {"kind": "simulation", "parameter": x, "value": v, "mean": np.nan, "stderr": np.nan,
-                   "theory": np.nan, "sim_mean": est.mean, "sim_stderr": est.stderr, "n_runs": n, "seed": seed,
-                   "method": "exact"}
-            row.update(prob.to_dict())
-            rows.append(row)
+        kept = [f for f in forms if f[0] != "deviation_printed" or prob.regime == "underparameterized"]
+        rows += [{**row, "parameter": x, "value": v} for row in _deviation_rows(prob, est, notes, kept)]
+    rows += _alpha_t_deviations(seed, runs_scale, progress, notes)
     table = pd.DataFrame(rows)
     table.insert(0, "figure", "finite_size")
     table["linmeta_version"] = __version__
@@ -271,16 +335,24 @@ def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
 
 
 def draw_finite_size(fig, table):
-    """Two panels: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1)."""
+    """Top: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1); below: one panel per set of
+    :data:`FINITE_SETS` over ``alpha_t``, leading order and finite size, with the 0.3 % target."""
     from linmeta import plotting
 
-    a, b = fig.subplots(1, 2)
+    axes = fig.subplots(3, 2)
     out = {
-        "m": plotting.plot_finite_size(a, table[table["parameter"] == "m"], x="m",
+        "m": plotting.plot_finite_size(axes[0, 0], table[table["parameter"] == "m"], x="m",
                                        title=r"Theorem 2: FIG3 sizes, varying $m$"),
-        "scale": plotting.plot_finite_size(b, table[table["parameter"] == "scale"], x="scale",
+        "scale": plotting.plot_finite_size(axes[0, 1], table[table["parameter"] == "scale"], x="scale",
                                            title=r"Theorem 1: FIG2 sizes $\times s$"),
     }
+    by_alpha = table[table["parameter"] == "alpha_t"]
+    for ax, name in zip(axes[1:].ravel(), FINITE_SETS):
+        rows = by_alpha[by_alpha["set"] == name] if "set" in by_alpha else by_alpha.iloc[:0]
+        p = FINITE_SETS[name]
+        title = f"{name}: $p={p.p}$, $m={p.m}$, $n_t={p.n_t}$, $n_v={p.n_v}$"
+        out[name] = plotting.plot_finite_size(ax, rows, x="alpha_t", title=title, xscale="linear",
+                                              target=FINITE_TARGET)
     return out
 
 
@@ -290,8 +362,9 @@ FIGURES = {
     "fig2b": _panel("fig2b", "fig2", "alpha_t"),
     "fig3a": _panel("fig3a", "fig3", "alpha_r"),
     "fig3b": _panel("fig3b", "fig3", "alpha_t", printed=True),
-    "finite_size": Figure(compute_finite_size, draw_finite_size, size=(7.2, 3.1),
-                          description="relative deviation of theory from simulation vs m (T2) and size scale (T1)"),
+    "finite_size": Figure(compute_finite_size, draw_finite_size, size=(7.2, 9.0),
+                          description="relative deviation of theory from simulation vs m (T2), size scale (T1) "
+                          "and alpha_t (leading vs finite size, issue 7)"),
     "stepsize_bound": Figure(experiments.compute_figure, experiments.draw_figure,
                              size=(7.2, 3.1), description="multi-step bound (B1): product norms, convergence, "
                              "optimal alpha_t vs -bound/L"),

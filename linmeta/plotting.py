@@ -134,13 +134,14 @@ def plot_loss_panel(ax, table, *, parameter, regime, title=None):
     return out
 
 
-def plot_finite_size(ax, table, *, x, title=None):
+def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
     """Relative deviation of theory from simulation, ``(theory - sim) / sim``, with 2-SE bars.
 
     ``table`` has ``kind == "deviation"`` rows (and optionally
     ``"deviation_printed"``, ``"deviation_finite"``) with ``value`` the size,
     ``mean`` the relative deviation and ``stderr`` its standard error.
-    Returns a dict of the artists by kind.
+    ``xscale="log"`` marks each size on the axis; ``"linear"`` suits a rate.
+    ``target``: shade ``|deviation| <= target``.  Returns a dict of the artists by kind.
     """
     out = {}
     labels = {"deviation": "theory (derived, leading order)", "deviation_printed": "Theorem 2 as printed",
@@ -148,16 +149,22 @@ def plot_finite_size(ax, table, *, x, title=None):
     markers = {"deviation": "o", "deviation_printed": "s", "deviation_finite": "D"}
     colors = {"deviation": "C0", "deviation_printed": "C1", "deviation_finite": "C3"}
     kinds = [k for k in labels if (table["kind"] == k).any()]
+    log = xscale == "log"
     shift = {k: 1.0 + 0.04 * (i - (len(kinds) - 1) / 2) for i, k in enumerate(kinds)}  # dodge overlapping bars
     for k in kinds:
         rows = _rows(table, k)
-        out[k] = ax.errorbar(rows["value"] * shift[k], rows["mean"], yerr=2 * rows["stderr"], fmt=markers[k] + "-",
+        xs = rows["value"] * shift[k] if log else rows["value"]
+        out[k] = ax.errorbar(xs, rows["mean"], yerr=2 * rows["stderr"], fmt=markers[k] + "-",
                              color=colors[k], ms=3.5, lw=0.9, label=f"{labels[k]}, ±2 SE")
     out["zero"] = ax.axhline(0.0, color="0.4", lw=0.8, zorder=0)
-    ax.set_xscale("log")
-    values = np.unique(table["value"].dropna())
-    ax.set_xticks(values, [f"{v:g}" for v in values])
-    ax.minorticks_off()
+    if target is not None:
+        out["target"] = ax.axhspan(-target, target, color="0.85", zorder=0, lw=0,
+                                   label=f"target $\\pm${100 * target:g} %")
+    ax.set_xscale(xscale)
+    if log:
+        values = np.unique(table["value"].dropna())
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
     ax.set_xlabel(SYMBOLS.get(x, x))
     ax.set_ylabel(r"(theory $-$ simulation) / simulation")
     if title:

@@ -129,3 +129,34 @@ def test_plot_functions_draw_on_the_given_axes_and_return_artists():
     dev = pd.DataFrame({"kind": "deviation", "value": [2, 4], "mean": [0.1, 0.01], "stderr": [0.01, 0.01]})
     ax2 = MplFigure().subplots()
     assert plotting.plot_finite_size(ax2, dev, x="m")["deviation"].lines[0].axes is ax2
+
+
+def test_finite_size_summary_reads_the_alpha_t_rows():
+    # two sets, three alpha_t values; maxima and the within-target count by hand
+    rows = []
+    for name, lead, fin in [("A", [0.01, -0.02, 0.005], [0.001, -0.004, 0.002]),
+                            ("B", [0.3, 0.1, -0.05], [-0.5, 0.0, 0.003])]:
+        for a, dl, df in zip([-1.0, 0.0, 1.0], lead, fin):
+            for kind, d in (("deviation", dl), ("deviation_finite", df)):
+                rows.append({"kind": kind, "parameter": "alpha_t", "value": a, "set": name, "mean": d,
+                             "n_runs": 100, "sim_mean": 2.0, "sim_stderr": 0.002})
+    rows.append({"kind": "deviation", "parameter": "m", "value": 5, "mean": 9.0, "n_runs": 1,
+                 "sim_mean": 1.0, "sim_stderr": 1.0})
+    s = figures.finite_size_summary(pd.DataFrame(rows)).set_index("set")
+    assert list(s.index) == ["A", "B"]
+    assert s.loc["A", "max leading"] == "2.00 % (alpha_t=0)" and s.loc["A", "max finite"] == "0.40 % (alpha_t=0)"
+    assert s.loc["B", "max leading"] == "30.00 % (alpha_t=-1)" and s.loc["B", "max finite"] == "50.00 % (alpha_t=-1)"
+    assert s.loc["A", "finite within 0.3 %"] == "2/3 values" and s.loc["B", "finite within 0.3 %"] == "2/3 values"
+    assert s.loc["A", "rel SE"] == "1.0e-03-1.0e-03"
+
+
+def test_finite_size_figure_draws_one_alpha_t_panel_per_set():
+    rows = [{"kind": k, "parameter": "alpha_t", "value": a, "set": name, "mean": 0.001, "stderr": 1e-4}
+            for name in figures.FINITE_SETS for k in ("deviation", "deviation_finite") for a in (-1.0, 0.0)]
+    rows += [{"kind": "deviation", "parameter": x, "value": v, "mean": 0.01, "stderr": 1e-3}
+             for x, v in (("m", 5), ("m", 10), ("scale", 1), ("scale", 2))]
+    out = figures.draw_finite_size(MplFigure(), pd.DataFrame(rows))
+    assert set(figures.FINITE_SETS) <= set(out)
+    for name in figures.FINITE_SETS:
+        ax = out[name]["deviation_finite"].lines[0].axes
+        assert ax.get_xscale() == "linear" and "target" in out[name]
