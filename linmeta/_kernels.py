@@ -265,6 +265,20 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
                 out[r, a, b] = acc[b, a]
 
 
+@jit
+def _pair_sums(a, e, sigma):
+    """``(sum a^2, sum a z, sum z^2)`` with ``z = sigma e``, summed in index order."""
+    aa = 0.0
+    az = 0.0
+    zz = 0.0
+    for n in range(a.shape[0]):
+        z = sigma * e[n]
+        aa += a[n] * a[n]
+        az += a[n] * z
+        zz += z * z
+    return aa, az, zz
+
+
 @pjit
 def protocol_losses_projected(delta, g, v, e_r, chi2, g_te, e_te, nu_s, sigma, alpha_rs, out):
     """The paper's protocol from the projections the score depends on (theory.md §2, §7).
@@ -290,27 +304,13 @@ def protocol_losses_projected(delta, g, v, e_r, chi2, g_te, e_te, nu_s, sigma, a
     """
     R, A, p = delta.shape
     T, n_r = v.shape[1], v.shape[2]
-    n_te = g_te.shape[2]
     B = alpha_rs.shape[0]
+    n_te = g_te.shape[2]
     for r in numba.prange(R):
         acc = np.zeros((B, A))
         for t in range(T):
-            vv = 0.0
-            vz = 0.0
-            zz = 0.0
-            for n in range(n_r):
-                z = sigma * e_r[r, t, n]
-                vv += v[r, t, n] * v[r, t, n]
-                vz += v[r, t, n] * z
-                zz += z * z
-            gg = 0.0
-            gz = 0.0
-            zz_te = 0.0
-            for n in range(n_te):
-                z = sigma * e_te[r, t, n]
-                gg += g_te[r, t, n] * g_te[r, t, n]
-                gz += g_te[r, t, n] * z
-                zz_te += z * z
+            vv, vz, zz = _pair_sums(v[r, t], e_r[r, t], sigma)
+            gg, gz, zz_te = _pair_sums(g_te[r, t], e_te[r, t], sigma)
             for a in range(A):
                 e2 = 0.0
                 for j in range(p):
