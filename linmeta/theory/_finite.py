@@ -33,7 +33,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import brentq, fsolve
+from scipy.optimize import brentq
 from scipy.special import gammaln, roots_genlaguerre
 
 from linmeta.theory import _generated_finite as _gen
@@ -132,8 +132,8 @@ def _single_task(lam, eta, ew, p, n_v, alpha_t, iters=400):
             psi1 += ew[i] * a[i] * b
             psi2 += ew[i] * eta[i] * b
         chi, s, psi1, psi2 = p * chi, p * s / n_v, p * psi1, p * psi2
-        rn = (n_v - chi) / (lam * n_v)
-        un = (rn - s) / lam
+        rn = max((n_v - chi) / (lam * n_v), 0.5 * r)            # damped; tr R > 0
+        un = max((rn - s) / lam, rn * rn)                       # tr R^2/n_v >= (tr R/n_v)^2
         if abs(rn / r - 1) < 1e-14 and abs(un / u - 1) < 1e-13:
             break
         r, u = 0.5 * (r + rn), 0.5 * (u + un)
@@ -165,16 +165,25 @@ def _single_task_inverse(p, n_t, n_v, alpha_t, K=12):
             e2 += ew[i] * eta[i] * np.dot(kw, kap / d)
         return p * chi, p * s / n_v, p * e2
 
-    def eqs(x):
-        r, u = np.exp(x)
-        chi, s, _ = parts(r, u)
-        return [chi / n_v - 1, s / r - 1]
+    def bracket_root(f, lo, hi):
+        """Root of an increasing f in log space, expanding [lo, hi] as needed."""
+        for _ in range(200):
+            if f(lo) < 0:
+                break
+            lo /= 2
+        for _ in range(200):
+            if f(hi) > 0:
+                break
+            hi *= 2
+        return np.exp(brentq(lambda x: f(np.exp(x)), np.log(lo), np.log(hi), xtol=1e-14, rtol=1e-14))
+
+    def u_of(r):   # tr W^-1 W W^-1 = tr W^-1 (increasing in u; u >= r^2 by Cauchy-Schwarz)
+        return r * r * bracket_root(lambda g: parts(r, r * r * g)[1] / r - 1, 1.0, 4.0)
+
+    # sum_j a_j x_j^T W^-1 x_j = n_v (increasing in r along u = u_of(r))
     r0 = 1 / max(p * float(np.dot(ew, a)) - n_v - 1, 1e-12)
-    x, info, ier, msg = fsolve(eqs, np.log([r0, r0 * r0 * p / (p - n_v)]), xtol=1e-13, full_output=True)
-    if ier != 1 or max(abs(v) for v in info["fvec"]) > 1e-9:
-        raise RuntimeError(f"single-task fixed point did not converge: {msg}")
-    r, u = np.exp(x)
-    return n_v * r, parts(r, u)[2]
+    r = bracket_root(lambda r: parts(r, u_of(r))[0] / n_v - 1, r0 / 2, 2 * r0)
+    return n_v * r, parts(r, u_of(r))[2]
 
 
 def subordination_over(p, m, n_t, n_v, sigma, nu, alpha_t, d0, K=12):
@@ -201,7 +210,16 @@ def subordination_under(p, m, n_t, n_v, sigma, nu, alpha_t, K=12):
     h = (1 - alpha_t) ** 2 + alpha_t**2 * (p + 1) / n_t
     l0 = (m - 1) * n_v * h
     chi = lambda lam: _single_task(lam, eta, ew, p, n_v, alpha_t)[0] - p / m  # noqa: E731
-    lam = brentq(chi, l0 / 20, l0 * 20, xtol=1e-13 * l0, rtol=1e-13)
+    lo, hi = l0 / 2, 2 * l0                                     # chi decreases in lam
+    for _ in range(60):
+        if chi(lo) > 0:
+            break
+        lo /= 2
+    for _ in range(60):
+        if chi(hi) < 0:
+            break
+        hi *= 2
+    lam = brentq(chi, lo, hi, xtol=1e-13 * l0, rtol=1e-13)
     _, psi1, psi2 = _single_task(lam, eta, ew, p, n_v, alpha_t)
     fac = (m - 1) * p / (p - m * psi1)
     return sigma**2 * (m - 1) * p / (m * lam) + fac * (nu**2 * psi1 / p + sigma**2 * alpha_t**2 * psi2 / n_t)
