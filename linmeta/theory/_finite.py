@@ -186,6 +186,7 @@ def _single_task_inverse(p, n_t, n_v, alpha_t, K=12):
     return n_v * r, parts(r, u_of(r))[2]
 
 
+@lru_cache(maxsize=1024)  # pure in its scalar arguments; figures ask for the same values again
 def subordination_over(p, m, n_t, n_v, sigma, nu, alpha_t, d0, K=12):
     """``E|omega* - w0|^2``, over-parameterised: exact reduction to one task, then the column fixed point.
 
@@ -199,6 +200,7 @@ def subordination_over(p, m, n_t, n_v, sigma, nu, alpha_t, d0, K=12):
             * (nu**2 * n_v / p + sigma**2 * e1 + sigma**2 * alpha_t**2 / n_t * e2))
 
 
+@lru_cache(maxsize=1024)  # pure in its scalar arguments; figures ask for the same values again
 def subordination_under(p, m, n_t, n_v, sigma, nu, alpha_t, K=12):
     """``E|omega* - w0|^2``, under-parameterised, by leave-one-task-out subordination.
 
