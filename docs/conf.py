@@ -18,7 +18,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
-    "sphinx.ext.intersphinx",
     "sphinx.ext.doctest",
     "numpydoc",
     "sphinxarg.ext",
@@ -43,14 +42,7 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
 nitpicky = False
 
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "numpy": ("https://numpy.org/doc/stable/", None),
-    "pandas": ("https://pandas.pydata.org/docs/", None),
-}
-# the build must not depend on the network: intersphinx inventories are optional
-intersphinx_disabled_reftypes = ["*"]
-intersphinx_timeout = 5
+# no intersphinx: the build must not need the network
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"linmeta {release}"
