@@ -24,7 +24,7 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_tools"]
 root_doc = "index"
 
 # math: numbered equations carry their tag (M1, T1, ...) as the label; see theory.rst
