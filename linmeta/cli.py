@@ -92,7 +92,7 @@ def parse_set(items, prob):
     >>> parse_set(["p=20", "w0=0.5"], lm.presets.FIG3).w0[:2]
     array([0.5, 0.5])
     """
-    from linmeta.sweep import replace_sizes
+    from linmeta.sweeping import replace_sizes
 
     scalars, vectors = {}, {}
     for item in items or ():
