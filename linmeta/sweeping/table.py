@@ -182,9 +182,11 @@ def _check_row(out, n, cols, fields, expected, rekey):
             continue
         if c == "linmeta_version":
             raise _refuse(out, f"{where} was made by linmeta {row[c]}, this is {want[c]}; choose another out")
-        what = "its cell's" if c not in (*THEORY_COLUMNS, "note") else "this linmeta's"
-        raise _refuse(out, f"{where}: {c}={row[c]!r} differs from {what} {want[c]!r} "
-                      f"(cell_key {key}); the row was edited or made by other code")
+        if c in (*THEORY_COLUMNS, "note"):
+            raise _refuse(out, f"{where}: {c}={row[c]!r} differs from this linmeta's {want[c]!r} "
+                          f"(cell_key {key}); the row was edited or made by other code")
+        raise _refuse(out, f"{where}: cell_key {key!r} does not match the row's parameters "
+                      f"({c}={row[c]!r}, the cell has {want[c]!r}); the row was edited")
     return key
 
 
