@@ -151,7 +151,7 @@ def parse_grid(items):
     return grid
 
 
-# ----------------------------------------------------------------------------- output helpers
+# ----------------------------------------------------------------------------- output
 def _header(seed):
     from linmeta import __version__
 
@@ -482,7 +482,7 @@ def main(argv=None) -> int:
         return args.func(args)
     except SweepArgumentError as err:
         message = _option(err)
-    except (ValueError, OSError) as err:  # UsageError, the library's validation errors, files
+    except (ValueError, OSError, NotImplementedError) as err:  # UsageError, validation errors, files
         message = " ".join(str(err).split())
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else 0

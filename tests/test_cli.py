@@ -1,4 +1,4 @@
-"""The command line (issue 5): thin over the library, one-line errors with status 2, seed and version echoed."""
+"""The command line: thin over the library, one-line errors with status 2, seed and version echoed."""
 import json
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""Sweeps (issue 5): one row per cell, bit for bit on every scheduler, resumable, refuses mixed arguments."""
+"""Sweeps: one row per cell, bit for bit on every scheduler, resumable, refuses mixed arguments."""
 import os
 import signal
 import subprocess

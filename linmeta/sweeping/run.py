@@ -24,6 +24,10 @@ Examples
 True
 >>> table.attrs["computed"], table.attrs["reused"]
 (4, 0)
+
+References
+----------
+docs: theory, MAML1 (the model), T0 (test loss), T1 and T2 (the two regimes).
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ import io
 import math
 import os
 import re
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -286,8 +287,16 @@ def finalise(out, keys_in_order):
         table = read_table(f.read())
     table = table.drop_duplicates("cell_key").set_index("cell_key", drop=False).loc[keys_in_order]
     table = table.reset_index(drop=True)
-    tmp = f"{out}.tmp{os.getpid()}"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out) or ".", prefix=f".{os.path.basename(out)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            table.to_csv(f, index=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)      # atomic: the file is either the old one or the finished one
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     with open(out, "rb") as f:
         return read_table(f.read())
