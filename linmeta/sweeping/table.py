@@ -177,12 +177,12 @@ def _check_row(out, n, cols, fields, expected, rekey):
             if row[c] not in now:
                 detail.append(f"{c}: file has {row[c]!r}, now {now[:3]}")
         raise _refuse(out, f"holds a sweep made with different arguments ({'; '.join(detail) or 'grid values'}); "
-                      "rerun with the original arguments to resume, or choose another out")
+                      "rerun with the original arguments to resume, or choose another file")
     for c in cols:
         if c in _NUMBERS or row[c] == want[c]:
             continue
         if c == "linmeta_version":
-            raise _refuse(out, f"{where} was made by linmeta {row[c]}, this is {want[c]}; choose another out")
+            raise _refuse(out, f"{where} was made by linmeta {row[c]}, this is {want[c]}; choose another file")
         if c in (*THEORY_COLUMNS, "note"):
             raise _refuse(out, f"{where}: {c}={row[c]!r} differs from this linmeta's {want[c]!r} "
                           f"(cell_key {key}); the row was edited or made by other code")
@@ -224,19 +224,19 @@ def recognise(out, table, rekey):
     except OSError as err:
         raise SweepArgumentError("out", out, f"cannot be read ({err.strerror or err})") from None
     if not data:
-        raise _refuse(out, "is empty, not a linmeta sweep; delete it or choose another out")
+        raise _refuse(out, "is empty, not a linmeta sweep; delete it or choose another file")
     try:
         if b"\x00" in data:
             raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise _refuse(out, "is a binary file, not a linmeta sweep CSV; choose another out") from None
+        raise _refuse(out, "is a binary file, not a linmeta sweep CSV; choose another file") from None
     lines = text.split("\n")
     complete, tail = lines[:-1], lines[-1]          # tail: "" or a partial last row
     if not complete or complete[0] != ",".join(cols):
         first = (complete[0] if complete else tail)[:60]
         raise _refuse(out, f"has different columns (a different grid, or not a linmeta sweep; first line {first!r}); "
-                      "choose another out")
+                      "choose another file")
     done = {}
     for n, line in enumerate(complete[1:], start=2):
         try:
