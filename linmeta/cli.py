@@ -34,6 +34,8 @@ import time
 import numba
 import numpy as np
 
+from linmeta import __version__, presets, simulate, sweep, theory
+from linmeta.figures import FIGURES, PAPER_PANELS, make
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, VECTOR_FIELDS, Problem
 from linmeta.sweeping import SweepArgumentError, replace_sizes
 
@@ -153,8 +155,6 @@ def parse_grid(items):
 
 # ----------------------------------------------------------------------------- output
 def _header(seed):
-    from linmeta import __version__
-
     return f"linmeta {__version__} | seed {seed}"
 
 
@@ -164,8 +164,6 @@ def _problem_line(prob):
 
 
 def _problem(args):
-    from linmeta import presets
-
     return parse_set(args.set, presets.PRESETS[args.preset])
 
 
@@ -178,8 +176,6 @@ def _theory_dict(prob):
     MAML (the printed form in the under-parameterised regime only).  Any
     other error propagates.
     """
-    from linmeta import theory
-
     notes = []
     out = dict.fromkeys(("test_loss", "test_loss_printed", "optimal_alpha_t", "optimal_alpha_r"))
     try:
@@ -208,8 +204,6 @@ def _set_threads(threads):
 
 # ----------------------------------------------------------------------------- commands
 def cmd_theory(args):
-    from linmeta import __version__
-
     prob = _problem(args)
     th, notes = _theory_dict(prob)
     if args.json:
@@ -228,8 +222,6 @@ def cmd_theory(args):
 
 
 def cmd_simulate(args):
-    from linmeta import __version__, simulate
-
     prob = _problem(args)
     _set_threads(args.threads)
     est = simulate(prob, args.runs, args.seed, args.method, test_sampler=args.test_sampler,
@@ -253,8 +245,6 @@ def cmd_simulate(args):
 
 
 def cmd_sweep(args):
-    from linmeta import __version__, sweep
-
     prob = _problem(args)
     grid = parse_grid(args.grid)
     if not grid:
@@ -285,9 +275,6 @@ def cmd_sweep(args):
 
 
 def cmd_figures(args):
-    from linmeta import __version__
-    from linmeta.figures import FIGURES, PAPER_PANELS, make
-
     names = args.names or list(FIGURES)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
@@ -354,8 +341,6 @@ def add_command(sub, name, *, help, description, examples, func):
 
 def add_problem_arguments(p):
     """``--preset`` and ``--set``: the problem a command works on."""
-    from linmeta import presets
-
     p.add_argument("--preset", choices=sorted(presets.PRESETS), default="fig3",
                    help="base problem: the parameter set of a paper figure (default: %(default)s)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
@@ -460,8 +445,6 @@ def build_parser():
     >>> build_parser().parse_args(["sweep", "--grid", "m=10,20", "--workers", "3"]).workers
     3
     """
-    from linmeta import __version__
-
     parser = _Parser(prog="linmeta", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"linmeta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
