@@ -15,7 +15,7 @@ from linmeta.maml import IllConditionedWarning, meta_train
 from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
 from linmeta.estimate import Estimate, simulate, simulate_curve
-from linmeta.sweep import sweep
+from linmeta.sweeping import sweep
 from linmeta import figures
 
 __version__ = "0.1.0"

@@ -12,28 +12,37 @@ Examples::
 ``--set NAME=VALUE`` accepts every Problem field (``w0``/``omega0`` take one
 number, meaning a constant vector, or ``p`` comma-separated numbers, or
 ``none``).  ``--grid NAME=START:STOP:NUM`` is ``numpy.linspace`` (inclusive);
-``--grid NAME=V1,V2,...`` lists values.  Bad input prints one line naming
-what is wrong and exits with status 2.  The logic lives in the library
-(:func:`linmeta.theory.test_loss`, :func:`linmeta.simulate`,
-:func:`linmeta.sweep`, :func:`linmeta.figures.make`); this module only parses
-and prints.
+``--grid NAME=V1,V2,...`` lists values.  ``--workers`` is always a number of
+parallel worker processes, ``--threads`` always a number of Numba threads.
+Every error prints one line naming what is wrong and exits with status 2.
+The logic lives in the library (:func:`linmeta.theory.test_loss`,
+:func:`linmeta.simulate`, :func:`linmeta.sweep`, :func:`linmeta.figures.make`);
+this module only parses and prints.
+
+A subcommand is a function ``add(sub)`` that adds its parser to the
+subparsers ``sub`` (with :func:`add_command`) and sets ``func``; the list
+:data:`COMMANDS` holds them, in the order ``--help`` shows them.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
 import time
 
+import numba
 import numpy as np
 
-__all__ = ["main", "build_parser", "parse_set", "parse_grid"]
+from linmeta import __version__, presets, simulate, sweep, theory
+from linmeta.figures import FIGURES, PAPER_PANELS, make
+from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, VECTOR_FIELDS, Problem
+from linmeta.sweeping import SweepArgumentError, replace_sizes
 
-_INT = ("p", "m", "n_t", "n_v", "n_r", "n_steps")
-_FLOAT = ("sigma", "nu", "alpha_t", "alpha_r", "lam")
-_VECTOR = ("w0", "omega0")
+__all__ = ["main", "build_parser", "add_command", "add_problem_arguments", "COMMANDS", "UsageError",
+           "parse_set", "parse_grid"]
+
+_FIELDS = tuple(f for f in Problem.__dataclass_fields__)
 
 
 class UsageError(ValueError):
@@ -45,38 +54,32 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _fields():
-    from linmeta.problem import Problem
-
-    return [f.name for f in dataclasses.fields(Problem)]
-
-
 def _split(item, flag):
     name, sep, value = item.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
         raise UsageError(f"{flag} {item!r}: expected NAME=VALUE")
-    if name not in _fields():
-        raise UsageError(f"{flag} {item!r}: unknown Problem field {name!r}; valid: {', '.join(_fields())}")
+    if name not in _FIELDS:
+        raise UsageError(f"{flag} {item!r}: unknown Problem field {name!r}; valid: {', '.join(_FIELDS)}")
     return name, value
 
 
 def _scalar(name, text, flag):
     try:
-        if name in _INT:
+        if name in INT_FIELDS:
             x = float(text)
             if not x.is_integer():
                 raise ValueError
             return int(x)
         if name == "lam" and text.lower() == "none":
             return None
-        if name in _FLOAT:
+        if name in FLOAT_FIELDS:
             x = float(text)
             if not math.isfinite(x):
                 raise ValueError
             return x
     except ValueError:
-        kind = "an integer" if name in _INT else "a finite real number"
+        kind = "an integer" if name in INT_FIELDS else "a finite real number"
         raise UsageError(f"{flag} {name}={text}: {name} must be {kind}; got {text!r}") from None
     return text  # algorithm: Problem validates the choice
 
@@ -92,12 +95,10 @@ def parse_set(items, prob):
     >>> parse_set(["p=20", "w0=0.5"], lm.presets.FIG3).w0[:2]
     array([0.5, 0.5])
     """
-    from linmeta.sweep import replace_sizes
-
     scalars, vectors = {}, {}
     for item in items or ():
         name, value = _split(item, "--set")
-        if name in _VECTOR:
+        if name in VECTOR_FIELDS:
             vectors[name] = value
         else:
             scalars[name] = _scalar(name, value, "--set")
@@ -127,7 +128,7 @@ def parse_grid(items):
     grid = {}
     for item in items or ():
         name, value = _split(item, "--grid")
-        if name in _VECTOR:
+        if name in VECTOR_FIELDS:
             raise UsageError(f"--grid {item!r}: {name} cannot be swept from the command line")
         if name in grid:
             raise UsageError(f"--grid {item!r}: {name} is given twice")
@@ -140,11 +141,11 @@ def parse_grid(items):
             if num < 1:
                 raise UsageError(f"--grid {item!r}: NUM must be >= 1; got {num}")
             vals = [float(v) for v in np.round(np.linspace(start, stop, num), 12)]
-            if name in _INT:
+            if name in INT_FIELDS:
                 if not all(float(v).is_integer() for v in vals):
                     raise UsageError(f"--grid {item!r}: {name} must be integers; the linspace gives {vals}")
                 vals = [int(v) for v in vals]
-            elif name not in _FLOAT:
+            elif name not in FLOAT_FIELDS:
                 raise UsageError(f"--grid {item!r}: {name} is not numeric; list the values instead")
         else:
             vals = [_scalar(name, v.strip(), "--grid") for v in value.split(",")]
@@ -152,10 +153,8 @@ def parse_grid(items):
     return grid
 
 
-# ----------------------------------------------------------------------------- output helpers
+# ----------------------------------------------------------------------------- output
 def _header(seed):
-    from linmeta import __version__
-
     return f"linmeta {__version__} | seed {seed}"
 
 
@@ -165,33 +164,46 @@ def _problem_line(prob):
 
 
 def _problem(args):
-    from linmeta import presets
-
     return parse_set(args.set, presets.PRESETS[args.preset])
 
 
 def _theory_dict(prob):
-    from linmeta.figures import _theory
+    """Leading-order theory of ``prob`` and notes for what has no closed form.
 
+    ``test_loss`` exists for one-step and N-step MAML; first-order MAML and
+    iMAML have no closed form (``NotImplementedError``: a note quoting why).
+    The printed form of Theorem 2 and the optimal rates exist for one-step
+    MAML (the printed form in the under-parameterised regime only).  Any
+    other error propagates.
+    """
     notes = []
-    out = {
-        "test_loss": _theory("test_loss", notes, prob),
-        "test_loss_printed": _theory("test_loss", notes, prob, form="printed")
-        if prob.regime == "underparameterized" else None,
-        "optimal_alpha_t": _theory("optimal_alpha_t", notes, prob),
-        "optimal_alpha_r": _theory("optimal_alpha_r", notes, prob),
-    }
-    return {k: (None if v is None else float(v)) for k, v in out.items()}, notes
+    out = dict.fromkeys(("test_loss", "test_loss_printed", "optimal_alpha_t", "optimal_alpha_r"))
+    try:
+        out["test_loss"] = float(theory.test_loss(prob))
+    except NotImplementedError as err:
+        notes.append(f"test_loss: {err}")
+    if prob.algorithm == "maml" and prob.n_steps == 1:
+        if prob.regime == "underparameterized":
+            out["test_loss_printed"] = float(theory.test_loss(prob, form="printed"))
+        out["optimal_alpha_t"] = float(theory.optimal_alpha_t(prob))
+        out["optimal_alpha_r"] = float(theory.optimal_alpha_r(prob))
+    else:
+        notes.append("optimal_alpha_t, optimal_alpha_r: closed forms exist for one-step MAML only "
+                     f"(algorithm={prob.algorithm!r}, n_steps={prob.n_steps})")
+    return out, notes
 
 
 def _dump(obj):
     print(json.dumps(obj, indent=2, sort_keys=False, default=str))
 
 
+def _set_threads(threads):
+    if threads is not None:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 # ----------------------------------------------------------------------------- commands
 def cmd_theory(args):
-    from linmeta import __version__
-
     prob = _problem(args)
     th, notes = _theory_dict(prob)
     if args.json:
@@ -210,9 +222,8 @@ def cmd_theory(args):
 
 
 def cmd_simulate(args):
-    from linmeta import __version__, simulate
-
     prob = _problem(args)
+    _set_threads(args.threads)
     est = simulate(prob, args.runs, args.seed, args.method, test_sampler=args.test_sampler,
                    progress=False if args.quiet else None)
     th, notes = _theory_dict(prob)
@@ -228,52 +239,58 @@ def cmd_simulate(args):
     print(f"simulation: {est}")
     if th["test_loss"] is not None:
         print(f"theory: {th['test_loss']:.6g}  (simulation - theory = {z:+.2f} SE)")
+    for n in notes[:1] if th["test_loss"] is None else ():
+        print(f"note: {n}")
     return 0
 
 
 def cmd_sweep(args):
-    from linmeta import __version__, sweep
-
     prob = _problem(args)
     grid = parse_grid(args.grid)
     if not grid:
         raise UsageError("sweep: give at least one --grid NAME=VALUES")
+    if args.scheduler == "serial":
+        _set_threads(args.threads)
     print(_header(args.seed))
     try:
         table = sweep(prob, grid, args.runs, args.seed, scheduler=args.scheduler, out=args.out, method=args.method,
-                      workers=args.workers, progress=False if args.quiet else None)
+                      workers=args.workers, threads=args.threads if args.scheduler == "processes" else None,
+                      progress=False if args.quiet else None)
     except KeyboardInterrupt:
         where = f"finished cells are saved in {args.out}; rerun the same command to resume" if args.out else \
             "nothing was saved (no --out)"
         print(f"linmeta: interrupted; {where}", file=sys.stderr)
         return 130
-    for changes, note in table.attrs.get("skipped", []):
+    for changes, note in table.attrs["skipped"]:
         cell = ", ".join(f"{k}={v}" for k, v in changes.items())
         print(f"skipped cell {cell}: {note}")
     cols = [*grid, "theory", "mean", "stderr", "n_runs", "seed", "status"]
     if not args.quiet:
         print(table[cols].to_string(index=False))
-    ok = int((table["status"] == "ok").sum())
     dest = f"; wrote {args.out}" if args.out else ""
-    print(f"{len(table)} cells ({ok} computed, {len(table) - ok} skipped), {args.runs} runs each, "
-          f"seed {args.seed}, linmeta {__version__}{dest}")
+    print(f"{len(table)} cells: {table.attrs['computed']} computed, {table.attrs['reused']} reused, "
+          f"{len(table.attrs['skipped'])} skipped; {args.runs} runs each, seed {args.seed}, "
+          f"linmeta {__version__}{dest}")
     return 0
 
 
 def cmd_figures(args):
-    from linmeta import __version__
-    from linmeta.figures import FIGURES, PAPER_PANELS, make
-
     names = args.names or list(FIGURES)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
         raise UsageError(f"figures: unknown figure(s) {unknown}; known: {', '.join(FIGURES)}")
+    threads = args.threads
+    if args.old_workers is not None:
+        if threads is not None:
+            raise UsageError("figures: give --threads only (--workers is its old name)")
+        threads = args.old_workers
+        print("note: 'figures --workers' is now '--threads' (Numba threads)", file=sys.stderr)
     print(f"{_header(args.seed)} | runs-scale {args.runs_scale:g}")
     wall = {}
     for name in names:
         t0 = time.perf_counter()
         made = make(name, args.outdir, seed=args.seed, runs_scale=args.runs_scale,
-                    progress=False if args.quiet else None, workers=args.workers)
+                    progress=False if args.quiet else None, workers=threads)
         wall[name] = time.perf_counter() - t0
         print(f"{name}: {wall[name]:.1f} s (compute {made.seconds:.1f} s) -> "
               + ", ".join(made.paths))
@@ -303,68 +320,154 @@ def _bounded(kind, low, *, strict=False):
     return parse
 
 
-def build_parser():
-    """The argparse parser (subcommands ``figures``, ``theory``, ``simulate``, ``sweep``)."""
-    from linmeta import __version__, presets
+COUNT = _bounded(int, 1)              #: argparse type: an integer >= 1 (runs, workers, threads)
+SEED = _bounded(int, 0)               #: argparse type: an integer >= 0
+POSITIVE = _bounded(float, 0, strict=True)  #: argparse type: a finite number > 0
 
-    parser = _Parser(prog="linmeta", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"linmeta {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def problem_args(p):
-        p.add_argument("--preset", choices=sorted(presets.PRESETS), default="fig3",
-                       help="base problem (theory.md §7); default fig3")
-        p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                       help="change a Problem field (repeatable)")
+def add_command(sub, name, *, help, description, examples, func):
+    """Add subcommand ``name`` to ``sub`` with one-line ``help``, ``description``, an examples epilog and ``func``.
 
-    runs, seed, positive = _bounded(int, 1), _bounded(int, 0), _bounded(float, 0, strict=True)
+    ``func(args) -> int`` runs the command; a ``ValueError`` it raises is
+    printed on one line with exit status 2.  Returns the new parser, to
+    which the caller adds its options (each with ``help=``).
+    """
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    p = sub.add_parser(name, help=help, description=description, epilog=epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func)
+    return p
 
-    f = sub.add_parser("figures", help="regenerate figures (PNG, PDF and the CSV each is drawn from)")
+
+def add_problem_arguments(p):
+    """``--preset`` and ``--set``: the problem a command works on."""
+    p.add_argument("--preset", choices=sorted(presets.PRESETS), default="fig3",
+                   help="base problem: the parameter set of a paper figure (default: %(default)s)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
+                   help="change one Problem field, e.g. alpha_t=-0.5 or w0=0.2 (a constant vector); repeatable")
+
+
+def _add_seed(p):
+    p.add_argument("--seed", type=SEED, default=0,
+                   help="random seed (integer >= 0); fixes every printed number (default: %(default)s)")
+
+
+def _add_threads(p, where, default="all cores"):
+    p.add_argument("--threads", type=COUNT, default=None, metavar="N",
+                   help=f"Numba threads {where}; the numbers do not depend on it (default: {default})")
+
+
+def _add_runs_method(p):
+    p.add_argument("--runs", type=COUNT, default=1000, metavar="N",
+                   help="Monte Carlo runs (per cell for a sweep); integer >= 1 (default: %(default)s)")
+    _add_seed(p)
+    p.add_argument("--method", choices=["exact", "protocol"], default="exact",
+                   help="exact: meta-train on fresh data, then the exact expected test loss given "
+                        "the meta-parameters (low variance); protocol: score on sampled test tasks as in "
+                        "the paper (default: %(default)s)")
+
+
+def _figures(sub):
+    f = add_command(sub, "figures", help="regenerate figures (PNG, PDF and the CSV each is drawn from)",
+                    description="Compute each figure's data, save it as CSV, and draw the PNG and PDF from that CSV.",
+                    examples=["linmeta figures                           # every registered figure into figures/",
+                              "linmeta figures fig3b --runs-scale 0.1 --quiet --outdir /tmp/quick"],
+                    func=cmd_figures)
     f.add_argument("names", nargs="*", metavar="NAME", help="figures to make (default: all registered)")
-    f.add_argument("--outdir", default="figures")
-    f.add_argument("--seed", type=seed, default=0)
-    f.add_argument("--runs-scale", type=positive, default=1.0, help="multiply every run count")
-    f.add_argument("--workers", type=runs, default=None, help="Numba threads (results do not depend on it)")
+    f.add_argument("--outdir", default="figures", help="folder for the CSV, PNG and PDF files (default: %(default)s)")
+    _add_seed(f)
+    f.add_argument("--runs-scale", type=POSITIVE, default=1.0,
+                   help="multiply every run count, e.g. 0.01 for a quick look (default: %(default)s)")
+    _add_threads(f, "for the simulations")
+    f.add_argument("--workers", dest="old_workers", type=COUNT, default=None, help=argparse.SUPPRESS)
     f.add_argument("--quiet", action="store_true", help="no progress bars")
-    f.set_defaults(func=cmd_figures)
 
-    t = sub.add_parser("theory", help="leading-order test loss and optimal rates")
-    problem_args(t)
-    t.add_argument("--json", action="store_true")
-    t.set_defaults(func=cmd_theory)
 
-    s = sub.add_parser("simulate", help="Monte Carlo estimate of the test loss")
-    problem_args(s)
-    s.add_argument("--runs", type=runs, default=1000)
-    s.add_argument("--seed", type=seed, default=0)
-    s.add_argument("--method", choices=["exact", "protocol"], default="exact")
+def _theory(sub):
+    t = add_command(sub, "theory", help="leading-order test loss and optimal rates",
+                    description="Evaluate the leading-order theory (test loss, Theorem 2 as printed, optimal rates).",
+                    examples=["linmeta theory --preset fig3 --set alpha_t=-0.5",
+                              "linmeta theory --preset fig2 --set m=10 --json"],
+                    func=cmd_theory)
+    add_problem_arguments(t)
+    t.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def _simulate(sub):
+    s = add_command(sub, "simulate", help="Monte Carlo estimate of the test loss",
+                    description="Estimate the average meta-test loss by simulation and compare it with the theory.",
+                    examples=["linmeta simulate --preset fig3 --set alpha_t=-0.5 --runs 1000 --seed 0",
+                              "linmeta simulate --preset fig2 --method protocol --runs 200 --json"],
+                    func=cmd_simulate)
+    add_problem_arguments(s)
+    _add_runs_method(s)
     s.add_argument("--test-sampler", choices=["projected", "full"], default="projected",
                    help="protocol only: draw test inputs through their projections (default) or in full")
-    s.add_argument("--json", action="store_true")
+    _add_threads(s, "for the simulation")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s.set_defaults(func=cmd_simulate)
 
-    w = sub.add_parser("sweep", help="theory and simulation on a parameter grid, resumable")
-    problem_args(w)
-    w.add_argument("--grid", action="append", metavar="NAME=START:STOP:NUM|V1,V2,...", default=[])
-    w.add_argument("--runs", type=runs, default=1000)
-    w.add_argument("--seed", type=seed, default=0)
-    w.add_argument("--method", choices=["exact", "protocol"], default="exact")
-    w.add_argument("--out", default=None, help="CSV written cell by cell; rerun to resume")
-    w.add_argument("--scheduler", default="serial", metavar="serial|processes|dask-local|tcp://HOST:PORT")
-    w.add_argument("--workers", type=runs, default=2, help="processes or Dask workers")
+
+def _sweep(sub):
+    w = add_command(sub, "sweep", help="theory and simulation on a parameter grid, resumable",
+                    description="Evaluate theory and simulation on every cell of a grid.  With --out, rows are "
+                                "saved as cells finish and a rerun of the same command reuses them; a file that "
+                                "is not a sweep made with the same arguments is refused and left unchanged.",
+                    examples=["linmeta sweep --grid alpha_t=-2:1:25 --grid m=10,40,160 --runs 1000 --out s.csv",
+                              "linmeta sweep --preset fig2 --grid p=40,80 --scheduler processes --workers 2",
+                              "linmeta sweep --grid m=10,20 --scheduler tcp://10.0.0.5:8786 --out s.csv"],
+                    func=cmd_sweep)
+    add_problem_arguments(w)
+    w.add_argument("--grid", action="append", metavar="NAME=START:STOP:NUM|V1,V2,...", default=[],
+                   help="a swept Problem field: START:STOP:NUM is an inclusive linspace, V1,V2,... lists "
+                        "values; repeat for a product grid (last --grid varies fastest)")
+    _add_runs_method(w)
+    w.add_argument("--out", default=None, metavar="FILE.csv",
+                   help="CSV written cell by cell; rerun the same command to resume (default: no file)")
+    w.add_argument("--scheduler", default="serial", metavar="serial|processes|dask-local|tcp://HOST:PORT",
+                   help="where cells run; the numbers do not depend on it (default: %(default)s)")
+    w.add_argument("--workers", type=COUNT, default=2, metavar="N",
+                   help="parallel worker processes for --scheduler processes or dask-local (default: %(default)s)")
+    _add_threads(w, "(serial: in this process; processes: per worker)",
+                 "all cores, shared among the workers")
     w.add_argument("--quiet", action="store_true", help="no progress bar, no table")
-    w.set_defaults(func=cmd_sweep)
+
+
+#: Subcommand builders, in --help order; each is ``add(sub)``.
+COMMANDS = [_figures, _theory, _simulate, _sweep]
+
+
+def build_parser():
+    """The argparse parser: one subcommand per entry of :data:`COMMANDS`.
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["sweep", "--grid", "m=10,20", "--workers", "3"]).workers
+    3
+    """
+    parser = _Parser(prog="linmeta", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"linmeta {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
+def _option(err):
+    """A sweep argument error, named by its command-line option."""
+    return f"--{err.param.replace('_', '-')} {err.value}: {err.cause}"
+
+
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status (2 for bad input)."""
+    """Run the command line; returns the exit status (2 for any error, printed on one line)."""
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except ValueError as err:  # UsageError and the library's validation errors
-        print(f"linmeta: error: {err}", file=sys.stderr)
-        return 2
+    except SweepArgumentError as err:
+        message = _option(err)
+    except (ValueError, OSError, NotImplementedError) as err:  # UsageError, validation errors, files
+        message = " ".join(str(err).split())
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else 0
+    print(f"linmeta: error: {message}", file=sys.stderr)
+    return 2

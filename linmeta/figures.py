@@ -42,7 +42,7 @@ import pandas as pd
 from linmeta import experiments, presets
 from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.problem import Problem
-from linmeta.sweep import read_table, replace_sizes
+from linmeta.sweeping import read_table, replace_sizes
 
 __all__ = ["Figure", "FIGURES", "PAPER_PANELS", "Made", "make", "scaled_runs", "STYLE"]
 

@@ -28,11 +28,15 @@ import numpy as np
 
 from linmeta._checks import check_int, check_real, check_vector
 
-__all__ = ["Problem", "ALGORITHMS", "REGIMES"]
+__all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS"]
 
 ALGORITHMS = ("maml", "fomaml", "imaml")
 REGIMES = ("overparameterized", "underparameterized")
 _INT_FIELDS = ("p", "m", "n_t", "n_v", "n_r")
+#: Problem fields by kind (``algorithm`` is the one text field).
+INT_FIELDS = (*_INT_FIELDS, "n_steps")
+FLOAT_FIELDS = ("sigma", "nu", "alpha_t", "alpha_r", "lam")   # lam may also be None
+VECTOR_FIELDS = ("w0", "omega0")
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,14 +1,15 @@
-"""The command line (issue 5): thin over the library, one-line errors with status 2, seed and version echoed."""
+"""The command line: thin over the library, one-line errors with status 2, seed and version echoed."""
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta.cli import main, parse_grid, parse_set
+from linmeta.cli import build_parser, main, parse_grid, parse_set
 
 
 def run(argv, capsys):
@@ -112,7 +113,7 @@ def test_sweep_reports_and_skips_threshold_cells(capsys, tmp_path):
 
 
 def test_figures_command(capsys, tmp_path):
-    code, out, err = run(["figures", "fig2a", "--outdir", str(tmp_path), "--runs-scale", "0.001", "--seed", "4",
+    code, out, err = run(["figures", "fig2a", "--outdir", str(tmp_path), "--runs-scale", "0.001", "--seed", "4", "--threads", "1",
                           "--quiet"], capsys)
     assert code == 0, err
     assert "seed 4" in out and lm.__version__ in out and "paper panels (fig2a)" in out
@@ -130,3 +131,98 @@ def test_python_dash_m(tmp_path):
     done = subprocess.run([sys.executable, "-m", "linmeta", "theory", "--set", "m=0"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "m must be an integer >= 1" in done.stderr
+
+
+# ----------------------------------------------------------------------------- files and schedulers
+SWEEP = ["sweep", "--preset", "fig3", "--set", "p=4", "--set", "n_t=3", "--set", "n_v=3", "--set", "n_r=3",
+         "--grid", "m=1,3", "--runs", "6", "--seed", "1", "--quiet"]
+
+
+def _one_line_error(code, err, *words):
+    assert code == 2 and err.count("\n") == 1 and err.startswith("linmeta: error: "), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, err
+
+
+def test_sweep_refuses_a_user_file_and_leaves_it_byte_identical(capsys, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"results of Tuesday; do not lose")
+    code, out, err = run([*SWEEP, "--out", str(notes)], capsys)
+    _one_line_error(code, err, f"--out {notes}:", "not a linmeta sweep")
+    assert notes.read_bytes() == b"results of Tuesday; do not lose"
+
+
+def test_sweep_rerun_says_zero_computed(capsys, tmp_path):
+    out_csv = tmp_path / "s.csv"
+    code, out, err = run([*SWEEP, "--out", str(out_csv)], capsys)
+    assert code == 0, err
+    assert "2 cells: 2 computed, 0 reused, 0 skipped" in out
+    first = out_csv.read_bytes()
+    code, out, err = run([*SWEEP, "--out", str(out_csv)], capsys)
+    assert code == 0, err
+    assert "2 cells: 0 computed, 2 reused, 0 skipped" in out
+    assert out_csv.read_bytes() == first
+
+
+def _binary(tmp_path):
+    path = tmp_path / "image.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    return str(path)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda d: str(d / "missing" / "s.csv"), "does not exist"),
+    (lambda d: str(d), "is a folder"),
+    (_binary, "is a binary file"),
+    (lambda d: "/proc/self/mem", "cannot be read"),
+])
+def test_sweep_unusable_out_is_one_line(capsys, tmp_path, make, words):
+    path = make(tmp_path)
+    if path.startswith("/proc") and not os.path.exists(path):
+        pytest.skip("needs Linux /proc (a file that exists and cannot be read)")
+    before = Path(path).read_bytes() if path.endswith(".png") else None
+    code, out, err = run([*SWEEP, "--out", path], capsys)
+    _one_line_error(code, err, f"--out {path}:", words)
+    if before is not None:
+        assert Path(path).read_bytes() == before
+
+
+def test_sweep_unreachable_scheduler_is_one_line(capsys, tmp_path):
+    pytest.importorskip("distributed")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                   # closed once the socket is: nothing listens there
+    code, out, err = run([*SWEEP, "--scheduler", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "s.csv")],
+                         capsys)
+    _one_line_error(code, err, f"--scheduler tcp://127.0.0.1:{port}: cannot connect")
+    assert not (tmp_path / "s.csv").exists()
+
+
+# ----------------------------------------------------------------------------- help
+def _subparsers():
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    return sub.choices
+
+
+def test_every_option_of_every_command_has_help_and_examples():
+    commands = _subparsers()
+    assert set(commands) >= {"figures", "theory", "simulate", "sweep"}
+    for name, p in commands.items():
+        for action in p._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+        assert p.epilog.startswith("examples:") and f"linmeta {name}" in p.epilog
+
+
+def test_workers_means_processes_and_threads_means_numba_threads():
+    commands = _subparsers()
+    helps = {(n, a.option_strings[0]): a.help for n, p in commands.items() for a in p._actions if a.option_strings}
+    workers = [h for (n, o), h in helps.items() if o == "--workers" and h != "==SUPPRESS=="]
+    assert workers and all("worker processes" in h for h in workers)
+    threads = [h for (n, o), h in helps.items() if o == "--threads"]
+    assert len(threads) == 3 and all(h.startswith("Numba threads") for h in threads)
+    old = build_parser().parse_args(["figures", "fig2a", "--workers", "2"])   # the old spelling still parses
+    assert (old.old_workers, old.threads) == (2, None)

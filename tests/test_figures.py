@@ -8,7 +8,7 @@ from matplotlib.figure import Figure as MplFigure
 
 import linmeta as lm
 from linmeta import figures, plotting
-from linmeta.sweep import read_table
+from linmeta.sweeping import read_table
 
 TINY = 0.002          # runs-scale: 2 protocol runs, 20 / 8 exact runs per point; enough to exercise every step
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

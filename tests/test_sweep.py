@@ -1,4 +1,4 @@
-"""Sweeps (issue 5): one row per cell, bit for bit on every scheduler, resumable, refuses mixed arguments."""
+"""Sweeps: one row per cell, bit for bit on every scheduler, resumable, refuses mixed arguments."""
 import os
 import signal
 import subprocess
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import linmeta as lm
-from linmeta.sweep import cells_of
+from linmeta.sweeping import cells_of
 
 # tiny problems keep the whole file well under the time budget
 PROB = lm.Problem(p=4, m=2, n_t=3, n_v=3, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)

@@ -1,0 +1,215 @@
+"""Sweep grids: validated grid values, the cells they expand to, and each cell's key.
+
+A grid is ``{field: values}`` over :class:`~linmeta.Problem` fields; its cells
+are the Cartesian product, last field fastest.  A cell's *key* fingerprints
+everything its numbers depend on (every field, ``w0``, ``omega0``, the run
+count, the seed and the method), so a saved row can be matched to its cell.
+
+Examples
+--------
+>>> import linmeta as lm
+>>> from linmeta.sweeping import cells_of
+>>> prob = lm.Problem(p=4, m=2, n_t=3, n_v=3, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
+>>> [(changes, note[:12]) for changes, _, note in cells_of(prob, {"n_v": [1, 2], "m": [2, 3]})]
+[({'n_v': 1, 'm': 2}, ''), ({'n_v': 1, 'm': 3}, ''), ({'n_v': 2, 'm': 2}, 'p == n_v * m'), ({'n_v': 2, 'm': 3}, '')]
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import numbers
+
+import numpy as np
+
+from linmeta._checks import check_int
+from linmeta.problem import INT_FIELDS, VECTOR_FIELDS, Problem
+
+__all__ = ["PARAMS", "CURVE_FIELDS", "check_grid", "cells_of", "replace_sizes", "cell_key", "curve_tasks"]
+
+#: The Problem fields a grid may change (every field except the vectors), in Problem order.
+PARAMS = tuple(f.name for f in dataclasses.fields(Problem) if f.name not in VECTOR_FIELDS)
+#: Fields whose cells share their random draws (evaluated as one curve), in order of preference.
+CURVE_FIELDS = ("alpha_t", "alpha_r")
+
+
+def _coerce(name, v):
+    if name in INT_FIELDS:
+        return check_int(v, f"grid value of {name}")
+    if name == "algorithm":
+        return str(v)
+    if name == "lam" and v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"grid value of {name} must be a real number; got {v!r}") from None
+
+
+def check_grid(grid):
+    """Validate ``{field: values}``; returns ``{field: [python values]}`` (ints, floats, text).
+
+    Examples
+    --------
+    >>> check_grid({"m": [2, 4.0], "alpha_t": 0.5})
+    {'m': [2, 4], 'alpha_t': [0.5]}
+    """
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError(f"grid must be a non-empty dict {{field: values}}; got {grid!r}")
+    out = {}
+    for name, values in grid.items():
+        if name not in PARAMS:
+            raise ValueError(f"grid: unknown Problem field {name!r}; valid: {list(PARAMS)}")
+        vals = list(np.atleast_1d(np.asarray(values, dtype=object)))
+        if not vals:
+            raise ValueError(f"grid: {name} has no values")
+        vals = [v.item() if isinstance(v, np.generic) else v for v in vals]
+        vals = [_coerce(name, v) for v in vals]
+        if len(set(map(repr, vals))) != len(vals):
+            raise ValueError(f"grid: {name} has repeated values {vals}")
+        out[name] = vals
+    return out
+
+
+def cells_of(prob, grid):
+    """Expand ``grid`` into cells: a list of ``(changes, problem_or_None, note)`` in grid order.
+
+    The last grid field varies fastest.  ``problem`` is ``None`` for a cell at
+    the interpolation threshold (``note`` says why); any other invalid value
+    raises ``ValueError`` before anything is computed.
+
+    Parameters
+    ----------
+    prob : Problem
+        Base problem.
+    grid : dict
+        ``{field: values}``.
+
+    Returns
+    -------
+    list of tuple
+        ``(changes, problem, note)`` per cell.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> changes, q, note = cells_of(lm.presets.FIG3, {"m": [10, 20]})[1]
+    >>> changes, q.m, note
+    ({'m': 20}, 20, '')
+    """
+    grid = check_grid(grid)
+    names = list(grid)
+    cells = []
+    for combo in itertools.product(*grid.values()):
+        changes = dict(zip(names, combo))
+        sizes = {k: changes.get(k, getattr(prob, k)) for k in ("p", "n_v", "m")}
+        if sizes["p"] == sizes["n_v"] * sizes["m"]:
+            note = f"p == n_v * m == {sizes['p']} is the interpolation threshold; meta-training is singular"
+            cells.append((changes, None, note))
+            continue
+        try:
+            cells.append((changes, replace_sizes(prob, **changes), ""))
+        except ValueError as err:
+            raise ValueError(f"grid cell {changes}: {err}") from None
+    return cells
+
+
+def replace_sizes(prob, **changes):
+    """``prob.replace(**changes)``, resizing constant ``w0``/``omega0`` when ``p`` changes.
+
+    A constant vector (zero by default) keeps its constant value at the new
+    length; a non-constant one cannot be resized and raises ``ValueError``.
+
+    Parameters
+    ----------
+    prob : Problem
+    **changes
+        New field values.
+
+    Returns
+    -------
+    Problem
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> replace_sizes(lm.presets.FIG3, p=20).w0.shape
+    (20,)
+    """
+    new_p = changes.get("p", prob.p)
+    if new_p != prob.p:
+        for name in VECTOR_FIELDS:
+            if name in changes:
+                continue
+            v = getattr(prob, name)
+            if v.size and not np.all(v == v[0]):
+                raise ValueError(f"cannot change p from {prob.p} to {new_p}: {name} is not a constant vector; "
+                                 f"set {name} for the new p as well")
+            if isinstance(new_p, numbers.Integral) and new_p >= 1:
+                changes[name] = np.full(int(new_p), v[0] if v.size else 0.0)
+    return prob.replace(**changes)
+
+
+def cell_key(prob, changes, n_runs, seed, method):
+    """A stable 16-hex-digit fingerprint of one cell's full specification.
+
+    It covers every field of ``prob`` with ``changes`` applied, the bytes of
+    ``prob.w0`` and ``prob.omega0``, ``n_runs``, ``seed`` and ``method``.
+
+    Parameters
+    ----------
+    prob : Problem
+        Base problem of the sweep.
+    changes : dict
+        The cell's field values (any subset of :data:`PARAMS`).
+    n_runs, seed : int
+    method : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> a = cell_key(lm.presets.FIG3, {"m": 10}, 100, 0, "exact")
+    >>> len(a), a == cell_key(lm.presets.FIG3, {"m": 10}, 100, 1, "exact")
+    (16, False)
+    """
+    h = hashlib.sha256()
+    spec = {k: repr(changes.get(k, getattr(prob, k))) for k in PARAMS}
+    spec.update(n_runs=n_runs, seed=seed, method=method)
+    h.update(json.dumps(spec, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(prob.w0).tobytes())
+    h.update(np.ascontiguousarray(prob.omega0).tobytes())
+    return h.hexdigest()[:16]
+
+
+def curve_tasks(cells, grid_names):
+    """Group cells that differ only in the curve field (``alpha_t``, else ``alpha_r``).
+
+    Each group is one task evaluated by :func:`linmeta.simulate_curve` with the
+    draws made once.  Skipped cells (``problem is None``) belong to no task.
+
+    Returns
+    -------
+    curve : str or None
+        The curve field, or ``None`` if no curve field is swept.
+    tasks : list of list of int
+        Cell indices per task, in grid order.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> curve_tasks(cells_of(lm.presets.FIG3, {"alpha_t": [0.1, 0.2], "m": [10, 20]}), ["alpha_t", "m"])
+    ('alpha_t', [[0, 2], [1, 3]])
+    """
+    curve = next((n for n in CURVE_FIELDS if n in grid_names), None)
+    groups = {}
+    for i, (changes, q, _) in enumerate(cells):
+        if q is None:
+            continue
+        key = tuple((k, repr(v)) for k, v in changes.items() if k != curve)
+        groups.setdefault(key, []).append(i)
+    return curve, list(groups.values())

@@ -1,0 +1,257 @@
+"""The sweep itself: theory and simulation on every cell of a grid, on any scheduler, resumable.
+
+A sweep evaluates every cell of a grid (the Cartesian product of a few
+:class:`~linmeta.Problem` fields) with the derived theory and with
+:func:`linmeta.simulate`.  Each cell's numbers depend only on the cell, the
+run count and the seed (common random numbers), so they are identical bit for
+bit whether the cells run serially, in a process pool, or on a Dask cluster.
+
+Cells that differ only in ``alpha_t`` (or, if ``alpha_t`` is not swept, only
+in ``alpha_r``) form one *task*, evaluated by :func:`linmeta.simulate_curve`
+with the draws made once; its values equal :func:`linmeta.simulate` at each
+cell bit for bit.  With ``out`` given, every finished task appends its rows
+to the CSV at once (:mod:`linmeta.sweeping.table`), so an interrupted sweep
+restarted with the same arguments reuses the finished cells.
+
+Examples
+--------
+>>> import linmeta as lm
+>>> prob = lm.Problem(p=4, m=2, n_t=3, n_v=3, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
+>>> table = lm.sweep(prob, {"alpha_t": [-0.5, 0.5], "m": [2, 4]}, n_runs=20, seed=0)
+>>> table[["alpha_t", "m", "n_runs", "seed", "status"]].values.tolist()
+[[-0.5, 2, 20, 0, 'ok'], [-0.5, 4, 20, 0, 'ok'], [0.5, 2, 20, 0, 'ok'], [0.5, 4, 20, 0, 'ok']]
+>>> bool(table["mean"].iloc[0] == lm.simulate(prob.replace(alpha_t=-0.5), 20, 0).mean)
+True
+>>> table.attrs["computed"], table.attrs["reused"]
+(4, 0)
+
+References
+----------
+docs: theory, MAML1 (the model), T0 (test loss), T1 and T2 (the two regimes).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from linmeta import theory
+from linmeta._checks import check_int
+from linmeta._rng import check_seed
+from linmeta.estimate import METHODS, simulate_curve
+from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
+from linmeta.sweeping import table as tables
+from linmeta.sweeping.grid import PARAMS, cell_key, cells_of, curve_tasks
+from linmeta.sweeping.schedulers import check_scheduler, make_scheduler
+
+__all__ = ["sweep", "theory_values"]
+
+
+def theory_values(prob):
+    """The theory columns of one cell: ``{"theory": ..., "theory_printed": ..., "note": ...}``.
+
+    ``theory`` is :func:`linmeta.theory.test_loss` (the leading order of the
+    problem's regime).  ``theory_printed`` is its ``form="printed"`` variant
+    (Theorem 2 as printed in the talk, docs: theory, T2), which exists for
+    one-step MAML in the under-parameterised regime only; elsewhere it is NaN.
+    If the theory has no closed form for the problem's algorithm
+    (``NotImplementedError``, e.g. first-order MAML or iMAML), ``theory`` is
+    NaN and ``note`` says why (the exception's message).  Every other error
+    propagates: a failing formula is a bug, never a NaN.
+
+    Parameters
+    ----------
+    prob : Problem
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> v = theory_values(lm.presets.FIG2)
+    >>> round(v["theory"], 6), v["theory_printed"], v["note"]
+    (0.721819, nan, '')
+    >>> theory_values(lm.presets.FIG3.replace(algorithm="fomaml"))["note"][:44]
+    'theory: no closed-form theory for algorithm='
+    """
+    out = {"theory": float("nan"), "theory_printed": float("nan"), "note": ""}
+    try:
+        out["theory"] = float(theory.test_loss(prob))
+    except NotImplementedError as err:
+        out["note"] = "theory: " + " ".join(str(err).split())
+        return out
+    if prob.algorithm == "maml" and prob.n_steps == 1 and prob.regime == "underparameterized":
+        out["theory_printed"] = float(theory.test_loss(prob, form="printed"))
+    return out
+
+
+def _run_task(prob, curve, values, n_runs, seed, method):
+    """Evaluate one task in a worker: ``[(mean, stderr), ...]`` per value.
+
+    Top-level and argument-only, so it pickles to any process or Dask worker.
+    """
+    if curve is None:
+        t = simulate_curve(prob, "alpha_t", [prob.alpha_t], n_runs, seed, method, progress=False)
+    else:
+        t = simulate_curve(prob, curve, values, n_runs, seed, method, progress=False)
+    return [(float(m), float(s)) for m, s in zip(t["mean"], t["stderr"])]
+
+
+def _parse_param(name, text):
+    if name in INT_FIELDS or name in ("n_runs", "seed"):
+        return int(text)
+    if name == "lam" and text == "":
+        return None
+    if name in FLOAT_FIELDS:
+        return float(text)
+    return text
+
+
+def _rekey(prob):
+    """``row -> key``: the cell key recomputed from a saved row's parameter text."""
+    def rekey(row):
+        try:
+            changes = {k: _parse_param(k, row[k]) for k in PARAMS}
+            return cell_key(prob, changes, int(row["n_runs"]), int(row["seed"]), row["method"])
+        except (KeyError, ValueError):
+            return None
+    return rekey
+
+
+def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="exact", workers=2,
+          threads=None, progress=None, on_task=None):
+    """Evaluate theory and simulation on every cell of a parameter grid.
+
+    Parameters
+    ----------
+    prob : Problem
+        Base problem; grid values replace its fields.
+    grid : dict
+        ``{field: values}``; cells are the Cartesian product, last field fastest.
+    n_runs : int, default=1000
+        Monte Carlo runs per cell.
+    seed : int, default=0
+        Fixes every number (run ``i`` of every cell uses streams ``(seed, i)``).
+    scheduler : {None, "serial", "processes", "dask-local"} or "tcp://HOST:PORT", default=None
+        Where tasks run; ``None`` is ``"serial"``.  The numbers do not depend
+        on it.  An unreachable ``tcp://`` address raises
+        :class:`~linmeta.sweeping.SweepArgumentError` within a few seconds.
+    out : str or path, optional
+        CSV written cell by cell and resumed on a rerun.  An existing file is
+        read, never written, until it is recognised as a sweep made with the
+        same arguments: header and every row are validated
+        (:func:`linmeta.sweeping.table.recognise`).  A file that is not such a
+        sweep (a text, binary or empty file, other columns, other arguments)
+        or that holds an invalid row (a non-number ``mean``, an unknown
+        ``status``, parameters that do not match the row's ``cell_key``, ...)
+        is *refused* with :class:`~linmeta.sweeping.SweepArgumentError` naming
+        the file and the line, and left byte-identical; invalid rows are not
+        recomputed.  Only then is a partial last row (a killed writer) cut.
+    method : {"exact", "protocol"}, default="exact"
+        Simulation method (:func:`linmeta.simulate`).
+    workers : int, default=2
+        Parallel worker processes (``"processes"``, ``"dask-local"``).
+    threads : int, optional
+        Numba threads per worker process for ``"processes"`` (default: the
+        cores divided among the workers).
+    progress : bool, optional
+        Progress bar over cells; by default only on a terminal.
+    on_task : callable, optional
+        Called with the number of cells finished after each task is saved
+        (a test hook: raising from it interrupts the sweep).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell, in grid order: the grid fields, ``theory``,
+        ``theory_printed``, ``mean``, ``stderr``, ``n_runs``, ``seed``,
+        ``method``, ``status`` (``"ok"`` or ``"skipped"``), ``note``, the other
+        problem fields, ``w0_norm``, ``start_distance``, ``linmeta_version``,
+        ``cell_key``.  ``table.attrs`` holds ``"computed"`` (cells simulated
+        by this call), ``"reused"`` (cells read back from ``out``) and
+        ``"skipped"`` (the ``(changes, note)`` of cells at the interpolation
+        threshold).
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, named; :class:`~linmeta.sweeping.SweepArgumentError`
+        (a ``ValueError``) for an unusable ``out`` or ``scheduler``.
+    """
+    from linmeta import __version__
+
+    if not isinstance(prob, Problem):
+        raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
+    n_runs = check_int(n_runs, "n_runs", min_val=1)
+    seed = check_seed(seed)
+    workers = check_int(workers, "workers", min_val=1)
+    if threads is not None:
+        threads = check_int(threads, "threads", min_val=1)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    scheduler = check_scheduler(scheduler)
+    if out is not None:
+        out = tables.check_out(out)
+    cells = cells_of(prob, grid)
+    names = list(grid)
+
+    rows = []
+    for changes, q, note in cells:
+        row = {k: changes.get(k, getattr(prob, k)) for k in PARAMS}
+        row.update(theory=float("nan"), theory_printed=float("nan"), mean=float("nan"), stderr=float("nan"),
+                   n_runs=n_runs, seed=seed, method=method, status="ok" if q is not None else "skipped", note=note,
+                   w0_norm=float(np.linalg.norm(prob.w0)), start_distance=float(np.linalg.norm(prob.start_offset)),
+                   linmeta_version=__version__, cell_key=cell_key(prob, changes, n_runs, seed, method))
+        if q is not None:
+            row.update(theory_values(q))
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=tables.columns(names))
+    keys = table["cell_key"].tolist()
+    skipped = [(c, n) for c, q, n in cells if q is None]
+
+    rec = tables.recognise(out, table, _rekey(prob)) if out is not None else None
+    done = set(rec.done) if rec is not None else set()
+    reused = sum(1 for k, (_, q, _) in zip(keys, cells) if q is not None and k in done)
+    curve, tasks = curve_tasks(cells, names)
+    tasks = [t for t in tasks if not all(keys[i] in done for i in t)]
+    n_left = sum(len(t) for t in tasks)
+
+    sched = make_scheduler(scheduler, workers, threads) if tasks else None   # connect before writing
+    try:
+        if rec is not None:
+            tables.prepare(rec, table.columns)
+            new_skips = table[(table.status == "skipped") & ~table.cell_key.isin(done)]
+            if len(new_skips):
+                tables.append(out, new_skips)
+                done |= set(new_skips.cell_key)
+        ids = {}
+        for t in tasks:
+            q = cells[t[0]][1]
+            values = [getattr(cells[i][1], curve) for i in t] if curve else None
+            ids[sched.submit(_run_task, q, curve, values, n_runs, seed, method)] = t
+        finished = 0
+        with tqdm(total=n_left, desc="sweep", unit="cell", disable=None if progress is None else not progress,
+                  leave=False, file=sys.stderr) as bar:
+            for tid, res in (sched.results() if sched is not None else ()):
+                t = ids[tid]
+                for i, (mean, se) in zip(t, res):
+                    table.loc[i, "mean"] = mean
+                    table.loc[i, "stderr"] = se
+                if out is not None:
+                    tables.append(out, table.iloc[[i for i in t if keys[i] not in done]])
+                finished += len(t)
+                bar.update(len(t))
+                if on_task is not None:
+                    on_task(finished)
+    finally:
+        if sched is not None:
+            sched.close()
+    computed = n_left - sum(1 for t in tasks for i in t if keys[i] in done)
+    if out is not None:
+        table = tables.finalise(out, keys)
+    table.attrs.update(computed=computed, reused=reused, skipped=skipped)
+    return table
