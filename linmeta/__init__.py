@@ -14,6 +14,7 @@ from linmeta.loss import test_loss_given
 from linmeta.maml import IllConditionedWarning, meta_train
 from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
+from linmeta.moments import InfiniteMomentWarning
 from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.sweep import sweep
 from linmeta import figures
@@ -21,6 +22,6 @@ from linmeta import figures
 __version__ = "0.1.0"
 __all__ = [
     "algorithms", "bounds", "experiments",
-    "Estimate", "IllConditionedWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
+    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
     "figures", "simulate", "simulate_curve", "sweep", "test_loss_given", "theory", "__version__",
 ]
