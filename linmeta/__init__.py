@@ -16,6 +16,7 @@ from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
 from linmeta.moments import InfiniteMomentWarning
 from linmeta.estimate import Estimate, simulate, simulate_curve
+from linmeta.optimum import Optimum, simulate_optimum
 from linmeta.sweep import sweep
 from linmeta import figures
 
@@ -23,5 +24,5 @@ __version__ = "0.1.0"
 __all__ = [
     "algorithms", "bounds", "experiments",
     "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
-    "figures", "simulate", "simulate_curve", "sweep", "test_loss_given", "theory", "__version__",
+    "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum", "sweep", "test_loss_given", "theory", "__version__",
 ]

@@ -128,7 +128,8 @@ class Estimate:
         return f"{self.mean:.6g} ± {self.stderr:.2g} (1 SE; {self.n_runs} runs, seed {self.seed}, {self.method})"
 
 
-def _check_method(method):
+def check_method(method):
+    """``method`` if it is one of :data:`METHODS`, else ``ValueError``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     return method
@@ -238,8 +239,14 @@ def estimated_seconds(prob, n_runs=1000, method="exact", *, n_test_tasks=100, n_
                         test_sampler=test_sampler, n_alpha_t=n_values).seconds
 
 
-def _losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
-                      chunk_size, progress, desc, test_sampler="projected"):
+def losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
+                     chunk_size, progress, desc, test_sampler="projected"):
+    """Per-run losses of runs ``0..n_runs-1`` on the grid ``alpha_ts x alpha_rs``: (n_runs, A, B).
+
+    Chunked :func:`run_losses`; checks first (:func:`linmeta._budget.plan`)
+    that a chunk and the results fit in memory, and refuses otherwise.  Inputs
+    are assumed validated.
+    """
     if chunk_size is not None:
         chunk_size = check_int(chunk_size, "chunk_size", min_val=1)
     # refuse before allocating anything: one run, and the per-run results, must fit in memory
@@ -262,7 +269,7 @@ def _losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tas
 
 
 def _check_common(n_runs, seed, method, n_test_tasks, n_test_points):
-    return (check_int(n_runs, "n_runs", min_val=1), check_seed(seed), _check_method(method),
+    return (check_int(n_runs, "n_runs", min_val=1), check_seed(seed), check_method(method),
             check_int(n_test_tasks, "n_test_tasks", min_val=1), check_int(n_test_points, "n_test_points", min_val=1))
 
 
@@ -334,7 +341,7 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
 
 
 def _simulate(prob, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress):
-    losses = _losses_over_runs(prob, n_runs, seed, [prob.alpha_t], [prob.alpha_r], method, n_test_tasks,
+    losses = losses_over_runs(prob, n_runs, seed, [prob.alpha_t], [prob.alpha_r], method, n_test_tasks,
                                n_test_points, chunk_size, progress, "simulate", test_sampler)
     return Estimate.from_values(losses[:, 0, 0], seed, method)
 
@@ -394,7 +401,7 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
         rates = [getattr(q, name) for q in problems]
         alpha_ts = rates if name == "alpha_t" else [prob.alpha_t]
         alpha_rs = rates if name == "alpha_r" else [prob.alpha_r]
-        losses = _losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
+        losses = losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
                                    chunk_size, progress, f"curve {name}", test_sampler)
         per_value = losses[:, :, 0].T if name == "alpha_t" else losses[:, 0, :].T
         ests = [Estimate.from_values(v, seed, method) for v in per_value]
