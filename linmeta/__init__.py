@@ -8,6 +8,8 @@ Examples
 >>> batch = lm.sample_tasks(prob, seed=0)
 >>> omega = lm.meta_train(batch, prob)
 """
+__version__ = "0.1.0"
+
 from linmeta import presets, theory
 from linmeta import algorithms, bounds, experiments
 from linmeta.loss import test_loss_given
@@ -20,7 +22,6 @@ from linmeta.optimum import Optimum, simulate_optimum
 from linmeta.sweep import sweep
 from linmeta import figures
 
-__version__ = "0.1.0"
 __all__ = [
     "algorithms", "bounds", "experiments",
     "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",

@@ -1,9 +1,9 @@
-"""Monte Carlo estimates of the average meta-test loss (theory.md §2, §7).
+"""Monte Carlo estimates of the average meta-test loss (docs: theory, §2, §7).
 
 Two estimators of the same quantity, sharing the meta-training draws:
 
 * ``method="exact"``: meta-train on fresh data, then the exact expectation of
-  the test side given ``omega*`` (theory.md T0).  Low variance.
+  the test side given ``omega*`` (docs: theory, T0).  Low variance.
 * ``method="protocol"``: the paper's protocol; meta-train on fresh data, then
   score on sampled test tasks (default 100 tasks, ``n_r`` adaptation points,
   50 test points).  By default (``test_sampler="projected"``) each test task
@@ -286,7 +286,7 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
         Fixes every number: run ``i`` uses streams ``(seed, i, ·)`` only.
     method : {"exact", "protocol"}, default="exact"
         ``"exact"`` replaces the sampled test side by its expectation
-        (theory.md T0); ``"protocol"`` samples it as in the paper.
+        (docs: theory, T0); ``"protocol"`` samples it as in the paper.
     n_test_tasks, n_test_points : int, default=100, 50
         Protocol only: test tasks per run and test points per task.
     test_sampler : {"projected", "full"}, default="projected"
@@ -332,7 +332,7 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
 
     References
     ----------
-    theory.md §2 (MAML1), T0, §7.
+    docs: theory, §2 (MAML1), T0, §7.
     """
     n_runs, seed, method, n_test_tasks, n_test_points = _check_common(n_runs, seed, method, n_test_tasks, n_test_points)
     test_sampler = _check_test_sampler(test_sampler)

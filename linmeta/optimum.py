@@ -215,7 +215,7 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
     method = check_method(method)
     n_grid = check_int(n_grid, "n_grid", min_val=5)
     n_fine = check_int(n_fine, "n_fine", min_val=5)
-    n_boot = check_int(n_boot, "n_boot", min_val=20)
+    n_boot = check_int(n_boot, "n_boot", min_val=10)
     level = check_real(level, "level", min_val=0, strict=True)
     if not level < 1:
         raise ValueError(f"level must be a real number in (0, 1); got {level!r}")

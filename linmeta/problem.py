@@ -1,6 +1,6 @@
 """The problem specification: one frozen record of the paper's parameters.
 
-Symbols (one code name per paper symbol, theory.md §1–2 and §6–8):
+Symbols (one code name per paper symbol, docs: theory, §1–2 and §6–8):
 
 ==========  =================================================================
 ``p``       input dimension (number of parameters)
@@ -38,7 +38,7 @@ _VECTOR_FIELDS = ("w0", "omega0")
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """Gaussian mixed linear regression with MAML meta-training (theory.md M1, MAML1).
+    """Gaussian mixed linear regression with MAML meta-training (docs: theory, M1, MAML1).
 
     Every field is validated when the problem is built; a bad value raises
     ``ValueError`` naming the field, the valid range and the value received.
@@ -80,7 +80,7 @@ class Problem:
 
     References
     ----------
-    theory.md §1 (M1), §2 (MAML1), §6 (B1), §8 (I1), §9 (F1).
+    docs: theory, §1 (M1), §2 (MAML1), §6 (B1), §8 (I1), §9 (F1).
     """
 
     p: int
@@ -140,12 +140,12 @@ class Problem:
 
     @property
     def h_t(self) -> float:
-        """``(1 - alpha_t)**2 + alpha_t**2 (p + 1) / n_t`` (theory.md T1)."""
+        """``(1 - alpha_t)**2 + alpha_t**2 (p + 1) / n_t`` (docs: theory, T1)."""
         return (1 - self.alpha_t) ** 2 + self.alpha_t**2 * (self.p + 1) / self.n_t
 
     @property
     def h_r(self) -> float:
-        """``(1 - alpha_r)**2 + alpha_r**2 (p + 1) / n_r`` (theory.md T0)."""
+        """``(1 - alpha_r)**2 + alpha_r**2 (p + 1) / n_r`` (docs: theory, T0)."""
         return (1 - self.alpha_r) ** 2 + self.alpha_r**2 * (self.p + 1) / self.n_r
 
     @property
