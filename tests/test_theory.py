@@ -241,3 +241,10 @@ def test_expected_distance_takes_the_arguments_of_test_loss_in_the_same_order():
         theory.expected_distance(FIG3, "printed")
     with pytest.raises(ValueError, match="pass approximation='finite'"):
         theory.expected_distance(FIG3, "finite")
+
+
+def test_optima_of_variants_have_no_closed_form_and_say_so():
+    for prob in (FIG3.replace(n_steps=2), FIG3.replace(algorithm="fomaml")):
+        for f in (theory.optimal_alpha_t, theory.optimal_alpha_r):
+            with pytest.raises(NotImplementedError, match="derived for one-step MAML only; use linmeta.simulate_optimum"):
+                f(prob)

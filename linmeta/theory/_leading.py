@@ -58,6 +58,15 @@ def _check_problem(prob, form):
             f"prob is overparameterized (p={prob.p} > n_v*m={prob.k}); theorem 1 as printed equals form='derived'")
 
 
+def _check_optimum_problem(prob, form, name):
+    """The optima are derived for one-step MAML only: anything else has no closed form here."""
+    if _is_variant(prob, form):
+        raise NotImplementedError(
+            f"no closed-form {name} for algorithm={prob.algorithm!r}, n_steps={prob.n_steps}: the optimum is derived "
+            "for one-step MAML only; use linmeta.simulate_optimum")
+    _check_problem(prob, form)
+
+
 def _check_finite_form(form):
     if form != "derived":
         raise ValueError(f"form={form!r} exists only for approximation='leading'")
@@ -290,6 +299,12 @@ def optimal_alpha_t(prob, *, form="derived"):
     -------
     float
 
+    Raises
+    ------
+    NotImplementedError
+        For N-step MAML, first-order MAML and iMAML (derived for one-step MAML
+        only; :func:`linmeta.simulate_optimum` estimates it).
+
     Examples
     --------
     >>> import linmeta as lm
@@ -303,7 +318,7 @@ def optimal_alpha_t(prob, *, form="derived"):
     (docs: theory) T1a, T2; derivations/theorem1.py, derivations/theorem2.py.
     """
     _validate(prob, form, "leading")
-    _check_problem(prob, form)
+    _check_optimum_problem(prob, form, "optimal_alpha_t")
     if prob.regime == "overparameterized":
         return float(gen.optimal_alpha_t_overparameterized(prob.p, prob.n_t))
     return _minimise_underparameterized(prob, form)
@@ -327,6 +342,12 @@ def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
     -------
     float or ndarray
 
+    Raises
+    ------
+    NotImplementedError
+        For N-step MAML, first-order MAML and iMAML (derived for one-step MAML
+        only; :func:`linmeta.simulate_optimum` estimates it).
+
     Examples
     --------
     >>> import linmeta as lm
@@ -338,7 +359,7 @@ def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
     (docs: theory) T0, T1a; derivations/theorem1.py.
     """
     _validate(prob, form, "leading")
-    _check_problem(prob, form)
+    _check_optimum_problem(prob, form, "optimal_alpha_r")
     d2 = _distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form)
     return _out(gen.optimal_alpha_r_given_distance(d2, prob.p, prob.n_r, prob.sigma, prob.nu))
 
