@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numba
 
 __all__ = ["Plan", "available_bytes", "thread_doubles", "draw_doubles", "run_doubles", "run_flops", "plan", "describe_time",
-           "FLOPS_PER_THREAD", "CHUNK_DOUBLES"]
+           "FLOPS_PER_THREAD", "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT"]
 
 #: target size of one chunk's draws (doubles): about 32 MB
 CHUNK_DOUBLES = 4_000_000
@@ -45,6 +45,8 @@ CHUNK_DOUBLES = 4_000_000
 FLOPS_PER_THREAD = 5e8
 #: share of the available memory a simulation may plan to use
 MEMORY_SHARE = 0.8
+#: largest array of per-run results allocated up front (bytes); the per-run values are kept (Estimate.values)
+RESULTS_LIMIT = 2**30
 #: print an estimate before work expected to take longer than this (seconds)
 ANNOUNCE_SECONDS = 60.0
 _GB = 1e9
@@ -176,7 +178,7 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
     ValueError
         If one run (with every thread's work arrays) or the per-run results of
         the whole simulation do not fit in :data:`MEMORY_SHARE` of the memory
-        available.
+        available, or the per-run results exceed :data:`RESULTS_LIMIT`.
     """
     threads = numba.get_num_threads() if threads is None else int(threads)
     available = MEMORY_SHARE * (available_bytes() if available is None else float(available))
@@ -186,6 +188,11 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
     work = 8.0 * thread_doubles(prob) * min(threads, n_runs)
     results = 8.0 * n_runs * n_alpha_t * n_alpha_r
     one = per_run + work
+    if results > RESULTS_LIMIT:
+        raise ValueError(
+            f"cannot simulate n_runs={n_runs} of {_sizes(prob)}: the per-run losses alone need about "
+            f"{results / _GB:.1f} GB (n_runs x {n_alpha_t} x {n_alpha_r} values, kept in Estimate.values), more than "
+            f"the {RESULTS_LIMIT / _GB:.1f} GB allowed up front; reduce n_runs")
     if one + results > available:
         if one > available:
             raise ValueError(

@@ -1,7 +1,6 @@
 """Refusing work that cannot fit, before allocating; chunk size adapts; time estimates."""
 import time
 
-import numpy as np
 import pytest
 
 import linmeta as lm
@@ -19,9 +18,14 @@ def test_huge_p_is_refused_before_allocating():
 
 
 def test_too_many_runs_are_refused(monkeypatch):
-    monkeypatch.setattr(_budget, "available_bytes", lambda: 4e9)
-    with pytest.raises(ValueError, match=r"n_runs=1000000000 .*8\.0 GB.*reduce n_runs"):
+    # never an n_runs-sized array of 8 GB up front, however much memory is free
+    with pytest.raises(ValueError, match=r"n_runs=1000000000 .*8\.0 GB.*allowed up front; reduce n_runs"):
         lm.simulate(lm.presets.FIG3, n_runs=10**9)
+    with pytest.raises(ValueError, match=r"n_runs=100000000 .*reduce n_runs"):
+        lm.simulate_curve(lm.presets.FIG3, "alpha_t", [0.0, 0.1], n_runs=10**8)
+    monkeypatch.setattr(_budget, "available_bytes", lambda: 4e8)
+    with pytest.raises(ValueError, match=r"n_runs=100000000 .*0\.8 GB.*0\.3 GB of memory is available"):
+        lm.simulate(lm.presets.FIG3, n_runs=10**8)
 
 
 def test_chunk_shrinks_to_fit_and_results_do_not_move(monkeypatch):

@@ -1,4 +1,4 @@
-"""Monte Carlo estimators: kernels vs NumPy twins, reproducibility, protocol vs exact (issue 3)."""
+"""Monte Carlo estimators: kernels vs NumPy twins, reproducibility, protocol vs exact."""
 import numba
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The step-size-bound experiments (issue 6, theory.md §6)."""
+"""The step-size-bound experiments (docs: theory, §6)."""
 import matplotlib
 
 matplotlib.use("Agg")

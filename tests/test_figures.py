@@ -1,4 +1,4 @@
-"""Figures (issue 5): registry, CSV provenance, byte-identical regeneration, drawing without computing."""
+"""Figures: registry, CSV provenance, byte-identical regeneration, drawing without computing."""
 import os
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Problem validation: every field, bad value -> ValueError naming it (issue 3)."""
+"""Problem validation: every field, bad value -> ValueError naming it."""
 import math
 
 import numpy as np

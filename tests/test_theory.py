@@ -1,12 +1,10 @@
 """linmeta.theory: API behaviour, errors, vectorisation, and independent statements.
 
-Three-way check (style habit 8), part (b): limits and closed forms written here
+Three-way check, part (b): limits and closed forms written here
 independently of the emitted code (inverse-Wishart anchors at ``alpha_t = 0``,
 the T0 reduction, the printed form where it agrees).  Part (c), simulation, is
 in ``test_theory_vs_simulation.py``.
 """
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -102,7 +100,7 @@ def test_t1_at_alpha_t_zero():
 
 
 def test_t1_as_printed():
-    """T1 of theory.md §3, typed in here, equals the API at several alpha_t."""
+    """T1 (docs: theory, §3), typed in here, equals the API at several alpha_t."""
     for prob in (FIG2, OVER):
         s2 = float(prob.start_offset @ prob.start_offset)
         k, p = prob.k, prob.p
