@@ -209,5 +209,5 @@ def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
     if kinds:
         ax.legend(loc="best")
     else:
-        out["pending"] = ax.text(0.5, 0.5, "theory not available yet", transform=ax.transAxes, ha="center")
+        out["pending"] = ax.text(0.5, 0.5, "no theory rows in this table", transform=ax.transAxes, ha="center")
     return out

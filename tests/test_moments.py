@@ -38,6 +38,8 @@ def test_simulate_curve_and_theory_warn_at_the_threshold():
         lm.simulate_curve(THRESHOLD, "alpha_r", [0.1, 0.2], n_runs=5)
     with pytest.warns(lm.InfiniteMomentWarning, match="variance"):
         lm.simulate_curve(lm.presets.FIG2, "p", [40, 8], n_runs=5)
+    with pytest.warns(lm.InfiniteMomentWarning, match="infinite"):
+        lm.simulate_optimum(THRESHOLD.replace(p=32), "alpha_r", n_runs=10, n_boot=10)
     for f in (lm.theory.test_loss, lm.theory.expected_distance, lm.theory.optimal_alpha_t, lm.theory.optimal_alpha_r):
         with pytest.warns(lm.InfiniteMomentWarning):
             f(THRESHOLD)
