@@ -8,19 +8,22 @@ Examples
 >>> batch = lm.sample_tasks(prob, seed=0)
 >>> omega = lm.meta_train(batch, prob)
 """
+__version__ = "0.1.0"
+
 from linmeta import presets, theory
 from linmeta import algorithms, bounds, experiments
 from linmeta.loss import test_loss_given
 from linmeta.maml import IllConditionedWarning, meta_train
 from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
+from linmeta.moments import InfiniteMomentWarning
 from linmeta.estimate import Estimate, simulate, simulate_curve
+from linmeta.optimum import Optimum, simulate_optimum
 from linmeta.sweeping import sweep
 from linmeta import figures
 
-__version__ = "0.1.0"
 __all__ = [
     "algorithms", "bounds", "experiments",
-    "Estimate", "IllConditionedWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
-    "figures", "simulate", "simulate_curve", "sweep", "test_loss_given", "theory", "__version__",
+    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
+    "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum", "sweep", "test_loss_given", "theory", "__version__",
 ]

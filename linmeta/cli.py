@@ -415,7 +415,7 @@ def _sweep(sub):
                                 "is not a sweep made with the same arguments is refused and left unchanged.",
                     examples=["linmeta sweep --grid alpha_t=-2:1:25 --grid m=10,40,160 --runs 1000 --out s.csv",
                               "linmeta sweep --preset fig2 --grid p=40,80 --scheduler processes --workers 2",
-                              "linmeta sweep --grid m=10,20 --scheduler tcp://10.0.0.5:8786 --out s.csv"],
+                              "linmeta sweep --grid m=10,20 --scheduler tcp://HOST:8786 --out s.csv"],
                     func=cmd_sweep)
     add_problem_arguments(w)
     w.add_argument("--grid", action="append", metavar="NAME=START:STOP:NUM|V1,V2,...", default=[],

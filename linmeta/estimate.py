@@ -1,9 +1,9 @@
-"""Monte Carlo estimates of the average meta-test loss (theory.md §2, §7).
+"""Monte Carlo estimates of the average meta-test loss (docs: theory, §2, §7).
 
 Two estimators of the same quantity, sharing the meta-training draws:
 
 * ``method="exact"``: meta-train on fresh data, then the exact expectation of
-  the test side given ``omega*`` (theory.md T0).  Low variance.
+  the test side given ``omega*`` (docs: theory, T0).  Low variance.
 * ``method="protocol"``: the paper's protocol; meta-train on fresh data, then
   score on sampled test tasks (default 100 tasks, ``n_r`` adaptation points,
   50 test points).  By default (``test_sampler="projected"``) each test task
@@ -25,25 +25,29 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 import pandas as pd
+from scipy import special
 from tqdm.auto import tqdm
 
-from linmeta import _kernels, _kernels_variants, sampling
-from linmeta._checks import check_int
+from linmeta import _budget, _kernels, _kernels_variants, sampling
+from linmeta._checks import check_int, check_real
 from linmeta._rng import check_seed
 from linmeta.loss import loss_from_distance
 from linmeta.maml import COND_WARN, IllConditionedWarning
+from linmeta.moments import warn_if_infinite_moments
 
-__all__ = ["Estimate", "simulate", "simulate_curve", "METHODS"]
+__all__ = ["Estimate", "simulate", "simulate_curve", "estimated_seconds", "METHODS"]
 
 METHODS = ("exact", "protocol")
 TEST_SAMPLERS = ("projected", "full")
 _CRN_PARAMS = ("alpha_t", "alpha_r")
-_CHUNK_DOUBLES = 4_000_000  # about 32 MB of draws per chunk
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Estimate:
     """A Monte Carlo estimate of the average test loss.
+
+    Estimates compare by value (every attribute, the per-run ``values``
+    included; NaN equals NaN).
 
     Attributes
     ----------
@@ -56,6 +60,17 @@ class Estimate:
     method : str
     values : ndarray of shape (n_runs,)
         Per-run losses, in run order.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> a = lm.Estimate.from_values([1.0, 2.0, 3.0], seed=0, method="exact")
+    >>> a == lm.Estimate.from_values([1.0, 2.0, 3.0], seed=0, method="exact")
+    True
+    >>> a.to_dict()
+    {'mean': 2.0, 'stderr': 0.5773502691896258, 'n_runs': 3, 'seed': 0, 'method': 'exact'}
+    >>> [round(x, 4) for x in a.ci(0.95)]
+    [0.8684, 3.1316]
     """
 
     mean: float
@@ -72,11 +87,49 @@ class Estimate:
         stderr = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
         return cls(float(values.mean()), stderr, n, seed, method, values)
 
+    def __eq__(self, other):
+        if not isinstance(other, Estimate):
+            return NotImplemented
+        same = lambda a, b: a == b or (a != a and b != b)  # noqa: E731  (NaN == NaN)
+        if self.values is None or other.values is None:
+            arrays = self.values is None and other.values is None
+        else:
+            arrays = np.array_equal(self.values, other.values, equal_nan=True)
+        return (same(self.mean, other.mean) and same(self.stderr, other.stderr) and self.n_runs == other.n_runs
+                and self.seed == other.seed and self.method == other.method and arrays)
+
+    __hash__ = None
+
+    def to_dict(self) -> dict:
+        """The scalar attributes (``mean, stderr, n_runs, seed, method``) as a dict; no per-run values."""
+        return {"mean": self.mean, "stderr": self.stderr, "n_runs": self.n_runs, "seed": self.seed,
+                "method": self.method}
+
+    def ci(self, level=0.95):
+        """Normal-approximation confidence interval ``mean ± z stderr`` at ``level``.
+
+        Parameters
+        ----------
+        level : float, default=0.95
+            Coverage, strictly between 0 and 1.
+
+        Returns
+        -------
+        tuple of float
+            ``(low, high)``.
+        """
+        level = check_real(level, "level", min_val=0, strict=True)
+        if not level < 1:
+            raise ValueError(f"level must be a real number in (0, 1); got {level!r}")
+        z = float(special.ndtri(0.5 + level / 2))
+        return (self.mean - z * self.stderr, self.mean + z * self.stderr)
+
     def __str__(self):
         return f"{self.mean:.6g} ± {self.stderr:.2g} (1 SE; {self.n_runs} runs, seed {self.seed}, {self.method})"
 
 
-def _check_method(method):
+def check_method(method):
+    """``method`` if it is one of :data:`METHODS`, else ``ValueError``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     return method
@@ -86,15 +139,6 @@ def _check_test_sampler(test_sampler):
     if test_sampler not in TEST_SAMPLERS:
         raise ValueError(f"test_sampler must be one of {TEST_SAMPLERS}; got {test_sampler!r}")
     return test_sampler
-
-
-def _chunk_size(prob, method, n_test_tasks, n_test_points, test_sampler="projected"):
-    per_run = prob.m * (prob.p + (prob.n_t + prob.n_v) * (prob.p + 1))
-    if method == "protocol" and test_sampler == "full":
-        per_run += n_test_tasks * (prob.p + (prob.n_r + n_test_points) * (prob.p + 1))
-    elif method == "protocol":
-        per_run += n_test_tasks * (prob.p + 2 * (prob.n_r + n_test_points) + 1)
-    return max(1, _CHUNK_DOUBLES // per_run)
 
 
 def _deltas(prob, draws, alpha_ts):
@@ -162,10 +206,57 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
     return out
 
 
-def _losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
-                      chunk_size, progress, desc, test_sampler="projected"):
-    chunk = chunk_size or _chunk_size(prob, method, n_test_tasks, n_test_points, test_sampler)
-    chunk = check_int(chunk, "chunk_size", min_val=1)
+def estimated_seconds(prob, n_runs=1000, method="exact", *, n_test_tasks=100, n_test_points=50,
+                      test_sampler="projected", n_values=1):
+    """Rough compute time of :func:`simulate` (or a curve over ``n_values`` rates), in seconds.
+
+    Also checks that the work fits in memory (see :func:`linmeta._budget.plan`).
+
+    Parameters
+    ----------
+    prob : Problem
+    n_runs, method, n_test_tasks, n_test_points, test_sampler
+        As in :func:`simulate`.
+    n_values : int, default=1
+        Training rates evaluated per run.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If one run or the per-run results cannot fit in the memory available.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> lm.estimate.estimated_seconds(lm.presets.FIG3, 1000) < 60
+    True
+    """
+    return _budget.plan(prob, n_runs, method, n_test_tasks=n_test_tasks, n_test_points=n_test_points,
+                        test_sampler=test_sampler, n_alpha_t=n_values).seconds
+
+
+def losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
+                     chunk_size, progress, desc, test_sampler="projected"):
+    """Per-run losses of runs ``0..n_runs-1`` on the grid ``alpha_ts x alpha_rs``: (n_runs, A, B).
+
+    Chunked :func:`run_losses`; checks first (:func:`linmeta._budget.plan`)
+    that a chunk and the results fit in memory, and refuses otherwise.  Inputs
+    are assumed validated.
+    """
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", min_val=1)
+    # refuse before allocating anything: one run, and the per-run results, must fit in memory
+    pl = _budget.plan(prob, n_runs, method, n_test_tasks=n_test_tasks, n_test_points=n_test_points,
+                      test_sampler=test_sampler, n_alpha_t=len(alpha_ts), n_alpha_r=len(alpha_rs),
+                      chunk_size=chunk_size)
+    chunk = pl.chunk
+    if progress and pl.seconds > _budget.ANNOUNCE_SECONDS:
+        tqdm.write(f"{desc}: about {_budget.describe_time(pl.seconds)} estimated for {n_runs} runs of "
+                   f"p={prob.p}, m={prob.m}, n_v={prob.n_v}")
     out = np.empty((n_runs, len(alpha_ts), len(alpha_rs)))
     with tqdm(total=n_runs, desc=desc, unit="run", disable=None if progress is None else not progress,
               leave=False) as bar:
@@ -178,7 +269,7 @@ def _losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tas
 
 
 def _check_common(n_runs, seed, method, n_test_tasks, n_test_points):
-    return (check_int(n_runs, "n_runs", min_val=1), check_seed(seed), _check_method(method),
+    return (check_int(n_runs, "n_runs", min_val=1), check_seed(seed), check_method(method),
             check_int(n_test_tasks, "n_test_tasks", min_val=1), check_int(n_test_points, "n_test_points", min_val=1))
 
 
@@ -195,20 +286,40 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
         Fixes every number: run ``i`` uses streams ``(seed, i, ·)`` only.
     method : {"exact", "protocol"}, default="exact"
         ``"exact"`` replaces the sampled test side by its expectation
-        (theory.md T0); ``"protocol"`` samples it as in the paper.
+        (docs: theory, T0); ``"protocol"`` samples it as in the paper.
     n_test_tasks, n_test_points : int, default=100, 50
         Protocol only: test tasks per run and test points per task.
     test_sampler : {"projected", "full"}, default="projected"
         Protocol only: draw each test task's inputs through the projections
         the score depends on (same distribution, far fewer draws) or in full.
     chunk_size : int, optional
-        Runs per chunk (memory only; results do not depend on it).
+        Runs per chunk (memory only; results do not depend on it).  Reduced
+        if a chunk would not fit in the memory available.
     progress : bool, optional
-        Progress bar; by default shown only on a terminal.
+        Progress bar; by default shown only on a terminal.  With
+        ``progress=True`` the estimated time is printed first when it exceeds
+        about a minute (see :func:`estimated_seconds`).
 
     Returns
     -------
     Estimate
+
+    Raises
+    ------
+    ValueError
+        Bad input (naming the parameter), or sizes that cannot fit: before
+        allocating anything, the memory of one run (the kernels' ``p x p`` and
+        ``n_v m x p`` work arrays per thread, and the draws) and of the per-run
+        results is compared with the memory available; the message names the
+        sizes and the estimate in GB.
+
+    Warns
+    -----
+    InfiniteMomentWarning
+        If the average loss is infinite (``p - n_v m - 1 <= 0`` when
+        over-parameterised, ``n_v m - p - 1 <= 0`` when under-parameterised)
+        or its variance is (the same with ``- 3``): the mean does not converge
+        or its standard error is meaningless (:mod:`linmeta.moments`).
 
     Examples
     --------
@@ -221,23 +332,32 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
 
     References
     ----------
-    theory.md §2 (MAML1), T0, §7.
+    docs: theory, §2 (MAML1), T0, §7.
     """
     n_runs, seed, method, n_test_tasks, n_test_points = _check_common(n_runs, seed, method, n_test_tasks, n_test_points)
     test_sampler = _check_test_sampler(test_sampler)
-    losses = _losses_over_runs(prob, n_runs, seed, [prob.alpha_t], [prob.alpha_r], method, n_test_tasks,
+    warn_if_infinite_moments(prob, stacklevel=3)
+    return _simulate(prob, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress)
+
+
+def _simulate(prob, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress):
+    losses = losses_over_runs(prob, n_runs, seed, [prob.alpha_t], [prob.alpha_r], method, n_test_tasks,
                                n_test_points, chunk_size, progress, "simulate", test_sampler)
     return Estimate.from_values(losses[:, 0, 0], seed, method)
 
 
 def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100,
                    n_test_points=50, test_sampler="projected", chunk_size=None, progress=None):
-    """Estimate the test loss along one parameter, with common random numbers.
+    """Estimate the test loss along one parameter.
 
-    Every value sees the same draws (run ``i`` always uses streams
-    ``(seed, i, ·)``), so the curve is smooth and differences between values
-    are precise.  For ``alpha_t`` and ``alpha_r`` the draws are made once and
-    reused for all values.
+    For the rates ``alpha_t`` and ``alpha_r`` the curve uses common random
+    numbers: the draws are made once and every value is evaluated on the same
+    meta-training and test sets, so the curve is smooth and differences
+    between values are precise.  Any other field is simulated value by value
+    with the same seed; for ``sigma``, ``nu``, ``w0`` or ``omega0`` the
+    standard-normal draws are still shared, but a size (``p``, ``m``, ``n_t``,
+    ``n_v``, ``n_r``) changes the shape of every draw, so the values of a size
+    curve are statistically independent.
 
     Parameters
     ----------
@@ -252,7 +372,15 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     Returns
     -------
     pandas.DataFrame
-        One row per value: ``value, mean, stderr, n_runs, seed, parameter, method``.
+        One row per value: ``value, mean, stderr, n_runs, seed, parameter,
+        method`` and a column named after the parameter (a copy of ``value``),
+        the layout of :func:`linmeta.sweep` tables.
+
+    Warns
+    -----
+    InfiniteMomentWarning
+        As in :func:`simulate`, for any value whose problem has an infinite
+        mean or variance.
 
     Examples
     --------
@@ -267,20 +395,24 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     if not values:
         raise ValueError("values must contain at least one value; got an empty sequence")
     problems = [prob.replace(**{name: v}) for v in values]  # validates every value, names the field
-    kw = dict(n_test_tasks=n_test_tasks, n_test_points=n_test_points, test_sampler=test_sampler,
-              chunk_size=chunk_size, progress=progress)
+    for q in problems:
+        warn_if_infinite_moments(q, stacklevel=3)
     if name in _CRN_PARAMS:
         rates = [getattr(q, name) for q in problems]
         alpha_ts = rates if name == "alpha_t" else [prob.alpha_t]
         alpha_rs = rates if name == "alpha_r" else [prob.alpha_r]
-        losses = _losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
+        losses = losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
                                    chunk_size, progress, f"curve {name}", test_sampler)
         per_value = losses[:, :, 0].T if name == "alpha_t" else losses[:, 0, :].T
         ests = [Estimate.from_values(v, seed, method) for v in per_value]
     else:
-        ests = [simulate(q, n_runs, seed, method, **kw) for q in tqdm(problems, desc=f"curve {name}", disable=True)]
-    return pd.DataFrame({
+        ests = [_simulate(q, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress)
+                for q in problems]
+    table = pd.DataFrame({
         "value": [getattr(q, name) for q in problems],
         "mean": [e.mean for e in ests], "stderr": [e.stderr for e in ests],
         "n_runs": n_runs, "seed": seed, "parameter": name, "method": method,
     })
+    if name not in table.columns:
+        table[name] = table["value"]
+    return table

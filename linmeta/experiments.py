@@ -1,4 +1,4 @@
-"""Experiments on the multi-step step-size bound (theory.md §6, B1; issue 6).
+"""Experiments on the multi-step step-size bound (docs: theory, §6, B1).
 
 * :func:`stepsize_bound`: for ``N`` inner steps and ``alpha L`` at multiples of
   the bound ``2^(1/(2N)) - 1``, both signs, measure the inner-product norm, the
@@ -7,7 +7,7 @@
 * :func:`optimal_alpha_t`: the optimal (negative) inner rate of ``N``-step
   MAML found by simulation, next to ``-bound(N) / L`` ("linking the two papers").
 
-Plot helpers draw on a given Axes and return the artists (style.md habit 12).
+Plot helpers draw on a given Axes and return the artists.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from linmeta._rng import check_seed
 from linmeta.bounds import product_norm, smoothness, step_size_bound
 from linmeta.estimate import run_losses
 from linmeta.maml import meta_system, meta_train
+from linmeta.optimum import simulate_optimum
 
 __all__ = ["stepsize_bound", "optimal_alpha_t", "OptimalAlpha", "plot_stepsize_bound", "plot_optimal_alpha_t",
            "STEPS", "RATIOS"]
@@ -80,7 +81,7 @@ def stepsize_bound(prob=None, *, steps=STEPS, ratios=RATIOS, seed=0, n_iter=2000
 
     References
     ----------
-    theory.md §6 (B1); Ji, Yang & Liang (2022), JMLR 23.
+    (docs: theory, §6, B1); Ji, Yang & Liang (2022), JMLR 23.
     """
     prob = presets.FIG3 if prob is None else prob
     seed = check_seed(seed)
@@ -124,20 +125,14 @@ OptimalAlpha = namedtuple("OptimalAlpha", "summary curves")
 OptimalAlpha.__doc__ = """Result of :func:`optimal_alpha_t`: a summary per ``N`` and the loss curves it came from."""
 
 
-def _parabola_min(x, y):
-    """Minimiser of the parabola through the grid minimum and its two neighbours (clamped to the grid)."""
-    i = int(np.clip(np.argmin(y), 1, len(y) - 2))
-    c = np.polyfit(x[i - 1:i + 2], y[i - 1:i + 2], 2)
-    return float(np.clip(-c[1] / (2 * c[0]), x[0], x[-1])) if c[0] > 0 else float(x[np.argmin(y)])
-
-
 def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=None, n_boot=200):
     """Optimal inner rate of ``N``-step MAML by simulation, against ``-step_size_bound(N) / L``.
 
-    For each ``N`` the average test loss (``method="exact"``, common random
-    numbers across rates) is estimated on ``grid / N``; the optimum is the
-    minimiser of the parabola through the three lowest grid points, and its
-    standard error comes from a bootstrap over runs.  ``L`` is the mean over
+    For each ``N`` the optimum is :func:`linmeta.simulate_optimum` over
+    ``alpha_t`` in the bracket ``(grid[0] / N, grid[-1] / N)``: the minimiser
+    of the common-random-numbers mean curve (``method="exact"``), with a
+    bootstrap standard error and 95 % interval.  A minimum at the edge of the
+    bracket raises ``ValueError`` (widen ``grid``).  ``L`` is the mean over
     runs of ``max_i lambda_max(H_i)`` of that run's meta-training set.
 
     Parameters
@@ -145,9 +140,10 @@ def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=
     prob : Problem, default=presets.FIG3
     steps : sequence of int, default=(1, 2, 5, 10)
     n_runs : int, default=400
+        At least 10.
     seed : int, default=0
     grid : array_like, optional
-        Values of ``N alpha_t``; default 31 points on ``[-0.1, 0.05]``.
+        Values of ``N alpha_t`` for the coarse search; default 31 points on ``[-0.1, 0.05]``.
     n_boot : int, default=200
         Bootstrap resamples of the runs.
 
@@ -155,8 +151,14 @@ def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=
     -------
     OptimalAlpha
         ``summary``: one row per ``N``: ``N, alpha_star, alpha_star_se,
-        minus_bound_over_L, star_over_bound, N_alpha_star, L, loss_star,
-        loss_zero, n_runs, seed``; ``curves``: ``N, alpha_t, mean, stderr``.
+        alpha_star_ci_low, alpha_star_ci_high, minus_bound_over_L,
+        star_over_bound, N_alpha_star, L, loss_star, loss_zero, n_runs,
+        seed``; ``curves``: ``N, alpha_t, mean, stderr``.
+
+    Raises
+    ------
+    ValueError
+        If the simulated minimum lies at an end of the bracket.
 
     Examples
     --------
@@ -167,33 +169,29 @@ def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=
 
     References
     ----------
-    theory.md §4 (T2), §6 (B1).
+    (docs: theory, T2, B1).
     """
     prob = presets.FIG3 if prob is None else prob
     seed = check_seed(seed)
-    n_runs = check_int(n_runs, "n_runs", min_val=2)
+    n_runs = check_int(n_runs, "n_runs", min_val=10)
     grid = np.linspace(-0.1, 0.05, 31) if grid is None else np.asarray(grid, dtype=float)
     draws = sampling.draw_training(prob, seed, np.arange(n_runs))
     X = draws["X_t"]
     L = float(np.mean(np.linalg.eigvalsh(np.einsum("rmni,rmnj->rmij", X, X) / prob.n_t)[..., -1].max(axis=1)))
     del draws, X
-    rng = np.random.default_rng(seed)
-    boot = rng.integers(0, n_runs, size=(n_boot, n_runs))
     rows, curves = [], []
     for N in steps:
         q = prob.replace(algorithm="maml", n_steps=N, lam=None)
-        alphas = grid / N
-        losses = run_losses(q, np.arange(n_runs), seed, alphas, [q.alpha_r])[:, :, 0]
-        mean = losses.mean(axis=0)
-        star = _parabola_min(alphas, mean)
-        se = float(np.std([_parabola_min(alphas, losses[b].mean(axis=0)) for b in boot], ddof=1))
+        opt = simulate_optimum(q, "alpha_t", n_runs, seed, bracket=(grid[0] / N, grid[-1] / N), n_grid=len(grid),
+                               n_boot=n_boot)
         bound = step_size_bound(N)
         zero = run_losses(q, np.arange(n_runs), seed, [0.0], [q.alpha_r])[:, 0, 0].mean()
-        rows.append(dict(N=N, alpha_star=star, alpha_star_se=se, minus_bound_over_L=-bound / L,
-                         star_over_bound=star / (-bound / L), N_alpha_star=N * star, L=L,
-                         loss_star=float(mean.min()), loss_zero=float(zero), n_runs=n_runs, seed=seed))
-        curves.append(pd.DataFrame(dict(N=N, alpha_t=alphas, mean=mean,
-                                        stderr=losses.std(axis=0, ddof=1) / np.sqrt(n_runs))))
+        rows.append(dict(N=N, alpha_star=opt.value, alpha_star_se=opt.stderr, alpha_star_ci_low=opt.ci[0],
+                         alpha_star_ci_high=opt.ci[1], minus_bound_over_L=-bound / L,
+                         star_over_bound=opt.value / (-bound / L), N_alpha_star=N * opt.value, L=L,
+                         loss_star=opt.loss, loss_zero=float(zero), n_runs=n_runs, seed=seed))
+        curves.append(pd.DataFrame(dict(N=N, alpha_t=opt.curve["value"], mean=opt.curve["mean"],
+                                        stderr=opt.curve["stderr"])))
     return OptimalAlpha(pd.DataFrame(rows), pd.concat(curves, ignore_index=True))
 
 
@@ -244,33 +242,3 @@ def plot_optimal_alpha_t(ax, summary):
     ax.set_ylabel(r"$\alpha_t$")
     ax.legend(fontsize="small")
     return artists
-
-
-# ---------------------------------------------------------------------------------------------- figure
-def compute_figure(seed=0, runs_scale=1.0, progress=None):
-    """Compute step of the ``stepsize_bound`` figure: both experiments in one table (column ``kind``).
-
-    ``kind == "bound"``: rows of :func:`stepsize_bound` at FIG3 sizes;
-    ``kind == "optimal"``: the summary of :func:`optimal_alpha_t` (400 runs
-    times ``runs_scale``, at least 20).
-    """
-    from linmeta import __version__  # noqa: PLC0415
-
-    bound = stepsize_bound(seed=seed)
-    opt = optimal_alpha_t(n_runs=max(20, int(round(400 * runs_scale))), seed=seed).summary
-    table = pd.concat([bound.assign(kind="bound"), opt.assign(kind="optimal")], ignore_index=True)
-    table.insert(0, "figure", "stepsize_bound")
-    table["linmeta_version"] = __version__
-    return table
-
-
-def draw_figure(fig, table):
-    """Draw step of the ``stepsize_bound`` figure: product norms (left), optimal ``alpha_t`` (right)."""
-    a, b = fig.subplots(1, 2)
-    bound = table[table["kind"] == "bound"].copy()
-    bound["converges"] = bound["converges"].astype(bool)
-    out = {"bound": plot_stepsize_bound(a, bound),
-           "optimal": plot_optimal_alpha_t(b, table[table["kind"] == "optimal"])}
-    a.set_title("Ji-Yang-Liang bound, FIG3 sizes", fontsize="medium")
-    b.set_title(r"optimal $\alpha_t$ of N-step MAML vs $-$bound$/L$", fontsize="medium")
-    return out

@@ -1,10 +1,16 @@
 """Drawing only: every ``plot_*`` draws a computed table onto a given Axes and returns the artists.
 
-Nothing here computes or simulates (style.md habit 12).  The tables are the
-tidy CSVs written by :mod:`linmeta.figures`: one row per point, with a
-``kind`` column (``"protocol"``, ``"exact"``, ``"theory"``,
-``"theory_printed"``, ``"theory_finite"``, ``"optimum_theory"``,
-``"optimum_simulation"``) and ``value``, ``mean``, ``stderr``, ``n_runs``.
+Nothing here computes or simulates.  Every function accepts
+
+* the tidy CSVs written by :mod:`linmeta.figures`: one row per point, with a
+  ``kind`` column (``"protocol"``, ``"exact"``, ``"theory"``,
+  ``"theory_printed"``, ``"theory_finite"``, ``"optimum_theory"``,
+  ``"optimum_simulation"``) and ``value``, ``mean``, ``stderr``, ``n_runs``;
+* a plain table of :func:`linmeta.simulate_curve`, the ``curve`` of
+  :func:`linmeta.simulate_optimum` or a one-parameter :func:`linmeta.sweep`
+  (no ``kind`` column: the whole table is the simulation, a ``theory``
+  column is the theory curve, and the x values are the ``value`` column or
+  the column named by ``x=``).
 
 Examples
 --------
@@ -36,8 +42,25 @@ _THEOREM = {"overparameterized": "Theorem 1", "underparameterized": "Theorem 2"}
 _COLORS = {"theory": "C0", "theory_printed": "C1", "theory_finite": "C3", "exact": "C2", "protocol": "k"}
 
 
-def _rows(table, kind):
-    return table[table["kind"] == kind].sort_values("value")
+_SIMULATION_KINDS = ("protocol", "exact")
+
+
+def _rows(table, kind, x=None):
+    """The rows of ``kind``, with the x values in ``value``, sorted by it."""
+    if x is not None or "value" not in table.columns:
+        if x is None and "parameter" in table.columns and table["parameter"].nunique() == 1:
+            x = table["parameter"].iloc[0]
+        if x is None or x not in table.columns:
+            raise ValueError(f"x must name the column of the varied parameter (the table has no 'value' column); "
+                             f"got x={x!r}, columns {list(table.columns)}")
+        table = table.assign(value=table[x])
+    if "kind" in table.columns:
+        table = table[table["kind"] == kind]
+    elif kind == "theory" and "theory" in table.columns:
+        table = table.assign(mean=table["theory"], stderr=np.nan)
+    elif kind not in _SIMULATION_KINDS:
+        table = table.iloc[:0]
+    return table.sort_values("value")
 
 
 def _runs(rows):
@@ -45,9 +68,12 @@ def _runs(rows):
     return f"{int(n.iloc[0]):,}" if len(n) else "?"
 
 
-def plot_simulation(ax, table, *, kind="protocol", label=None, **kwargs):
-    """Simulation points with 2-SE error bars; returns the ``ErrorbarContainer``."""
-    rows = _rows(table, kind)
+def plot_simulation(ax, table, *, kind="protocol", label=None, x=None, **kwargs):
+    """Simulation points with 2-SE error bars; returns the ``ErrorbarContainer``.
+
+    ``x``: column of the x values when the table has no ``value`` column (a sweep).
+    """
+    rows = _rows(table, kind, x)
     if label is None:
         label = f"simulation, paper protocol ({_runs(rows)} runs, ±2 SE)"
     style = dict(fmt="o", color=_COLORS.get(kind, "k"), ms=3.2, elinewidth=0.9, zorder=3, label=label)
@@ -55,9 +81,9 @@ def plot_simulation(ax, table, *, kind="protocol", label=None, **kwargs):
     return ax.errorbar(rows["value"], rows["mean"], yerr=2 * rows["stderr"], **style)
 
 
-def plot_crn_curve(ax, table, *, kind="exact", label=None, **kwargs):
+def plot_crn_curve(ax, table, *, kind="exact", label=None, x=None, **kwargs):
     """The high-precision common-random-numbers curve with a ±2 SE band; returns ``(line, band)``."""
-    rows = _rows(table, kind)
+    rows = _rows(table, kind, x)
     if label is None:
         label = f"simulation, exact test side T0 ({_runs(rows)} runs, ±2 SE band)"
     color = kwargs.pop("color", _COLORS["exact"])
@@ -67,9 +93,9 @@ def plot_crn_curve(ax, table, *, kind="exact", label=None, **kwargs):
     return line, band
 
 
-def plot_theory(ax, table, *, kind="theory", label=None, **kwargs):
+def plot_theory(ax, table, *, kind="theory", label=None, x=None, **kwargs):
     """A theory curve (``kind="theory_printed"`` is drawn dashed); returns the ``Line2D`` or ``None``."""
-    rows = _rows(table, kind)
+    rows = _rows(table, kind, x)
     if rows.empty:
         return None
     style = dict(color=_COLORS.get(kind, "C0"), lw=1.4, zorder=2.5,
@@ -79,19 +105,30 @@ def plot_theory(ax, table, *, kind="theory", label=None, **kwargs):
     return line
 
 
-def plot_optima(ax, table, *, symbol="\\alpha"):
-    """Mark the optimal rate: theory as a vertical line, simulation as a triangle; returns the artists."""
+def plot_optima(ax, table, *, symbol="\\alpha", x=None):
+    """Mark the optimal rate: theory as a vertical line, simulation as a triangle with its 95 % interval.
+
+    In the ``optimum_simulation`` row ``stderr`` is the standard error of the
+    location ``value`` (:func:`linmeta.simulate_optimum`).  Returns the artists.
+    """
     artists = []
-    th = _rows(table, "optimum_theory")
+    th = _rows(table, "optimum_theory", x)
     if not th.empty:
         v = float(th["value"].iloc[0])
         artists.append(ax.axvline(v, color=_COLORS["theory"], ls=":", lw=1.0, zorder=1,
                                   label=rf"optimum, theory ${symbol}^*={v:.3f}$"))
-    sim = _rows(table, "optimum_simulation")
+    sim = _rows(table, "optimum_simulation", x)
     if not sim.empty:
         v, y = float(sim["value"].iloc[0]), float(sim["mean"].iloc[0])
-        artists.append(ax.plot([v], [y], marker="v", color=_COLORS["exact"], ms=7, mec="k", mew=0.6, ls="none",
-                               zorder=4, label=rf"optimum, simulation ${symbol}^*={v:.3f}$")[0])
+        se = float(sim["stderr"].iloc[0]) if "stderr" in sim.columns else float("nan")
+        if np.isfinite(se):
+            half = 1.959963984540054 * se
+            artists.append(ax.errorbar([v], [y], xerr=[half], fmt="v", color=_COLORS["exact"], ms=7, mec="k",
+                                       mew=0.6, ecolor="k", elinewidth=1.0, capsize=2.5, zorder=4,
+                                       label=rf"optimum, simulation ${symbol}^*={v:.3f}\pm{half:.3f}$ (95 % CI)"))
+        else:
+            artists.append(ax.plot([v], [y], marker="v", color=_COLORS["exact"], ms=7, mec="k", mew=0.6, ls="none",
+                                   zorder=4, label=rf"optimum, simulation ${symbol}^*={v:.3f}$")[0])
     return artists
 
 
@@ -111,7 +148,7 @@ def plot_loss_panel(ax, table, *, parameter, regime, title=None):
     sym = r"\alpha_t" if parameter == "alpha_t" else r"\alpha_r"
     out["optima"] = plot_optima(ax, table, symbol=sym)
     # y range from the simulations and the derived theory; a curve far off (the printed form) leaves the axes
-    keep = table[table["kind"].isin(["protocol", "exact", "theory"])]
+    keep = table[table["kind"].isin(["protocol", "exact", "theory"])] if "kind" in table.columns else table
     lo = float((keep["mean"] - 2 * keep["stderr"].fillna(0)).min())
     hi = float((keep["mean"] + 2 * keep["stderr"].fillna(0)).max())
     pad = 0.06 * (hi - lo)
@@ -172,5 +209,5 @@ def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
     if kinds:
         ax.legend(loc="best")
     else:
-        out["pending"] = ax.text(0.5, 0.5, "theory not available yet", transform=ax.transAxes, ha="center")
+        out["pending"] = ax.text(0.5, 0.5, "no theory rows in this table", transform=ax.transAxes, ha="center")
     return out

@@ -1,6 +1,6 @@
 """The problem specification: one frozen record of the paper's parameters.
 
-Symbols (one code name per paper symbol, theory.md §1–2 and §6–8):
+Symbols (one code name per paper symbol, docs: theory, §1–2 and §6–8):
 
 ==========  =================================================================
 ``p``       input dimension (number of parameters)
@@ -12,8 +12,8 @@ Symbols (one code name per paper symbol, theory.md §1–2 and §6–8):
 ``nu``      task spread: ``w ~ N(w0, nu**2 / p I)``
 ``alpha_t`` inner learning rate at meta-training (any real, negative allowed)
 ``alpha_r`` adaptation learning rate at meta-test
-``w0``      mean task vector (``None`` = zero vector)
-``omega0``  initial value of meta-training (``None`` = zero vector); selects
+``w0``      mean task vector (``None`` = zero vector of length ``p``)
+``omega0``  initial value of meta-training (``None`` = zero vector of length ``p``); selects
             the nearest solution in the over-parameterised regime
 ``n_steps`` inner gradient steps ``N`` (MAML and first-order MAML)
 ``lam``     iMAML proximal strength ``lambda``
@@ -41,11 +41,12 @@ VECTOR_FIELDS = ("w0", "omega0")
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """Gaussian mixed linear regression with MAML meta-training (theory.md M1, MAML1).
+    """Gaussian mixed linear regression with MAML meta-training (docs: theory, M1, MAML1).
 
     Every field is validated when the problem is built; a bad value raises
     ``ValueError`` naming the field, the valid range and the value received.
-    Use :meth:`replace` (or :func:`dataclasses.replace`) to change a field.
+    Use :meth:`replace` to change a field (:func:`dataclasses.replace`
+    also works but keeps default vectors at their old length).
 
     Parameters
     ----------
@@ -57,7 +58,9 @@ class Problem:
     alpha_t, alpha_r : float
         Training and adaptation rates, finite (negative allowed).
     w0, omega0 : array_like of shape (p,), optional
-        Mean task and initial meta-parameters; ``None`` is the zero vector.
+        Mean task and initial meta-parameters; ``None`` is the zero vector,
+        and stays the zero vector of the new length when :meth:`replace`
+        changes ``p``.
     algorithm : {"maml", "fomaml", "imaml"}, default="maml"
         Meta-learning algorithm.
     n_steps : int, default=1
@@ -75,10 +78,12 @@ class Problem:
     'underparameterized'
     >>> prob.replace(alpha_t=-0.5).alpha_t
     -0.5
+    >>> prob.replace(p=120).w0.shape        # default vectors follow p
+    (120,)
 
     References
     ----------
-    theory.md §1 (M1), §2 (MAML1), §6 (B1), §8 (I1), §9 (F1).
+    docs: theory, §1 (M1), §2 (MAML1), §6 (B1), §8 (I1), §9 (F1).
     """
 
     p: int
@@ -104,6 +109,8 @@ class Problem:
             put(name, check_real(getattr(self, name), name, min_val=0))
         for name in ("alpha_t", "alpha_r"):
             put(name, check_real(getattr(self, name), name))
+        # remember which vectors the user left at their default, so that replace(p=...) resizes them
+        put("_default_vectors", tuple(name for name in VECTOR_FIELDS if getattr(self, name) is None))
         put("w0", check_vector(self.w0, "w0", self.p))
         put("omega0", check_vector(self.omega0, "omega0", self.p))
         if self.algorithm not in ALGORITHMS:
@@ -136,12 +143,12 @@ class Problem:
 
     @property
     def h_t(self) -> float:
-        """``(1 - alpha_t)**2 + alpha_t**2 (p + 1) / n_t`` (theory.md T1)."""
+        """``(1 - alpha_t)**2 + alpha_t**2 (p + 1) / n_t`` (docs: theory, T1)."""
         return (1 - self.alpha_t) ** 2 + self.alpha_t**2 * (self.p + 1) / self.n_t
 
     @property
     def h_r(self) -> float:
-        """``(1 - alpha_r)**2 + alpha_r**2 (p + 1) / n_r`` (theory.md T0)."""
+        """``(1 - alpha_r)**2 + alpha_r**2 (p + 1) / n_r`` (docs: theory, T0)."""
         return (1 - self.alpha_r) ** 2 + self.alpha_r**2 * (self.p + 1) / self.n_r
 
     @property
@@ -151,10 +158,16 @@ class Problem:
 
     # -------------------------------------------------------------- utilities
     def replace(self, **changes) -> "Problem":
-        """Return a validated copy with ``changes`` applied."""
+        """Return a validated copy with ``changes`` applied.
+
+        ``w0`` and ``omega0`` left at their default (``None``, the zero
+        vector) stay at their default, so they follow a change of ``p``.
+        """
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ValueError(f"unknown Problem field(s) {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(self)]}")
+        for name in getattr(self, "_default_vectors", ()):
+            changes.setdefault(name, None)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:

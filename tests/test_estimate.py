@@ -1,4 +1,4 @@
-"""Monte Carlo estimators: kernels vs NumPy twins, reproducibility, protocol vs exact (issue 3)."""
+"""Monte Carlo estimators: kernels vs NumPy twins, reproducibility, protocol vs exact."""
 import numba
 import numpy as np
 import pytest
@@ -167,3 +167,31 @@ def test_projected_sampler_has_the_protocol_distribution():
     print(f"KS p-values: projected {ok:.3g}, control (chi2_p) {wrong:.3g}")
     assert ok > 1e-3 and wrong < 1e-6
 
+
+
+def test_estimate_value_semantics_to_dict_and_ci():
+    import math
+
+    a = lm.simulate(lm.presets.FIG3, n_runs=20, seed=1)
+    b = lm.simulate(lm.presets.FIG3, n_runs=20, seed=1)
+    assert a == b and not (a != b)
+    assert a != lm.simulate(lm.presets.FIG3, n_runs=20, seed=2)
+    assert a != lm.Estimate(a.mean, a.stderr, a.n_runs, a.seed, a.method, a.values + 1e-12)
+    one = lm.Estimate.from_values([1.0], 0, "exact")   # stderr NaN equals itself
+    assert one == lm.Estimate.from_values([1.0], 0, "exact")
+    d = a.to_dict()
+    assert d == {"mean": a.mean, "stderr": a.stderr, "n_runs": 20, "seed": 1, "method": "exact"}
+    assert all(isinstance(v, (int, float, str)) for v in d.values())
+    lo, hi = a.ci()
+    assert math.isclose((hi - lo) / 2, 1.959963984540054 * a.stderr, rel_tol=1e-12)
+    assert a.ci(0.5)[1] - a.ci(0.5)[0] < hi - lo
+    for bad in (0.0, 1.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="level"):
+            a.ci(bad)
+
+
+def test_simulate_curve_has_the_field_named_column():
+    t = lm.simulate_curve(lm.presets.FIG3, "alpha_r", [0.1, 0.2], n_runs=5)
+    assert t["alpha_r"].tolist() == t["value"].tolist() == [0.1, 0.2]
+    doc = " ".join(lm.simulate_curve.__doc__.split())
+    assert "a size (``p``, ``m``, ``n_t``, ``n_v``, ``n_r``) changes the shape of every draw" in doc

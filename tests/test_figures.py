@@ -1,4 +1,4 @@
-"""Figures (issue 5): registry, CSV provenance, byte-identical regeneration, drawing without computing."""
+"""Figures: registry, CSV provenance, byte-identical regeneration, drawing without computing."""
 import os
 
 import numpy as np
@@ -79,21 +79,45 @@ def test_committed_fig2a_reproduces():
     assert (exact["n_runs"] == figures.EXACT_RUNS["fig2"]).all()
 
 
-def test_optimum_from_simulation_is_the_parabola_vertex():
-    x = np.linspace(-1, 1, 9)
-    v, y = figures._parabola_min(x, (x - 0.3) ** 2 + 2)
-    assert v == pytest.approx(0.3) and y == pytest.approx(2)
+def test_optimum_row_is_simulate_optimum_on_the_exact_runs(fig3b_twice):
+    table = read_table(_bytes(next(p for p in fig3b_twice[0].paths if p.endswith("csv"))))
+    row = table[table["kind"] == "optimum_simulation"].iloc[0]
+    exact = table[table["kind"] == "exact"]
+    opt = lm.simulate_optimum(lm.presets.FIG3, "alpha_t", int(row["n_runs"]), 2,
+                              bracket=(exact["value"].min(), exact["value"].max()))
+    assert (row["value"], row["stderr"], row["mean"], row["seed"]) == (opt.value, opt.stderr, opt.loss, 2)
 
 
 def test_runs_scale():
     assert figures.scaled_runs(1000, 1.0) == 1000 and figures.scaled_runs(100, 0.001) == 2
 
 
-def test_missing_theory_is_a_note_not_a_crash(monkeypatch, tmp_path):
-    monkeypatch.delattr(lm.theory, "optimal_alpha_r")
-    made = figures.make("fig2a", tmp_path, runs_scale=TINY, progress=False)
-    assert any("optimal_alpha_r" in n and "not available" in n for n in made.notes)
-    assert os.path.exists(tmp_path / "fig2a.png")
+def test_theory_errors_raise_and_only_no_closed_form_becomes_a_note(monkeypatch):
+    from linmeta.figures import base
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setitem(base._THEORY, "optimal_alpha_r", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        figures.FIGURES["fig2a"].compute(runs_scale=TINY, progress=False)
+    notes = []
+    assert figures.theory_or_note("test_loss", notes, lm.presets.FIG3.replace(algorithm="imaml", lam=1.0)) is None
+    assert len(notes) == 1 and "no closed-form theory for algorithm='imaml'" in notes[0]
+    with pytest.raises(ValueError, match="printed"):
+        figures.theory_or_note("test_loss", [], lm.presets.FIG2, form="printed")
+
+
+def test_plotting_accepts_plain_curve_and_sweep_tables():
+    curve = lm.simulate_curve(lm.presets.FIG3, "alpha_r", [0.1, 0.2, 0.3], n_runs=5)
+    ax = MplFigure().subplots()
+    assert len(plotting.plot_simulation(ax, curve).lines[0].get_xdata()) == 3
+    line, _ = plotting.plot_crn_curve(ax, curve)
+    assert list(line.get_xdata()) == [0.1, 0.2, 0.3]
+    swept = curve.drop(columns=["value", "parameter"]).assign(theory=[1.0, 2.0, 3.0])
+    assert list(plotting.plot_theory(ax, swept, x="alpha_r").get_ydata()) == [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="x must name the column"):
+        plotting.plot_simulation(ax, swept)
 
 
 def test_registering_a_figure_is_one_entry(monkeypatch, tmp_path):

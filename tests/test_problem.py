@@ -1,4 +1,4 @@
-"""Problem validation: every field, bad value -> ValueError naming it (issue 3)."""
+"""Problem validation: every field, bad value -> ValueError naming it."""
 import math
 
 import numpy as np
@@ -69,3 +69,19 @@ def test_h_matches_definition():
     prob = lm.Problem(**{**GOOD, "alpha_t": -0.7})
     assert prob.h_t == pytest.approx((1 + 0.7) ** 2 + 0.49 * 31 / 5, rel=1e-15)
     assert prob.h_r == pytest.approx(0.8**2 + 0.04 * 31 / 10, rel=1e-15)
+
+
+def test_default_vectors_follow_p():
+    import linmeta as lm
+
+    q = lm.presets.FIG2.replace(p=120)
+    assert q.w0.shape == (120,) and q.omega0.shape == (120,) and not q.w0.any()
+    assert q == lm.presets.FIG2.replace(p=120) and "w0" not in repr(q)
+    assert q.replace(p=60) == lm.presets.FIG2
+    # a vector the user gave is never resized silently
+    given = lm.presets.FIG2.replace(omega0=np.ones(60))
+    with pytest.raises(ValueError, match="omega0 must be None or a real array of length p=61"):
+        given.replace(p=61)
+    assert given.replace(p=61, omega0=None).omega0.shape == (61,)
+    t = lm.simulate_curve(lm.presets.FIG2, "p", [40, 80], n_runs=3)
+    assert t["p"].tolist() == [40, 80]

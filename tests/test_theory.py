@@ -1,12 +1,10 @@
 """linmeta.theory: API behaviour, errors, vectorisation, and independent statements.
 
-Three-way check (style habit 8), part (b): limits and closed forms written here
+Three-way check, part (b): limits and closed forms written here
 independently of the emitted code (inverse-Wishart anchors at ``alpha_t = 0``,
 the T0 reduction, the printed form where it agrees).  Part (c), simulation, is
 in ``test_theory_vs_simulation.py``.
 """
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -82,28 +80,17 @@ def test_variants_dispatch_to_their_own_theory():
         theory.test_loss({"p": 3})
 
 
-def test_finite_missing_raises_not_implemented(monkeypatch):
-    monkeypatch.setitem(sys.modules, "linmeta.theory._finite", None)
-    with pytest.raises(NotImplementedError, match="issue 7"):
-        theory.test_loss(FIG3, approximation="finite")
-    with pytest.raises(NotImplementedError, match="issue 7"):
-        theory.expected_distance(FIG3, approximation="finite")
+def test_finite_dispatches_to_the_finite_size_theory():
+    from linmeta.theory import _finite
 
-
-def test_finite_dispatches_lazily(monkeypatch):
-    fake = types.ModuleType("linmeta.theory._finite")
-    fake.test_loss = lambda prob: 1.0 + prob.alpha_t
-    monkeypatch.setitem(sys.modules, "linmeta.theory._finite", fake)
-    assert theory.test_loss(FIG3, approximation="finite") == 1.2
-    np.testing.assert_allclose(theory.test_loss(FIG3, approximation="finite", alpha_t=[0.0, 0.5]), [1.0, 1.5])
-    # without expected_distance in the module, the distance comes from T0 inverted
-    d2 = theory.expected_distance(FIG3, approximation="finite")
-    assert t0(FIG3, d2) == pytest.approx(1.2, rel=1e-13)
+    q = UNDER
+    assert theory.test_loss(q, approximation="finite") == _finite.test_loss(q)
+    np.testing.assert_allclose(theory.test_loss(q, approximation="finite", alpha_t=[0.0, 0.5]),
+                               [_finite.test_loss(q.replace(alpha_t=a)) for a in (0.0, 0.5)], rtol=0)
+    assert theory.expected_distance(q, approximation="finite") == _finite.expected_distance(q)
     with pytest.raises(ValueError, match="only for approximation='leading'"):
-        theory.test_loss(FIG3, form="printed", approximation="finite")
+        theory.test_loss(q, form="printed", approximation="finite")
 
-
-# ------------------------------------------------------------------ independent statements
 def test_t1_at_alpha_t_zero():
     """alpha_t = 0: E|omega*-w0|^2 = (1 - k/p)|omega0-w0|^2 + k/p (nu^2 + sigma^2) (projection picture)."""
     prob = OVER.replace(alpha_t=0.0)
@@ -113,7 +100,7 @@ def test_t1_at_alpha_t_zero():
 
 
 def test_t1_as_printed():
-    """T1 of theory.md §3, typed in here, equals the API at several alpha_t."""
+    """T1 (docs: theory, §3), typed in here, equals the API at several alpha_t."""
     for prob in (FIG2, OVER):
         s2 = float(prob.start_offset @ prob.start_offset)
         k, p = prob.k, prob.p
@@ -231,3 +218,31 @@ def test_optimal_alpha_r_between_zero_and_one_over_one_plus(prob):
     # sigma = 0: the noise quadratic vanishes and the optimum reaches the upper end
     q = prob.replace(sigma=0.0)
     assert theory.optimal_alpha_r(q) == pytest.approx(1 / (1 + (q.p + 1) / q.n_r), rel=1e-13)
+
+
+def test_docstring_states_what_test_loss_covers():
+    doc = " ".join(theory.test_loss.__doc__.split())
+    assert "one-step MAML only" not in doc
+    assert "N-step MAML (``n_steps > 1``" in doc and np.isfinite(theory.test_loss(FIG3.replace(n_steps=3)))
+    assert "raise ``NotImplementedError`` saying why" in doc
+    with pytest.raises(NotImplementedError, match="no closed-form theory for algorithm='fomaml': "):
+        theory.test_loss(FIG3.replace(algorithm="fomaml"))
+
+
+def test_expected_distance_takes_the_arguments_of_test_loss_in_the_same_order():
+    import inspect
+
+    assert list(inspect.signature(theory.expected_distance).parameters)[:3] == \
+        list(inspect.signature(theory.test_loss).parameters)[:3] == ["prob", "form", "approximation"]
+    assert theory.expected_distance(FIG3, "derived", "leading") == theory.expected_distance(FIG3)
+    assert theory.expected_distance(FIG3, approximation="leading", form="printed") == \
+        theory.expected_distance(FIG3, "printed")
+    with pytest.raises(ValueError, match="pass approximation='finite'"):
+        theory.expected_distance(FIG3, "finite")
+
+
+def test_optima_of_variants_have_no_closed_form_and_say_so():
+    for prob in (FIG3.replace(n_steps=2), FIG3.replace(algorithm="fomaml")):
+        for f in (theory.optimal_alpha_t, theory.optimal_alpha_r):
+            with pytest.raises(NotImplementedError, match="derived for one-step MAML only; use linmeta.simulate_optimum"):
+                f(prob)

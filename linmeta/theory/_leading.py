@@ -1,17 +1,17 @@
 """Leading-order theory of one-step MAML behind :mod:`linmeta.theory`.
 
 Thin, validated wrappers around the emitted NumPy code in ``_generated.py``
-(theory.md T0, T1, T1a, T2).  No sympy at runtime.
+((docs: theory) T0, T1, T1a, T2).  No sympy at runtime.
 """
 from __future__ import annotations
-
-import importlib
 
 import numpy as np
 from scipy import optimize
 
 from linmeta._checks import check_int
+from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
+from linmeta.theory import _finite, _variants
 from linmeta.theory import _generated as gen
 
 __all__ = ["FORMS", "APPROXIMATIONS", "test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r", "g"]
@@ -58,25 +58,39 @@ def _check_problem(prob, form):
             f"prob is overparameterized (p={prob.p} > n_v*m={prob.k}); theorem 1 as printed equals form='derived'")
 
 
+def _check_optimum_problem(prob, form, name):
+    """The optima are derived for one-step MAML only: anything else has no closed form here."""
+    if _is_variant(prob, form):
+        raise NotImplementedError(
+            f"no closed-form {name} for algorithm={prob.algorithm!r}, n_steps={prob.n_steps}: the optimum is derived "
+            "for one-step MAML only; use linmeta.simulate_optimum")
+    _check_problem(prob, form)
+
+
 def _check_finite_form(form):
     if form != "derived":
         raise ValueError(f"form={form!r} exists only for approximation='leading'")
 
 
-def _finite_module():
-    try:
-        return importlib.import_module("linmeta.theory._finite")
-    except ModuleNotFoundError as exc:
-        if exc.name != "linmeta.theory._finite":
-            raise
-        raise NotImplementedError(
-            "approximation='finite' needs linmeta.theory._finite (finite-size theory, issue 7), "
-            "which is not installed yet; use approximation='leading'") from None
+def _check_form_and_approximation(form, approximation):
+    if form in APPROXIMATIONS and approximation == "leading":
+        raise ValueError(f"form must be one of {FORMS}; got {form!r} (the approximation is the third argument, "
+                         f"or pass approximation={form!r})")
+    _check_choice(form, "form", FORMS)
+    _check_choice(approximation, "approximation", APPROXIMATIONS)
 
 
 def _is_variant(prob, form):
-    """N-step MAML, FOMAML and iMAML: leading order from ``derivations/variants.py`` where it exists."""
+    """N-step MAML, FOMAML and iMAML: theory of :mod:`linmeta.theory._variants` (derived form only)."""
     return isinstance(prob, Problem) and form == "derived" and (prob.algorithm != "maml" or prob.n_steps != 1)
+
+
+def _validate(prob, form, approximation):
+    """Check the arguments shared by the theory functions; warn if the loss has no finite mean or variance."""
+    if not isinstance(prob, Problem):
+        raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
+    _check_form_and_approximation(form, approximation)
+    warn_if_infinite_moments(prob, stacklevel=4)
 
 
 def _finite_elementwise(func, prob, alpha_t, alpha_r):
@@ -101,19 +115,22 @@ def _distance(prob, alpha_t, form):
     return gen.distance_underparameterized(*args)
 
 
-def expected_distance(prob, approximation="leading", *, form="derived", alpha_t=None):
+def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=None):
     """Expected squared distance ``E|omega* - w0|^2`` of the meta-trained parameters.
+
+    Same arguments, in the same order, as :func:`test_loss`.
 
     Parameters
     ----------
     prob : Problem
-        One-step MAML (``algorithm="maml"``, ``n_steps=1``).
-    approximation : {"leading", "finite"}, default="leading"
-        ``"leading"``: theorem 1 (``p > n_v m``) or theorem 2 (``p < n_v m``).
-        ``"finite"``: finite-size theory of ``linmeta.theory._finite`` (issue 7).
+        One-step MAML, N-step MAML (``n_steps > 1``, derived form only); see
+        :func:`test_loss` for first-order MAML and iMAML.
     form : {"derived", "printed"}, default="derived"
         ``"printed"``: the distance implied by theorem 2 as printed in the talk
-        (prefactor ``h_r/(2 h_t)``); under-parameterised regime only.
+        (prefactor ``h_r/(2 h_t)``); only for under-parameterised one-step MAML.
+    approximation : {"leading", "finite"}, default="leading"
+        ``"leading"``: theorem 1 (``p > n_v m``) or theorem 2 (``p < n_v m``).
+        ``"finite"``: the finite-size theory (one-step MAML, derived form).
     alpha_t : float or ndarray, optional
         Overrides ``prob.alpha_t``; arrays broadcast.
 
@@ -124,9 +141,18 @@ def expected_distance(prob, approximation="leading", *, form="derived", alpha_t=
     Raises
     ------
     ValueError
-        If ``form="printed"`` and ``prob`` is over-parameterised, or ``prob`` is not one-step MAML.
+        If ``form="printed"`` and ``prob`` is over-parameterised or not
+        one-step MAML, or an argument is invalid.
     NotImplementedError
-        If ``approximation="finite"`` and the finite-size module is missing.
+        For first-order MAML and iMAML (no closed form; the message says why).
+
+    Warns
+    -----
+    InfiniteMomentWarning
+        If ``p - n_v m - 1 <= 0`` (over-parameterised) or ``n_v m - p - 1 <= 0``
+        (under-parameterised): the true expectation is infinite and the
+        formula's finite value is an artefact of the approximation; also when
+        only the variance is infinite (margin ``<= 2``).
 
     Examples
     --------
@@ -137,30 +163,20 @@ def expected_distance(prob, approximation="leading", *, form="derived", alpha_t=
 
     References
     ----------
-    theory.md T0, T1, T2; derivations/theorem1.py, derivations/theorem2.py.
+    (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
-    _check_choice(approximation, "approximation", APPROXIMATIONS)
+    _validate(prob, form, approximation)
     if approximation == "finite":
         _check_finite_form(form)
-        module = _finite_module()
-        if hasattr(module, "expected_distance"):
-            return _finite_elementwise(module.expected_distance, prob, alpha_t, None)
-        loss = _finite_elementwise(module.test_loss, prob, alpha_t, None)
-        return _out((2 * (np.asarray(loss) - _test_offset(prob, prob.alpha_r)) / prob.h_r) - prob.nu**2)
+        return _finite_elementwise(_finite.expected_distance, prob, alpha_t, None)
     if _is_variant(prob, form):
-        from linmeta.theory import _variants  # noqa: PLC0415
-
         return _finite_elementwise(_variants.expected_distance, prob, alpha_t, None)
     _check_problem(prob, form)
     return _out(_distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form))
 
 
-def _test_offset(prob, alpha_r):
-    return gen.loss_given_distance(0.0, alpha_r, prob.p, prob.n_r, prob.sigma, 0.0)
-
-
 def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, alpha_r=None):
-    """Average meta-test loss of one-step MAML, leading order in the regime of ``prob``.
+    """Average meta-test loss, leading order (or finite size) in the regime of ``prob``.
 
     ``L = sigma^2/2 (1 + alpha_r^2 p/n_r) + h_r/2 (nu^2 + E|omega* - w0|^2)`` (T0)
     with the distance of theorem 1 (``p > n_v m``) or theorem 2 (``p < n_v m``).
@@ -168,13 +184,17 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     Parameters
     ----------
     prob : Problem
-        One-step MAML (``algorithm="maml"``, ``n_steps=1``).
+        One-step MAML (theorems 1 and 2) or N-step MAML (``n_steps > 1``:
+        the same derivation with ``A = (I - alpha_t H)^N``, derived form
+        only).  First-order MAML and iMAML have no closed form here and raise
+        ``NotImplementedError`` saying why.
     form : {"derived", "printed"}, default="derived"
         ``"derived"``: the formula derived in ``derivations/`` (theorem 2 with
         prefactor ``h_r/(2 h_t^2)``).  ``"printed"``: theorem 2 exactly as
-        printed in the talk (``h_r/(2 h_t)``), for comparison; under-parameterised only.
+        printed in the talk (``h_r/(2 h_t)``), for comparison;
+        only for under-parameterised one-step MAML.
     approximation : {"leading", "finite"}, default="leading"
-        ``"finite"`` dispatches to ``linmeta.theory._finite.test_loss`` (issue 7).
+        ``"finite"``: the finite-size theory (one-step MAML, derived form).
     alpha_t, alpha_r : float or ndarray, optional
         Override ``prob.alpha_t`` / ``prob.alpha_r``; arrays broadcast together.
 
@@ -186,9 +206,19 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     ------
     ValueError
         If ``form="printed"`` is asked for an over-parameterised ``prob`` (the
-        message names the regime), or ``prob`` is not one-step MAML.
+        message names the regime) or for anything but one-step MAML, or an
+        argument is invalid.
     NotImplementedError
-        If ``approximation="finite"`` and ``linmeta.theory._finite`` is missing.
+        For ``algorithm="fomaml"`` or ``"imaml"``: no closed form (the message
+        gives the reason).
+
+    Warns
+    -----
+    InfiniteMomentWarning
+        If ``p - n_v m - 1 <= 0`` (over-parameterised) or ``n_v m - p - 1 <= 0``
+        (under-parameterised): the average loss is infinite and the formula's
+        finite value is an artefact of the approximation; also when only the
+        variance is infinite (margin ``<= 2``).
 
     Examples
     --------
@@ -197,6 +227,8 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     0.721819
     >>> lm.theory.test_loss(lm.presets.FIG3, alpha_t=np.array([-0.5, 0.0, 0.5])).round(6)
     array([0.041528, 0.038994, 0.042086])
+    >>> round(lm.theory.test_loss(lm.presets.FIG3.replace(n_steps=2)), 6)
+    0.039296
     >>> lm.theory.test_loss(lm.presets.FIG2, form="printed")
     Traceback (most recent call last):
     ...
@@ -204,15 +236,13 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
 
     References
     ----------
-    theory.md T0, T1, T2; derivations/theorem1.py, derivations/theorem2.py.
+    (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
-    _check_choice(approximation, "approximation", APPROXIMATIONS)
+    _validate(prob, form, approximation)
     if approximation == "finite":
         _check_finite_form(form)
-        return _finite_elementwise(_finite_module().test_loss, prob, alpha_t, alpha_r)
+        return _finite_elementwise(_finite.test_loss, prob, alpha_t, alpha_r)
     if _is_variant(prob, form):
-        from linmeta.theory import _variants  # noqa: PLC0415
-
         return _finite_elementwise(_variants.test_loss, prob, alpha_t, alpha_r)
     _check_problem(prob, form)
     a_t = _check_rates(alpha_t, "alpha_t", prob.alpha_t)
@@ -269,6 +299,12 @@ def optimal_alpha_t(prob, *, form="derived"):
     -------
     float
 
+    Raises
+    ------
+    NotImplementedError
+        For N-step MAML, first-order MAML and iMAML (derived for one-step MAML
+        only; :func:`linmeta.simulate_optimum` estimates it).
+
     Examples
     --------
     >>> import linmeta as lm
@@ -279,9 +315,10 @@ def optimal_alpha_t(prob, *, form="derived"):
 
     References
     ----------
-    theory.md T1a, T2; derivations/theorem1.py, derivations/theorem2.py.
+    (docs: theory) T1a, T2; derivations/theorem1.py, derivations/theorem2.py.
     """
-    _check_problem(prob, form)
+    _validate(prob, form, "leading")
+    _check_optimum_problem(prob, form, "optimal_alpha_t")
     if prob.regime == "overparameterized":
         return float(gen.optimal_alpha_t_overparameterized(prob.p, prob.n_t))
     return _minimise_underparameterized(prob, form)
@@ -305,6 +342,12 @@ def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
     -------
     float or ndarray
 
+    Raises
+    ------
+    NotImplementedError
+        For N-step MAML, first-order MAML and iMAML (derived for one-step MAML
+        only; :func:`linmeta.simulate_optimum` estimates it).
+
     Examples
     --------
     >>> import linmeta as lm
@@ -313,9 +356,10 @@ def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
 
     References
     ----------
-    theory.md T0, T1a; derivations/theorem1.py.
+    (docs: theory) T0, T1a; derivations/theorem1.py.
     """
-    _check_problem(prob, form)
+    _validate(prob, form, "leading")
+    _check_optimum_problem(prob, form, "optimal_alpha_r")
     d2 = _distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form)
     return _out(gen.optimal_alpha_r_given_distance(d2, prob.p, prob.n_r, prob.sigma, prob.nu))
 
@@ -347,7 +391,7 @@ def g(alpha_t, n_t, p):
 
     References
     ----------
-    theory.md T2, §5; derivations/theorem2.py, derivations/wishart.py.
+    (docs: theory) T2, §5; derivations/theorem2.py, derivations/wishart.py.
     """
     a = _check_rates(alpha_t, "alpha_t", 0.0)
     n_t = check_int(n_t, "n_t", min_val=1)

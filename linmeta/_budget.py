@@ -1,0 +1,227 @@
+"""Cost model of a simulation: memory per chunk, total work, refusal before allocating.
+
+The Monte Carlo engine (:func:`linmeta.estimate.run_losses`) works in chunks
+of runs.  A chunk holds
+
+* the standard-normal draws of its runs (training tasks, and test tasks for
+  ``method="protocol"``),
+* ``omega* - w0`` for every run and training rate, and the per-run losses,
+
+and every Numba thread meta-trains one run at a time with its own work
+arrays: the stacked ``k x p`` systems (``k = n_v m``), one ``p x p`` matrix
+``H_i`` and the Gram matrices (``min(k, p)`` square) with their temporaries.
+The per-run losses of the whole simulation (``n_runs x A x B`` values, kept in
+:attr:`linmeta.Estimate.values`) are held in memory until the end.
+
+:func:`plan` checks all of this against the memory available *before*
+anything is allocated, picks a chunk size that fits, and refuses work that
+cannot fit with a ``ValueError`` naming the sizes and the estimate in GB.
+
+Examples
+--------
+>>> import linmeta as lm
+>>> pl = plan(lm.presets.FIG3, n_runs=100)
+>>> pl.chunk >= 1, pl.seconds < 60
+(True, True)
+>>> plan(lm.presets.FIG2.replace(p=10**6), n_runs=10)
+Traceback (most recent call last):
+...
+ValueError: cannot simulate p=1000000, m=3, n_t=30, n_v=2, n_r=20 (method='exact'): one run needs about ... GB (kernel work arrays of about 8000.2 GB per thread: a p x p matrix and two k x p systems, k = n_v*m = 6; draws of 0.8 GB per run), but about ... GB of memory is available; reduce p
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numba
+
+__all__ = ["Plan", "available_bytes", "thread_doubles", "draw_doubles", "run_doubles", "run_flops", "plan", "describe_time",
+           "FLOPS_PER_THREAD", "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT"]
+
+#: target size of one chunk's draws (doubles): about 32 MB
+CHUNK_DOUBLES = 4_000_000
+#: assumed throughput of the plain-loop Numba kernels per thread (floating-point operations per second);
+#: measured at 0.5-2e9 on one core of a shared 2020s x86 machine, so estimates are good to a factor of a few
+FLOPS_PER_THREAD = 5e8
+#: share of the available memory a simulation may plan to use
+MEMORY_SHARE = 0.8
+#: largest array of per-run results allocated up front (bytes); the per-run values are kept (Estimate.values)
+RESULTS_LIMIT = 2**30
+#: print an estimate before work expected to take longer than this (seconds)
+ANNOUNCE_SECONDS = 60.0
+_GB = 1e9
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a simulation will cost.
+
+    Attributes
+    ----------
+    chunk : int
+        Runs per chunk (memory only: results do not depend on it).
+    chunk_bytes : float
+        Memory one chunk needs, the threads' work arrays included.
+    total_bytes : float
+        ``chunk_bytes`` plus the per-run losses kept for the whole simulation.
+    seconds : float
+        Estimated compute time (rough: see :data:`FLOPS_PER_THREAD`).
+    """
+
+    chunk: int
+    chunk_bytes: float
+    total_bytes: float
+    seconds: float
+
+
+def available_bytes() -> float:
+    """Memory available to this process now, in bytes.
+
+    ``psutil.virtual_memory().available`` when psutil is installed, else
+    ``MemAvailable`` of ``/proc/meminfo``, else ``os.sysconf`` available pages;
+    ``inf`` if none of them can be read.
+    """
+    try:
+        import psutil  # noqa: PLC0415  (optional dependency)
+
+        return float(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def thread_doubles(prob) -> float:
+    """Work arrays one thread allocates to meta-train one run (doubles).
+
+    Two or three stacked ``k x p`` systems, the ``p x p`` matrix ``H_i``, about
+    six Gram-sized (``min(k, p)`` square) matrices with temporaries, and the
+    per-task ``n_t x n_t`` / ``n_v x n_t`` blocks of the variant kernels.
+    """
+    p, k, m, n_t, n_v = prob.p, prob.k, prob.m, prob.n_t, prob.n_v
+    s = min(k, p)
+    return 3.0 * k * p + float(p) * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
+
+
+def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected") -> int:
+    """Standard-normal draws of one run (doubles)."""
+    p = prob.p
+    d = prob.m * (p + (prob.n_t + prob.n_v) * (p + 1))
+    if method == "protocol" and test_sampler == "full":
+        d += n_test_tasks * (p + (prob.n_r + n_test_points) * (p + 1))
+    elif method == "protocol":
+        d += n_test_tasks * (p + 2 * (prob.n_r + n_test_points) + 1)
+    return d
+
+
+def run_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
+                n_alpha_t=1, n_alpha_r=1) -> float:
+    """Draws and per-run results one run holds inside a chunk (doubles)."""
+    d = float(draw_doubles(prob, method, n_test_tasks, n_test_points, test_sampler))
+    return d + n_alpha_t * (prob.p + 2.0) + 2.0 * n_alpha_t * n_alpha_r
+
+
+def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
+              n_alpha_t=1, n_alpha_r=1) -> float:
+    """Floating-point operations of one run (leading terms)."""
+    p, k, m = float(prob.p), float(prob.k), prob.m
+    s = min(k, p)
+    steps = prob.n_steps
+    build = m * prob.n_t * p * p + steps * k * p * p + 3 * k * p * s
+    per_rate = s**3 / 3 + 4 * k * p + (steps - 1) * k * p * prob.n_t
+    flops = build + n_alpha_t * per_rate
+    if method == "protocol":
+        points = prob.n_r + n_test_points
+        per_task = points * p * (1 if test_sampler == "full" else 0) + points * n_alpha_t * n_alpha_r + p * n_alpha_t
+        flops += n_test_tasks * per_task
+    return flops
+
+
+def _sizes(prob):
+    return f"p={prob.p}, m={prob.m}, n_t={prob.n_t}, n_v={prob.n_v}, n_r={prob.n_r}"
+
+
+def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, test_sampler="projected",
+         n_alpha_t=1, n_alpha_r=1, chunk_size=None, threads=None, available=None) -> Plan:
+    """Check that a simulation fits in memory and choose its chunk size, before allocating anything.
+
+    Parameters
+    ----------
+    prob : Problem
+    n_runs : int
+    method, n_test_tasks, n_test_points, test_sampler
+        As in :func:`linmeta.simulate`.
+    n_alpha_t, n_alpha_r : int, default=1
+        Training and adaptation rates evaluated per run (common random numbers).
+    chunk_size : int, optional
+        Requested runs per chunk; reduced if it does not fit.
+    threads : int, optional
+        Numba threads (default: the current setting).
+    available : float, optional
+        Bytes of memory available (default: :func:`available_bytes`).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValueError
+        If one run (with every thread's work arrays) or the per-run results of
+        the whole simulation do not fit in :data:`MEMORY_SHARE` of the memory
+        available, or the per-run results exceed :data:`RESULTS_LIMIT`.
+    """
+    threads = numba.get_num_threads() if threads is None else int(threads)
+    available = MEMORY_SHARE * (available_bytes() if available is None else float(available))
+    kw = dict(method=method, n_test_tasks=n_test_tasks, n_test_points=n_test_points, test_sampler=test_sampler,
+              n_alpha_t=n_alpha_t, n_alpha_r=n_alpha_r)
+    per_run = 8.0 * run_doubles(prob, **kw)
+    work = 8.0 * thread_doubles(prob) * min(threads, n_runs)
+    results = 8.0 * n_runs * n_alpha_t * n_alpha_r
+    one = per_run + work
+    if results > RESULTS_LIMIT:
+        raise ValueError(
+            f"cannot simulate n_runs={n_runs} of {_sizes(prob)}: the per-run losses alone need about "
+            f"{results / _GB:.1f} GB (n_runs x {n_alpha_t} x {n_alpha_r} values, kept in Estimate.values), more than "
+            f"the {RESULTS_LIMIT / _GB:.1f} GB allowed up front; reduce n_runs")
+    if one + results > available:
+        if one > available:
+            raise ValueError(
+                f"cannot simulate {_sizes(prob)} (method={method!r}): one run needs about {one / _GB:.1f} GB "
+                f"(kernel work arrays of about {8.0 * thread_doubles(prob) / _GB:.1f} GB per thread: a p x p matrix "
+                f"and two k x p systems, k = n_v*m = {prob.k}; draws of {per_run / _GB:.1f} GB per run), "
+                f"but about {available / _GB:.1f} GB of memory is available; reduce p")
+        raise ValueError(
+            f"cannot simulate n_runs={n_runs} of {_sizes(prob)}: the per-run losses alone need about "
+            f"{results / _GB:.1f} GB (n_runs x {n_alpha_t} x {n_alpha_r} values, kept in Estimate.values), "
+            f"but about {available / _GB:.1f} GB of memory is available; reduce n_runs")
+    default = max(1, CHUNK_DOUBLES // draw_doubles(prob, method, n_test_tasks, n_test_points, test_sampler))
+    chunk = default if chunk_size is None else int(chunk_size)
+    fit = max(1, int((available - work - results) // per_run))
+    chunk = max(1, min(chunk, fit, n_runs))
+    seconds = n_runs * run_flops(prob, **kw) / (FLOPS_PER_THREAD * max(1, min(threads, n_runs)))
+    return Plan(chunk, chunk * per_run + work, chunk * per_run + work + results, seconds)
+
+
+def describe_time(seconds) -> str:
+    """``seconds`` as a short human-readable duration.
+
+    >>> describe_time(42), describe_time(5400), describe_time(3e7)
+    ('42 s', '90 min', '347 days')
+    """
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"

@@ -1,0 +1,120 @@
+"""What every figure shares: the :class:`Figure` record, run scaling, provenance columns, theory look-ups.
+
+Examples
+--------
+>>> from linmeta.figures.base import scaled_runs
+>>> scaled_runs(1000, 0.01), scaled_runs(100, 0.001)
+(10, 2)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from linmeta import __version__, theory
+from linmeta.sweeping import read_table
+
+__all__ = ["Figure", "Made", "scaled_runs", "theory_or_note", "with_problem", "stamp", "read_csv"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One registered figure.
+
+    Attributes
+    ----------
+    compute : callable
+        ``compute(seed=0, runs_scale=1.0, progress=None) -> DataFrame``.
+    draw : callable
+        ``draw(fig, table)``: draws ``table`` (as read back from the CSV) on a Matplotlib figure.
+    size : tuple of float
+        Figure size in inches (fixed, so that files are reproducible).
+    description : str
+    """
+
+    compute: Callable
+    draw: Callable
+    size: tuple
+    description: str = ""
+
+
+@dataclass
+class Made:
+    """What :func:`linmeta.figures.make` produced: paths, compute seconds, notes for the user."""
+
+    name: str
+    paths: list
+    seconds: float
+    notes: list = field(default_factory=list)
+
+
+def scaled_runs(n, runs_scale):
+    """``round(n * runs_scale)``, at least 2 (a standard error needs two runs).
+
+    >>> scaled_runs(1000, 0.01), scaled_runs(100, 0.001)
+    (10, 2)
+    """
+    return max(2, int(round(n * runs_scale)))
+
+
+_THEORY = {"test_loss": theory.test_loss, "expected_distance": theory.expected_distance,
+           "optimal_alpha_t": theory.optimal_alpha_t, "optimal_alpha_r": theory.optimal_alpha_r}
+
+
+def theory_or_note(name, notes, *args, **kwargs):
+    """``linmeta.theory.<name>(*args, **kwargs)``, or ``None`` and a note where there is no closed form.
+
+    Only the documented "no closed form" case (``NotImplementedError``, e.g.
+    first-order MAML, iMAML, or an optimum not derived for N-step MAML)
+    becomes a note, which carries the reason; any other error is raised.
+
+    Parameters
+    ----------
+    name : {"test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r"}
+    notes : list
+        Appended to.
+    *args, **kwargs
+        Passed on.
+
+    Returns
+    -------
+    float or ndarray or None
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> notes = []
+    >>> theory_or_note("test_loss", notes, lm.presets.FIG3.replace(algorithm="fomaml")) is None
+    True
+    >>> notes[0].startswith("linmeta.theory.test_loss(): no closed-form theory for algorithm='fomaml'")
+    True
+    """
+    fn = _THEORY[name]
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        what = f"linmeta.theory.{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        notes.append(f"{what}: {err}; drawn without it")
+        return None
+
+
+def stamp(table, figure):
+    """Insert the ``figure`` column first and the ``linmeta_version`` column last; returns ``table``."""
+    table.insert(0, "figure", figure)
+    table["linmeta_version"] = __version__
+    return table
+
+
+def with_problem(table, prob, figure):
+    """Add the problem's fields, the varied parameter's column and provenance to a curve table."""
+    for k, v in prob.to_dict().items():
+        table[k] = v
+    varied = table["parameter"].iloc[0]
+    table[varied] = table["value"]
+    return stamp(table, figure)
+
+
+def read_csv(path):
+    """A figure's CSV read back with the column types of the table that was written."""
+    with open(path, "rb") as fh:
+        return read_table(fh.read())

@@ -1,0 +1,58 @@
+"""Refusing work that cannot fit, before allocating; chunk size adapts; time estimates."""
+import time
+
+import pytest
+
+import linmeta as lm
+from linmeta import _budget
+
+
+def test_huge_p_is_refused_before_allocating():
+    prob = lm.presets.FIG2.replace(p=10**6)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"p=1000000, m=3, n_t=30, n_v=2, n_r=20.*\d+\.\d GB"):
+        lm.simulate(prob, n_runs=10)
+    with pytest.raises(ValueError, match="p=1000000"):
+        lm.simulate_curve(prob, "alpha_t", [0.0, 0.1], n_runs=10)
+    assert time.perf_counter() - t0 < 5   # nothing p x p was built
+
+
+def test_too_many_runs_are_refused(monkeypatch):
+    # never an n_runs-sized array of 8 GB up front, however much memory is free
+    with pytest.raises(ValueError, match=r"n_runs=1000000000 .*8\.0 GB.*allowed up front; reduce n_runs"):
+        lm.simulate(lm.presets.FIG3, n_runs=10**9)
+    with pytest.raises(ValueError, match=r"n_runs=100000000 .*reduce n_runs"):
+        lm.simulate_curve(lm.presets.FIG3, "alpha_t", [0.0, 0.1], n_runs=10**8)
+    monkeypatch.setattr(_budget, "available_bytes", lambda: 4e8)
+    with pytest.raises(ValueError, match=r"n_runs=100000000 .*0\.8 GB.*0\.3 GB of memory is available"):
+        lm.simulate(lm.presets.FIG3, n_runs=10**8)
+
+
+def test_chunk_shrinks_to_fit_and_results_do_not_move(monkeypatch):
+    prob = lm.presets.FIG3
+    full = _budget.plan(prob, 200)
+    small = _budget.plan(prob, 200, available=(8.0 * _budget.thread_doubles(prob) * 4 + 3 * 8 * _budget.run_doubles(prob)) / 0.8)
+    assert small.chunk < full.chunk and small.chunk >= 1
+    ref = lm.simulate(prob, 30, seed=3)
+    monkeypatch.setattr(_budget, "available_bytes",
+                        lambda: (8.0 * _budget.thread_doubles(prob) * 4 + 2 * 8 * _budget.run_doubles(prob)) / 0.8)
+    assert lm.simulate(prob, 30, seed=3) == ref
+
+
+def test_long_work_announces_its_time(monkeypatch, capsys):
+    monkeypatch.setattr(_budget, "FLOPS_PER_THREAD", 1.0)
+    lm.simulate(lm.presets.FIG3, n_runs=3, progress=True)
+    assert "estimated for 3 runs" in capsys.readouterr().out
+    monkeypatch.setattr(_budget, "FLOPS_PER_THREAD", 1e30)
+    lm.simulate(lm.presets.FIG3, n_runs=3, progress=True)
+    assert "estimated" not in capsys.readouterr().out
+
+
+def test_estimated_seconds_grows_with_work():
+    a = lm.estimate.estimated_seconds(lm.presets.FIG3, 1000)
+    assert 0 < a < lm.estimate.estimated_seconds(lm.presets.FIG3, 2000) < lm.estimate.estimated_seconds(
+        lm.presets.FIG3.replace(p=60), 2000)
+
+
+def test_available_bytes_is_positive():
+    assert _budget.available_bytes() > 0
