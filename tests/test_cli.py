@@ -134,8 +134,8 @@ def test_python_dash_m(tmp_path):
 
 
 # ----------------------------------------------------------------------------- files and schedulers
-SWEEP = ["sweep", "--preset", "fig3", "--set", "p=4", "--set", "n_t=3", "--set", "n_v=3", "--set", "n_r=3",
-         "--grid", "m=1,3", "--runs", "6", "--seed", "1", "--quiet"]
+SWEEP = ["sweep", "--preset", "fig3", "--set", "p=10", "--set", "n_t=3", "--set", "n_v=2", "--set", "n_r=3",
+         "--grid", "m=1,9", "--runs", "6", "--seed", "1", "--quiet"]
 
 
 def _one_line_error(code, err, *words):

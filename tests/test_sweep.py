@@ -12,8 +12,9 @@ import linmeta as lm
 from linmeta.sweeping import cells_of
 
 # tiny problems keep the whole file well under the time budget
-PROB = lm.Problem(p=4, m=2, n_t=3, n_v=3, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
-GRID = {"alpha_t": [-0.5, 0.0, 0.5], "m": [1, 2, 3]}       # p=4 vs n_v*m = 3, 6, 9: both regimes
+PROB = lm.Problem(p=10, m=2, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
+# p=10 vs n_v*m = 2, 4, 18: both regimes, every inverse-Wishart margin >= 3 (finite mean and variance)
+GRID = {"alpha_t": [-0.5, 0.0, 0.5], "m": [1, 2, 9]}
 RUNS, SEED = 30, 11
 
 
@@ -55,11 +56,11 @@ def test_in_memory_equals_file(reference, tmp_path):
 
 
 def test_threshold_cell_is_reported_and_skipped(tmp_path):
-    grid = {"n_v": [1, 2], "m": [2, 4]}            # p=4: n_v*m == 4 at (1, 4) and (2, 2)
+    grid = {"n_v": [1, 2], "m": [5, 10]}           # p=10: n_v*m == 10 at (1, 10) and (2, 5)
     table = lm.sweep(PROB, grid, 5, 0, out=tmp_path / "t.csv")
     assert table.status.tolist() == ["ok", "skipped", "skipped", "ok"]
     assert "interpolation threshold" in table.note.iloc[1] and np.isnan(table["mean"].iloc[1])
-    assert [c for c, _ in table.attrs["skipped"]] == [{"n_v": 1, "m": 4}, {"n_v": 2, "m": 2}]
+    assert [c for c, _ in table.attrs["skipped"]] == [{"n_v": 1, "m": 10}, {"n_v": 2, "m": 5}]
 
 
 @pytest.mark.parametrize("grid, match", [
@@ -136,7 +137,7 @@ def test_killed_process_then_resumed(reference, tmp_path):
     out = tmp_path / "k.csv"
     code = (
         "import os, signal, linmeta as lm\n"
-        f"prob = lm.Problem(p=4, m=2, n_t=3, n_v=3, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)\n"
+        f"prob = lm.Problem(p=10, m=2, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)\n"
         "kill = lambda n: os.kill(os.getpid(), signal.SIGKILL) if n >= 3 else None\n"
         f"lm.sweep(prob, {GRID!r}, {RUNS}, {SEED}, out={str(out)!r}, on_task=kill)\n"
     )
@@ -161,7 +162,7 @@ def test_dask_local_is_bit_for_bit(reference, tmp_path):
 
 def test_dask_worker_killed_mid_sweep(tmp_path):
     """Kill one of two workers after the first task: the sweep completes, identical to serial."""
-    grid = {"m": [1, 2, 3, 5, 7, 9]}
+    grid = {"m": [1, 2, 3, 7, 8, 9]}
     runs = 8000                                           # ~0.3 s per task: work is in flight on the victim
     serial = lm.sweep(PROB, grid, runs, SEED)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -6,8 +6,8 @@ import pytest
 
 import linmeta as lm
 
-PROB = lm.Problem(p=4, m=2, n_t=3, n_v=3, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
-GRID = {"alpha_t": [-0.5, 0.5], "m": [1, 3]}
+PROB = lm.Problem(p=10, m=2, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
+GRID = {"alpha_t": [-0.5, 0.5], "m": [1, 9]}   # n_v*m = 2, 18 against p = 10: margins >= 7
 RUNS, SEED = 20, 5
 
 
@@ -134,7 +134,7 @@ def test_theory_value_error_raises(monkeypatch):
 
 
 def test_no_closed_form_is_a_note_saying_why():
-    table = lm.sweep(PROB.replace(algorithm="fomaml"), {"m": [1, 3]}, 4, 0)
+    table = lm.sweep(PROB.replace(algorithm="fomaml"), {"m": [1, 9]}, 4, 0)
     assert table["theory"].isna().all() and table["mean"].notna().all()
     with pytest.raises(NotImplementedError) as info:
         lm.theory.test_loss(PROB.replace(algorithm="fomaml", m=1))

@@ -16,10 +16,10 @@ restarted with the same arguments reuses the finished cells.
 Examples
 --------
 >>> import linmeta as lm
->>> prob = lm.Problem(p=4, m=2, n_t=3, n_v=3, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
->>> table = lm.sweep(prob, {"alpha_t": [-0.5, 0.5], "m": [2, 4]}, n_runs=20, seed=0)
+>>> prob = lm.Problem(p=10, m=2, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
+>>> table = lm.sweep(prob, {"alpha_t": [-0.5, 0.5], "m": [2, 9]}, n_runs=20, seed=0)
 >>> table[["alpha_t", "m", "n_runs", "seed", "status"]].values.tolist()
-[[-0.5, 2, 20, 0, 'ok'], [-0.5, 4, 20, 0, 'ok'], [0.5, 2, 20, 0, 'ok'], [0.5, 4, 20, 0, 'ok']]
+[[-0.5, 2, 20, 0, 'ok'], [-0.5, 9, 20, 0, 'ok'], [0.5, 2, 20, 0, 'ok'], [0.5, 9, 20, 0, 'ok']]
 >>> bool(table["mean"].iloc[0] == lm.simulate(prob.replace(alpha_t=-0.5), 20, 0).mean)
 True
 >>> table.attrs["computed"], table.attrs["reused"]
