@@ -34,6 +34,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import brentq
+from numba import njit
 from scipy.special import gammaln, roots_genlaguerre
 
 from linmeta.theory import _generated_finite as _gen
@@ -107,6 +108,132 @@ def _gamma_rule(mean, var, K=32):
     k, th = mean * mean / var, var / mean
     y, w = roots_genlaguerre(K, k - 1)
     return th * y, w / np.exp(gammaln(k))
+
+
+@njit(cache=True)
+def _gauss_gamma(mean, var, y, w):
+    """Golub-Welsch in place: the len(y)-point Gauss rule of the Gamma law with this mean and variance.
+
+    Implicit QL on the Jacobi matrix of the generalised Laguerre weight ``x^(k-1) e^-x``
+    (diagonal ``2i + k``, off-diagonal ``sqrt((i+1)(i+k))``), tracking only the first row of the
+    eigenvector matrix: nodes ``theta * eigenvalues``, weights ``(first components)^2`` (sum 1).
+    Same rule as :func:`_gamma_rule`.
+    """
+    K = y.size
+    k, th = mean * mean / var, var / mean
+    e = np.empty(K)
+    for i in range(K):
+        y[i] = 2.0 * i + k
+        w[i] = 0.0
+        e[i] = np.sqrt((i + 1.0) * (i + k)) if i < K - 1 else 0.0
+    w[0] = 1.0
+    for l in range(K):
+        for _ in range(200):
+            mm = l
+            while mm < K - 1:
+                dd = abs(y[mm]) + abs(y[mm + 1])
+                if abs(e[mm]) <= 2.2e-16 * dd:
+                    break
+                mm += 1
+            if mm == l:
+                break
+            g = (y[l + 1] - y[l]) / (2.0 * e[l])
+            r = np.hypot(g, 1.0)
+            g = y[mm] - y[l] + e[l] / (g + (r if g >= 0 else -r))
+            s = c = 1.0
+            pp = 0.0
+            i = mm - 1
+            under = False
+            while i >= l:
+                f, b = s * e[i], c * e[i]
+                r = np.hypot(f, g)
+                e[i + 1] = r
+                if r == 0.0:
+                    y[i + 1] -= pp
+                    e[mm] = 0.0
+                    under = True
+                    break
+                s, c = f / r, g / r
+                g = y[i + 1] - pp
+                r = (y[i] - g) * s + 2.0 * c * b
+                pp = s * r
+                y[i + 1] = g + pp
+                g = c * r - b
+                f = w[i + 1]
+                w[i + 1] = s * w[i] + c * f
+                w[i] = c * w[i] - s * f
+                i -= 1
+            if under:
+                continue
+            y[l] -= pp
+            e[l] = g
+            e[mm] = 0.0
+    for i in range(K):
+        y[i] *= th
+        w[i] *= w[i]
+
+
+@njit(cache=True)
+def _task_moments(lam, r, u, a, eta, ew, p, n_v, q, qw, K):
+    """One evaluation of the column leave-one-out map at ``(lam, r, u)`` (see :func:`_single_task`).
+
+    Returns ``(chi, s, psi1, psi2, e2)``: ``chi = E tr F(lam+F)^-1``, ``s`` the right side of
+    ``tr R W R = tr R - lam tr R^2`` (per ``n_v``), ``psi1, psi2`` and, at ``lam = 0``,
+    ``e2 = E tr W^-1 X_v H X_v^T``.
+    """
+    kap = np.empty(K)
+    kw = np.empty(K)
+    chi = s = psi1 = psi2 = e2 = 0.0
+    for i in range(a.size):
+        ai = a[i]
+        rm = r
+        um = u
+        for j in range(q.size):
+            t = ai * r * r * q[j]
+            den = 1.0 + ai * r * q[j]
+            rm += qw[j] * (t / den) / n_v
+            um += qw[j] * (2.0 * t * r / den - (t / den) ** 2) / n_v
+        sm = rm - lam * um
+        _gauss_gamma(n_v * rm, 2.0 * n_v * um, kap, kw)
+        c1 = c2 = bb = 0.0
+        for j in range(K):
+            d = 1.0 + ai * kap[j]
+            c1 += kw[j] * kap[j] / d
+            c2 += kw[j] * kap[j] / (d * d)
+            bb += kw[j] * (kap[j] * sm / rm + ai * kap[j] * kap[j]) / (d * d)
+        chi += ew[i] * ai * c1
+        s += ew[i] * ai * (um / rm) * c2
+        psi1 += ew[i] * ai * bb
+        psi2 += ew[i] * eta[i] * bb
+        e2 += ew[i] * eta[i] * c1
+    return p * chi, p * s / n_v, p * psi1, p * psi2, p * e2
+
+
+def _newton(resid, x0, tol=1e-14, max_iter=60):
+    """Newton's method in log variables with a forward-difference Jacobian; None if it fails."""
+    x = np.array(x0, dtype=float)
+    f = resid(x)
+    for _ in range(max_iter):
+        if not np.all(np.isfinite(f)):
+            return None
+        J = np.empty((x.size, x.size))
+        for j in range(x.size):
+            h = 1e-7
+            xh = x.copy()
+            xh[j] += h
+            J[:, j] = (resid(xh) - f) / h
+        try:
+            step = np.linalg.solve(J, -f)
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(step)):
+            return None
+        step *= min(1.0, 0.5 / max(np.max(np.abs(step)), 1e-300))   # at most a factor e^0.5 per step
+        x = x + step
+        f = resid(x)
+        if np.max(np.abs(step)) < tol:
+            return x
+    return None
 
 
 def _single_task(lam, eta, ew, p, n_v, alpha_t, iters=400):
@@ -186,27 +313,10 @@ def _single_task_inverse(p, n_t, n_v, alpha_t, K=12):
     return n_v * r, parts(r, u_of(r))[2]
 
 
-@lru_cache(maxsize=1024)  # pure in its scalar arguments; figures ask for the same values again
-def subordination_over(p, m, n_t, n_v, sigma, nu, alpha_t, d0, K=12):
-    """``E|omega* - w0|^2``, over-parameterised: exact reduction to one task, then the column fixed point.
+def _nested_under(p, m, n_t, n_v, alpha_t, K=12):
+    """``(lam, psi1, psi2)`` by the nested solve: brentq in ``lam`` around the damped column fixed point.
 
-    ``D = d0 (p-k)/p + m (p-n_v-1)/(p-k-1) [nu^2 n_v/p + sigma^2 E tr W^-1
-    + sigma^2 alpha_t^2/n_t E tr W^-1 X_v H X_v^T]``, ``k = n_v m`` (exact given the two single-task
-    expectations, which :func:`_single_task_inverse` approximates).
-    """
-    k = n_v * m
-    e1, e2 = _single_task_inverse(p, n_t, n_v, alpha_t, K)
-    return (d0 * (p - k) / p + m * (p - n_v - 1) / (p - k - 1)
-            * (nu**2 * n_v / p + sigma**2 * e1 + sigma**2 * alpha_t**2 / n_t * e2))
-
-
-@lru_cache(maxsize=1024)  # pure in its scalar arguments; figures ask for the same values again
-def subordination_under(p, m, n_t, n_v, sigma, nu, alpha_t, K=12):
-    """``E|omega* - w0|^2``, under-parameterised, by leave-one-task-out subordination.
-
-    ``lam`` solves ``chi(lam) = p / m``; then
-    ``D = sigma^2 (m-1) p/(m lam) + (m-1) p/(p - m psi1) [nu^2 psi1 / p + sigma^2 alpha_t^2 psi2 / n_t]``
-    with the single-task ``chi, psi1, psi2`` of :func:`_single_task` (see the module docstring).
+    Slow; used only where the joint Newton solve of :func:`_solve_under` does not converge.
     """
     eta, ew = eigenvalue_rule(int(n_t), int(p), K)
     h = (1 - alpha_t) ** 2 + alpha_t**2 * (p + 1) / n_t
@@ -223,8 +333,99 @@ def subordination_under(p, m, n_t, n_v, sigma, nu, alpha_t, K=12):
         hi *= 2
     lam = brentq(chi, lo, hi, xtol=1e-13 * l0, rtol=1e-13)
     _, psi1, psi2 = _single_task(lam, eta, ew, p, n_v, alpha_t)
+    return lam, psi1, psi2
+
+
+@lru_cache(maxsize=1024)  # pure in its scalar arguments; figures ask for the same values again
+def subordination_over(p, m, n_t, n_v, sigma, nu, alpha_t, d0, K=12):
+    """``E|omega* - w0|^2``, over-parameterised: exact reduction to one task, then the column fixed point.
+
+    ``D = d0 (p-k)/p + m (p-n_v-1)/(p-k-1) [nu^2 n_v/p + sigma^2 E tr W^-1
+    + sigma^2 alpha_t^2/n_t E tr W^-1 X_v H X_v^T]``, ``k = n_v m`` (exact given the two single-task
+    expectations, which :func:`_single_task_inverse` approximates).
+    """
+    k = n_v * m
+    fast = _solve_over(p, n_t, n_v, alpha_t, K)
+    e1, e2 = fast[1:] if fast is not None else _single_task_inverse(p, n_t, n_v, alpha_t, K)
+    return (d0 * (p - k) / p + m * (p - n_v - 1) / (p - k - 1)
+            * (nu**2 * n_v / p + sigma**2 * e1 + sigma**2 * alpha_t**2 / n_t * e2))
+
+
+@lru_cache(maxsize=1024)  # pure in its scalar arguments; figures ask for the same values again
+def subordination_under(p, m, n_t, n_v, sigma, nu, alpha_t, K=12):
+    """``E|omega* - w0|^2``, under-parameterised, by leave-one-task-out subordination.
+
+    ``lam`` solves ``chi(lam) = p / m``; then
+    ``D = sigma^2 (m-1) p/(m lam) + (m-1) p/(p - m psi1) [nu^2 psi1 / p + sigma^2 alpha_t^2 psi2 / n_t]``
+    with the single-task ``chi, psi1, psi2`` of :func:`_single_task` (see the module docstring).
+    """
+    fast = _solve_under(p, m, n_t, n_v, alpha_t, K)
+    if fast is not None:
+        x, psi1, psi2 = fast
+        lam = float(np.exp(x[0]))
+    else:
+        lam, psi1, psi2 = _nested_under(p, m, n_t, n_v, alpha_t, K)
     fac = (m - 1) * p / (p - m * psi1)
     return sigma**2 * (m - 1) * p / (m * lam) + fac * (nu**2 * psi1 / p + sigma**2 * alpha_t**2 * psi2 / n_t)
+
+
+@lru_cache(maxsize=None)
+def _column_rule(n_v, K=32):
+    """Gauss rule for ``|x_j|^2 ~ chi^2_{n_v}`` (Gamma with mean ``n_v``, variance ``2 n_v``)."""
+    return _gamma_rule(float(n_v), 2.0 * n_v, K)
+
+
+def _solve_under(p, m, n_t, n_v, alpha_t, K=12, start=None):
+    """``(lam, r, u, psi1, psi2)`` of :func:`subordination_under` by Newton on the joint system.
+
+    The three equations are the fixed point of :func:`_single_task` (``r = (n_v - chi)/(lam n_v)``,
+    ``u = (r - s)/lam``) and ``chi = p/m``, in the unknowns ``log lam, log r, log u``; the
+    Jacobian is a forward difference.  Returns None if Newton does not converge (the caller then
+    uses the nested solve).
+    """
+    eta, ew = eigenvalue_rule(int(n_t), int(p), K)
+    a = (1 - alpha_t * eta) ** 2
+    q, qw = _column_rule(n_v)
+    args = (a, eta, ew, float(p), float(n_v), q, qw, 32)
+
+    def resid(x):
+        lam, r, u = np.exp(x)
+        chi, s, _, _, _ = _task_moments(lam, r, u, *args)
+        return np.array([(n_v - chi) / (lam * n_v * r) - 1, (r - s) / (lam * u) - 1, chi * m / p - 1])
+
+    if start is None:
+        h = (1 - alpha_t) ** 2 + alpha_t**2 * (p + 1) / n_t
+        lam = (m - 1) * n_v * h
+        r = n_v / (lam * n_v + p * np.dot(ew, a))
+        start = np.log([lam, r, r * r])
+    x = _newton(resid, start)
+    if x is None:
+        return None
+    lam, r, u = np.exp(x)
+    _, _, psi1, psi2, _ = _task_moments(lam, r, u, *args)
+    return x, psi1, psi2
+
+
+def _solve_over(p, n_t, n_v, alpha_t, K=12, start=None):
+    """``(E tr W^-1, E tr W^-1 X_v H X_v^T)`` of :func:`_single_task_inverse` by 2-D Newton (or None)."""
+    eta, ew = eigenvalue_rule(int(n_t), int(p), K)
+    a = (1 - alpha_t * eta) ** 2
+    q, qw = _column_rule(n_v)
+    args = (a, eta, ew, float(p), float(n_v), q, qw, 32)
+
+    def resid(x):
+        r, u = np.exp(x)
+        chi, s, _, _, _ = _task_moments(0.0, r, u, *args)
+        return np.array([chi / n_v - 1, s / r - 1])
+
+    if start is None:
+        r = 1 / max(p * float(np.dot(ew, a)) - n_v - 1, 1e-12)
+        start = np.log([r, r * r])
+    x = _newton(resid, start)
+    if x is None:
+        return None
+    r, u = np.exp(x)
+    return x, n_v * r, _task_moments(0.0, r, u, *args)[4]
 
 
 def _args(prob):
