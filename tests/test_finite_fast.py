@@ -54,3 +54,43 @@ def test_newton_and_nested_solvers_agree():
     x, psi1, psi2 = _finite._solve_under(p, m, n_t, n_v, a)
     assert np.isclose(np.exp(x[0]), lam_n, rtol=1e-11)
     assert np.isclose(psi1, psi1_n, rtol=1e-10) and np.isclose(psi2, psi2_n, rtol=1e-10)
+
+
+SETS = [lm.presets.FIG2, lm.presets.FIG3, UNDER5, OVER5]
+
+
+@pytest.mark.parametrize("prob", SETS)
+def test_continuous_and_exact_at_alpha0(prob):
+    exact = _finite.exact_alpha0_distance(prob)
+    at0 = _finite.expected_distance(prob.replace(alpha_t=0.0))
+    assert abs(at0 / exact - 1) < 1e-12                  # one formula, exact at 0 (no switch)
+    for eps in (1e-6, -1e-6):
+        assert abs(_finite.expected_distance(prob.replace(alpha_t=eps)) / exact - 1) < 1e-5
+
+
+def test_uncorrected_scheme_jumps_at_alpha0():
+    # control: without the alpha_t = 0 ratios the scheme misses the exact value by > 1e-4 at the m = 5 sets
+    for prob in (UNDER5, OVER5):
+        args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, 1e-6)
+        if prob.regime == "overparameterized":
+            raw = _finite.subordination_over(*args, float(prob.start_offset @ prob.start_offset))
+        else:
+            raw = _finite.subordination_under(*args)
+        assert abs(raw / _finite.exact_alpha0_distance(prob) - 1) > 1e-4
+
+
+def test_two_point_terms_give_the_theorem2_limit():
+    # |D/D_T2 - 1| with the exact 1/lam^2 two-point terms falls like 1/m (slope -1 in log-log);
+    # the default (one-point) scheme stays ~0.4 % off
+    from linmeta.theory import _generated_finite as gen
+    base = lm.presets.FIG3
+    ms = np.array([1e3, 1e4, 1e5])
+    dev, dev_default = [], []
+    for m in ms:
+        args = (base.p, int(m), base.n_t, base.n_v, base.sigma, base.nu, -1.0)
+        t2 = gen.leading_under(*args, 0.0)
+        dev.append(abs(_finite.distance_under(*args, two_point=True) / t2 - 1))
+        dev_default.append(abs(_finite.distance_under(*args) / t2 - 1))
+    slope = np.polyfit(np.log(ms), np.log(dev), 1)[0]
+    assert -1.15 < slope < -0.85, slope
+    assert dev[-1] < 1e-4 and dev_default[-1] > 2e-3
