@@ -10,18 +10,24 @@ The formulas are derived in ``derivations/finite_size.py`` and emitted into
   matrix; the complement of the other tasks' row space is a Haar projector, whose ``n_v x n_v``
   block has ``E J^-1 = (p - n_v - 1)/(p - k - 1) I``) to one task's ``E tr W^-1`` and
   ``E tr W^-1 X_v H X_v^T`` with ``W = X_v A^2 X_v^T`` (:func:`subordination_over`); those two
-  come from the same leave-one-column-out fixed point at ``lam = 0``.  Not exact at
-  ``alpha_t = 0`` (``E tr W^-1`` off by 0.2 % at p = 50, n_v = 4); the exact result is used there.
-  The previous Dyson formula remains as ``_generated_finite.finite_over``.
+  come from the same leave-one-column-out fixed point at ``lam = 0``.  The fixed point's
+  ``E tr W^-1`` is off by 0.2 % at ``alpha_t = 0`` (p = 50, n_v = 4); :func:`distance_over`
+  multiplies it by its exact/scheme ratio at ``alpha_t = 0``, so one formula is exact at
+  ``alpha_t = 0`` and continuous.  The previous Dyson formula remains as ``_generated_finite.finite_over``.
 * under-parameterised, general ``alpha_t``: two nested leave-one-out (Sherman-Morrison)
   deterministic equivalents solved as fixed points (:func:`subordination_under`; derivation and
   equations in ``derivations/finite_size.py``, "Under-parameterised, general alpha_t"): tasks are
   left out one at a time (``S = S_-i + F_i``, ``S_-i`` replaced by a scalar ``lam``), and inside one
   task the columns of ``X_v`` (in the eigenbasis of ``H``) are left out one at a time, with the
   quadratic forms given their Gaussian mean and variance (gamma law) and the eigenvalues of ``H``
-  integrated by a Gauss rule built from its exact finite-size moments.  Not exact at
-  ``alpha_t = 0`` (off by < 0.05 % at FIG3, ~0.4 % at p = 10, m = 5); the exact result is used there.
+  integrated by a Gauss rule built from its exact finite-size moments.  Off by < 0.05 % at FIG3,
+  ~0.4 % at p = 10, m = 5 at ``alpha_t = 0``; :func:`distance_under` multiplies the noise and task
+  terms by their exact/scheme ratios at ``alpha_t = 0`` (exact there, continuous).
   The previous Dyson formula remains as ``_generated_finite.finite_under``.
+
+Cost: the fixed points are solved jointly by Newton's method (forward-difference Jacobian, log
+variables) with compiled Golub-Welsch Gamma rules, about 10 ms per value (25-point grid at FIG3
+sizes ~0.3 s; ``benchmarks/bench_finite.py``); the nested solve remains as a fallback.
 
 References
 ----------
@@ -39,8 +45,8 @@ from scipy.special import gammaln, roots_genlaguerre
 
 from linmeta.theory import _generated_finite as _gen
 
-__all__ = ["expected_distance", "test_loss", "exact_alpha0_distance", "subordination_under",
-           "subordination_over", "wishart_trace_moments", "eigenvalue_rule"]
+__all__ = ["expected_distance", "test_loss", "exact_alpha0_distance", "distance_under", "distance_over",
+           "subordination_under", "subordination_over", "trace_fluctuations", "wishart_trace_moments", "eigenvalue_rule"]
 
 
 # --------------------------------------------------------------- exact moments of H = X^T X / n
@@ -539,7 +545,7 @@ def exact_alpha0_distance(prob) -> float:
 
 
 def expected_distance(prob) -> float:
-    """Finite-size ``E|omega* - w0|^2`` (exact at ``alpha_t = 0``).
+    """Finite-size ``E|omega* - w0|^2`` (one formula for all ``alpha_t``, exact at ``alpha_t = 0``).
 
     Parameters
     ----------

@@ -1,0 +1,135 @@
+"""Validity map of the leading-order and finite-size theory of the test loss over the stated domain.
+
+Run ``python benchmarks/validity.py [--sets 40] [--budget 15]``.  Draws ``--sets`` parameter sets
+(seeded, ``SeedSequence(2026)``) from the domain
+
+* ``alpha_t`` in [-2, 1], ``alpha_r`` in [0, 1], ``sigma, nu`` in [0.1, 1], ``|omega0 - w0|`` in [0, 2];
+* under-parameterised: ``m`` in [5, 40], ``n_v m / p`` in [1.5, 20] (and ``n_v m >= p + 4``, ``p >= 5``);
+* over-parameterised: ``m`` in [2, 10], ``n_v m / p`` in [0.05, 0.75];
+* ``n_t`` in [2, 40], ``n_v`` in [2, 25] (under) / [2, 10] (over), ``n_r`` in [5, 40];
+
+(integers log-uniform) plus 8 corners, simulates each with ``lm.simulate(method="exact")`` and
+writes ``figures/validity.csv`` and ``figures/validity.png``.  Run counts: a 200-run pilot
+estimates the relative SE; the set gets the runs for a relative SE of 0.1 % (at most 20 000), cut to
+``--budget`` seconds per set where that is more (the CSV records the runs and the SE of each set).
+"""
+import argparse
+import math
+import pathlib
+import time
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import linmeta as lm  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TARGET_SE = 1e-3
+
+
+def _logint(rng, lo, hi):
+    return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+
+
+def draw(rng, regime):
+    """One parameter set from the domain (see the module docstring)."""
+    while True:
+        if regime == "under":
+            m, n_v, ratio = _logint(rng, 5, 40), _logint(rng, 2, 25), math.exp(rng.uniform(math.log(1.5), math.log(20)))
+            p = max(int(n_v * m / ratio), 2)
+            ok = n_v * m >= p + 4 and n_v * m / p >= 1.5 and p >= 5
+        else:
+            m, n_v, ratio = _logint(rng, 2, 10), _logint(rng, 2, 10), math.exp(rng.uniform(math.log(0.05), math.log(0.75)))
+            p = math.ceil(n_v * m / ratio)
+            ok = p >= n_v * m + 2 and n_v * m / p <= 0.75 and p <= 400
+        if ok:
+            break
+    d0 = rng.uniform(0, 2)
+    return dict(p=p, m=m, n_t=_logint(rng, 2, 40), n_v=n_v, n_r=_logint(rng, 5, 40),
+                sigma=rng.uniform(0.1, 1), nu=rng.uniform(0.1, 1), alpha_t=rng.uniform(-2, 1),
+                alpha_r=rng.uniform(0, 1), d0=d0)
+
+
+def corners():
+    out = []
+    for alpha_t in (-2.0, 1.0):
+        for n_t in (2, 40):
+            out.append(dict(p=6, m=5, n_t=n_t, n_v=2, n_r=10, sigma=0.5, nu=0.5, alpha_t=alpha_t, alpha_r=1.0, d0=0.0))
+            out.append(dict(p=6, m=2, n_t=n_t, n_v=2, n_r=10, sigma=0.5, nu=0.5, alpha_t=alpha_t, alpha_r=1.0, d0=2.0))
+    return out
+
+
+def problem(s):
+    omega0 = np.r_[s["d0"], np.zeros(s["p"] - 1)]
+    keys = ("p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r")
+    return lm.Problem(**{k: s[k] for k in keys}, omega0=omega0)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sets", type=int, default=40)
+    ap.add_argument("--budget", type=float, default=15.0, help="seconds of simulation per set at most")
+    args = ap.parse_args(argv)
+    ss = np.random.SeedSequence(2026)
+    rng = np.random.default_rng(ss.spawn(1)[0])
+    sets = [dict(draw(rng, ("under", "over")[i % 2]), kind="random") for i in range(args.sets)]
+    sets += [dict(c, kind="corner") for c in corners()]
+    rows = []
+    t_all = time.perf_counter()
+    for i, s in enumerate(sets):
+        prob = problem(s)
+        t = time.perf_counter()
+        pilot = lm.simulate(prob, n_runs=200, seed=10_000 + i)
+        per_run = (time.perf_counter() - t) / 200
+        want = min(20_000, max(1000, math.ceil((pilot.stderr / pilot.mean / TARGET_SE) ** 2 * 200)))
+        n_runs = int(max(400, min(want, args.budget / per_run)))
+        est = lm.simulate(prob, n_runs=n_runs, seed=i)
+        lead = float(lm.theory.test_loss(prob))
+        fin = float(lm.theory.test_loss(prob, approximation="finite"))
+        rows.append(dict(s, regime=prob.regime, k_over_p=prob.k / prob.p, n_runs=n_runs, sim=est.mean,
+                         se_rel=est.stderr / est.mean, err_leading=lead / est.mean - 1,
+                         err_finite=fin / est.mean - 1, z_finite=(fin - est.mean) / est.stderr,
+                         z_leading=(lead - est.mean) / est.stderr))
+        r = rows[-1]
+        print(f"{i:2d} {r['regime'][:5]} p={r['p']:3d} m={r['m']:2d} n_t={r['n_t']:2d} n_v={r['n_v']:2d} "
+              f"k/p={r['k_over_p']:.2f} a_t={r['alpha_t']:+.2f}: runs {n_runs:5d} SE {100 * r['se_rel']:.2f}% "
+              f"leading {100 * r['err_leading']:+.2f}% finite {100 * r['err_finite']:+.3f}% (z {r['z_finite']:+.1f})",
+              flush=True)
+        pd.DataFrame(rows).to_csv(ROOT / "figures/validity.csv", index=False)   # after every set
+    df = pd.DataFrame(rows)
+    print(f"total {time.perf_counter() - t_all:.0f} s")
+    for reg, g in df.groupby("regime"):
+        print(f"{reg}: max |err| leading {100 * g.err_leading.abs().max():.2f}%, finite {100 * g.err_finite.abs().max():.2f}%; "
+              f"finite within 0.3/1/3 %: {(g.err_finite.abs() < .003).mean():.0%}/{(g.err_finite.abs() < .01).mean():.0%}/"
+              f"{(g.err_finite.abs() < .03).mean():.0%}; median SE {100 * g.se_rel.median():.2f}%")
+    plot(df)
+
+
+def plot(df):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
+    bounds = [0, 0.003, 0.01, 0.03, np.inf]
+    colors = ["C2", "C1", "C3", "k"]
+    labels = ["< 0.3 %", "0.3-1 %", "1-3 %", "> 3 %"]
+    for ax, col, title in zip(axes, ("err_leading", "err_finite"), ("leading order", "finite size")):
+        err = df[col].abs()
+        for lo, hi, c, lab in zip(bounds[:-1], bounds[1:], colors, labels):
+            sel = (err >= lo) & (err < hi)
+            ax.scatter(df.k_over_p[sel], df.m[sel], c=c, label=lab, s=25,
+                       marker="o", edgecolors="none")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.axvline(1, color="0.6", lw=0.8)
+        ax.set_xlabel("n_v m / p")
+        ax.set_title(f"{title}: |theory/sim - 1|")
+    axes[0].set_ylabel("m")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(ROOT / "figures/validity.png", dpi=150)
+
+
+if __name__ == "__main__":
+    main()
