@@ -86,7 +86,7 @@ def test_dyson_over_reduces_to_exact_at_alpha0_and_new_scheme_is_close():
     d0 = 0.0
     args = (p.p, p.m, p.n_t, p.n_v, p.sigma, p.nu, 1e-9, d0)
     assert np.isclose(gen.finite_over(*args), _finite.exact_alpha0_distance(p), rtol=1e-6)
-    # the one-task reduction is exact; its single-task E tr W^-1 is not: stated jump at alpha_t -> 0
+    # the one-task reduction is exact; its single-task E tr W^-1 is not (rescaled by its alpha_t = 0 ratio)
     for prob, tol in [(p, 1e-3), (OVER5, 1e-3)]:
         near = _finite.expected_distance(prob.replace(alpha_t=1e-9))
         assert abs(near / _finite.exact_alpha0_distance(prob) - 1) < tol
@@ -156,7 +156,7 @@ def test_stein_moments_and_eigenvalue_rule_exact():
 
 
 def test_nested_loo_near_exact_at_alpha0_and_large_m_bound():
-    # not exact at alpha_t = 0 (the package dispatches to the exact result there): stated sizes
+    # the raw scheme is not exact at alpha_t = 0 (distance_under rescales by the alpha_t = 0 ratios): stated sizes
     for prob, tol in [(lm.presets.FIG3, 1e-4), (UNDER5, 5e-3)]:
         args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu)
         near = _finite.subordination_under(*args, 1e-9)
