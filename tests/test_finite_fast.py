@@ -79,18 +79,31 @@ def test_uncorrected_scheme_jumps_at_alpha0():
         assert abs(raw / _finite.exact_alpha0_distance(prob) - 1) > 1e-4
 
 
-def test_two_point_terms_give_the_theorem2_limit():
-    # |D/D_T2 - 1| with the exact 1/lam^2 two-point terms falls like 1/m (slope -1 in log-log);
-    # the default (one-point) scheme stays ~0.4 % off
+def test_spectral_modes_reproduce_exact_trace_covariances():
+    # Var(tr A^2) and Cov(tr H, tr A^2) from the node-weight covariance equal the exact Wishart values
+    for n_t, p in [(5, 30), (2, 10)]:
+        eta, ew = _finite.eigenvalue_rule(n_t, p, 12)
+        s, V = _finite.spectral_modes(n_t, p, 12)
+        cov = (V * s) @ V.T * p**2
+        for alpha_t in (-2.0, -1.0, 0.5):
+            a = (1 - alpha_t * eta) ** 2
+            var_a2, cov_ha2 = _finite.trace_fluctuations(n_t, p, alpha_t)
+            assert np.isclose(a @ cov @ a, var_a2, rtol=1e-8)
+            assert np.isclose(eta @ cov @ a, cov_ha2, rtol=1e-8)
+
+
+def test_fluctuation_term_gives_the_theorem2_limit():
+    # |D/D_T2 - 1| falls like 1/m (slope -1 in log-log) with the H-fluctuation term; without it
+    # (one-point law of H) it stays ~0.4 % off (FIG3 sizes, alpha_t = -1)
     from linmeta.theory import _generated_finite as gen
     base = lm.presets.FIG3
     ms = np.array([1e3, 1e4, 1e5])
-    dev, dev_default = [], []
+    dev, dev_one_point = [], []
     for m in ms:
         args = (base.p, int(m), base.n_t, base.n_v, base.sigma, base.nu, -1.0)
         t2 = gen.leading_under(*args, 0.0)
-        dev.append(abs(_finite.distance_under(*args, two_point=True) / t2 - 1))
-        dev_default.append(abs(_finite.distance_under(*args) / t2 - 1))
+        dev.append(abs(_finite.distance_under(*args) / t2 - 1))
+        dev_one_point.append(abs(_finite.distance_under(*args, fluctuation=False) / t2 - 1))
     slope = np.polyfit(np.log(ms), np.log(dev), 1)[0]
     assert -1.15 < slope < -0.85, slope
-    assert dev[-1] < 1e-4 and dev_default[-1] > 2e-3
+    assert dev[-1] < 1e-5 and dev_one_point[-1] > 2e-3
