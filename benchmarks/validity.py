@@ -1,6 +1,6 @@
 """Validity map of the leading-order and finite-size theory of the test loss over the stated domain.
 
-Run ``python benchmarks/validity.py [--sets 40] [--budget 15]``.  Draws ``--sets`` parameter sets
+Run ``python benchmarks/validity.py [--sets 40] [--work 3e9]``.  Draws ``--sets`` parameter sets
 (seeded, ``SeedSequence(2026)``) from the domain
 
 * ``alpha_t`` in [-2, 1], ``alpha_r`` in [0, 1], ``sigma, nu`` in [0.1, 1], ``|omega0 - w0|`` in [0, 2];
@@ -10,8 +10,9 @@ Run ``python benchmarks/validity.py [--sets 40] [--budget 15]``.  Draws ``--sets
 
 (integers log-uniform) plus 8 corners, simulates each with ``lm.simulate(method="exact")`` and
 writes ``figures/validity.csv`` and ``figures/validity.png``.  Run counts: a 200-run pilot
-estimates the relative SE; the set gets the runs for a relative SE of 0.1 % (at most 20 000), cut to
-``--budget`` seconds per set where that is more (the CSV records the runs and the SE of each set).
+estimates the relative SE; the set gets the runs for a relative SE of 0.1 % (at least 1000, at most
+20 000), cut to ``--work / (p k max(p, k))`` runs for the largest sets (at least 400); the run
+counts depend only on the seed, and the CSV records the runs and the SE of each set.
 """
 import argparse
 import math
@@ -72,7 +73,8 @@ def problem(s):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", type=int, default=40)
-    ap.add_argument("--budget", type=float, default=15.0, help="seconds of simulation per set at most")
+    ap.add_argument("--work", type=float, default=3e9,
+                    help="cap on runs x p k max(p, k) per set (keeps the total time bounded; deterministic)")
     ap.add_argument("--plot-only", action="store_true", help="redraw figures/validity.png from the csv")
     args = ap.parse_args(argv)
     if args.plot_only:
@@ -88,11 +90,10 @@ def main(argv=None):
     t_all = time.perf_counter()
     for i, s in enumerate(sets):
         prob = problem(s)
-        t = time.perf_counter()
         pilot = lm.simulate(prob, n_runs=200, seed=10_000 + i)
-        per_run = (time.perf_counter() - t) / 200
         want = min(20_000, max(1000, math.ceil((pilot.stderr / pilot.mean / TARGET_SE) ** 2 * 200)))
-        n_runs = int(max(400, min(want, args.budget / per_run)))
+        cost = prob.p * prob.k * max(prob.p, prob.k)          # work per run (least squares), seed-independent
+        n_runs = int(max(400, min(want, args.work / cost)))
         est = lm.simulate(prob, n_runs=n_runs, seed=i)
         lead = float(lm.theory.test_loss(prob))
         fin = float(lm.theory.test_loss(prob, approximation="finite"))

@@ -24,10 +24,17 @@ The formulas are derived in ``derivations/finite_size.py`` and emitted into
   ~0.4 % at p = 10, m = 5 at ``alpha_t = 0``; :func:`distance_under` multiplies the noise and task
   terms by their exact/scheme ratios at ``alpha_t = 0`` (exact there, continuous).
   The previous Dyson formula remains as ``_generated_finite.finite_under``.
+* fluctuation of ``H`` (both regimes): the column fixed point sees ``H`` only through its mean
+  eigenvalue law; the single-task expectations are averages over ``H`` of a nonlinear function of
+  its empirical law.  The second-order term (:func:`_fluctuation_shift`: symmetric sigma points on
+  the exact covariance of the law at the Gauss nodes, :func:`spectral_modes`) is added.  It
+  vanishes at ``alpha_t = 0`` and restores the exact ``1/lam^2`` coefficients, so the
+  under-parameterised formula tends to Theorem 2 like ``1/m`` as ``m -> infinity``.
 
-Cost: the fixed points are solved jointly by Newton's method (forward-difference Jacobian, log
-variables) with compiled Golub-Welsch Gamma rules, about 10 ms per value (25-point grid at FIG3
-sizes ~0.3 s; ``benchmarks/bench_finite.py``); the nested solve remains as a fallback.
+Cost: the fixed points are solved jointly by Newton's method (forward-difference Jacobian with
+Broyden updates, log variables) with compiled Golub-Welsch Gamma rules; the fluctuation term costs
+about as much again (``benchmarks/bench_finite.py`` times a 25-point grid at FIG3 sizes against
+simulation); the nested solve remains as a fallback.
 
 References
 ----------
@@ -631,20 +638,28 @@ def _under_parts(p, m, n_t, n_v, alpha_t, K=12, fluctuation=True):
     ``lam = lam0 - d chi / chi'(lam0)``, and ``psi_k`` by ``psi_k'(lam0) (lam - lam0)`` (central
     differences in ``lam`` and implicit differentiation of the column fixed point).
     """
-    fast = _solve_under(p, m, n_t, n_v, alpha_t, K)
-    if fast is None:
-        lam, psi1, psi2 = _nested_under(p, m, n_t, n_v, alpha_t, K)
-        if fluctuation:
-            raise RuntimeError(f"finite-size theory: the joint Newton solve failed for p={p}, m={m}, "
-                               f"n_t={n_t}, n_v={n_v}, alpha_t={alpha_t}")
-        return lam, psi1, psi2
-    x, psi1, psi2 = fast
-    lam0 = float(np.exp(x[0]))
-    if not fluctuation:
-        return lam0, psi1, psi2
     eta, ew = eigenvalue_rule(int(n_t), int(p), K)
     a = (1 - alpha_t * eta) ** 2
     q, qw = _column_rule(n_v)
+    fast = _solve_under(p, m, n_t, n_v, alpha_t, K)
+    if fast is None:                     # nested solve for lam, then the column fixed point at that lam
+        lam0, psi1, psi2 = _nested_under(p, m, n_t, n_v, alpha_t, K)
+        args = (a, eta, ew, float(p), float(n_v), q, qw, 32)
+
+        def resid(y):
+            chi, s = _task_moments(lam0, *np.exp(y), *args)[:2]
+            return np.array([(n_v - chi) / (lam0 * n_v * np.exp(y[0])) - 1, (np.exp(y[0]) - s) / (lam0 * np.exp(y[1])) - 1])
+        r0 = n_v / (lam0 * n_v + p * np.dot(ew, a))
+        y = _newton(resid, np.log([r0, r0 * r0]))
+        if y is None and fluctuation:
+            raise RuntimeError(f"finite-size theory: the column fixed point did not converge for p={p}, "
+                               f"m={m}, n_t={n_t}, n_v={n_v}, alpha_t={alpha_t}")
+        x = np.r_[np.log(lam0), y if y is not None else np.zeros(2)]
+    else:
+        x, psi1, psi2 = fast
+        lam0 = float(np.exp(x[0]))
+    if not fluctuation:
+        return lam0, psi1, psi2
     model = _node_model(lam0, x[1:], a, eta, p, n_v, q, qw)
     d, _ = _fluctuation_shift(lam0, x[1:], ew, n_v, model, spectral_modes(int(n_t), int(p), K))
     deriv = _lam_derivative(lam0, x[1:], a, eta, ew, p, n_v, q, qw, model)   # d(chi, s, psi1, psi2, e2)/d lam
