@@ -362,7 +362,7 @@ def _single_task(lam, eta, ew, p, n_v, alpha_t, iters=400):
     return chi, psi1, psi2
 
 
-def _single_task_inverse(p, n_t, n_v, alpha_t, K=12):
+def _single_task_inverse(p, n_t, n_v, alpha_t, K=12, state=False):
     """``(E tr W^-1, E tr W^-1 X_v H X_v^T)``, ``W = X_v A^2 X_v^T``: the column fixed point at lam = 0.
 
     At ``lam = 0``: ``sum_j a_j x_j^T W^-1 x_j = n_v`` and ``tr(W^-1 W W^-1) = tr W^-1`` fix
@@ -405,7 +405,10 @@ def _single_task_inverse(p, n_t, n_v, alpha_t, K=12):
     # sum_j a_j x_j^T W^-1 x_j = n_v (increasing in r along u = u_of(r))
     r0 = 1 / max(p * float(np.dot(ew, a)) - n_v - 1, 1e-12)
     r = bracket_root(lambda r: parts(r, u_of(r))[0] / n_v - 1, r0 / 2, 2 * r0)
-    return n_v * r, parts(r, u_of(r))[2]
+    u = u_of(r)
+    if state:                            # (log r, log u) of the fixed point
+        return np.log([r, u])
+    return n_v * r, parts(r, u)[2]
 
 
 def _nested_under(p, m, n_t, n_v, alpha_t, K=12):
@@ -586,14 +589,12 @@ def _fluctuation_shift(lam, y0, ew, n_v, model, modes):
 def _over_fluctuation(p, n_t, n_v, alpha_t, K=12):
     """Shifts of ``(E tr W^-1, E tr W^-1 X_v H X_v^T)`` by the fluctuation of ``H`` (see :func:`distance_over`)."""
     fast = _solve_over(p, n_t, n_v, alpha_t, K)
-    if fast is None:
-        raise RuntimeError(f"finite-size theory: the column fixed point did not converge for p={p}, "
-                           f"n_t={n_t}, n_v={n_v}, alpha_t={alpha_t}")
+    y0 = fast[0] if fast is not None else _single_task_inverse(p, n_t, n_v, alpha_t, K, state=True)
     eta, ew = eigenvalue_rule(int(n_t), int(p), K)
     a = (1 - alpha_t * eta) ** 2
     q, qw = _column_rule(n_v)
-    model = _node_model(0.0, fast[0], a, eta, p, n_v, q, qw)
-    d, dr = _fluctuation_shift(0.0, fast[0], ew, n_v, model, spectral_modes(int(n_t), int(p), K))
+    model = _node_model(0.0, y0, a, eta, p, n_v, q, qw)
+    d, dr = _fluctuation_shift(0.0, y0, ew, n_v, model, spectral_modes(int(n_t), int(p), K))
     return n_v * dr, d[4]
 
 
