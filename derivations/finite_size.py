@@ -84,13 +84,42 @@ and m E tr(S^-2 Q_1) = -d/deps E tr(sum_i (F_i + eps Q_i))^-1 at eps = 0.
     u = (r - s)/lam with n_v s = sum_j a_j E[(u_-j/r_-j) k_j/(1 + a_j k_j)^2].  Sums over j are
     p E_eta[.] with a K-point Gauss rule for one eigenvalue of H, built from the exact moments
     E tr H^k (Stein recursion below, checked against Wick).  Solved by fixed-point iteration in
-    (r, u) inside a root search for lam.  To second order in 1/lam this reproduces
+    (r, u) jointly with lam (Newton, log variables).  To second order in 1/lam this reproduces
     chi = E tr F/lam - E tr F^2/lam^2 exactly at alpha_t = 0 (asserted below); for alpha_t != 0 the
     second-order term lacks n_v Var(tr A^2) (tasks see the mean environment, one-point density of
     H), so for m -> infinity at fixed p the scheme does not reduce to the leading order (-0.4 % at
-    FIG3 sizes, alpha_t = -1, m >= 400); adding that term back perturbatively makes m = 5, 40 worse.
-    Not exact at alpha_t = 0 (relative 6e-5 at FIG3, 3.6e-3 at p = n_t = n_v = 10, m = 5);
-    linmeta uses the exact alpha_t = 0 result there.
+    FIG3 sizes, alpha_t = -1, m >= 400).
+    Large-m limit: fluctuation of H.  Wishart: E[V B V] = n_v (n_v + 1) B + n_v tr(B) I for
+    V = X_v^T X_v, so exactly E tr F^2 = n_v (n_v+1) E tr A^4 + n_v E (tr A^2)^2 and
+    E tr Q = n_v (n_v+1) E tr H A^2 + n_v E tr H tr A^2; the scheme's 1/lam^2 coefficients of psi1
+    and psi2 have (E tr A^2)^2 and E tr H E tr A^2 instead (checked numerically at lam = 1e7):
+    it evaluates the single-task functional f at the mean eigenvalue law of H, f(E mu_H), where
+    the single-task expectation is E_H f(mu_H).  Second order in dmu = mu_H - E mu_H: represent
+    dmu by a random perturbation dw of the K node weights of the Gauss rule, exact for every
+    polynomial test function of degree < K: dw_i = w_i sum_{l=1}^{K-1} pi_l(eta_i) c_l/|pi_l|^2,
+    c_l = (tr pi_l(H) - E tr pi_l(H))/p, pi_l the monic orthogonal polynomials of the rule (exact
+    rational coefficients from the Chebyshev recurrence); Cov(c_l, c_k) is exact from the joint
+    Stein moments E tr H^i tr H^j.  Then E f(mu_H) ~ f(w) + sum_k [f(w + s_k v_k) + f(w - s_k v_k)
+    - 2 f(w)]/2 over the eigenpairs (s_k^2, v_k) of Cov(dw) (symmetric sigma points: exact for
+    quadratic f), with the column fixed point (r, u) re-solved for each sigma point (on a quadratic
+    model of the node terms); lam moves to first order, lam = lam0 - dchi/chi'(lam0), and psi_k by
+    psi_k'(lam0)(lam - lam0) (implicit differentiation of the fixed point).  As lam -> infinity
+    f is quadratic in the weights to the needed order, so the term restores n_v Var(tr A^2)/lam^2
+    and n_v Cov(tr H, tr A^2)/lam^2 exactly: |D/D_T2 - 1| falls like 1/m
+    (derivations/finite_limits.py: 1.3e-6 at m = 1e5, alpha_t = -1, slope -0.99).  At A = I
+    (alpha_t = 0) the term vanishes.  At finite lam it is much smaller than the bare 1/lam^2
+    terms (FIG3: +0.007 % of the loss, where adding n_v Var(tr A^2)/lam^2 alone gives +0.2 % and
+    moves the result away from simulation).  The same term is added to E tr W^-1 and
+    E tr W^-1 X_v H X_v^T of the over-parameterised one-task reduction (lam = 0).
+    Exact at alpha_t = 0.  The scheme is not exact at alpha_t = 0 (relative 6e-5 at FIG3, 3.6e-3 at
+    p = n_t = n_v = 10, m = 5): the Gamma law of k_j = x_j^T R_-j x_j has the conditional
+    (given R_-j) variance 2 n_v u_-j and ignores the fluctuation of tr R_-j; at alpha_t = 0, lam = 0
+    the exact law is a scaled F (beta-prime), k = chi^2_{n_v}/chi^2_{p - n_v}.  linmeta multiplies
+    the noise term sigma^2 (m-1) p/(m lam) and the task bracket (under), and E tr W^-1 (over), by
+    their exact/scheme ratios at alpha_t = 0 (known exactly: the results above); this makes one
+    formula exact at alpha_t = 0 and continuous, assuming the closure's relative error in each
+    term does not depend on alpha_t.  Effect: FIG2, FIG3 < 1e-4 relative; p = n_t = n_v = 10, m = 5
+    largest deviation from simulation +0.57 % -> +0.36 %.
 """
 from __future__ import annotations
 
