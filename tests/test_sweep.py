@@ -185,3 +185,13 @@ def test_dask_worker_killed_mid_sweep(tmp_path):
     assert table.status.tolist() == ["ok"] * 6
     np.testing.assert_array_equal(table["mean"].to_numpy(), serial["mean"].to_numpy())
     np.testing.assert_array_equal(table["stderr"].to_numpy(), serial["stderr"].to_numpy())
+
+
+def test_cells_with_infinite_moments_warn_once_each():
+    # p = 10 against n_v*m = 2*4 = 8 (margin 1: infinite variance) and 2*5 = 10 (threshold, skipped) and
+    # 2*1 = 2 (margin 7: fine); first-order MAML has no closed form, so the warning cannot come from the theory.
+    prob = PROB.replace(algorithm="fomaml")
+    with pytest.warns(lm.InfiniteMomentWarning) as record:
+        table = lm.sweep(prob, {"m": [1, 4, 5]}, 4, 0)
+    assert [str(w.message).count("infinite variance") for w in record] == [1]
+    assert table.status.tolist() == ["ok", "ok", "skipped"]

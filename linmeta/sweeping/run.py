@@ -32,6 +32,7 @@ docs: theory, MAML1 (the model), T0 (test loss), T1 and T2 (the two regimes).
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from linmeta import theory
 from linmeta._checks import check_int
 from linmeta._rng import check_seed
 from linmeta.estimate import METHODS, simulate_curve
+from linmeta.moments import InfiniteMomentWarning, warn_if_infinite_moments
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
 from linmeta.sweeping import table as tables
 from linmeta.sweeping.grid import PARAMS, cell_key, cells_of, curve_tasks
@@ -93,11 +95,14 @@ def _run_task(prob, curve, values, n_runs, seed, method):
     """Evaluate one task in a worker: ``[(mean, stderr), ...]`` per value.
 
     Top-level and argument-only, so it pickles to any process or Dask worker.
+    The caller has already warned about infinite moments, once per cell.
     """
-    if curve is None:
-        t = simulate_curve(prob, "alpha_t", [prob.alpha_t], n_runs, seed, method, progress=False)
-    else:
-        t = simulate_curve(prob, curve, values, n_runs, seed, method, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InfiniteMomentWarning)
+        if curve is None:
+            t = simulate_curve(prob, "alpha_t", [prob.alpha_t], n_runs, seed, method, progress=False)
+        else:
+            t = simulate_curve(prob, curve, values, n_runs, seed, method, progress=False)
     return [(float(m), float(s)) for m, s in zip(t["mean"], t["stderr"])]
 
 
@@ -207,7 +212,10 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
                    w0_norm=float(np.linalg.norm(prob.w0)), start_distance=float(np.linalg.norm(prob.start_offset)),
                    linmeta_version=__version__, cell_key=cell_key(prob, changes, n_runs, seed, method))
         if q is not None:
-            row.update(theory_values(q))
+            warn_if_infinite_moments(q, stacklevel=2)  # once per cell, here in the caller's process
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InfiniteMomentWarning)
+                row.update(theory_values(q))
         rows.append(row)
     table = pd.DataFrame(rows, columns=tables.columns(names))
     keys = table["cell_key"].tolist()
