@@ -17,10 +17,11 @@ from linmeta.sampling import TaskBatch, sample_tasks
 from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.sweep import sweep
 from linmeta import figures
+from linmeta._check import CheckResult, check
 
 __version__ = "0.1.0"
 __all__ = [
     "algorithms", "bounds", "experiments",
     "Estimate", "IllConditionedWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
-    "figures", "simulate", "simulate_curve", "sweep", "test_loss_given", "theory", "__version__",
+    "CheckResult", "check", "figures", "simulate", "simulate_curve", "sweep", "test_loss_given", "theory", "__version__",
 ]
