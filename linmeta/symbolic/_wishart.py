@@ -93,7 +93,7 @@ def wishart_moment(powers, n=n_sym, p=p_sym):
     zeros = sum(1 for q in powers if q == 0)
     positive = tuple(sorted(q for q in powers if q > 0))
     value = p**zeros * _stein(positive, n, p) / n ** sum(positive)
-    return sp.factor(value) if value.free_symbols else sp.nsimplify(value)
+    return sp.factor(value) if value.free_symbols else value
 
 
 # ----------------------------------------------------------------------------- Wick's theorem
