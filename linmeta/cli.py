@@ -355,6 +355,8 @@ def build_parser():
     w.add_argument("--workers", type=runs, default=2, help="processes or Dask workers")
     w.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     w.set_defaults(func=cmd_sweep)
+    from linmeta import _cli_check  # imports parse_set/parse_grid from this module, so not at the top
+    _cli_check.add_parser(sub)
     return parser
 
 

@@ -134,3 +134,38 @@ def test_false_rejection_rate_matches_the_level():
     print(f"rejections over {len(seeds)} seeds: z-test {z_rejected}, tolerance edge {tol_rejected}; 99.9 % interval {low:.0f}..{high:.0f}")
     assert low <= z_rejected <= high, (z_rejected, low, high)
     assert low <= tol_rejected <= high, (tol_rejected, low, high)
+
+
+# ----------------------------------------------------------------------------- linmeta check
+def _cli(*args):
+    from linmeta.cli import main
+
+    return main(["check", *args])
+
+
+OVER_SET = ["--set", "p=10", "--set", "m=2", "--set", "n_t=5", "--set", "n_v=2", "--set", "n_r=5",
+            "--set", "sigma=0.5", "--set", "nu=0.5", "--set", "alpha_t=0", "--set", "alpha_r=0.2"]
+
+
+def test_cli_exit_status_passes_rejects_and_bad_input(capsys, tmp_path):
+    assert _cli(EXACT, *OVER_SET, "--grid", "m=1,2", "--runs", "1000") == 0
+    out = capsys.readouterr().out
+    assert "PASSED" in out and "Holm" in out and "z-test" in out
+    plot = tmp_path / "check.png"
+    assert _cli(K_OVER_P, *OVER_SET, "--grid", "m=1,2", "--runs", "1000", "--json", "--plot", str(plot)) == 1
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["passed"] is False and doc["correction"] == "holm" and len(doc["cells"]) == 2
+    assert plot.stat().st_size > 1000
+    for bad in (["__import__('os')"], ["p.real"], ["p", "--level", "1.5"], ["p", "--rtol", "-1"],
+                ["p", "--runs", "1"], ["p", "--grid", "q=1,2"], ["p", "--set", "m=1.5"], ["lambda: 1"]):
+        assert _cli(*bad) == 2, bad
+        err = capsys.readouterr().err
+        assert err.startswith("linmeta: error:") and err.count("\n") == 1, err
+
+
+def test_cli_help_has_examples(capsys):
+    assert _cli("--help") == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "Holm" in out and "exit status" in out.lower()
