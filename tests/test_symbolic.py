@@ -218,3 +218,47 @@ def test_parse_builds_the_same_expression_and_refuses_unsafe_text(monkeypatch):
 def test_to_callable_refuses_unknown_symbols():
     with pytest.raises(ValueError, match="unknown symbols"):
         ls.to_callable(sp.Symbol("q") + s.p)
+
+
+# ----------------------------------------------------------------------------- non-editable install
+@pytest.mark.install
+def test_non_editable_install_ships_linmeta_symbolic(tmp_path):
+    """``pip install .`` into a fresh venv, offline, then ``import linmeta.symbolic`` from outside the repository.
+
+    The venv sees this interpreter's installed packages (numpy, sympy, pip, setuptools, wheel) through a
+    ``.pth`` file placed after its own site-packages, so the freshly installed copy of linmeta is the one
+    imported; ``--no-deps --no-build-isolation --no-index`` keeps pip off the network.
+    """
+    import pathlib
+    import shutil
+    import site
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"                       # a copy, so the build leaves nothing in the repository
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    shutil.copytree(root / "linmeta", src / "linmeta", ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    deps = [d for d in site.getsitepackages() + [site.getusersitepackages()] if pathlib.Path(d).is_dir()]
+    (pathlib.Path(own) / "_outer_site.pth").write_text("\n".join(deps) + "\n")
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PIP_NO_INDEX": "1",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_CONFIG_FILE": "/dev/null"}
+    result = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+                             "--quiet", str(src)], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = ("import sys, linmeta, linmeta.symbolic as ls; print(linmeta.__file__); "
+            "print(ls.wishart_moment((1, 1))); print(ls.compare(ls.test_loss('overparameterized', 'printed'), "
+            "ls.test_loss('overparameterized')).equal)")
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, cwd=elsewhere,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    where, moment, equal = result.stdout.strip().splitlines()
+    assert where.startswith(own), (where, own)
+    assert moment == "p*(n*p + 2)/n" and equal == "True"
