@@ -191,6 +191,17 @@ def test_nstep_leading_order():
         ls.nstep_expected_distance("underparameterized", 0)
 
 
+def test_runtime_nstep_moments_equal_the_symbolic_ones():
+    from linmeta.symbolic import _theorems as T
+
+    a = fractions.Fraction(-3, 10)
+    sym = T.nstep_trace_moments(2)
+    for n_t, p in ((5, 30), (3, 2)):
+        got = runtime.nstep_trace_moments(a, 2, n_t, p)
+        want = [x.subs({s.alpha_t: sp.Rational(-3, 10), s.n_t: n_t, s.p: p}) for x in sym]
+        assert [sp.Rational(x.numerator, x.denominator) for x in got] == want
+
+
 def test_regime_and_form_are_validated():
     with pytest.raises(ValueError, match="regime"):
         ls.test_loss("over")

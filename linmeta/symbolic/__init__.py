@@ -21,9 +21,13 @@ Examples
 >>> s = ls.symbols
 >>> ls.expected_distance_alpha0("overparameterized").subs({s.nu: 0, s.dist0: 0})
 m*n_v*sigma**2/(-m*n_v + p - 1)
->>> res = ls.compare(ls.test_loss("underparameterized", "printed"), ls.test_loss("underparameterized"))
->>> res.equal
-False
+>>> at0 = {s.alpha_t: 0}   # Theorem 2 as printed and as derived agree at alpha_t = 0 ...
+>>> ls.compare(ls.test_loss("underparameterized", "printed").subs(at0), ls.test_loss("underparameterized").subs(at0))
+Comparison(equal=True, difference=0, witness=None)
+>>> res = ls.compare(ls.test_loss("underparameterized", "printed").subs(s.alpha_t, 1),   # ... but not elsewhere
+...                  ls.test_loss("underparameterized").subs(s.alpha_t, 1))
+>>> res.equal, sorted(res.witness)
+(False, ['alpha_r', 'm', 'n_r', 'n_t', 'n_v', 'nu', 'p', 'sigma'])
 """
 import sympy as sp
 
