@@ -1,10 +1,10 @@
-"""Theorem 1, over-parameterised MAML (theory.md T0, T1, T1a).
+"""Theorem 1, over-parameterised MAML (docs: theory, T0, T1, T1a).
 
 Derives
 
 * (T0) the exact test-side reduction ``E[test loss | omega*]`` from the Wishart
   moments ``E[H] = I``, ``E[H^2] = (1 + (p+1)/n) I``;
-* (T1) ``E|omega* - w0|^2`` at leading order, following theory.md §5:
+* (T1) ``E|omega* - w0|^2`` at leading order, following section 5 of the theory:
   ``omega* - w0 = (I - P) (omega0 - w0) + Z^+ e`` with ``P`` the projector on
   the row space of ``Z`` (``E P = (n_v m / p) I``), ``e`` the stacked residuals
   at ``w0`` and ``Z Z^T ~ p h_t I``, so ``E|Z^+ e|^2 ~ E|e|^2 / (p h_t)``;

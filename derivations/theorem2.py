@@ -1,4 +1,4 @@
-"""Theorem 2, under-parameterised MAML (theory.md T2, derived from the §5 sketch).
+"""Theorem 2, under-parameterised MAML (docs: theory, T2, derived from the section-5 sketch).
 
 ``omega* - w0 = (sum_i A_i V_i A_i)^{-1} sum_i xi_i`` with
 ``xi_i = A_i V_i A_i u_i - (alpha_t/n_t) A_i V_i X_t,i^T z_t,i + A_i X_v,i^T z_v,i``.
@@ -83,7 +83,7 @@ def mc_distance(p_val, m_val, nt, nv, a, s, v, runs, seed, chunk=100):
 
     Stacking the validation rows ``Z = [X_v,i A_i]`` and the residuals at ``w0``,
     ``e_i = X_v,i A_i u_i - X_v,i c_i + z_v,i`` with ``c_i = (alpha_t/n_t) X_t,i^T z_t,i``,
-    gives ``omega* - w0 = (Z^T Z)^{-1} Z^T e``, the same as the §5 expression.
+    gives ``omega* - w0 = (Z^T Z)^{-1} Z^T e``, the same as the section-5 expression.
     """
     rng = np.random.default_rng(seed)
     out = []

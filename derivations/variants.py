@@ -1,6 +1,6 @@
-"""Leading-order theory for N-step MAML, first-order MAML and iMAML (theory.md §5, §6, §8, §9).
+"""Leading-order theory for N-step MAML, first-order MAML and iMAML (docs: theory, sections 5, 6, 8, 9).
 
-Every algorithm of issue 6 has an affine inner map.  In coordinates shifted by
+Every algorithm (N-step MAML, first-order MAML, iMAML) has an affine inner map.  In coordinates shifted by
 ``w0`` (``u = w - w0``), for MAML-type inner loops and iMAML alike,
 
     theta - w0 = A (omega - w0) + (I - A) u + F X_t^T z_t / n_t,      F = (I - A) H^{-1},
@@ -12,7 +12,7 @@ with ``A = a(H)``, ``F = f(H)`` functions of ``H = X_t^T X_t / n_t`` (so all of
   (polynomials of degree ``N`` and ``N - 1``);
 * iMAML:        ``a(h) = lam / (h + lam)``,   ``f(h) = 1 / (h + lam)`` (resolvents).
 
-The §5 derivation then goes through with ``A_i`` and ``alpha_t / n_t`` replaced
+The section-5 derivation then goes through with ``A_i`` and ``alpha_t / n_t`` replaced
 by ``A_i`` and ``F_i / n_t``; it needs only the isotropic means
 ``E[A^2] = tau2 I`` etc.  Writing ``tA2 = E tr A^2 / p``, ``tA4 = E tr A^4 / p``,
 ``tA2sq = E (tr A^2)^2 / p^2``, ``tF2H = E tr(F^2 H) / p``,
@@ -45,7 +45,7 @@ of a finite real Wishart matrix are not rational functions of ``n_t, p, lam``
 large-size limits are algebraic, through the Marchenko-Pastur law).  So iMAML
 has the exact conditional loss (T0) and the general structure above, but no
 finite closed form here.  First-order MAML's fixed point ``(P^T Z)^{-1} P^T r``
-is not a least-squares solution: the §5 step "replace ``sum_i A_i V_i A_i`` by
+is not a least-squares solution: the section-5 step "replace ``sum_i A_i V_i A_i`` by
 its mean" becomes "replace ``sum_i V_i A_i`` by ``m n_v E[A]``", whose error
 terms are not symmetric and whose noise term couples ``E tr A`` with ``E tr A^2``;
 that expansion is not done here.
