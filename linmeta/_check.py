@@ -91,7 +91,9 @@ class CheckResult:
         """One line: the verdict, the mode, the correction and the worst cell."""
         verdict = "PASSED" if self.passed else "REJECTED"
         rule = ("z-test, rtol=0" if self.mode == "z-test" else f"tolerance |rel. deviation| <= {self.rtol:g}")
-        worst = self.table.loc[self.table["p_value"].idxmin()]
+        size = self.table["z"].abs() if self.mode == "z-test" else self.table["rel_dev"].abs()
+        order = np.lexsort((-size.to_numpy(), self.table["p_value"].to_numpy()))   # smallest p, then largest
+        worst = self.table.iloc[order[0]]
         n_bad = int((~self.table["passed"]).sum())
         return (f"{verdict}: {n_bad} of {len(self.table)} cells rejected ({rule}; level {self.level:g}, "
                 f"{self.correction.capitalize()} correction over {len(self.table)} cells; {self.n_runs} runs, "

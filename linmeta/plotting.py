@@ -217,7 +217,8 @@ def plot_check(ax, res):
                                            label="rejected" if not out["rejected"] else None)[0])
     verdict = "passed" if res.passed else "rejected"
     mode = "z-test" if res.mode == "z-test" else f"|rel. dev.| <= {res.rtol:g}"
-    ax.set_title(f"{res.formula}\n{verdict} ({mode})", loc="left", fontsize="small")
+    label = res.formula if len(res.formula) <= 70 else res.formula[:67] + "..."
+    ax.set_title(f"{label}\n{verdict} ({mode})", loc="left", fontsize="small")
     ax.set_xlabel(SYMBOLS.get(x, x))
     ax.set_ylabel(_LOSS)
     ax.legend(loc="best", fontsize="small")
