@@ -51,7 +51,6 @@ from linmeta.sweep import cells_of, sweep
 __all__ = ["check", "CheckResult", "CORRECTION"]
 
 CORRECTION = "holm"
-_NAMES = _formula.SYMBOLS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +113,7 @@ def _evaluator(formula):
         tree = _formula.parse(formula)
 
         def evaluate(prob):
-            return _formula.evaluate(tree, _values(prob))
+            return _formula.evaluate(tree, _formula.problem_values(prob))
 
         return formula, evaluate
     if _is_sympy(formula):
@@ -125,13 +124,6 @@ def _evaluator(formula):
         return getattr(formula, "__name__", repr(formula)), formula
     raise ValueError(f"formula must be a string, a sympy expression or a callable taking a Problem; "
                      f"got {type(formula).__name__}")
-
-
-def _values(prob):
-    values = {name: getattr(prob, name) for name in _NAMES if name != "dist0"}
-    offset = prob.start_offset
-    values["dist0"] = math.sqrt(float(offset @ offset))
-    return values
 
 
 def _sf(x):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["SYMBOLS", "FUNCTIONS", "tokenize", "parse", "evaluate", "names"]
+__all__ = ["SYMBOLS", "FUNCTIONS", "tokenize", "parse", "evaluate", "names", "problem_values"]
 
 SYMBOLS = ("p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0")
 FUNCTIONS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "Abs": abs}
@@ -228,3 +228,18 @@ def evaluate(tree, values):
         if str(err).startswith("formula:"):
             raise
         raise ValueError(f"formula: {err} at {values}") from None
+
+
+def problem_values(prob):
+    """``{symbol name: value}`` of a :class:`~linmeta.Problem` (``dist0 = |omega0 - w0|``).
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> problem_values(lm.presets.FIG3)["p"], problem_values(lm.presets.FIG3)["dist0"]
+    (30, 0.0)
+    """
+    values = {name: getattr(prob, name) for name in SYMBOLS if name != "dist0"}
+    offset = prob.start_offset
+    values["dist0"] = math.sqrt(float(offset @ offset))
+    return values

@@ -1,6 +1,5 @@
 """linmeta.symbolic: the derived expressions, checked against independent derivations and the runtime code."""
 import fractions
-import itertools
 import random
 import subprocess
 import sys

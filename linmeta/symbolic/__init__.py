@@ -31,7 +31,7 @@ Comparison(equal=True, difference=0, witness=None)
 """
 import sympy as sp
 
-from linmeta._formula import SYMBOLS as _FORMULA_SYMBOLS, parse as _parse_tree
+from linmeta._formula import SYMBOLS as _FORMULA_SYMBOLS, parse as _parse_tree, problem_values
 from linmeta.symbolic import _theorems as _T
 from linmeta.symbolic._compare import Comparison, compare
 from linmeta.symbolic._symbols import NAMES, Symbols, dist0, s2, symbols
@@ -40,7 +40,7 @@ from linmeta.symbolic._wishart import wick_moment, wishart_moment
 __all__ = [
     "symbols", "Symbols", "test_loss", "expected_distance", "g", "wishart_moment", "wick_moment",
     "compare", "Comparison", "expected_distance_alpha0", "test_loss_alpha0", "slope_alpha0",
-    "nstep_expected_distance", "nstep_test_loss", "parse", "to_callable", "REGIMES", "FORMS",
+    "nstep_expected_distance", "nstep_test_loss", "parse", "to_callable", "problem_values", "REGIMES", "FORMS",
 ]
 
 REGIMES = ("overparameterized", "underparameterized")
@@ -171,6 +171,14 @@ def expected_distance_alpha0(regime):
 def test_loss_alpha0(regime):
     """Exact average test loss at ``alpha_t = 0``: (T0) at :func:`expected_distance_alpha0`.
 
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+
+    Returns
+    -------
+    sympy.Expr
+
     Examples
     --------
     >>> import linmeta.symbolic as ls
@@ -188,6 +196,15 @@ def slope_alpha0(regime, form="derived"):
     """``dL/dalpha_t`` at ``alpha_t = 0`` of the leading-order test loss.
 
     Its sign decides whether a small negative inner rate helps.
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+    form : {"derived", "printed"}, default="derived"
+
+    Returns
+    -------
+    sympy.Expr
 
     Examples
     --------
@@ -207,6 +224,16 @@ def nstep_expected_distance(regime, n_steps):
 
     For ``n_steps = 1`` it is :func:`expected_distance` (derived).
 
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+    n_steps : int
+        Inner gradient steps, ``>= 1``; the cost grows quickly with it (Wishart moments of degree ``4 n_steps``).
+
+    Returns
+    -------
+    sympy.Expr
+
     Examples
     --------
     >>> import linmeta.symbolic as ls
@@ -224,6 +251,15 @@ def nstep_expected_distance(regime, n_steps):
 
 def nstep_test_loss(regime, n_steps):
     """Leading-order average test loss of ``n_steps``-step MAML: (T0) at :func:`nstep_expected_distance`.
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+    n_steps : int
+
+    Returns
+    -------
+    sympy.Expr
 
     Examples
     --------
@@ -260,6 +296,14 @@ def parse(text):
     log, Abs`` are accepted; anything else raises ``ValueError`` naming the token.
     Decimal numbers become exact rationals.
 
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    sympy.Expr
+
     Examples
     --------
     >>> import linmeta.symbolic as ls
@@ -277,6 +321,16 @@ def to_callable(expr):
     """``expr`` as a function of a :class:`~linmeta.Problem` returning a float.
 
     The symbols take the problem's values (``dist0 = |omega0 - w0|``).
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        An expression in :data:`symbols` only.
+
+    Returns
+    -------
+    callable
+        ``f(prob) -> float``.
 
     Examples
     --------
@@ -297,13 +351,3 @@ def to_callable(expr):
         return float(func(*(values[name] for name in NAMES)))
 
     return evaluate
-
-
-def problem_values(prob):
-    """``{symbol name: value}`` of a Problem (``dist0 = |omega0 - w0|``)."""
-    import math
-
-    offset = prob.start_offset
-    values = {name: getattr(prob, name) for name in NAMES if name != "dist0"}
-    values["dist0"] = math.sqrt(float(offset @ offset))
-    return values
