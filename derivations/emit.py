@@ -17,7 +17,7 @@ ROOT = HERE.parent
 TARGETS = {
     "linmeta/theory/_generated.py": "leading_order",
     "linmeta/theory/_generated_variants.py": "variants",
-    "linmeta/theory/_generated_finite.py": "finite_size",   # issue 7
+    "linmeta/theory/_generated_finite.py": "finite_size",
 }
 
 

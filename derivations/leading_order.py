@@ -1,7 +1,7 @@
 """Leading-order theory emitted as NumPy code: ``linmeta/theory/_generated.py``.
 
-Collects the expressions derived in ``theorem1.py`` (T0, T1, T1a) and
-``theorem2.py`` (T2, g1..g4).  ``emitted_code()`` returns the module text;
+Collects the expressions of :mod:`linmeta.symbolic` checked by ``theorem1.py``
+(T0, T1, T1a) and ``theorem2.py`` (T2, g1..g4).  ``emitted_code()`` returns the module text;
 ``functions()`` returns ``(name, args, expressions, docstring)`` so a test can
 evaluate the exact sympy expressions against the emitted float code.
 
@@ -11,33 +11,32 @@ import sys
 
 import sympy as sp
 
-import theorem1
-import theorem2
-from _symbols import alpha_r, alpha_t, d2, m, n_r, n_t, n_v, nu, p, s2, sigma
-from _codegen import module_source
+from linmeta.symbolic import _theorems as T
+from linmeta.symbolic._codegen import module_source
+from linmeta.symbolic._symbols import alpha_r, alpha_t, d2, m, n_r, n_t, n_v, nu, p, s2, sigma
 
-TITLE = "Leading-order MAML theory (theory.md T0, T1, T1a, T2)."
+TITLE = "Leading-order MAML theory (docs: theory, T0, T1, T1a, T2)."
 
 
 def functions():
     """The emitted functions: ``(name, args, expressions, docstring)``."""
     sizes = (alpha_t, p, m, n_t, n_v, sigma, nu)
     return [
-        ("g", (alpha_t, n_t, p), theorem2.g_functions(),
+        ("g", (alpha_t, n_t, p), T.g_functions(),
          "(g1, g2, g3, g4) of theorem 2: E tr(H A^2)/p, E[tr H tr A^2]/p^2, E tr A^4/p, "
-         "E[(tr A^2)^2]/p^2,\n    A = I - alpha_t H, H Wishart with n_t points (theory.md T2, §5)."),
-        ("distance_overparameterized", sizes + (s2,), sp.simplify(theorem1.distance()),
-         "Leading-order E|omega* - w0|^2 for p > n_v m; s2 = |omega0 - w0|^2 (theory.md T1)."),
-        ("distance_underparameterized", sizes, theorem2.distance(),
-         "Leading-order E|omega* - w0|^2 for p < n_v m, derived (theory.md T2, §5)."),
-        ("distance_underparameterized_printed", sizes, theorem2.printed_distance(),
-         "E|omega* - w0|^2 implied by theorem 2 as printed (prefactor h_r/(2 h_t)) (theory.md T2)."),
-        ("loss_given_distance", (d2, alpha_r, p, n_r, sigma, nu), theorem1.t0_printed(d2),
-         "Expected test loss given E|omega* - w0|^2 = d2, exact (theory.md T0)."),
-        ("optimal_alpha_t_overparameterized", (p, n_t), theorem1.alpha_t_stationary()[0],
-         "alpha_t^-, the minimiser over alpha_t of theorem 1 (theory.md T1a)."),
-        ("optimal_alpha_r_given_distance", (d2, p, n_r, sigma, nu), theorem1.optimal_alpha_r(d2),
-         "Minimiser over alpha_r of (T0) given E|omega* - w0|^2 = d2 (theory.md T1a)."),
+         "E[(tr A^2)^2]/p^2,\n    A = I - alpha_t H, H Wishart with n_t points (docs: theory, T2, section 5)."),
+        ("distance_overparameterized", sizes + (s2,), sp.simplify(T.t1_distance()),
+         "Leading-order E|omega* - w0|^2 for p > n_v m; s2 = |omega0 - w0|^2 (docs: theory, T1)."),
+        ("distance_underparameterized", sizes, T.t2_distance(),
+         "Leading-order E|omega* - w0|^2 for p < n_v m, derived (docs: theory, T2, section 5)."),
+        ("distance_underparameterized_printed", sizes, T.t2_printed_distance(),
+         "E|omega* - w0|^2 implied by theorem 2 as printed (prefactor h_r/(2 h_t)) (docs: theory, T2)."),
+        ("loss_given_distance", (d2, alpha_r, p, n_r, sigma, nu), T.t0_printed(d2),
+         "Expected test loss given E|omega* - w0|^2 = d2, exact (docs: theory, T0)."),
+        ("optimal_alpha_t_overparameterized", (p, n_t), T.alpha_t_stationary()[0],
+         "alpha_t^-, the minimiser over alpha_t of theorem 1 (docs: theory, T1a)."),
+        ("optimal_alpha_r_given_distance", (d2, p, n_r, sigma, nu), T.optimal_alpha_r(d2),
+         "Minimiser over alpha_r of (T0) given E|omega* - w0|^2 = d2 (docs: theory, T1a)."),
     ]
 
 

@@ -1,10 +1,10 @@
-"""Theorem 1, over-parameterised MAML (theory.md T0, T1, T1a).
+"""Theorem 1, over-parameterised MAML (docs: theory, T0, T1, T1a).
 
 Derives
 
 * (T0) the exact test-side reduction ``E[test loss | omega*]`` from the Wishart
   moments ``E[H] = I``, ``E[H^2] = (1 + (p+1)/n) I``;
-* (T1) ``E|omega* - w0|^2`` at leading order, following theory.md §5:
+* (T1) ``E|omega* - w0|^2`` at leading order, following section 5 of the theory:
   ``omega* - w0 = (I - P) (omega0 - w0) + Z^+ e`` with ``P`` the projector on
   the row space of ``Z`` (``E P = (n_v m / p) I``), ``e`` the stacked residuals
   at ``w0`` and ``Z Z^T ~ p h_t I``, so ``E|Z^+ e|^2 ~ E|e|^2 / (p h_t)``;
@@ -19,56 +19,10 @@ import sys
 
 import sympy as sp
 
-from _symbols import alpha_r, alpha_t, d2, h, h_of, h_r, h_t, k, m, n, n_r, n_t, n_v, nu, p, s2, sigma
-from wishart import expect_trace
-
-
-def t0_loss(distance):
-    """(T0): expected test loss given ``E|omega* - w0|^2 = distance``, derived.
-
-    Adapted parameters: ``theta - w = (I - alpha_r H)(omega - w) + (alpha_r/n_r) X^T z``;
-    ``E|omega - w|^2 = |omega - w0|^2 + nu^2``; the cross term vanishes.
-    """
-    second = expect_trace((1 - alpha_r * h) ** 2).subs(n, n_r) / p   # E (I - a H)^2 = c I
-    noise = alpha_r**2 * sigma**2 * expect_trace(h).subs(n, n_r) / n_r  # E|(a/n) X^T z|^2
-    return sigma**2 / 2 + (second * (nu**2 + distance) + noise) / 2
-
-
-def t0_printed(distance):
-    """(T0) exactly as printed in theory.md."""
-    return sigma**2 / 2 * (1 + alpha_r**2 * p / n_r) + h_r / 2 * (nu**2 + distance)
-
-
-def distance():
-    """Leading-order ``E|omega* - w0|^2`` in the over-parameterised regime (T1)."""
-    tr_a2 = expect_trace((1 - alpha_t * h) ** 2).subs(n, n_t)            # E tr A^2
-    # per validation point: x^T A u (u ~ N(0, nu^2/p I)), x^T c with
-    # c = (alpha_t/n_t) X_t^T z_t, and the label noise z_v
-    per_point = nu**2 / p * tr_a2 + alpha_t**2 * sigma**2 * expect_trace(h).subs(n, n_t) / n_t + sigma**2
-    e2 = k * per_point                                                  # E|e|^2
-    projector = (1 - k / p) * s2                                        # E (I-P) term
-    return projector + e2 / (p * h_t)
-
-
-def printed_loss():
-    """(T1) exactly as printed in theory.md."""
-    return (sigma**2 / 2 * (1 + alpha_r**2 * p / n_r)
-            + h_r * (nu**2 / 2 * (1 + k / p) + (1 - k / p) * s2 / 2
-                     + sigma**2 * k / (2 * p) * (1 + alpha_t**2 * p / n_t) / h_t))
-
-
-def alpha_t_stationary():
-    """Printed ``(alpha_t^-, alpha_t^+)`` of (T1a)."""
-    c = (n_t + 1) / (2 * p)
-    root = sp.sqrt(c**2 + n_t / p)
-    return -c - root, -c + root
-
-
-def optimal_alpha_r(distance_value):
-    """Minimiser of (T0) over ``alpha_r`` for a given ``E|omega* - w0|^2`` (exact, both regimes)."""
-    loss = t0_printed(distance_value)
-    (sol,) = sp.solve(sp.diff(loss, alpha_r), alpha_r)
-    return sp.simplify(sol)
+from linmeta.symbolic._symbols import alpha_t, d2, h_r, h_t, k, m, n_r, n_t, n_v, nu, p, s2, sigma
+from linmeta.symbolic._theorems import (
+    alpha_t_stationary, optimal_alpha_r, t0_loss, t0_printed, t1_distance as distance, t1_printed_loss as printed_loss,
+)
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Theorem 2, under-parameterised MAML (theory.md T2, derived from the §5 sketch).
+"""Theorem 2, under-parameterised MAML (docs: theory, T2, derived from the section-5 sketch).
 
 ``omega* - w0 = (sum_i A_i V_i A_i)^{-1} sum_i xi_i`` with
 ``xi_i = A_i V_i A_i u_i - (alpha_t/n_t) A_i V_i X_t,i^T z_t,i + A_i X_v,i^T z_v,i``.
@@ -29,52 +29,12 @@ import sys
 import numpy as np
 import sympy as sp
 
-from _symbols import alpha_r, alpha_t, d2, h, h_r, h_t, m, n, n_r, n_t, n_v, nu, p, sigma
-from theorem1 import optimal_alpha_r, t0_printed
-from wishart import expect_trace
-
-A = 1 - alpha_t * h  # the inner-step matrix A = I - alpha_t H, as a polynomial in H
-
-
-def g_functions():
-    """``(g1, g2, g3, g4)`` as explicit rational functions of ``alpha_t, n_t, p``."""
-    g1 = expect_trace(h * A**2) / p
-    g2 = expect_trace(h, A**2) / p**2
-    g3 = expect_trace(A**4) / p
-    g4 = expect_trace(A**2, A**2) / p**2
-    return tuple(sp.factor(sp.expand(g.subs(n, n_t))) for g in (g1, g2, g3, g4))
-
-
-def xi_second_moment():
-    """``E|xi|^2`` for one task, exact (theory.md §5)."""
-    g1, g2, g3, g4 = g_functions()
-    tr_a2 = expect_trace(A**2).subs(n, n_t)
-    return (sigma**2 * n_v * tr_a2
-            + alpha_t**2 * sigma**2 / n_t * (n_v * (n_v + 1) * p * g1 + n_v * p**2 * g2)
-            + nu**2 / p * (n_v * (n_v + 1) * p * g3 + n_v * p**2 * g4))
-
-
-def distance():
-    """Leading-order ``E|omega* - w0|^2`` (derived)."""
-    return xi_second_moment() / (m * n_v**2 * h_t**2)
-
-
-def braces():
-    """The curly bracket of the printed (T2)."""
-    g1, g2, g3, g4 = g_functions()
-    return (sigma**2 * (h_t + alpha_t**2 / n_t * ((n_v + 1) * g1 + p * g2))
-            + nu**2 / p * ((n_v + 1) * g3 + p * g4))
-
-
-def printed_loss():
-    """(T2) exactly as printed in the talk (theory.md §4)."""
-    return (sigma**2 / 2 * (1 + alpha_r**2 * p / n_r) + h_r * nu**2 / 2
-            + h_r / (2 * h_t) * p / (n_v * m) * braces())
-
-
-def printed_distance():
-    """``E|omega* - w0|^2`` implied by the printed (T2) through (T0)."""
-    return p / (n_v * m * h_t) * braces()
+from linmeta.symbolic._symbols import alpha_r, alpha_t, d2, h_r, h_t, m, n, n_r, n_t, n_v, nu, p, sigma
+from linmeta.symbolic._theorems import (
+    A, g_functions, optimal_alpha_r, t0_printed, t2_braces as braces, t2_distance as distance,
+    t2_printed_distance as printed_distance, t2_printed_loss as printed_loss, xi_second_moment,
+)
+from linmeta.symbolic._wishart import expect_trace
 
 
 # ----------------------------------------------------------------- Monte Carlo
@@ -123,7 +83,7 @@ def mc_distance(p_val, m_val, nt, nv, a, s, v, runs, seed, chunk=100):
 
     Stacking the validation rows ``Z = [X_v,i A_i]`` and the residuals at ``w0``,
     ``e_i = X_v,i A_i u_i - X_v,i c_i + z_v,i`` with ``c_i = (alpha_t/n_t) X_t,i^T z_t,i``,
-    gives ``omega* - w0 = (Z^T Z)^{-1} Z^T e``, the same as the §5 expression.
+    gives ``omega* - w0 = (Z^T Z)^{-1} Z^T e``, the same as the section-5 expression.
     """
     rng = np.random.default_rng(seed)
     out = []

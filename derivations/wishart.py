@@ -1,4 +1,4 @@
-"""Exact Wishart moments by Wick's theorem (theory.md §5).
+"""Exact Wishart moments by Wick's theorem (docs: theory, section 5).
 
 ``H = X^T X / n`` with ``X`` an ``n x p`` matrix of independent standard
 Gaussians.  ``E[tr H^k]`` and ``E[tr H^j tr H^k]`` are exact polynomials in
@@ -11,79 +11,15 @@ indices and the column indices of the paired factors, and contributes
 Run ``python derivations/wishart.py``: prints the table, asserts the known
 closed forms and a seeded Monte Carlo check, exits non-zero on failure.
 """
-import functools
 import sys
 
 import numpy as np
 import sympy as sp
 
-from _symbols import h, n, p
+from linmeta.symbolic._symbols import n, p
+from linmeta.symbolic._wishart import wick_moment as moment, wishart_moment
 
 MAX_DEGREE = 4
-
-
-def _factors(powers):
-    """Factors ``(row var, col var)`` of ``prod_k tr (X^T X)^k``."""
-    out, label = [], 0
-    for power in powers:
-        rows = [("a", label + r) for r in range(power)]
-        cols = [("i", label + r) for r in range(power)]
-        for r in range(power):
-            out.append((rows[r], cols[r]))                  # X[a_r, i_r]
-            out.append((rows[r], cols[(r + 1) % power]))    # X[a_r, i_{r+1}]
-        label += power
-    return out
-
-
-def _pairings(items):
-    """All perfect matchings of ``items`` (a list of even length)."""
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for j, other in enumerate(rest):
-        for tail in _pairings(rest[:j] + rest[j + 1:]):
-            yield [(first, other)] + tail
-
-
-def _n_classes(variables, identified):
-    """Number of equivalence classes of ``variables`` after the identifications."""
-    parent = {v: v for v in variables}
-
-    def find(v):
-        while parent[v] != v:
-            v = parent[v]
-        return v
-
-    for a, b in identified:
-        parent[find(a)] = find(b)
-    return len({find(v) for v in variables})
-
-
-@functools.lru_cache(maxsize=None)
-def moment(*powers):
-    """``E[prod_k tr H^k]`` for ``H = X^T X / n``, exact, by Wick's theorem."""
-    powers = tuple(sorted(powers))
-    zero = sum(1 for q in powers if q == 0)
-    powers = tuple(q for q in powers if q > 0)
-    factors = _factors(powers)
-    rows = {f[0] for f in factors}
-    cols = {f[1] for f in factors}
-    total = sp.Integer(0)
-    for pairing in _pairings(list(range(len(factors)))):
-        r = _n_classes(rows, [(factors[a][0], factors[b][0]) for a, b in pairing])
-        c = _n_classes(cols, [(factors[a][1], factors[b][1]) for a, b in pairing])
-        total += n**r * p**c
-    return sp.factor(p**zero * total / n ** sum(powers))
-
-
-def expect_trace(f, g=None):
-    """``E[tr f(H)]`` or ``E[tr f(H) tr g(H)]`` for polynomials ``f, g`` in ``h``."""
-    cf = sp.Poly(sp.expand(f), h).all_coeffs()[::-1]
-    if g is None:
-        return sp.expand(sum(c * moment(j) for j, c in enumerate(cf)))
-    cg = sp.Poly(sp.expand(g), h).all_coeffs()[::-1]
-    return sp.expand(sum(a * b * moment(i, j) for i, a in enumerate(cf) for j, b in enumerate(cg)))
 
 
 def table():
@@ -137,6 +73,10 @@ def main():
         # p = 1: H = chi^2_n / n, E H^K = n(n+2)...(n+2K-2) / n^K
         chi_n = sp.prod([n + 2 * r for r in range(total)]) / n**total
         assert sp.simplify(expr.subs(p, 1) - chi_n) == 0, f"p=1 limit fails for {key}"
+    # the Stein recursion (any order, used by linmeta) equals Wick's theorem
+    for key in moments:
+        assert sp.simplify(wishart_moment(key) - moments[key]) == 0, f"Stein != Wick for {key}"
+    print("Stein recursion == Wick's theorem for every moment above")
     # Monte Carlo at small sizes: every moment within 5 standard errors
     n_val, p_val, n_samples = 6, 3, 200_000
     print(f"\nMonte Carlo, n={n_val}, p={p_val}, {n_samples} samples, seed 20240611:")

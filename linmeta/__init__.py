@@ -21,9 +21,11 @@ from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.optimum import Optimum, simulate_optimum
 from linmeta.sweeping import sweep
 from linmeta import figures
+from linmeta._check import CheckResult, check
 
 __all__ = [
     "algorithms", "bounds", "experiments",
-    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "Problem", "TaskBatch", "meta_train", "presets", "sample_tasks",
-    "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum", "sweep", "test_loss_given", "theory", "__version__",
+    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "Problem", "TaskBatch", "meta_train", "presets",
+    "sample_tasks", "CheckResult", "check", "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum",
+    "sweep", "test_loss_given", "theory", "__version__",
 ]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SYMBOLS", "plot_simulation", "plot_crn_curve", "plot_theory", "plot_optima", "plot_loss_panel",
+__all__ = ["plot_check", "SYMBOLS", "plot_simulation", "plot_crn_curve", "plot_theory", "plot_optima", "plot_loss_panel",
            "plot_finite_size"]
 
 SYMBOLS = {
@@ -210,4 +210,53 @@ def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
         ax.legend(loc="best")
     else:
         out["pending"] = ax.text(0.5, 0.5, "no theory rows in this table", transform=ax.transAxes, ha="center")
+    return out
+
+
+def plot_check(ax, res):
+    """Formula and simulation of a :func:`linmeta.check` result; rejected cells marked with a red cross.
+
+    The x axis is the first grid field; each combination of the other grid fields
+    is one series.  Error bars are ±2 standard errors.  Returns a dict of artists.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace
+    >>> from matplotlib.figure import Figure
+    >>> from linmeta import plotting
+    >>> table = pd.DataFrame({"m": [1, 2], "formula": [1.0, 2.0], "mean": [1.0, 2.5], "stderr": [0.1, 0.1],
+    ...                       "passed": [True, False]})
+    >>> table.attrs["formula"] = "sigma^2*m"
+    >>> res = SimpleNamespace(table=table, formula="sigma^2*m", passed=False, mode="z-test", rtol=0.0)
+    >>> artists = plotting.plot_check(Figure().subplots(), res)
+    >>> sorted(artists)
+    ['formula', 'rejected', 'simulation']
+    """
+    table = res.table
+    fields = [c for c in table.columns if c not in ("formula", "mean", "stderr", "z", "rel_dev", "p_value",
+                                                     "passed", "mode")]
+    x, rest = fields[0], fields[1:]
+    groups = table.groupby(rest, sort=False) if rest else [((), table)]
+    out = {"formula": [], "simulation": [], "rejected": []}
+    for i, (key, rows) in enumerate(groups):
+        rows = rows.sort_values(x)
+        key = key if isinstance(key, tuple) else (key,)
+        suffix = ", ".join(f"{n}={v:g}" for n, v in zip(rest, key))
+        suffix = f" ({suffix})" if suffix else ""
+        color = f"C{i % 10}"
+        out["formula"] += ax.plot(rows[x], rows["formula"], "s-", ms=3, color=color, lw=1.2, label=f"formula{suffix}")
+        out["simulation"].append(ax.errorbar(rows[x], rows["mean"], yerr=2 * rows["stderr"], fmt="o", ms=3.5,
+                                             color=color, elinewidth=0.9, label=f"simulation ±2 SE{suffix}"))
+        bad = rows[~rows["passed"].astype(bool)]
+        if len(bad):
+            out["rejected"].append(ax.plot(bad[x], bad["mean"], "x", color="red", ms=9, mew=2,
+                                           label="rejected" if not out["rejected"] else None)[0])
+    verdict = "passed" if res.passed else "rejected"
+    mode = "z-test" if res.mode == "z-test" else f"|rel. dev.| <= {res.rtol:g}"
+    label = res.formula if len(res.formula) <= 70 else res.formula[:67] + "..."
+    ax.set_title(f"{label}\n{verdict} ({mode})", loc="left", fontsize="small")
+    ax.set_xlabel(SYMBOLS.get(x, x))
+    ax.set_ylabel(_LOSS)
+    ax.legend(loc="best", fontsize="small")
     return out

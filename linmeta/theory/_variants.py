@@ -14,6 +14,7 @@ from fractions import Fraction
 
 from linmeta.loss import loss_from_distance
 from linmeta.theory import _generated_variants as _g
+from linmeta.theory._wishart import nstep_trace_moments
 
 __all__ = ["expected_distance", "test_loss"]
 
@@ -37,7 +38,7 @@ def expected_distance(prob):
     """
     if prob.algorithm != "maml":
         raise NotImplementedError(f"no closed-form theory for algorithm={prob.algorithm!r}: {_WHY[prob.algorithm]}")
-    t = [float(x) for x in _g.nstep_trace_moments(Fraction(prob.alpha_t), prob.n_steps, prob.n_t, prob.p)]
+    t = [float(x) for x in nstep_trace_moments(Fraction(prob.alpha_t), prob.n_steps, prob.n_t, prob.p)]
     tA2, tA4, tA2sq, tF2H, tG, tAG = t
     if prob.p > prob.k:
         s2 = float(prob.start_offset @ prob.start_offset)

@@ -1,4 +1,4 @@
-"""Turn sympy expressions into plain NumPy source (``cse`` + ``NumPyPrinter``).
+"""The one emitter: sympy expressions to plain NumPy source (``cse`` + ``NumPyPrinter``).
 
 The output depends only on the expressions (no timestamps, no hashes), so
 re-emitting unchanged derivations reproduces the committed file byte for byte.
@@ -24,7 +24,17 @@ def _printer():
 
 
 def function_source(name, args, exprs, doc):
-    """Source of ``def name(*args)`` returning ``exprs`` (a tuple if more than one)."""
+    """Source of ``def name(*args)`` returning ``exprs`` (a tuple if more than one).
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> print(function_source("twice", (ls.symbols.p,), 2 * ls.symbols.p, "2 p."))
+    def twice(p):
+        \"\"\"2 p.\"\"\"
+        return 2*p
+    <BLANKLINE>
+    """
     single = not isinstance(exprs, (tuple, list))
     exprs = [exprs] if single else list(exprs)
     names = sp.numbered_symbols("x")
@@ -40,7 +50,7 @@ def function_source(name, args, exprs, doc):
 
 
 def module_source(title, source, functions):
-    """Complete module text for ``functions``: list of ``(name, args, exprs, doc)``."""
+    """Complete module text for ``functions``: a list of ``(name, args, exprs, doc)``."""
     names = [f[0] for f in functions]
     parts = [HEADER.format(title=title, source=source, names=names)]
     parts += [function_source(*f) for f in functions]

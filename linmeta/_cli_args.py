@@ -1,0 +1,183 @@
+"""Command-line arguments shared by every ``linmeta`` subcommand.
+
+``--set NAME=VALUE`` and ``--grid NAME=SPEC`` parsing, bounded argparse types,
+and the builders :func:`add_command` and :func:`add_problem_arguments` that
+give every subcommand the same options, help texts and one-line errors.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+
+from linmeta import presets
+from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, VECTOR_FIELDS, Problem
+from linmeta.sweeping import replace_sizes
+
+__all__ = ["Parser", "UsageError", "parse_set", "parse_grid", "add_command", "add_problem_arguments", "add_seed",
+           "add_threads", "COUNT", "SEED", "POSITIVE", "NON_NEGATIVE"]
+
+_FIELDS = tuple(f for f in Problem.__dataclass_fields__)
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported on one line, exit status 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _split(item, flag):
+    name, sep, value = item.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise UsageError(f"{flag} {item!r}: expected NAME=VALUE")
+    if name not in _FIELDS:
+        raise UsageError(f"{flag} {item!r}: unknown Problem field {name!r}; valid: {', '.join(_FIELDS)}")
+    return name, value
+
+
+def _scalar(name, text, flag):
+    try:
+        if name in INT_FIELDS:
+            x = float(text)
+            if not x.is_integer():
+                raise ValueError
+            return int(x)
+        if name == "lam" and text.lower() == "none":
+            return None
+        if name in FLOAT_FIELDS:
+            x = float(text)
+            if not math.isfinite(x):
+                raise ValueError
+            return x
+    except ValueError:
+        kind = "an integer" if name in INT_FIELDS else "a finite real number"
+        raise UsageError(f"{flag} {name}={text}: {name} must be {kind}; got {text!r}") from None
+    return text  # algorithm: Problem validates the choice
+
+
+def parse_set(items, prob):
+    """Apply ``NAME=VALUE`` strings to ``prob``; returns a validated Problem.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> parse_set(["alpha_t=-0.5", "m=10"], lm.presets.FIG3).m
+    10
+    >>> parse_set(["p=20", "w0=0.5"], lm.presets.FIG3).w0[:2]
+    array([0.5, 0.5])
+    """
+    scalars, vectors = {}, {}
+    for item in items or ():
+        name, value = _split(item, "--set")
+        if name in VECTOR_FIELDS:
+            vectors[name] = value
+        else:
+            scalars[name] = _scalar(name, value, "--set")
+    prob = replace_sizes(prob, **scalars)
+    changes = {}
+    for name, text in vectors.items():
+        if text.lower() == "none":
+            changes[name] = None
+            continue
+        try:
+            vals = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise UsageError(f"--set {name}={text}: {name} must be one number (a constant vector), "
+                             f"{prob.p} comma-separated numbers, or none") from None
+        changes[name] = np.full(prob.p, vals[0]) if len(vals) == 1 else np.array(vals)
+    return prob.replace(**changes) if changes else prob
+
+
+def parse_grid(items):
+    """``["alpha_t=-2:1:25", "m=10,40"]`` -> ``{"alpha_t": [...25 values], "m": [10, 40]}``.
+
+    Examples
+    --------
+    >>> parse_grid(["alpha_t=-1:1:3", "m=10,40"])
+    {'alpha_t': [-1.0, 0.0, 1.0], 'm': [10, 40]}
+    """
+    grid = {}
+    for item in items or ():
+        name, value = _split(item, "--grid")
+        if name in VECTOR_FIELDS:
+            raise UsageError(f"--grid {item!r}: {name} cannot be swept from the command line")
+        if name in grid:
+            raise UsageError(f"--grid {item!r}: {name} is given twice")
+        if ":" in value:
+            parts = value.split(":")
+            if len(parts) != 3:
+                raise UsageError(f"--grid {item!r}: expected {name}=START:STOP:NUM")
+            start, stop = (_scalar("alpha_t", v, "--grid") for v in parts[:2])
+            num = _scalar("n_t", parts[2], "--grid")
+            if num < 1:
+                raise UsageError(f"--grid {item!r}: NUM must be >= 1; got {num}")
+            vals = [float(v) for v in np.round(np.linspace(start, stop, num), 12)]
+            if name in INT_FIELDS:
+                if not all(float(v).is_integer() for v in vals):
+                    raise UsageError(f"--grid {item!r}: {name} must be integers; the linspace gives {vals}")
+                vals = [int(v) for v in vals]
+            elif name not in FLOAT_FIELDS:
+                raise UsageError(f"--grid {item!r}: {name} is not numeric; list the values instead")
+        else:
+            vals = [_scalar(name, v.strip(), "--grid") for v in value.split(",")]
+        grid[name] = vals
+    return grid
+
+
+def _bounded(kind, low, *, strict=False):
+    """An argparse ``type``: parse ``kind`` and require ``> low`` (strict) or ``>= low``, finite."""
+    rule = f"must be {'an integer' if kind is int else 'a number'} {'>' if strict else '>='} {low}"
+
+    def parse(text):
+        try:
+            x = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{rule}; got {text!r}") from None
+        if not (math.isfinite(x) and (x > low if strict else x >= low)):
+            raise argparse.ArgumentTypeError(f"{rule}; got {x if kind is int else repr(text)}")
+        return x
+
+    return parse
+
+
+COUNT = _bounded(int, 1)              #: argparse type: an integer >= 1 (runs, workers, threads)
+SEED = _bounded(int, 0)               #: argparse type: an integer >= 0
+POSITIVE = _bounded(float, 0, strict=True)  #: argparse type: a finite number > 0
+NON_NEGATIVE = _bounded(float, 0)          #: argparse type: a finite number >= 0
+
+
+def add_command(sub, name, *, help, description, examples, func):
+    """Add subcommand ``name`` to ``sub`` with one-line ``help``, ``description``, an examples epilog and ``func``.
+
+    ``func(args) -> int`` runs the command; a ``ValueError`` it raises is
+    printed on one line with exit status 2.  Returns the new parser, to
+    which the caller adds its options (each with ``help=``).
+    """
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    p = sub.add_parser(name, help=help, description=description, epilog=epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def add_problem_arguments(p):
+    """``--preset`` and ``--set``: the problem a command works on."""
+    p.add_argument("--preset", choices=sorted(presets.PRESETS), default="fig3",
+                   help="base problem: the parameter set of a paper figure (default: %(default)s)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
+                   help="change one Problem field, e.g. alpha_t=-0.5 or w0=0.2 (a constant vector); repeatable")
+
+
+def add_seed(p):
+    p.add_argument("--seed", type=SEED, default=0,
+                   help="random seed (integer >= 0); fixes every printed number (default: %(default)s)")
+
+
+def add_threads(p, where, default="all cores"):
+    p.add_argument("--threads", type=COUNT, default=None, metavar="N",
+                   help=f"Numba threads {where}; the numbers do not depend on it (default: {default})")

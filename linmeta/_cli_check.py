@@ -1,0 +1,101 @@
+"""``linmeta check``: a formula against the simulation, from the shell (exit 0 passes, 1 rejected, 2 bad input)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from matplotlib.figure import Figure
+
+from linmeta import __version__, presets
+from linmeta._check import check
+from linmeta._cli_args import COUNT, NON_NEGATIVE, add_command, add_problem_arguments, add_seed, parse_grid, parse_set
+from linmeta.plotting import plot_check
+
+__all__ = ["add", "run"]
+
+EPILOG = """\
+FORMULA is the average test loss in the symbols p, m, n_t, n_v, n_r, sigma, nu,
+alpha_t, alpha_r and dist0 (= |omega0 - w0|), with numbers, + - * / ** ^ ( ) and
+sqrt, exp, log, Abs; anything else is refused (exit status 2).  rtol=0 rejects
+when any cell's z-score exceeds the two-sided threshold at --level after Holm's
+correction over the grid cells; rtol>0 passes when every cell is consistent
+with |E[loss]/formula - 1| <= rtol.  Exit status: 0 passes, 1 rejected, 2 bad input.
+
+examples:
+  # the exact alpha_t = 0 loss, over-parameterised: passes
+  linmeta check "sigma^2/2*(1 + alpha_r^2*p/n_r) + ((1-alpha_r)^2 + alpha_r^2*(p+1)/n_r)/2 \\
+      * (nu^2 + dist0^2*(1 - n_v*m/p) + nu^2*n_v*m*(p-n_v-1)/(p*(p-n_v*m-1)) + sigma^2*n_v*m/(p-n_v*m-1))" \\
+      --preset fig2 --set alpha_t=0 --grid m=2,4,8 --runs 2000
+  # a guess that ignores the task spread's growth with alpha_t: rejected (exit status 1), as JSON, with a plot
+  linmeta check "sigma^2/2*(1 + alpha_r^2*p/n_r) + nu^2/2" --grid alpha_t=-0.5:0.5:3 --runs 1000 \
+      --json --plot check.png
+  # a leading-order formula: pass if within 2 % of the simulation at every cell
+  linmeta check "..." --grid m=20,40,80 --rtol 0.02
+"""
+
+
+def _level(text):
+    """argparse type of ``--level``: a number in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1); got {text!r}") from None
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1); got {text!r}")
+    return value
+
+
+def add(sub):
+    """Register ``check`` on the ``linmeta`` subcommands ``sub``; returns its parser."""
+    description, examples = EPILOG.split("\nexamples:\n")
+    c = add_command(sub, "check", help="test a formula for the test loss against simulation on a grid",
+                    description="Test a formula for the average test loss against simulation on a grid of "
+                                "problems.\n\n" + description.strip(),
+                    examples=[line[2:] for line in examples.rstrip().split("\n")], func=run)
+    c.add_argument("formula", metavar="FORMULA", help="the average test loss in the paper's symbols (see below)")
+    add_problem_arguments(c)
+    c.add_argument("--grid", action="append", metavar="NAME=START:STOP:NUM|V1,V2,...", default=[],
+                   help="a grid field (repeatable; cells are the Cartesian product); default: the base problem only")
+    c.add_argument("--runs", type=COUNT, default=4000, metavar="N",
+                   help="Monte Carlo runs per cell, integer >= 2 (default: %(default)s)")
+    add_seed(c)
+    c.add_argument("--rtol", type=NON_NEGATIVE, default=0.0,
+                   help="0: exact z-test; > 0: pass within this relative deviation (default: %(default)s)")
+    c.add_argument("--level", type=_level, default=0.01,
+                   help="family-wise error rate over the grid, Holm correction (default: %(default)s)")
+    c.add_argument("--method", choices=["exact", "protocol"], default="exact",
+                   help="simulation method (default: %(default)s)")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.add_argument("--plot", metavar="FILE", default=None, help="save a plot of formula and simulation (PNG, PDF, ...)")
+    return c
+
+
+def _grid(args, prob):
+    grid = parse_grid(args.grid)
+    if not grid:  # the base problem alone: one cell
+        grid = {"alpha_t": [prob.alpha_t]}
+    return grid
+
+
+def run(args) -> int:
+    """Run ``linmeta check``; returns 0 when the formula passes, 1 when it is rejected (bad input raises ValueError)."""
+    prob = parse_set(args.set, presets.PRESETS[args.preset])
+    res = check(args.formula, prob, _grid(args, prob), n_runs=args.runs, seed=args.seed, rtol=args.rtol,
+                level=args.level, method=args.method)
+    if args.plot:
+        fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+        plot_check(fig.subplots(), res)
+        fig.savefig(args.plot)
+    if args.json:
+        print(json.dumps({
+            "linmeta_version": __version__, "formula": res.formula, "passed": res.passed, "mode": res.mode,
+            "correction": res.correction, "rtol": res.rtol, "level": res.level, "n_runs": res.n_runs,
+            "seed": res.seed, "method": res.method, "preset": args.preset, "problem": prob.to_dict(),
+            "cells": json.loads(res.table.to_json(orient="records")),
+        }, indent=2))
+    else:
+        print(f"linmeta {__version__} | seed {res.seed} | formula: {res.formula}")
+        print(res.table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+        print(res.summary())
+    return 0 if res.passed else 1

@@ -1,0 +1,353 @@
+"""The symbolic core of linmeta: the derived theory as sympy expressions.
+
+sympy is imported here and only here (``import linmeta`` never imports it).
+Every expression is in the paper's symbols :data:`symbols` (``p, m, n_t, n_v,
+n_r, sigma, nu, alpha_t, alpha_r`` and ``dist0 = |omega0 - w0|``).
+
+* :func:`test_loss`, :func:`expected_distance`: Theorem 1 (``"overparameterized"``,
+  ``p > n_v m``) and Theorem 2 (``"underparameterized"``) at leading order,
+  ``form="derived"`` or ``"printed"`` (docs: theory, T0, T1, T2);
+* :func:`test_loss_alpha0`, :func:`expected_distance_alpha0`: the exact results at
+  ``alpha_t = 0`` (inverse-Wishart moments);
+* :func:`slope_alpha0`: ``dL/dalpha_t`` at ``alpha_t = 0``;
+* :func:`nstep_expected_distance`, :func:`nstep_test_loss`: the N-step MAML leading order;
+* :func:`g`, :func:`wishart_moment` (any order), :func:`wick_moment` (an independent check);
+* :func:`compare` (equality with a witness), :func:`parse` (a formula string, safely),
+  :func:`to_callable` (an expression as a function of a :class:`~linmeta.Problem`).
+
+Examples
+--------
+>>> import linmeta.symbolic as ls
+>>> s = ls.symbols
+>>> ls.expected_distance_alpha0("overparameterized").subs({s.nu: 0, s.dist0: 0})
+m*n_v*sigma**2/(-m*n_v + p - 1)
+>>> at0 = {s.alpha_t: 0}   # Theorem 2 as printed and as derived agree at alpha_t = 0 ...
+>>> ls.compare(ls.test_loss("underparameterized", "printed").subs(at0), ls.test_loss("underparameterized").subs(at0))
+Comparison(equal=True, difference=0, witness=None)
+>>> res = ls.compare(ls.test_loss("underparameterized", "printed").subs(s.alpha_t, 1),   # ... but not elsewhere
+...                  ls.test_loss("underparameterized").subs(s.alpha_t, 1))
+>>> res.equal, sorted(res.witness)
+(False, ['alpha_r', 'm', 'n_r', 'n_t', 'n_v', 'nu', 'p', 'sigma'])
+"""
+import sympy as sp
+
+from linmeta._formula import SYMBOLS as _FORMULA_SYMBOLS, parse as _parse_tree, problem_values
+from linmeta.symbolic import _theorems as _T
+from linmeta.symbolic._compare import Comparison, compare
+from linmeta.symbolic._symbols import NAMES, Symbols, dist0, s2, symbols
+from linmeta.symbolic._wishart import wick_moment, wishart_moment
+
+__all__ = [
+    "symbols", "Symbols", "test_loss", "expected_distance", "g", "wishart_moment", "wick_moment",
+    "compare", "Comparison", "expected_distance_alpha0", "test_loss_alpha0", "slope_alpha0",
+    "nstep_expected_distance", "nstep_test_loss", "parse", "to_callable", "problem_values", "REGIMES", "FORMS",
+]
+
+REGIMES = ("overparameterized", "underparameterized")
+FORMS = ("derived", "printed")
+assert tuple(_FORMULA_SYMBOLS) == NAMES
+
+
+def _public(expr):
+    """Replace the internal ``s2`` by ``dist0**2``."""
+    return expr.subs(s2, dist0**2)
+
+
+def _check(regime, form=None):
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES}; got {regime!r}")
+    if form is not None and form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}; got {form!r}")
+
+
+def expected_distance(regime, form="derived"):
+    """Leading-order ``E|omega* - w0|^2`` (docs: theory, T1, T2).
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+        ``p > n_v m`` (Theorem 1) or ``p < n_v m`` (Theorem 2).
+    form : {"derived", "printed"}, default="derived"
+        ``"printed"`` is the distance implied by the theorem as printed; the
+        two agree for Theorem 1 and differ by the factor ``h_t`` for Theorem 2.
+
+    Returns
+    -------
+    sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> s = ls.symbols
+    >>> ls.expected_distance("overparameterized").subs(s.alpha_t, 0).expand()
+    -dist0**2*m*n_v/p + dist0**2 + m*n_v*nu**2/p + m*n_v*sigma**2/p
+    """
+    _check(regime, form)
+    if regime == REGIMES[0]:
+        return _public(_T.t1_distance())
+    return _T.t2_distance() if form == "derived" else _T.t2_printed_distance()
+
+
+def test_loss(regime, form="derived"):
+    """Leading-order average test loss: Theorem 1 or Theorem 2 (docs: theory, T0, T1, T2).
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+    form : {"derived", "printed"}, default="derived"
+        ``"printed"``: the theorem exactly as printed in the talk.  Theorem 2 as
+        printed has the prefactor ``h_r/(2 h_t)``; the derivation gives ``h_r/(2 h_t^2)``.
+
+    Returns
+    -------
+    sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> ls.compare(ls.test_loss("overparameterized", "printed"), ls.test_loss("overparameterized")).equal
+    True
+    """
+    _check(regime, form)
+    if form == "printed":
+        return _public(_T.t1_printed_loss() if regime == REGIMES[0] else _T.t2_printed_loss())
+    return _T.t0_printed(expected_distance(regime))
+
+
+test_loss.__test__ = False  # not a pytest test
+
+
+def g(alpha_t, n_t, p):
+    """``(g1, g2, g3, g4)`` of Theorem 2: ``E tr(H A^2)/p``, ``E[tr H tr A^2]/p^2``, ``E tr A^4/p``, ``E[(tr A^2)^2]/p^2``.
+
+    ``A = I - alpha_t H``, ``H`` the Wishart matrix of ``n_t`` points (docs: theory, T2).
+
+    Parameters
+    ----------
+    alpha_t, n_t, p : sympy expressions or numbers
+        Pass the symbols (``ls.symbols.alpha_t`` etc.) for the general form.
+
+    Returns
+    -------
+    tuple of 4 sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> ls.g(0, ls.symbols.n_t, ls.symbols.p)
+    (1, 1, 1, 1)
+    >>> ls.g(sp.Rational(1, 2), 4, 2)[0]
+    9/32
+    """
+    point = {symbols.alpha_t: sp.sympify(alpha_t), symbols.n_t: sp.sympify(n_t), symbols.p: sp.sympify(p)}
+    return tuple(sp.factor(x.subs(point, simultaneous=True)) for x in _T.g_functions())
+
+
+def expected_distance_alpha0(regime):
+    """Exact ``E|omega* - w0|^2`` at ``alpha_t = 0`` (finite sizes, no leading-order step).
+
+    Over-parameterised: ``(1 - k/p) dist0^2 + nu^2 k (p - n_v - 1)/(p (p - k - 1)) + sigma^2 k/(p - k - 1)``
+    (``k = n_v m``, ``E tr G^-1 = k/(p - k - 1)`` for ``G = Z Z^T`` inverse Wishart); under-parameterised:
+    the noise term is ``sigma^2 p/(k - p - 1)``.
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+
+    Returns
+    -------
+    sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> ls.expected_distance_alpha0("underparameterized").subs(ls.symbols.nu, 0)
+    p*sigma**2/(m*n_v - p - 1)
+    """
+    _check(regime)
+    return _public(_T.exact_alpha0_over() if regime == REGIMES[0] else _T.exact_alpha0_under())
+
+
+def test_loss_alpha0(regime):
+    """Exact average test loss at ``alpha_t = 0``: (T0) at :func:`expected_distance_alpha0`.
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+
+    Returns
+    -------
+    sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> s = ls.symbols
+    >>> ls.test_loss_alpha0("overparameterized").subs({s.alpha_r: 0, s.nu: 0, s.dist0: 0})
+    m*n_v*sigma**2/(2*(-m*n_v + p - 1)) + sigma**2/2
+    """
+    return _T.t0_printed(expected_distance_alpha0(regime))
+
+
+test_loss_alpha0.__test__ = False
+
+
+def slope_alpha0(regime, form="derived"):
+    """``dL/dalpha_t`` at ``alpha_t = 0`` of the leading-order test loss.
+
+    Its sign decides whether a small negative inner rate helps.
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+    form : {"derived", "printed"}, default="derived"
+
+    Returns
+    -------
+    sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> s = ls.symbols
+    >>> ls.slope_alpha0("underparameterized").subs(s.alpha_r, 0)
+    p*sigma**2/(m*n_v)
+    >>> ls.slope_alpha0("underparameterized", "printed").subs(s.alpha_r, 0)
+    -nu**2*(n_v + p + 1)/(m*n_v)
+    """
+    loss = test_loss(regime, form)
+    return sp.factor(sp.simplify(sp.diff(loss, symbols.alpha_t).subs(symbols.alpha_t, 0)))
+
+
+def nstep_expected_distance(regime, n_steps):
+    """Leading-order ``E|omega* - w0|^2`` of ``n_steps``-step MAML (``A = (I - alpha_t H)^N``), exact moments.
+
+    For ``n_steps = 1`` it is :func:`expected_distance` (derived).
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+    n_steps : int
+        Inner gradient steps, ``>= 1``; the cost grows quickly with it (Wishart moments of degree ``4 n_steps``).
+
+    Returns
+    -------
+    sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> d1 = ls.nstep_expected_distance("underparameterized", 1)
+    >>> ls.compare(d1, ls.expected_distance("underparameterized")).equal
+    True
+    """
+    _check(regime)
+    if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
+        raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
+    moments = dict(zip((_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG), _T.nstep_trace_moments(n_steps)))
+    base = _T.nstep_distance_over() if regime == REGIMES[0] else _T.nstep_distance_under()
+    return _public(base.subs(moments))
+
+
+def nstep_test_loss(regime, n_steps):
+    """Leading-order average test loss of ``n_steps``-step MAML: (T0) at :func:`nstep_expected_distance`.
+
+    Parameters
+    ----------
+    regime : {"overparameterized", "underparameterized"}
+    n_steps : int
+
+    Returns
+    -------
+    sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> s = ls.symbols
+    >>> ls.nstep_test_loss("overparameterized", 2).subs(s.alpha_t, 0) == ls.test_loss("overparameterized").subs(s.alpha_t, 0)
+    True
+    """
+    return _T.t0_printed(nstep_expected_distance(regime, n_steps))
+
+
+nstep_test_loss.__test__ = False
+
+
+def _to_sympy(tree):
+    op = tree[0]
+    if op == "num":
+        return sp.Rational(tree[1]) if not any(c in tree[1] for c in "eE") else sp.Rational(sp.Float(tree[1], 30))
+    if op == "sym":
+        return symbols[tree[1]]
+    if op == "neg":
+        return -_to_sympy(tree[1])
+    if op == "call":
+        return {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "Abs": sp.Abs}[tree[1]](_to_sympy(tree[2]))
+    a, b = _to_sympy(tree[1]), _to_sympy(tree[2])
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+            "**": lambda: a**b}[op]()
+
+
+def parse(text):
+    """A formula string as a sympy expression, parsed safely (never by ``eval`` or sympy's parser).
+
+    Only numbers, the names of :data:`symbols`, ``+ - * / ** ^ ( )`` and ``sqrt, exp,
+    log, Abs`` are accepted; anything else raises ``ValueError`` naming the token.
+    Decimal numbers become exact rationals.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    sympy.Expr
+
+    Examples
+    --------
+    >>> import linmeta.symbolic as ls
+    >>> ls.parse("sigma^2 * p/(n_v*m - p - 1) + 0.5")
+    p*sigma**2/(m*n_v - p - 1) + 1/2
+    >>> ls.parse("p.__class__")
+    Traceback (most recent call last):
+        ...
+    ValueError: formula: refused token '.__class__' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt, exp, log, Abs are allowed
+    """
+    return _to_sympy(_parse_tree(text))
+
+
+def to_callable(expr):
+    """``expr`` as a function of a :class:`~linmeta.Problem` returning a float.
+
+    The symbols take the problem's values (``dist0 = |omega0 - w0|``).
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        An expression in :data:`symbols` only.
+
+    Returns
+    -------
+    callable
+        ``f(prob) -> float``.
+
+    Examples
+    --------
+    >>> import linmeta as lm, linmeta.symbolic as ls
+    >>> f = ls.to_callable(ls.test_loss("underparameterized"))
+    >>> bool(abs(f(lm.presets.FIG3) - float(lm.theory.test_loss(lm.presets.FIG3))) < 1e-12)
+    True
+    """
+    expr = sp.sympify(expr)
+    unknown = sorted(s.name for s in expr.free_symbols if s not in set(symbols.values()))
+    if unknown:
+        raise ValueError(f"formula: unknown symbols {unknown}; known: {', '.join(symbols)}")
+    args = [symbols[name] for name in NAMES]
+    func = sp.lambdify(args, expr, modules="math")
+
+    def evaluate(prob):
+        values = problem_values(prob)
+        return float(func(*(values[name] for name in NAMES)))
+
+    return evaluate
