@@ -46,7 +46,7 @@ from linmeta._checks import check_int
 from linmeta._rng import check_seed
 from linmeta.estimate import METHODS
 from linmeta.problem import Problem
-from linmeta.sweep import cells_of, sweep
+from linmeta.sweeping import cells_of, sweep
 
 __all__ = ["check", "CheckResult", "CORRECTION"]
 

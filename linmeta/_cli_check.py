@@ -53,7 +53,7 @@ def add(sub):
                     description="Test a formula for the average test loss against simulation on a grid of "
                                 "problems.\n\n" + description.strip(),
                     examples=[line[2:] for line in examples.rstrip().split("\n")], func=run)
-    c.add_argument("formula", metavar="FORMULA", help="the average test loss in the paper's symbols (see below)")
+    c.add_argument("formula", metavar="FORMULA", help="the average test loss in the paper's symbols (see above)")
     add_problem_arguments(c)
     c.add_argument("--grid", action="append", metavar="NAME=START:STOP:NUM|V1,V2,...", default=[],
                    help="a grid field (repeatable; cells are the Cartesian product); default: the base problem only")
