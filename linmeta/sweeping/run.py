@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from linmeta import theory
+from linmeta import __version__, theory
 from linmeta._checks import check_int
 from linmeta._rng import check_seed
 from linmeta.estimate import METHODS, simulate_curve
@@ -187,8 +187,6 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         Bad arguments, named; :class:`~linmeta.sweeping.SweepArgumentError`
         (a ``ValueError``) for an unusable ``out`` or ``scheduler``.
     """
-    from linmeta import __version__
-
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     n_runs = check_int(n_runs, "n_runs", min_val=1)
