@@ -29,18 +29,15 @@ import warnings
 from collections import namedtuple
 
 import numpy as np
-import scipy.linalg
 
 from linmeta._checks import check_int, check_real
-from linmeta.maml import COND_WARN, IllConditionedWarning, meta_system
-from linmeta.maml import inner_map as _maml_inner_map
+from linmeta.bounds import smoothness
+from linmeta.inner_maps import INNER_MAPS
+from linmeta.maml import FOMAML_COND_MAX, first_order_fixed_point, meta_system
 from linmeta.maml import meta_gradient as _maml_meta_gradient
 
 __all__ = ["inner_map", "meta_gradient", "meta_train_fomaml", "imaml_meta_gradient", "imaml_gradient_descent",
            "IMAMLResult", "FOMAML_COND_MAX"]
-
-#: ``meta_train_fomaml`` raises when the condition number of its linear system exceeds this.
-FOMAML_COND_MAX = 1e12
 
 IMAMLResult = namedtuple("IMAMLResult", "omega n_iter converged grad_norm outer_step")
 IMAMLResult.__doc__ = """Result of :func:`imaml_gradient_descent`.
@@ -87,20 +84,7 @@ def inner_map(batch, prob):
     ----------
     theory.md §2, §6 (B1), §8 (I1), §9 (F1).
     """
-    if prob.algorithm in ("maml", "fomaml"):
-        return _maml_inner_map(batch, prob.replace(algorithm="maml"))
-    m, n_t, p = batch.X_t.shape
-    lam = prob.lam
-    A = np.empty((m, p, p))
-    b = np.empty((m, p))
-    eye = np.eye(p)
-    for i in range(m):
-        X = batch.X_t[i]
-        factor = scipy.linalg.cho_factor(X.T @ X / n_t + lam * eye, lower=True)
-        A[i] = lam * scipy.linalg.cho_solve(factor, eye)
-        A[i] = (A[i] + A[i].T) / 2  # exact symmetry (the solve is symmetric up to rounding)
-        b[i] = scipy.linalg.cho_solve(factor, X.T @ batch.y_t[i] / n_t)
-    return A, b
+    return INNER_MAPS[prob.algorithm].build(batch, prob)
 
 
 def _validation_inputs(batch):
@@ -136,82 +120,21 @@ def meta_gradient(omega, batch, prob):
 
 
 def meta_train_fomaml(batch, prob):
-    """First-order MAML's fixed point, solved as a linear system (theory.md F1).
+    """First-order MAML's fixed point, solved as a linear system (docs: theory, F1).
 
-    The first-order meta-gradient is ``g(omega) = P^T (Z omega - r) / (n_v m)``
-    (:func:`meta_gradient`).  Its fixed points solve ``P^T Z omega = P^T r``.
-
-    * Under-parameterised (``p < n_v m``): the fixed point **exists and is
-      unique iff** ``M = P^T Z = sum_i X_v,i^T X_v,i A_i`` is non-singular.
-      ``M`` is not symmetric, and ``det M`` is a polynomial in ``alpha_t`` that
-      is non-zero at ``alpha_t = 0`` (``M = P^T P``), so for given data it fails
-      only at finitely many rates.  Outer gradient descent converges to it only
-      if the eigenvalues of ``M`` have positive real parts (and the step is
-      small); the fixed point is returned regardless.
-    * Over-parameterised (``p > n_v m``): ``P^T`` has full column rank, so the
-      fixed points are exactly the interpolating solutions ``Z omega = r``, the
-      same set as MAML's minimisers.  First-order updates move ``omega`` only
-      within the span of the validation inputs, so the one that first-order
-      gradient descent started at ``omega0`` reaches is
-      ``omega0 + P^T lam`` with ``(Z P^T) lam = r - Z omega0``; it **exists and is
-      unique iff** ``Z P^T`` (``n_v m x n_v m``) is non-singular.  This is *not*
-      the Euclidean-nearest solution ``omega0 + Z^+ (r - Z omega0)`` that MAML
-      reaches (unless the row spaces of ``Z`` and ``P`` coincide, e.g.
-      ``alpha_t = 0``); it is the one returned.
-
-    Parameters
-    ----------
-    batch : TaskBatch
-    prob : Problem
-        ``algorithm`` is ignored here (the first-order fixed point is computed).
-
-    Returns
-    -------
-    omega : ndarray of shape (p,)
-
-    Raises
-    ------
-    ValueError
-        When the system is singular or its condition number exceeds
-        ``FOMAML_COND_MAX = 1e12`` (no unique fixed point).
-
-    Warns
-    -----
-    IllConditionedWarning
-        When the condition number exceeds ``1e8``.
+    The same function as :func:`linmeta.maml.first_order_fixed_point` (see
+    there for existence, uniqueness and which fixed point is returned);
+    :func:`linmeta.meta_train` calls it for ``algorithm="fomaml"``.
 
     Examples
     --------
     >>> import numpy as np, linmeta as lm
-    >>> prob = lm.presets.FIG2.replace(algorithm="fomaml")
+    >>> prob = lm.presets.FIG3.replace(algorithm="fomaml")
     >>> batch = lm.sample_tasks(prob, seed=0)
-    >>> omega = lm.meta_train(batch, prob)
-    >>> Z, r = lm.maml.meta_system(batch, prob)
-    >>> bool(np.allclose(Z @ omega, r))      # interpolates, like MAML
+    >>> bool(np.array_equal(lm.algorithms.meta_train_fomaml(batch, prob), lm.meta_train(batch, prob)))
     True
-
-    References
-    ----------
-    theory.md §9 (F1).
     """
-    Z, r = meta_system(batch, prob)
-    P = _validation_inputs(batch)
-    over = prob.p > prob.k
-    M = Z @ P.T if over else P.T @ Z
-    rhs = r - Z @ prob.omega0 if over else P.T @ r
-    s = np.linalg.svd(M, compute_uv=False)
-    cond = s[0] / s[-1] if s[-1] > 0 else np.inf
-    what = "Z P^T" if over else "P^T Z"
-    if not cond <= FOMAML_COND_MAX:
-        raise ValueError(
-            f"first-order MAML has no unique fixed point: {what} is singular (cond = {cond:.3g} > "
-            f"{FOMAML_COND_MAX:g}; alpha_t={prob.alpha_t}, n_steps={prob.n_steps}, p={prob.p}, n_v*m={prob.k})"
-        )
-    if cond > COND_WARN:
-        warnings.warn(f"first-order MAML fixed point is ill-conditioned: cond({what}) = {cond:.3g} > {COND_WARN:g}",
-                      IllConditionedWarning, stacklevel=3)
-    x = np.linalg.solve(M, rhs)
-    return prob.omega0 + P.T @ x if over else x
+    return first_order_fixed_point(batch, prob)
 
 
 # ------------------------------------------------------------------ iMAML as users run it
@@ -326,8 +249,6 @@ def imaml_gradient_descent(batch, prob, *, outer_step=None, tol=1e-11, max_iter=
     ----------
     theory.md §8 (I1); Rajeswaran, Finn, Kakade & Levine (2019), "Meta-learning with implicit gradients".
     """
-    from linmeta.bounds import smoothness  # noqa: PLC0415  (bounds imports this module's siblings)
-
     _check_imaml(prob)
     tol = check_real(tol, "tol", min_val=0, strict=True)
     max_iter = check_int(max_iter, "max_iter", min_val=1)

@@ -14,6 +14,7 @@ from collections import namedtuple
 import numpy as np
 
 from linmeta._checks import check_int, check_real
+from linmeta.maml import meta_system
 
 __all__ = ["step_size_bound", "smoothness", "Smoothness", "product_norm", "meta_smoothness"]
 
@@ -106,7 +107,5 @@ def meta_smoothness(batch, prob):
     >>> bool(np.isclose(lm.bounds.meta_smoothness(batch, prob), np.linalg.eigvalsh(P.T @ P / prob.k)[-1]))
     True
     """
-    from linmeta.maml import meta_system  # noqa: PLC0415
-
     Z, _ = meta_system(batch, prob)
     return float(np.linalg.svd(Z, compute_uv=False)[0] ** 2 / Z.shape[0])
