@@ -132,7 +132,7 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta, d
 
 @jit(parallel=True)
 def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
-    """The paper's protocol: mean test loss over sampled test tasks (theory.md §2, §7).
+    """The paper's protocol: mean test loss over sampled test tasks (docs: theory, MAML1, T0).
 
     For run ``r``, meta-parameters ``omega - w0 = delta[r, a]`` and each test
     task ``t``: adapt with one step of rate ``alpha_r`` on ``n_r`` points,
@@ -205,7 +205,7 @@ def _pair_sums(a, e, sigma):
 
 @jit(parallel=True)
 def protocol_losses_projected(delta, g, v, e_r, chi2, g_te, e_te, nu_s, sigma, alpha_rs, out):
-    """The paper's protocol from the projections the score depends on (theory.md §2, §7).
+    """The paper's protocol from the projections the score depends on (docs: theory, MAML1, T0).
 
     Same estimator as :func:`protocol_losses`, with the same distribution for
     every ``alpha_t`` and ``alpha_r``, drawing ``O(p + n_r + n_te)`` numbers

@@ -1,22 +1,16 @@
-"""Related algorithms in closed form: N-step MAML, first-order MAML, iMAML (theory.md §6, §8, §9).
+"""Related algorithms in closed form: N-step MAML, first-order MAML, iMAML (docs: theory, B1, I1, F1).
 
-Every algorithm here has an affine inner map ``theta_i(omega) = A_i omega + b_i``:
+Every algorithm here has an affine inner map ``theta_i(omega) = A_i omega + b_i``,
+listed once in the table :data:`linmeta.inner_maps.INNER_MAPS` (which this
+module, :mod:`linmeta.maml`, the simulation engine and the theory consult).
 
-==========  ==========================================  ==========================================
-algorithm   ``A_i``                                     ``b_i``
-==========  ==========================================  ==========================================
-``maml``    ``(I - alpha_t H_i)^N``                     ``alpha_t sum_{j<N} (I - alpha_t H_i)^j c_i``
-``fomaml``  as ``maml`` (same inner loop)               as ``maml``
-``imaml``   ``lam (H_i + lam I)^{-1}``                  ``(H_i + lam I)^{-1} c_i``
-==========  ==========================================  ==========================================
-
-with ``H_i = X_t,i^T X_t,i / n_t`` and ``c_i = X_t,i^T y_t,i / n_t``.  MAML and
+MAML and
 iMAML minimise the same meta-loss (:func:`linmeta.maml.meta_loss`) with their
 own ``A_i, b_i``, and their exact meta-gradient is ``Z^T (Z omega - r) / (n_v m)``
 (iMAML's implicit gradient ``(I + H_i / lam)^{-1} grad L_i(phi_i)`` is exactly
-``A_i^T grad L_i``, theory.md I1).  First-order MAML drops ``A_i^T`` and follows
+``A_i^T grad L_i``, docs: theory, I1).  First-order MAML drops ``A_i^T`` and follows
 ``P^T (Z omega - r) / (n_v m)`` with ``P`` the stacked validation inputs
-(theory.md F1); it is not the gradient of any objective in general, so its
+(docs: theory, F1); it is not the gradient of any objective in general, so its
 closed form is a fixed point (:func:`meta_train_fomaml`).
 
 :func:`imaml_gradient_descent` runs iMAML as its users do (conjugate gradient
@@ -25,7 +19,6 @@ descent); the tests check that it reaches the closed form.
 """
 from __future__ import annotations
 
-import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -61,8 +54,8 @@ def inner_map(batch, prob):
     """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for any algorithm.
 
     ``"maml"`` and ``"fomaml"``: ``N = prob.n_steps`` gradient steps of rate
-    ``alpha_t`` (theory.md §6).  ``"imaml"``: the exact proximal solution
-    ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (theory.md I1), obtained from
+    ``alpha_t`` (docs: theory, B1).  ``"imaml"``: the exact proximal solution
+    ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (docs: theory, I1), obtained from
     a Cholesky factorisation of ``H_i + lam I`` (positive definite since
     ``lam > 0``); ``alpha_t`` plays no role.
 
@@ -82,7 +75,7 @@ def inner_map(batch, prob):
 
     References
     ----------
-    theory.md §2, §6 (B1), §8 (I1), §9 (F1).
+    docs: theory, MAML1, B1, I1, F1.
     """
     return INNER_MAPS[prob.algorithm].build(batch, prob)
 
@@ -111,7 +104,7 @@ def meta_gradient(omega, batch, prob):
 
     References
     ----------
-    theory.md §8 (I1), §9 (F1).
+    docs: theory, I1, F1.
     """
     if prob.algorithm != "fomaml":
         return _maml_meta_gradient(omega, batch, prob)
@@ -171,7 +164,7 @@ def _imaml_task_gradients(omega, batch, lam, phi, g, inner_tol, cg_tol, max_cg):
 
 
 def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
-    """iMAML's meta-gradient as its users compute it (theory.md I1).
+    """iMAML's meta-gradient as its users compute it (docs: theory, I1).
 
     Each inner problem ``min_phi Lhat_i(phi) + lam/2 |phi - omega|^2`` is solved
     by conjugate gradient to residual ``inner_tol``; the implicit gradient
@@ -247,7 +240,7 @@ def imaml_gradient_descent(batch, prob, *, outer_step=None, tol=1e-11, max_iter=
 
     References
     ----------
-    theory.md §8 (I1); Rajeswaran, Finn, Kakade & Levine (2019), "Meta-learning with implicit gradients".
+    docs: theory, I1; Rajeswaran, Finn, Kakade & Levine (2019), "Meta-learning with implicit gradients".
     """
     _check_imaml(prob)
     tol = check_real(tol, "tol", min_val=0, strict=True)

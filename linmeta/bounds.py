@@ -1,4 +1,4 @@
-"""The multi-step MAML step-size bound of Ji, Yang & Liang and the quantities it controls (theory.md §6, B1).
+"""The multi-step MAML step-size bound of Ji, Yang & Liang and the quantities it controls (docs: theory, B1).
 
 For ``N`` inner steps of rate ``alpha`` on task losses that are ``L``-smooth,
 ``alpha L < 2^(1/(2N)) - 1`` gives ``|prod_j (I - alpha H_i)| <= (1 + |alpha| L)^N
@@ -33,7 +33,7 @@ def step_size_bound(N):
 
     References
     ----------
-    theory.md §6 (B1); Ji, Yang & Liang (2022), "Theoretical convergence of multi-step model-agnostic
+    docs: theory, B1; Ji, Yang & Liang (2022), "Theoretical convergence of multi-step model-agnostic
     meta-learning", JMLR 23.
     """
     N = check_int(N, "N", min_val=1)
@@ -70,7 +70,7 @@ def smoothness(batch, *, data="train"):
 
     References
     ----------
-    theory.md §6 (B1).
+    docs: theory, B1.
     """
     if data not in ("train", "validation"):
         raise ValueError(f"data must be 'train' or 'validation'; got {data!r}")

@@ -1,4 +1,4 @@
-"""Closed-form MAML meta-training (theory.md §2 MAML1, §6 for ``n_steps > 1``).
+"""Closed-form MAML meta-training (docs: theory, MAML1; B1 for ``n_steps > 1``).
 
 The inner update is affine, ``theta_i(omega) = A_i omega + b_i``, so the
 meta-loss ``1/(2 n_v m) |Z omega - r|^2`` with ``Z_i = X_v,i A_i`` and
@@ -102,7 +102,7 @@ def meta_train(batch, prob):
 
     References
     ----------
-    theory.md §2 (MAML1).
+    docs: theory, MAML1.
     """
     if (batch.X_t.shape[1:], batch.X_v.shape[1:]) != ((prob.n_t, prob.p), (prob.n_v, prob.p)) or batch.m != prob.m:
         raise ValueError(
@@ -125,7 +125,7 @@ def meta_train(batch, prob):
 
 
 def first_order_fixed_point(batch, prob):
-    """First-order MAML's fixed point, solved as a linear system (theory.md F1).
+    """First-order MAML's fixed point, solved as a linear system (docs: theory, F1).
 
     The first-order meta-gradient is ``g(omega) = P^T (Z omega - r) / (n_v m)``
     (:func:`linmeta.algorithms.meta_gradient`).  Its fixed points solve ``P^T Z omega = P^T r``.
@@ -181,7 +181,7 @@ def first_order_fixed_point(batch, prob):
 
     References
     ----------
-    theory.md §9 (F1).
+    docs: theory, F1.
     """
     Z, r = meta_system(batch, prob)
     P = batch.X_v.reshape(-1, batch.X_v.shape[-1])

@@ -1,4 +1,4 @@
-"""N-step MAML, first-order MAML and iMAML: closed forms, meta-gradients, kernels (issue 6)."""
+"""N-step MAML, first-order MAML and iMAML: closed forms, meta-gradients, kernels."""
 import warnings
 
 import numba
