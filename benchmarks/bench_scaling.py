@@ -7,7 +7,8 @@ Theorem 1 where they grow together): FIG2 (over-parameterised, ``k = n_v m = 6 s
 with common random numbers, exact test loss (``simulate_curve(prob, "alpha_t", ...)``).
 
 * **linmeta**: :func:`linmeta._engine.run_losses` over ``R`` runs, per run, with every core
-  (Numba threads = cores) and with one thread;
+  (Numba threads = cores) and with one thread; linmeta and the floor are timed in three
+  interleaved rounds and the fastest round of each is kept;
 * **floor**: what any implementation must do, single-threaded (BLAS pinned to one thread),
   divided by the cores: the run's random draws (the same generator and count) plus the products
   ``X_v,i X_t,i^T X_t,i`` of every task, the three Gram blocks of ``Z = P - alpha_t Q``
@@ -22,9 +23,9 @@ with common random numbers, exact test loss (``simulate_curve(prob, "alpha_t", .
 The machine may be shared: absolute times are noisy, ratios measured in the same run are what
 matters (``linmeta(1 thread) / floor(1 thread)`` is the least sensitive to other load).
 Writes ``figures/scaling.csv`` and ``figures/scaling.png``; ``--big`` adds FIG2's sizes at
-``p = 20 000``.
+``p = 20 000``, ``--variants`` the other algorithms (N-step MAML, first-order MAML, iMAML).
 
-Usage: ``python benchmarks/bench_scaling.py [--budget 2] [--numpy-max-p 240] [--big] [--out figures]``
+Usage: ``python benchmarks/bench_scaling.py [--budget 2] [--numpy-max-p 240] [--big] [--variants] [--out figures]``
 """
 import argparse
 import json
@@ -106,29 +107,36 @@ def memory_per_run(prob, method="exact"):
     return json.loads(out.stdout)
 
 
-def measure(preset, s, budget, numpy_max_p, cores):
+def measure(preset, s, budget, numpy_max_p, cores, repeats=3):
+    """One size: linmeta (all cores, one thread), floor and NumPy loop per run, and memory per run.
+
+    linmeta and the floor are timed in ``repeats`` interleaved rounds and the fastest round of each
+    is kept (the usual defence against other load on a shared machine).
+    """
     prob = scaled(preset, s)
     regime = "over" if prob.p > prob.k else "under"
     _engine.run_losses(prob, np.arange(1), 0, ALPHAS, [prob.alpha_r])  # warm
     t1 = _per_run(lambda: _engine.run_losses(prob, np.arange(1), 1, ALPHAS, [prob.alpha_r]), 1)
-    R = int(np.clip(budget / max(t1, 1e-6), 2, 400))
-    R = max(cores, R - R % cores)
+    R = int(np.clip(budget / repeats / max(t1, 1e-6), cores, 400))
+    R -= R % cores
+    t_all, t_one, f_one = [], [], []
+    for _ in range(repeats):
+        numba.set_num_threads(cores)
+        t_all.append(_per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [prob.alpha_r]), R))
+        numba.set_num_threads(1)
+        t_one.append(_per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [prob.alpha_r]), R))
+        with threadpool_limits(1):
+            f_one.append(_per_run(lambda: [floor_run(prob, r) for r in range(R)], R))
     numba.set_num_threads(cores)
-    t_all = _per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [prob.alpha_r]), R)
-    numba.set_num_threads(1)
-    t_one = _per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [prob.alpha_r]), R)
-    numba.set_num_threads(cores)
-    with threadpool_limits(1):
-        floor_run(prob, 0)
-        f_one = _per_run(lambda: [floor_run(prob, r) for r in range(R)], R)
-        t_np = np.nan
-        if prob.p <= numpy_max_p:
+    t_np = np.nan
+    if prob.p <= numpy_max_p:
+        with threadpool_limits(1):
             Rn = 1 if prob.p > 120 else 3
             t_np = _per_run(lambda: _reference.run_losses(prob, np.arange(Rn), 0, ALPHAS, [prob.alpha_r]), Rn)
     mem = memory_per_run(prob)
     return dict(preset=preset, s=s, regime=regime, p=prob.p, k=prob.k, n_t=prob.n_t, runs=R,
-                linmeta_ms=1e3 * t_all, linmeta_1thread_ms=1e3 * t_one, floor_ms=1e3 * f_one / cores,
-                floor_1thread_ms=1e3 * f_one, numpy_loop_ms=1e3 * t_np / cores, memory_mib=mem)
+                linmeta_ms=1e3 * min(t_all), linmeta_1thread_ms=1e3 * min(t_one), floor_ms=1e3 * min(f_one) / cores,
+                floor_1thread_ms=1e3 * min(f_one), numpy_loop_ms=1e3 * t_np / cores, memory_mib=mem)
 
 
 def big(cores):
@@ -143,6 +151,28 @@ def big(cores):
                                              R)
         out[method + "_memory_mib"] = memory_per_run(prob, method)
     return out
+
+
+VARIANTS = {"MAML, 1 step": {}, "MAML, 3 steps": dict(n_steps=3), "first-order MAML, 3 steps":
+            dict(algorithm="fomaml", n_steps=3), "iMAML": dict(algorithm="imaml", lam=1.0)}
+
+
+def variants(cores, budget):
+    """Time per run of every algorithm at FIG2 x 8 (p=480) and FIG3 x 4 (p=120), 25 alpha_t, exact."""
+    numba.set_num_threads(1)
+    out = []
+    for preset, s in (("FIG2", 8), ("FIG3", 4)):
+        base = scaled(preset, s)
+        for name, kw in VARIANTS.items():
+            prob = base.replace(**kw)
+            _engine.run_losses(prob, np.arange(1), 0, ALPHAS, [0.2])
+            t1 = _per_run(lambda: _engine.run_losses(prob, np.arange(1), 1, ALPHAS, [0.2]), 1)
+            R = int(np.clip(budget / max(t1, 1e-6), 1, 200))
+            out.append(dict(preset=f"{preset} x {s}", p=prob.p, k=prob.k, algorithm=name, runs=R,
+                            ms_1thread=1e3 * _per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [0.2]),
+                                                      R)))
+    numba.set_num_threads(cores)
+    return pd.DataFrame(out)
 
 
 def law(table, regime, column="linmeta_1thread_ms"):
@@ -178,14 +208,19 @@ def plot(table, path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--budget", type=float, default=2.0, help="seconds of linmeta time per size (sets the run count)")
+    ap.add_argument("--budget", type=float, default=3.0, help="seconds of linmeta time per size (sets the run count)")
     ap.add_argument("--numpy-max-p", type=int, default=240, help="largest p at which the NumPy loop is timed")
     ap.add_argument("--big", action="store_true", help="also time FIG2's sizes at p = 20 000")
+    ap.add_argument("--variants", action="store_true", help="also time N-step MAML, first-order MAML and iMAML")
+    ap.add_argument("--only-extras", action="store_true", help="skip the scaling table (with --big/--variants)")
     ap.add_argument("--out", default="figures", help="directory for scaling.csv and scaling.png")
     args = ap.parse_args(argv)
     cores = os.cpu_count()
     print(f"linmeta {lm.__version__}, numba {numba.__version__}, numpy {np.__version__}; {cores} cores; "
           f"load average {os.getloadavg()[0]:.1f}")
+    if args.only_extras:
+        _extras(args, cores)
+        return
     rows = []
     for preset in ("FIG2", "FIG3"):
         for s in SCALES[preset]:
@@ -207,8 +242,15 @@ def main(argv=None):
         print(f"{regime}: time ~ p^{law(table, regime):.2f} (linmeta, 1 thread), floor ~ p^"
               f"{law(table, regime, 'floor_1thread_ms'):.2f} over the three largest sizes")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    _extras(args, cores)
+
+
+def _extras(args, cores):
     if args.big:
         print("FIG2 sizes at p = 20 000:", json.dumps({k: round(v, 1) for k, v in big(cores).items()}))
+    if args.variants:
+        print("\nevery algorithm, 1 thread, ms per run (25 alpha_t, exact):")
+        print(variants(cores, args.budget).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
 if __name__ == "__main__":

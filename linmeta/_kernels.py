@@ -17,6 +17,7 @@ import numpy as np
 from linmeta import _linalg
 from linmeta._linalg import jit
 
+
 @jit
 def _task_rows(X_t, e_t, X_v, e_v, u, sigma, Q, y, s):
     """One task's rows of the one-step MAML system: ``Q = X_v H``, ``y = y_v``, ``s = X_v c`` (into slices).
