@@ -97,9 +97,9 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta, d
         rows = slice(i * n_v, (i + 1) * n_v)
         _task_rows(X_t[i], e_t[i], X_v[i], e_v[i], nu_s * g[i], sigma, Q[rows], y[rows], s[rows])
     if over:
-        K0 = np.dot(P, P.T)
+        K0 = _linalg.gram_rows(P)
         K1 = np.dot(P, Q.T)
-        K2 = np.dot(Q, Q.T)
+        K2 = _linalg.gram_rows(Q)
         Pd = np.dot(P, d0)
         Qd = np.dot(Q, d0)
         d00 = np.dot(d0, d0)
@@ -114,9 +114,9 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta, d
             if want_delta:
                 delta[ia] = d0 + np.dot(P.T, lam) - a * np.dot(Q.T, lam)
     else:
-        G0 = np.dot(P.T, P)
+        G0 = _linalg.gram_cols(P)
         G1 = np.dot(P.T, Q)
-        G2 = np.dot(Q.T, Q)
+        G2 = _linalg.gram_cols(Q)
         v0 = np.dot(P.T, y)
         v1 = np.dot(Q.T, y) + np.dot(P.T, s)
         v2 = np.dot(Q.T, s)

@@ -128,10 +128,10 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam,
             _task_system(X_t[i], X_v[i], yt[i], yv[i], algo, alphas[ia], n_steps, lam, Z[rows], res[rows])
         W = P if algo == 1 else Z  # first order: P^T (Z omega - r) = 0; else least squares
         if over:  # omega = d0 + W^T mu with (Z W^T) mu = r - Z d0
-            M = np.dot(Z, W.T)
+            M = np.dot(Z, W.T) if algo == 1 else _linalg.gram_rows(Z)
             rhs = res - np.dot(Z, d0)
         else:  # (W^T Z) omega = W^T r
-            M = np.dot(W.T, Z)
+            M = np.dot(W.T, Z) if algo == 1 else _linalg.gram_cols(Z)
             rhs = np.dot(W.T, res)
         size = M.shape[0]
         if algo == 1:

@@ -8,6 +8,8 @@ Numba's bridges to SciPy's LAPACK, so they run at library speed inside
 instead of raising:
 
 ==========================  =========================================================================
+:func:`gram_rows`           ``A A^T`` by BLAS ``dsyrk`` (half the work of ``np.dot(A, A.T)``)
+:func:`gram_cols`           ``A^T A`` by BLAS ``dsyrk``
 :func:`cholesky_factor`     ``A = L L^T`` in place (``L`` lower); returns a condition bound or ``inf``
 :func:`cholesky_solve`      ``A x = b`` from the factor (``b`` a vector or rows of right-hand sides)
 :func:`lu_factor`           ``A^T = P L U`` in place; returns a condition estimate or ``inf``
@@ -26,12 +28,15 @@ worker, so results do not depend on the thread count.
 """
 from __future__ import annotations
 
+import llvmlite.binding as llvm
 import numba
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (provides the dsyrk export registered below)
 from numba.core import types
+from numba.extending import get_cython_function_address
 from numba.np.linalg import ensure_lapack
 
-__all__ = ["jit", "cholesky_factor", "cholesky_solve", "lu_factor", "lu_solve"]
+__all__ = ["jit", "gram_rows", "gram_cols", "cholesky_factor", "cholesky_solve", "lu_factor", "lu_solve"]
 
 
 def jit(func=None, *, parallel=False):
@@ -70,6 +75,58 @@ _xxgetrf = types.ExternalFunction(
                                 types.CPointer(_F_INT)))
 _KIND = ord("d")
 _UPPER = ord("U")
+# BLAS dsyrk (symmetric rank-k update) is not among Numba's bridges: register SciPy's export under
+# a name of ours, which cached code refers to by name (so caching keeps working)
+llvm.add_symbol("linmeta_dsyrk", get_cython_function_address("scipy.linalg.cython_blas", "dsyrk"))
+_I8, _I32, _F64 = types.CPointer(types.int8), types.CPointer(types.int32), types.CPointer(types.float64)
+_dsyrk = types.ExternalFunction("linmeta_dsyrk", types.void(_I8, _I8, _I32, _I32, _F64, _F64, _I32, _F64, _F64, _I32))
+
+
+@jit
+def _gram(A, rows):
+    k, n = A.shape
+    size = k if rows else n
+    out = np.empty((size, size))
+    if size == 0:
+        return out
+    flags = np.array([_UPPER, ord("T") if rows else ord("N")], dtype=np.int8)
+    # n, k, lda, ldc of LAPACK's column-major view A^T (n x k): A A^T = (A^T)^T A^T, A^T A = A^T (A^T)^T
+    dims = np.array([size, n if rows else k, n, size], dtype=np.int32)
+    coef = np.array([1.0, 0.0])
+    _dsyrk(flags[0:].ctypes, flags[1:].ctypes, dims[0:].ctypes, dims[1:].ctypes, coef[0:].ctypes, A.ctypes,
+           dims[2:].ctypes, coef[1:].ctypes, out.ctypes, dims[3:].ctypes)
+    for i in range(size):  # dsyrk filled the lower triangle (upper in Fortran order): mirror it
+        for j in range(i + 1, size):
+            out[i, j] = out[j, i]
+    return out
+
+
+@jit
+def gram_rows(A):
+    """``A A^T`` (exactly symmetric) for a C-contiguous ``A`` by one BLAS ``dsyrk`` call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linmeta._linalg import gram_rows
+    >>> gram_rows(np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]])).tolist()
+    [[5.0, 11.0, 2.0], [11.0, 25.0, 4.0], [2.0, 4.0, 1.0]]
+    """
+    return _gram(A, True)
+
+
+@jit
+def gram_cols(A):
+    """``A^T A`` (exactly symmetric) for a C-contiguous ``A`` by one BLAS ``dsyrk`` call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linmeta._linalg import gram_cols
+    >>> gram_cols(np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]])).tolist()
+    [[10.0, 14.0], [14.0, 21.0]]
+    """
+    return _gram(A, False)
 
 
 @jit

@@ -105,3 +105,14 @@ def test_one_decorator_everywhere():
             if hasattr(f, "targetoptions") and getattr(f, "__module__", None) == mod.__name__:
                 assert f.targetoptions.get("nogil") and "fastmath" not in f.targetoptions, (mod.__name__, name)
                 assert f._cache.__class__.__name__ == "FunctionCache", (mod.__name__, name)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (7, 3), (40, 120), (200, 30), (0, 4)])
+def test_gram_matches_numpy_and_is_symmetric(shape):
+    A = np.random.default_rng(sum(shape)).standard_normal(shape)
+    rows, cols = _linalg.gram_rows(A), _linalg.gram_cols(A)
+    np.testing.assert_allclose(rows, A @ A.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cols, A.T @ A, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(rows, rows.T) and np.array_equal(cols, cols.T)
+    if min(shape) > 1:  # control: the two products differ in shape or value
+        assert rows.shape != cols.shape or not np.allclose(rows, cols)
