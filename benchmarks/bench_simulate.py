@@ -1,4 +1,4 @@
-"""Speed of ``simulate_curve`` on panel b of Figures 2 and 3, as ratios (issue 3).
+"""Speed of ``simulate_curve`` on panel b of Figures 2 and 3, as ratios.
 
 Panel b: 25 values of ``alpha_t`` in [-2, 1] x 1000 runs, ``alpha_r = 0.2``, both methods; the
 protocol with its default projected test sampler and with every test input drawn (``full``).

@@ -1,6 +1,6 @@
 """Cost model of a simulation: memory per chunk, total work, refusal before allocating.
 
-The Monte Carlo engine (:func:`linmeta.estimate.run_losses`) works in chunks
+The Monte Carlo engine (:func:`linmeta._engine.run_losses`) works in chunks
 of runs.  A chunk holds
 
 * the standard-normal draws of its runs (training tasks, and test tasks for

@@ -4,7 +4,8 @@ Every kernel takes standard-normal draws (``linmeta.sampling``) and works in
 coordinates shifted by ``w0`` (everything depends on ``omega0 - w0`` and
 ``w - w0`` only).  Under ``parallel=True`` each ``prange`` iteration writes
 only its own slots, so results are bit-for-bit independent of the thread
-count.  ``fastmath`` stays off: reassociation would break that.
+count; products go to BLAS (``np.dot``) and factorisations to LAPACK
+(:mod:`linmeta._linalg`), which the caller pins to one thread per worker.
 Plain-NumPy twins used as test oracles and benchmark baselines live in
 ``linmeta._reference``.
 """
@@ -13,202 +14,126 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-jit = numba.njit(cache=True, nogil=True)
-pjit = numba.njit(cache=True, nogil=True, parallel=True)
+from linmeta import _linalg
+from linmeta._linalg import jit
 
 
 @jit
-def _atb(A, B):
-    """``A^T B`` by explicit loops (no BLAS: fixed summation order, no nested threads)."""
-    k, p = A.shape
-    q = B.shape[1]
-    out = np.zeros((p, q))
-    for row in range(k):
-        for a in range(p):
-            v = A[row, a]
-            for b in range(q):
-                out[a, b] += v * B[row, b]
-    return out
+def _task_rows(X_t, e_t, X_v, e_v, u, sigma, Q, y, s):
+    """One task's rows of the one-step MAML system: ``Q = X_v H``, ``y = y_v``, ``s = X_v c`` (into slices).
 
-
-@jit
-def _abt(A, B):
-    """``A B^T`` by explicit loops."""
-    out = np.zeros((A.shape[0], B.shape[0]))
-    for i in range(A.shape[0]):
-        for j in range(B.shape[0]):
-            acc = 0.0
-            for a in range(A.shape[1]):
-                acc += A[i, a] * B[j, a]
-            out[i, j] = acc
-    return out
-
-
-@jit
-def _mv(A, x):
-    """``A x`` by explicit loops."""
-    out = np.zeros(A.shape[0])
-    for i in range(A.shape[0]):
-        acc = 0.0
-        for a in range(A.shape[1]):
-            acc += A[i, a] * x[a]
-        out[i] = acc
-    return out
-
-
-@jit
-def _tmv(A, x):
-    """``A^T x`` by explicit loops."""
-    out = np.zeros(A.shape[1])
-    for i in range(A.shape[0]):
-        for a in range(A.shape[1]):
-            out[a] += A[i, a] * x[i]
-    return out
-
-
-@jit
-def _solve_spd(G, rhs, x):
-    """Solve ``G x = rhs`` by Cholesky (``G`` is overwritten by its factor).
-
-    Returns a lower bound on ``cond(G)``, ``(max L_ii / min L_ii)^2``
-    (the diagonal of a triangular factor holds its eigenvalues), or ``inf``
-    when ``G`` is not numerically positive definite (then ``x`` is NaN).
+    ``H = X_t^T X_t / n_t`` and ``c = X_t^T y_t / n_t`` are never formed:
+    ``X_v H = (X_v X_t^T / n_t) X_t`` costs ``n_v n_t p`` instead of ``n_t p^2``.
     """
-    n = G.shape[0]
-    for j in range(n):
-        s = G[j, j]
-        for k in range(j):
-            s -= G[j, k] * G[j, k]
-        if not s > 0.0:
-            x[:] = np.nan
-            return np.inf
-        d = np.sqrt(s)
-        G[j, j] = d
-        for i in range(j + 1, n):
-            s = G[i, j]
-            for k in range(j):
-                s -= G[i, k] * G[j, k]
-            G[i, j] = s / d
-    for i in range(n):  # L y = rhs
-        s = rhs[i]
-        for k in range(i):
-            s -= G[i, k] * x[k]
-        x[i] = s / G[i, i]
-    for i in range(n - 1, -1, -1):  # L^T x = y
-        s = x[i]
-        for k in range(i + 1, n):
-            s -= G[k, i] * x[k]
-        x[i] = s / G[i, i]
-    lo, hi = G[0, 0], G[0, 0]
+    n_t = X_t.shape[0]
+    y_t = np.dot(X_t, u) + sigma * e_t
+    C = np.dot(X_v, X_t.T) / n_t
+    Q[:] = np.dot(C, X_t)
+    y[:] = np.dot(X_v, u) + sigma * e_v
+    s[:] = np.dot(C, y_t)
+
+
+@jit
+def _combine(M0, M1, M2, a, out):
+    """``out = M0 - a (M1 + M1^T) + a^2 M2`` (the Gram matrix of ``Z = P - a Q``), elementwise."""
+    n = M0.shape[0]
     for i in range(n):
-        lo = min(lo, G[i, i])
-        hi = max(hi, G[i, i])
-    return (hi / lo) ** 2
+        for j in range(n):
+            out[i, j] = M0[i, j] - a * (M1[i, j] + M1[j, i]) + a * a * M2[i, j]
 
 
-@jit
-def _stack_rows(g, X_t, e_t, X_v, e_v, nu_s, sigma, P, Q, y, s):
-    """Rows of the one-step MAML system for one run: ``Z = P - alpha_t Q``, ``r = y - alpha_t s``.
+@jit(parallel=True)
+def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta, dist2, delta, cond):
+    """``|omega*(alpha_t) - w0|^2`` (and optionally ``omega* - w0``) for every run and ``alpha_t``.
 
-    ``P`` stacks the validation inputs, ``Q_i = X_v,i H_i``, ``s_i = X_v,i c_i``
-    with ``H_i = X_t^T X_t / n_t`` and ``c_i = X_t^T y_t / n_t`` (theory.md §2).
-    """
-    m, n_t, p = X_t.shape
-    n_v = X_v.shape[1]
-    H = np.empty((p, p))
-    c = np.empty(p)
-    u = np.empty(p)
-    for i in range(m):
-        for a in range(p):
-            u[a] = nu_s * g[i, a]
-        c[:] = 0.0
-        H[:] = 0.0
-        for n in range(n_t):
-            x = X_t[i, n]
-            yt = sigma * e_t[i, n]
-            for a in range(p):
-                yt += x[a] * u[a]
-            for a in range(p):
-                c[a] += x[a] * yt / n_t
-                for b in range(p):
-                    H[a, b] += x[a] * x[b] / n_t
-        for n in range(n_v):
-            row = i * n_v + n
-            x = X_v[i, n]
-            yv = sigma * e_v[i, n]
-            sv = 0.0
-            for a in range(p):
-                yv += x[a] * u[a]
-                sv += x[a] * c[a]
-                P[row, a] = x[a]
-            for b in range(p):
-                qb = 0.0
-                for a in range(p):
-                    qb += x[a] * H[a, b]
-                Q[row, b] = qb
-            y[row] = yv
-            s[row] = sv
+    One-step MAML (docs: theory, MAML1): ``Z = P - alpha_t Q`` and
+    ``r = y - alpha_t s`` with ``P`` the stacked validation inputs,
+    ``Q_i = X_v,i H_i`` and ``s_i = X_v,i c_i``.  The Gram matrix of ``Z`` is
+    quadratic in ``alpha_t``; its three blocks are built once per run with
+    BLAS (common random numbers across ``alphas``), then each ``alpha_t``
+    costs one Cholesky factorisation.
 
-
-@pjit
-def maml1_deltas(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, delta, cond):
-    """``omega*(alpha_t) - w0`` for every run and every ``alpha_t`` in ``alphas``.
-
-    The Gram matrices are quadratic in ``alpha_t``; their coefficients are
-    built once per run (common random numbers across ``alphas``).
+    * over-parameterised (``p > k = n_v m``): ``K = Z Z^T`` (``k x k``),
+      ``lam = K^{-1} (r - Z d0)``, ``omega* - w0 = d0 + Z^T lam`` and
+      ``|omega* - w0|^2 = |d0|^2 + 2 lam.(Z d0) + lam.(r - Z d0)``: no
+      ``p x p`` matrix, and no ``p``-vector unless ``want_delta``;
+    * under-parameterised: ``G = Z^T Z`` (``p x p``), ``omega* - w0 = G^{-1} Z^T r``.
 
     Parameters
     ----------
-    g, X_t, e_t, X_v, e_v : standard-normal draws, leading axis = run
+    g, X_t, e_t, X_v, e_v : standard-normal draws, leading axis = run (C-contiguous)
     nu_s, sigma : float
         ``nu / sqrt(p)`` and ``sigma``.
     d0 : ndarray (p,)
-        ``omega0 - w0``.
+        ``omega0 - w0`` (used when over-parameterised).
     alphas : ndarray (A,)
     over : bool
-        Over-parameterised (``p > n_v m``): nearest solution to ``omega0``.
+        Over-parameterised: the solution nearest ``omega0``.
+    want_delta : bool
+        Also write ``omega* - w0`` into ``delta`` (else ``delta`` is untouched
+        and may have shape (R, A, 0)).
+    dist2 : ndarray (R, A), out
     delta : ndarray (R, A, p), out
     cond : ndarray (R, A), out
-        Lower bound on the condition number of the solved Gram matrix.
+        Lower bound on the condition number of the factored Gram matrix.
     """
-    R, m, n_t, p = X_t.shape
-    k = m * X_v.shape[2]
-    for r in numba.prange(R):
-        P = np.empty((k, p))
-        Q = np.empty((k, p))
-        y = np.empty(k)
-        s = np.empty(k)
-        _stack_rows(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, P, Q, y, s)
-        if over:
-            K0 = _abt(P, P)
-            K1 = _abt(P, Q)
-            K2 = _abt(Q, Q)
-            r0 = y - _mv(P, d0)
-            r1 = s - _mv(Q, d0)
-            lam = np.empty(k)
-            for ia in range(alphas.shape[0]):
-                a = alphas[ia]
-                K = K0 - a * (K1 + K1.T) + a * a * K2
-                cond[r, ia] = _solve_spd(K, r0 - a * r1, lam)
-                delta[r, ia] = d0 + _tmv(P, lam) - a * _tmv(Q, lam)
-        else:
-            G0 = _atb(P, P)
-            G1 = _atb(P, Q)
-            G2 = _atb(Q, Q)
-            v0 = _tmv(P, y)
-            v1 = _tmv(Q, y) + _tmv(P, s)
-            v2 = _tmv(Q, s)
-            x = np.empty(p)
-            for ia in range(alphas.shape[0]):
-                a = alphas[ia]
-                G = G0 - a * (G1 + G1.T) + a * a * G2
-                cond[r, ia] = _solve_spd(G, v0 - a * v1 + a * a * v2, x)
-                delta[r, ia] = x
+    R = X_t.shape[0]
+    for r in numba.prange(R):  # the body is a separate function: parfors must not rewrite its sums
+        _one_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, d0, alphas, over, want_delta, dist2[r], delta[r],
+                 cond[r])
 
 
-@pjit
+@jit
+def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta, dist2, delta, cond):
+    """One run of :func:`maml1_solve` (same arguments without the run axis)."""
+    m, n_t, p = X_t.shape
+    n_v = X_v.shape[1]
+    k = m * n_v
+    P = X_v.reshape((k, p))
+    Q = np.empty((k, p))
+    y = np.empty(k)
+    s = np.empty(k)
+    for i in range(m):
+        rows = slice(i * n_v, (i + 1) * n_v)
+        _task_rows(X_t[i], e_t[i], X_v[i], e_v[i], nu_s * g[i], sigma, Q[rows], y[rows], s[rows])
+    if over:
+        K0 = _linalg.gram_rows(P)
+        K1 = np.dot(P, Q.T)
+        K2 = _linalg.gram_rows(Q)
+        Pd = np.dot(P, d0)
+        Qd = np.dot(Q, d0)
+        d00 = np.dot(d0, d0)
+        K = np.empty((k, k))
+        for ia in range(alphas.shape[0]):
+            a = alphas[ia]
+            _combine(K0, K1, K2, a, K)
+            rhs = (y - Pd) - a * (s - Qd)
+            cond[ia] = _linalg.cholesky_factor(K)
+            lam = _linalg.cholesky_solve(K, rhs) if cond[ia] < np.inf else np.full(k, np.nan)
+            dist2[ia] = d00 + 2.0 * np.dot(lam, Pd - a * Qd) + np.dot(lam, rhs)
+            if want_delta:
+                delta[ia] = d0 + np.dot(P.T, lam) - a * np.dot(Q.T, lam)
+    else:
+        G0 = _linalg.gram_cols(P)
+        G1 = np.dot(P.T, Q)
+        G2 = _linalg.gram_cols(Q)
+        v0 = np.dot(P.T, y)
+        v1 = np.dot(Q.T, y) + np.dot(P.T, s)
+        v2 = np.dot(Q.T, s)
+        G = np.empty((p, p))
+        for ia in range(alphas.shape[0]):
+            a = alphas[ia]
+            _combine(G0, G1, G2, a, G)
+            cond[ia] = _linalg.cholesky_factor(G)
+            x = _linalg.cholesky_solve(G, v0 - a * v1 + a * a * v2) if cond[ia] < np.inf else np.full(p, np.nan)
+            dist2[ia] = np.dot(x, x)
+            if want_delta:
+                delta[ia] = x
+
+
+@jit(parallel=True)
 def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
-    """The paper's protocol: mean test loss over sampled test tasks (theory.md §2, §7).
+    """The paper's protocol: mean test loss over sampled test tasks (docs: theory, MAML1, T0).
 
     For run ``r``, meta-parameters ``omega - w0 = delta[r, a]`` and each test
     task ``t``: adapt with one step of rate ``alpha_r`` on ``n_r`` points,
@@ -279,9 +204,9 @@ def _pair_sums(a, e, sigma):
     return aa, az, zz
 
 
-@pjit
+@jit(parallel=True)
 def protocol_losses_projected(delta, g, v, e_r, chi2, g_te, e_te, nu_s, sigma, alpha_rs, out):
-    """The paper's protocol from the projections the score depends on (theory.md §2, §7).
+    """The paper's protocol from the projections the score depends on (docs: theory, MAML1, T0).
 
     Same estimator as :func:`protocol_losses`, with the same distribution for
     every ``alpha_t`` and ``alpha_r``, drawing ``O(p + n_r + n_te)`` numbers

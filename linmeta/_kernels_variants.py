@@ -1,135 +1,77 @@
-"""Numba kernels for N-step MAML, first-order MAML and iMAML over simulation runs (theory.md §6, §8, §9).
+"""Numba kernels for N-step MAML, first-order MAML and iMAML over simulation runs (docs: theory, B1, I1, F1).
 
 Same conventions as :mod:`linmeta._kernels`: standard-normal draws in, shifted
-coordinates (``w0 = 0``), explicit loops (no BLAS, fixed summation order), no
-``fastmath``, ``prange`` over runs with per-run output slots, so results are
-bit-for-bit independent of the thread count.  No validation, no randomness.
+coordinates (``w0 = 0``), ``prange`` over runs with per-run output slots,
+products in BLAS and factorisations in LAPACK (:mod:`linmeta._linalg`, one
+library thread per worker), so results are bit-for-bit independent of the
+thread count.  No validation, no randomness.  Which algorithm a code means is
+decided by :data:`linmeta.inner_maps.INNER_MAPS`.
 
 Every inner map is written on the ``n_t``-dimensional side of the task's
-training inputs ``X = X_t,i``:
+training inputs ``X = X_t,i``: ``A_i = I + X^T B_i X`` and ``b_i = X^T beta_i``
+(``B_i``: ``n_t x n_t``), so the rows of the meta-system are
 
-``A_i = I + X^T B_i X``,  ``b_i = X^T beta_i``  (``B_i``: ``n_t x n_t``, ``beta_i``: ``n_t``)
+``Z_i = X_v,i A_i = X_v,i + W_i X``,  ``r_i = y_v,i - C_i beta_i``,
+with ``C_i = X_v,i X^T`` and ``W_i = C_i B_i`` (``n_v x n_t``):
 
-* ``N`` gradient steps (MAML, FOMAML): ``B_0 = 0, beta_0 = 0`` and
-  ``B <- B - (alpha/n_t)(I + G B)``, ``beta <- beta - (alpha/n_t)(G beta - y_t)``
+* ``N`` gradient steps (MAML, FOMAML): ``W_0 = 0, beta_0 = 0``,
+  ``W <- W - (alpha/n_t)(C + W G)``, ``beta <- beta - (alpha/n_t)(G beta - y_t)``
   with ``G = X X^T``, since ``(I - alpha X^T X / n_t)(I + X^T B X) = I + X^T [B - (alpha/n_t)(I + G B)] X``;
 * iMAML (push-through identity): ``B = -(n_t lam I + G)^{-1}``,
-  ``beta = (n_t lam I + G)^{-1} y_t``.
+  ``beta = (n_t lam I + G)^{-1} y_t``, from one Cholesky factor per task.
 
-This costs ``O(N n_t^3)`` per task instead of ``O(N p^3)``: both paper presets
-have ``n_t < p``.  The plain-NumPy twin :func:`variant_deltas_numpy` builds the
-``p x p`` matrices directly (``matrix_power``, ``inv``) and serves as the test
-oracle and benchmark baseline.
+Cost per run and ``alpha_t``: ``O(m N n_v n_t^2 + k n_t p)`` for ``Z`` plus
+``O(k^2 p + k^3)`` (over-parameterised, ``k = n_v m``) or ``O(k p^2 + p^3)``
+(under-parameterised) for the meta-system; no ``p x p`` matrix when
+over-parameterised.  Unlike one-step MAML the system is not quadratic in
+``alpha_t``, so it is rebuilt for each ``alpha_t`` (iMAML ignores ``alpha_t``
+and solves once per run).  The plain-NumPy twin :func:`variant_deltas_numpy`
+builds the ``p x p`` matrices directly (``matrix_power``, ``inv``) and serves as
+the test oracle and benchmark baseline.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from linmeta._kernels import _abt, _atb, _mv, _solve_spd, _tmv
+from linmeta import _linalg
+from linmeta._linalg import jit
 
-__all__ = ["ALGO_CODES", "variant_deltas", "variant_deltas_numpy"]
-
-jit = numba.njit(cache=True, nogil=True)
-pjit = numba.njit(cache=True, nogil=True, parallel=True)
-
-#: integer codes the kernel uses for ``Problem.algorithm``
-ALGO_CODES = {"maml": 0, "fomaml": 1, "imaml": 2}
+__all__ = ["variant_solve", "variant_deltas_numpy"]
 
 
 @jit
-def _solve_lu(M, rhs, x):
-    """Solve ``M x = rhs`` by Gaussian elimination with partial pivoting (``M``, ``rhs`` are overwritten).
-
-    Returns ``max |U_ii| / min |U_ii|`` (a lower bound on ``cond(M)``), or
-    ``inf`` when a pivot is exactly zero (then ``x`` is NaN).
-    """
-    n = M.shape[0]
-    for j in range(n):
-        piv = j
-        best = abs(M[j, j])
-        for i in range(j + 1, n):
-            if abs(M[i, j]) > best:
-                best = abs(M[i, j])
-                piv = i
-        if not best > 0.0:
-            x[:] = np.nan
-            return np.inf
-        if piv != j:
-            for c in range(n):
-                t = M[j, c]
-                M[j, c] = M[piv, c]
-                M[piv, c] = t
-            t = rhs[j]
-            rhs[j] = rhs[piv]
-            rhs[piv] = t
-        for i in range(j + 1, n):
-            f = M[i, j] / M[j, j]
-            M[i, j] = 0.0
-            for c in range(j + 1, n):
-                M[i, c] -= f * M[j, c]
-            rhs[i] -= f * rhs[j]
-    lo, hi = abs(M[0, 0]), abs(M[0, 0])
-    for i in range(n - 1, -1, -1):
-        s = rhs[i]
-        for c in range(i + 1, n):
-            s -= M[i, c] * x[c]
-        x[i] = s / M[i, i]
-        lo = min(lo, abs(M[i, i]))
-        hi = max(hi, abs(M[i, i]))
-    return hi / lo
-
-
-@jit
-def _inner_coefficients(G, y, n_t, algo, alpha, n_steps, lam, B, beta):
-    """``B_i`` and ``beta_i`` of the inner map (module docstring) for one task, written into ``B``, ``beta``."""
-    q = G.shape[0]
+def _task_system(Xt, Xv, yt, yv, algo, alpha, n_steps, lam, Z, res):
+    """One task's rows ``Z_i = X_v + W X_t`` and ``r_i = y_v - C beta`` (module docstring), into slices."""
+    n_t = Xt.shape[0]
+    G = np.dot(Xt, Xt.T)
+    C = np.dot(Xv, Xt.T)
     if algo == 2:
-        K = np.empty((q, q))
-        for a in range(q):
-            for c in range(q):
-                K[a, c] = G[a, c]
+        K = G.copy()
+        for a in range(n_t):
             K[a, a] += n_t * lam
-        col = np.empty(q)
-        e = np.empty(q)
-        for c in range(q):  # B = -K^{-1}, column by column (Cholesky on a fresh copy each time)
-            e[:] = 0.0
-            e[c] = 1.0
-            _solve_spd(K.copy(), e, col)
-            for a in range(q):
-                B[a, c] = -col[a]
-        _solve_spd(K, y.copy(), beta)
-        return
-    s = alpha / n_t
-    B[:] = 0.0
-    beta[:] = 0.0
-    GB = np.empty((q, q))
-    Gb = np.empty(q)
-    for _ in range(n_steps):
-        for a in range(q):
-            for c in range(q):
-                acc = 0.0
-                for d in range(q):
-                    acc += G[a, d] * B[d, c]
-                GB[a, c] = acc
-            acc = 0.0
-            for d in range(q):
-                acc += G[a, d] * beta[d]
-            Gb[a] = acc
-        for a in range(q):
-            for c in range(q):
-                B[a, c] -= s * GB[a, c]
-            B[a, a] -= s
-            beta[a] -= s * (Gb[a] - y[a])
+        _linalg.cholesky_factor(K)  # positive definite: lam > 0
+        W = -_linalg.cholesky_solve(K, C)  # rows of C K^{-1} (K symmetric)
+        beta = _linalg.cholesky_solve(K, yt)
+    else:
+        s = alpha / n_t
+        W = np.zeros(C.shape)
+        beta = np.zeros(n_t)
+        for _ in range(n_steps):
+            W = W - s * (C + np.dot(W, G))
+            beta = beta - s * (np.dot(G, beta) - yt)
+    Z[:] = Xv + np.dot(W, Xt)
+    res[:] = yv - np.dot(C, beta)
 
 
-@pjit
-def variant_deltas(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam, over, delta, cond):
-    """``omega*(alpha_t) - w0`` for every run and every ``alpha_t`` in ``alphas``, any algorithm.
+@jit(parallel=True)
+def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam, over, want_delta, dist2, delta,
+                  cond):
+    """``|omega*(alpha_t) - w0|^2`` (and optionally ``omega* - w0``) for every run and ``alpha_t``, any algorithm.
 
     Parameters
     ----------
-    g, X_t, e_t, X_v, e_v : standard-normal draws, leading axis = run
+    g, X_t, e_t, X_v, e_v : standard-normal draws, leading axis = run (C-contiguous)
     nu_s, sigma : float
         ``nu / sqrt(p)`` and ``sigma``.
     d0 : ndarray (p,)
@@ -137,90 +79,73 @@ def variant_deltas(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps
     alphas : ndarray (A,)
         Inner rates (ignored by iMAML, whose output is then the same for every entry).
     algo : int
-        :data:`ALGO_CODES` of the algorithm.
+        ``INNER_MAPS[algorithm].code``: 0 MAML, 1 first-order MAML, 2 iMAML.
     n_steps : int
         Inner gradient steps (MAML, FOMAML).
     lam : float
         iMAML proximal strength (ignored otherwise).
     over : bool
         Over-parameterised (``p > n_v m``).
-    delta : ndarray (R, A, p), out
+    want_delta : bool
+        Also write ``omega* - w0`` into ``delta``.
+    dist2 : ndarray (R, A), out
+    delta : ndarray (R, A, p) (or (R, A, 0) when not ``want_delta``), out
     cond : ndarray (R, A), out
         Lower bound on the condition number of the solved matrix (a Gram
-        matrix for MAML and iMAML, ``P^T Z`` or ``Z P^T`` for FOMAML).
+        matrix for MAML and iMAML; an estimate from the LU factor of ``P^T Z``
+        or ``Z P^T`` for FOMAML).
     """
-    R, m, n_t, p = X_t.shape
-    n_v = X_v.shape[2]
+    R = X_t.shape[0]
+    for r in numba.prange(R):  # the body is a separate function: parfors must not rewrite its sums
+        _one_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, d0, alphas, algo, n_steps, lam, over, want_delta,
+                 dist2[r], delta[r], cond[r])
+
+
+@jit
+def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam, over, want_delta, dist2, delta, cond):
+    """One run of :func:`variant_solve` (same arguments without the run axis)."""
+    m, n_t, p = X_t.shape
+    n_v = X_v.shape[1]
     k = m * n_v
-    for r in numba.prange(R):
-        Gt = np.empty((m, n_t, n_t))
-        C = np.empty((m, n_v, n_t))
-        yt = np.empty((m, n_t))
-        yv = np.empty((m, n_v))
-        u = np.empty(p)
+    P = X_v.reshape((k, p))
+    yt = np.empty((m, n_t))
+    yv = np.empty((m, n_v))
+    for i in range(m):
+        u = nu_s * g[i]
+        yt[i] = np.dot(X_t[i], u) + sigma * e_t[i]
+        yv[i] = np.dot(X_v[i], u) + sigma * e_v[i]
+    Z = np.empty((k, p))
+    res = np.empty(k)
+    for ia in range(alphas.shape[0]):
+        if algo == 2 and ia > 0:  # iMAML does not read alpha_t: one solve per run
+            cond[ia] = cond[0]
+            dist2[ia] = dist2[0]
+            if want_delta:
+                delta[ia] = delta[0]
+            continue
         for i in range(m):
-            for a in range(p):
-                u[a] = nu_s * g[r, i, a]
-            for n in range(n_t):
-                acc = sigma * e_t[r, i, n]
-                for a in range(p):
-                    acc += X_t[r, i, n, a] * u[a]
-                yt[i, n] = acc
-            for n in range(n_v):
-                acc = sigma * e_v[r, i, n]
-                for a in range(p):
-                    acc += X_v[r, i, n, a] * u[a]
-                yv[i, n] = acc
-            Gt[i] = _abt(X_t[r, i], X_t[r, i])
-            C[i] = _abt(X_v[r, i], X_t[r, i])
-        P = np.empty((k, p))
-        for i in range(m):
-            for n in range(n_v):
-                for a in range(p):
-                    P[i * n_v + n, a] = X_v[r, i, n, a]
-        Z = np.empty((k, p))
-        res = np.empty(k)
-        B = np.empty((n_t, n_t))
-        beta = np.empty(n_t)
-        CB = np.empty((n_v, n_t))
-        for ia in range(alphas.shape[0]):
-            for i in range(m):
-                _inner_coefficients(Gt[i], yt[i], n_t, algo, alphas[ia], n_steps, lam, B, beta)
-                for n in range(n_v):
-                    for c in range(n_t):
-                        acc = 0.0
-                        for d in range(n_t):
-                            acc += C[i, n, d] * B[d, c]
-                        CB[n, c] = acc
-                for n in range(n_v):  # Z_i = X_v + (C B) X_t,  r_i = y_v - C beta
-                    row = i * n_v + n
-                    acc = yv[i, n]
-                    for d in range(n_t):
-                        acc -= C[i, n, d] * beta[d]
-                    res[row] = acc
-                    for a in range(p):
-                        acc = X_v[r, i, n, a]
-                        for c in range(n_t):
-                            acc += CB[n, c] * X_t[r, i, c, a]
-                        Z[row, a] = acc
-            if algo == 1:  # first-order fixed point: P^T (Z omega - r) = 0
-                if over:  # omega = d0 + P^T lam, (Z P^T) lam = r - Z d0
-                    lam_ = np.empty(k)
-                    cond[r, ia] = _solve_lu(_abt(Z, P), res - _mv(Z, d0), lam_)
-                    delta[r, ia] = d0 + _tmv(P, lam_)
-                else:
-                    x = np.empty(p)
-                    cond[r, ia] = _solve_lu(_atb(P, Z), _tmv(P, res), x)
-                    delta[r, ia] = x
-            else:  # least squares; nearest to omega0 when over-parameterised
-                if over:
-                    lam_ = np.empty(k)
-                    cond[r, ia] = _solve_spd(_abt(Z, Z), res - _mv(Z, d0), lam_)
-                    delta[r, ia] = d0 + _tmv(Z, lam_)
-                else:
-                    x = np.empty(p)
-                    cond[r, ia] = _solve_spd(_atb(Z, Z), _tmv(Z, res), x)
-                    delta[r, ia] = x
+            rows = slice(i * n_v, (i + 1) * n_v)
+            _task_system(X_t[i], X_v[i], yt[i], yv[i], algo, alphas[ia], n_steps, lam, Z[rows], res[rows])
+        W = P if algo == 1 else Z  # first order: P^T (Z omega - r) = 0; else least squares
+        if over:  # omega = d0 + W^T mu with (Z W^T) mu = r - Z d0
+            M = np.dot(Z, W.T) if algo == 1 else _linalg.gram_rows(Z)
+            rhs = res - np.dot(Z, d0)
+        else:  # (W^T Z) omega = W^T r
+            M = np.dot(W.T, Z) if algo == 1 else _linalg.gram_cols(Z)
+            rhs = np.dot(W.T, res)
+        size = M.shape[0]
+        if algo == 1:
+            piv = np.empty(size, dtype=np.int32)
+            c = _linalg.lu_factor(M, piv)
+            x = _linalg.lu_solve(M, piv, rhs) if c < np.inf else np.full(size, np.nan)
+        else:
+            c = _linalg.cholesky_factor(M)
+            x = _linalg.cholesky_solve(M, rhs) if c < np.inf else np.full(size, np.nan)
+        cond[ia] = c
+        d = d0 + np.dot(W.T, x) if over else x
+        dist2[ia] = np.dot(d, d)
+        if want_delta:
+            delta[ia] = d
 
 
 def variant_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam, over):

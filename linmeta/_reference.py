@@ -17,7 +17,7 @@ __all__ = ["run_losses"]
 
 def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50,
                test_sampler="projected"):
-    """Per-run test losses, (R, A, B); same contract as :func:`linmeta.estimate.run_losses`."""
+    """Per-run test losses, (R, A, B); same contract as :func:`linmeta._engine.run_losses`."""
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
     score = _protocol_one if test_sampler == "full" else _protocol_one_projected
     for j, run in enumerate(runs):

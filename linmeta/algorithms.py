@@ -1,22 +1,16 @@
-"""Related algorithms in closed form: N-step MAML, first-order MAML, iMAML (theory.md §6, §8, §9).
+"""Related algorithms in closed form: N-step MAML, first-order MAML, iMAML (docs: theory, B1, I1, F1).
 
-Every algorithm here has an affine inner map ``theta_i(omega) = A_i omega + b_i``:
+Every algorithm here has an affine inner map ``theta_i(omega) = A_i omega + b_i``,
+listed once in the table :data:`linmeta.inner_maps.INNER_MAPS` (which this
+module, :mod:`linmeta.maml`, the simulation engine and the theory consult).
 
-==========  ==========================================  ==========================================
-algorithm   ``A_i``                                     ``b_i``
-==========  ==========================================  ==========================================
-``maml``    ``(I - alpha_t H_i)^N``                     ``alpha_t sum_{j<N} (I - alpha_t H_i)^j c_i``
-``fomaml``  as ``maml`` (same inner loop)               as ``maml``
-``imaml``   ``lam (H_i + lam I)^{-1}``                  ``(H_i + lam I)^{-1} c_i``
-==========  ==========================================  ==========================================
-
-with ``H_i = X_t,i^T X_t,i / n_t`` and ``c_i = X_t,i^T y_t,i / n_t``.  MAML and
+MAML and
 iMAML minimise the same meta-loss (:func:`linmeta.maml.meta_loss`) with their
 own ``A_i, b_i``, and their exact meta-gradient is ``Z^T (Z omega - r) / (n_v m)``
 (iMAML's implicit gradient ``(I + H_i / lam)^{-1} grad L_i(phi_i)`` is exactly
-``A_i^T grad L_i``, theory.md I1).  First-order MAML drops ``A_i^T`` and follows
+``A_i^T grad L_i``, docs: theory, I1).  First-order MAML drops ``A_i^T`` and follows
 ``P^T (Z omega - r) / (n_v m)`` with ``P`` the stacked validation inputs
-(theory.md F1); it is not the gradient of any objective in general, so its
+(docs: theory, F1); it is not the gradient of any objective in general, so its
 closed form is a fixed point (:func:`meta_train_fomaml`).
 
 :func:`imaml_gradient_descent` runs iMAML as its users do (conjugate gradient
@@ -25,22 +19,18 @@ descent); the tests check that it reaches the closed form.
 """
 from __future__ import annotations
 
-import warnings
 from collections import namedtuple
 
 import numpy as np
-import scipy.linalg
 
 from linmeta._checks import check_int, check_real
-from linmeta.maml import COND_WARN, IllConditionedWarning, meta_system
-from linmeta.maml import inner_map as _maml_inner_map
+from linmeta.bounds import smoothness
+from linmeta.inner_maps import INNER_MAPS
+from linmeta.maml import FOMAML_COND_MAX, first_order_fixed_point, meta_system
 from linmeta.maml import meta_gradient as _maml_meta_gradient
 
 __all__ = ["inner_map", "meta_gradient", "meta_train_fomaml", "imaml_meta_gradient", "imaml_gradient_descent",
            "IMAMLResult", "FOMAML_COND_MAX"]
-
-#: ``meta_train_fomaml`` raises when the condition number of its linear system exceeds this.
-FOMAML_COND_MAX = 1e12
 
 IMAMLResult = namedtuple("IMAMLResult", "omega n_iter converged grad_norm outer_step")
 IMAMLResult.__doc__ = """Result of :func:`imaml_gradient_descent`.
@@ -64,8 +54,8 @@ def inner_map(batch, prob):
     """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for any algorithm.
 
     ``"maml"`` and ``"fomaml"``: ``N = prob.n_steps`` gradient steps of rate
-    ``alpha_t`` (theory.md §6).  ``"imaml"``: the exact proximal solution
-    ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (theory.md I1), obtained from
+    ``alpha_t`` (docs: theory, B1).  ``"imaml"``: the exact proximal solution
+    ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (docs: theory, I1), obtained from
     a Cholesky factorisation of ``H_i + lam I`` (positive definite since
     ``lam > 0``); ``alpha_t`` plays no role.
 
@@ -85,22 +75,9 @@ def inner_map(batch, prob):
 
     References
     ----------
-    theory.md §2, §6 (B1), §8 (I1), §9 (F1).
+    docs: theory, MAML1, B1, I1, F1.
     """
-    if prob.algorithm in ("maml", "fomaml"):
-        return _maml_inner_map(batch, prob.replace(algorithm="maml"))
-    m, n_t, p = batch.X_t.shape
-    lam = prob.lam
-    A = np.empty((m, p, p))
-    b = np.empty((m, p))
-    eye = np.eye(p)
-    for i in range(m):
-        X = batch.X_t[i]
-        factor = scipy.linalg.cho_factor(X.T @ X / n_t + lam * eye, lower=True)
-        A[i] = lam * scipy.linalg.cho_solve(factor, eye)
-        A[i] = (A[i] + A[i].T) / 2  # exact symmetry (the solve is symmetric up to rounding)
-        b[i] = scipy.linalg.cho_solve(factor, X.T @ batch.y_t[i] / n_t)
-    return A, b
+    return INNER_MAPS[prob.algorithm].build(batch, prob)
 
 
 def _validation_inputs(batch):
@@ -127,7 +104,7 @@ def meta_gradient(omega, batch, prob):
 
     References
     ----------
-    theory.md §8 (I1), §9 (F1).
+    docs: theory, I1, F1.
     """
     if prob.algorithm != "fomaml":
         return _maml_meta_gradient(omega, batch, prob)
@@ -136,82 +113,21 @@ def meta_gradient(omega, batch, prob):
 
 
 def meta_train_fomaml(batch, prob):
-    """First-order MAML's fixed point, solved as a linear system (theory.md F1).
+    """First-order MAML's fixed point, solved as a linear system (docs: theory, F1).
 
-    The first-order meta-gradient is ``g(omega) = P^T (Z omega - r) / (n_v m)``
-    (:func:`meta_gradient`).  Its fixed points solve ``P^T Z omega = P^T r``.
-
-    * Under-parameterised (``p < n_v m``): the fixed point **exists and is
-      unique iff** ``M = P^T Z = sum_i X_v,i^T X_v,i A_i`` is non-singular.
-      ``M`` is not symmetric, and ``det M`` is a polynomial in ``alpha_t`` that
-      is non-zero at ``alpha_t = 0`` (``M = P^T P``), so for given data it fails
-      only at finitely many rates.  Outer gradient descent converges to it only
-      if the eigenvalues of ``M`` have positive real parts (and the step is
-      small); the fixed point is returned regardless.
-    * Over-parameterised (``p > n_v m``): ``P^T`` has full column rank, so the
-      fixed points are exactly the interpolating solutions ``Z omega = r``, the
-      same set as MAML's minimisers.  First-order updates move ``omega`` only
-      within the span of the validation inputs, so the one that first-order
-      gradient descent started at ``omega0`` reaches is
-      ``omega0 + P^T lam`` with ``(Z P^T) lam = r - Z omega0``; it **exists and is
-      unique iff** ``Z P^T`` (``n_v m x n_v m``) is non-singular.  This is *not*
-      the Euclidean-nearest solution ``omega0 + Z^+ (r - Z omega0)`` that MAML
-      reaches (unless the row spaces of ``Z`` and ``P`` coincide, e.g.
-      ``alpha_t = 0``); it is the one returned.
-
-    Parameters
-    ----------
-    batch : TaskBatch
-    prob : Problem
-        ``algorithm`` is ignored here (the first-order fixed point is computed).
-
-    Returns
-    -------
-    omega : ndarray of shape (p,)
-
-    Raises
-    ------
-    ValueError
-        When the system is singular or its condition number exceeds
-        ``FOMAML_COND_MAX = 1e12`` (no unique fixed point).
-
-    Warns
-    -----
-    IllConditionedWarning
-        When the condition number exceeds ``1e8``.
+    The same function as :func:`linmeta.maml.first_order_fixed_point` (see
+    there for existence, uniqueness and which fixed point is returned);
+    :func:`linmeta.meta_train` calls it for ``algorithm="fomaml"``.
 
     Examples
     --------
     >>> import numpy as np, linmeta as lm
-    >>> prob = lm.presets.FIG2.replace(algorithm="fomaml")
+    >>> prob = lm.presets.FIG3.replace(algorithm="fomaml")
     >>> batch = lm.sample_tasks(prob, seed=0)
-    >>> omega = lm.meta_train(batch, prob)
-    >>> Z, r = lm.maml.meta_system(batch, prob)
-    >>> bool(np.allclose(Z @ omega, r))      # interpolates, like MAML
+    >>> bool(np.array_equal(lm.algorithms.meta_train_fomaml(batch, prob), lm.meta_train(batch, prob)))
     True
-
-    References
-    ----------
-    theory.md §9 (F1).
     """
-    Z, r = meta_system(batch, prob)
-    P = _validation_inputs(batch)
-    over = prob.p > prob.k
-    M = Z @ P.T if over else P.T @ Z
-    rhs = r - Z @ prob.omega0 if over else P.T @ r
-    s = np.linalg.svd(M, compute_uv=False)
-    cond = s[0] / s[-1] if s[-1] > 0 else np.inf
-    what = "Z P^T" if over else "P^T Z"
-    if not cond <= FOMAML_COND_MAX:
-        raise ValueError(
-            f"first-order MAML has no unique fixed point: {what} is singular (cond = {cond:.3g} > "
-            f"{FOMAML_COND_MAX:g}; alpha_t={prob.alpha_t}, n_steps={prob.n_steps}, p={prob.p}, n_v*m={prob.k})"
-        )
-    if cond > COND_WARN:
-        warnings.warn(f"first-order MAML fixed point is ill-conditioned: cond({what}) = {cond:.3g} > {COND_WARN:g}",
-                      IllConditionedWarning, stacklevel=3)
-    x = np.linalg.solve(M, rhs)
-    return prob.omega0 + P.T @ x if over else x
+    return first_order_fixed_point(batch, prob)
 
 
 # ------------------------------------------------------------------ iMAML as users run it
@@ -248,7 +164,7 @@ def _imaml_task_gradients(omega, batch, lam, phi, g, inner_tol, cg_tol, max_cg):
 
 
 def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
-    """iMAML's meta-gradient as its users compute it (theory.md I1).
+    """iMAML's meta-gradient as its users compute it (docs: theory, I1).
 
     Each inner problem ``min_phi Lhat_i(phi) + lam/2 |phi - omega|^2`` is solved
     by conjugate gradient to residual ``inner_tol``; the implicit gradient
@@ -324,10 +240,8 @@ def imaml_gradient_descent(batch, prob, *, outer_step=None, tol=1e-11, max_iter=
 
     References
     ----------
-    theory.md §8 (I1); Rajeswaran, Finn, Kakade & Levine (2019), "Meta-learning with implicit gradients".
+    docs: theory, I1; Rajeswaran, Finn, Kakade & Levine (2019), "Meta-learning with implicit gradients".
     """
-    from linmeta.bounds import smoothness  # noqa: PLC0415  (bounds imports this module's siblings)
-
     _check_imaml(prob)
     tol = check_real(tol, "tol", min_val=0, strict=True)
     max_iter = check_int(max_iter, "max_iter", min_val=1)

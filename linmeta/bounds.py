@@ -1,4 +1,4 @@
-"""The multi-step MAML step-size bound of Ji, Yang & Liang and the quantities it controls (theory.md §6, B1).
+"""The multi-step MAML step-size bound of Ji, Yang & Liang and the quantities it controls (docs: theory, B1).
 
 For ``N`` inner steps of rate ``alpha`` on task losses that are ``L``-smooth,
 ``alpha L < 2^(1/(2N)) - 1`` gives ``|prod_j (I - alpha H_i)| <= (1 + |alpha| L)^N
@@ -14,6 +14,7 @@ from collections import namedtuple
 import numpy as np
 
 from linmeta._checks import check_int, check_real
+from linmeta.maml import meta_system
 
 __all__ = ["step_size_bound", "smoothness", "Smoothness", "product_norm", "meta_smoothness"]
 
@@ -32,7 +33,7 @@ def step_size_bound(N):
 
     References
     ----------
-    theory.md §6 (B1); Ji, Yang & Liang (2022), "Theoretical convergence of multi-step model-agnostic
+    docs: theory, B1; Ji, Yang & Liang (2022), "Theoretical convergence of multi-step model-agnostic
     meta-learning", JMLR 23.
     """
     N = check_int(N, "N", min_val=1)
@@ -69,7 +70,7 @@ def smoothness(batch, *, data="train"):
 
     References
     ----------
-    theory.md §6 (B1).
+    docs: theory, B1.
     """
     if data not in ("train", "validation"):
         raise ValueError(f"data must be 'train' or 'validation'; got {data!r}")
@@ -106,7 +107,5 @@ def meta_smoothness(batch, prob):
     >>> bool(np.isclose(lm.bounds.meta_smoothness(batch, prob), np.linalg.eigvalsh(P.T @ P / prob.k)[-1]))
     True
     """
-    from linmeta.maml import meta_system  # noqa: PLC0415
-
     Z, _ = meta_system(batch, prob)
     return float(np.linalg.svd(Z, compute_uv=False)[0] ** 2 / Z.shape[0])

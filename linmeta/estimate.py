@@ -19,20 +19,17 @@ the thread count, chunk size or executor.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import pandas as pd
 from scipy import special
 from tqdm.auto import tqdm
 
-from linmeta import _budget, _kernels, _kernels_variants, sampling
+from linmeta import _budget
 from linmeta._checks import check_int, check_real
+from linmeta._engine import run_losses
 from linmeta._rng import check_seed
-from linmeta.loss import loss_from_distance
-from linmeta.maml import COND_WARN, IllConditionedWarning
 from linmeta.moments import warn_if_infinite_moments
 
 __all__ = ["Estimate", "simulate", "simulate_curve", "estimated_seconds", "METHODS"]
@@ -139,71 +136,6 @@ def _check_test_sampler(test_sampler):
     if test_sampler not in TEST_SAMPLERS:
         raise ValueError(f"test_sampler must be one of {TEST_SAMPLERS}; got {test_sampler!r}")
     return test_sampler
-
-
-def _deltas(prob, draws, alpha_ts):
-    """``omega*(alpha_t) - w0`` for every run of ``draws`` and every ``alpha_t``: (R, A, p)."""
-    R = draws["g"].shape[0]
-    if prob.algorithm == "maml" and prob.n_steps == 1:
-        delta = np.empty((R, len(alpha_ts), prob.p))
-        cond = np.empty((R, len(alpha_ts)))
-        _kernels.maml1_deltas(draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"],
-                              prob.nu / np.sqrt(prob.p), prob.sigma, prob.start_offset,
-                              np.asarray(alpha_ts, dtype=float), prob.p > prob.k, delta, cond)
-        # the Gram matrix squares cond(Z); compare like with like against meta_train's threshold
-        worst = np.sqrt(np.max(cond))
-        if not np.isfinite(worst) or worst > COND_WARN:
-            bad = int(np.count_nonzero(~(np.sqrt(cond) <= COND_WARN)))
-            warnings.warn(
-                f"{bad} of {cond.size} meta-training solves are ill-conditioned (cond(Z) >= {worst:.3g} > {COND_WARN:g}; "
-                f"p={prob.p}, n_v*m={prob.k}); their losses may be inaccurate or NaN",
-                IllConditionedWarning, stacklevel=3,
-            )
-        return delta
-    # N-step MAML, first-order MAML, iMAML: linmeta._kernels_variants (NumPy twin: variant_deltas_numpy)
-    delta = np.empty((R, len(alpha_ts), prob.p))
-    cond = np.empty((R, len(alpha_ts)))
-    _kernels_variants.variant_deltas(
-        draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], prob.nu / np.sqrt(prob.p), prob.sigma,
-        prob.start_offset, np.asarray(alpha_ts, dtype=float), _kernels_variants.ALGO_CODES[prob.algorithm],
-        prob.n_steps, 0.0 if prob.lam is None else prob.lam, prob.p > prob.k, delta, cond)
-    # Gram matrices (MAML, iMAML) square cond(Z); FOMAML's system is not a Gram matrix
-    cond = cond if prob.algorithm == "fomaml" else np.sqrt(cond)
-    worst = np.max(cond)
-    if not np.isfinite(worst) or worst > COND_WARN:
-        bad = int(np.count_nonzero(~(cond <= COND_WARN)))
-        warnings.warn(
-            f"{bad} of {cond.size} meta-training solves are ill-conditioned (cond >= {worst:.3g} > {COND_WARN:g}; "
-            f"algorithm={prob.algorithm!r}, p={prob.p}, n_v*m={prob.k}); their losses may be inaccurate or NaN",
-            IllConditionedWarning, stacklevel=3,
-        )
-    return delta
-
-
-def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50,
-               test_sampler="projected"):
-    """Per-run test losses for runs ``runs`` on the grid ``alpha_ts x alpha_rs``: (R, A, B).
-
-    The engine behind :func:`simulate` and :func:`simulate_curve`; inputs are
-    assumed validated.
-    """
-    workers = numba.get_num_threads()
-    draws = sampling.draw_training(prob, seed, runs, workers)
-    delta = _deltas(prob, draws, alpha_ts)
-    del draws
-    alpha_rs = np.asarray(alpha_rs, dtype=float)
-    if method == "exact":
-        dist2 = np.einsum("rap,rap->ra", delta, delta)
-        return loss_from_distance(dist2[:, :, None], prob, alpha_rs[None, None, :])
-    test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler)
-    out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
-    if test_sampler == "projected":
-        _kernels.protocol_losses_projected(delta, test["g"], test["v"], test["e_r"], test["chi2"], test["g_te"],
-                                           test["e_te"], prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
-    else:
-        _kernels.protocol_losses(delta, test["g"], test["X_r"], test["e_r"], test["X_te"], test["e_te"],
-                                 prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
-    return out
 
 
 def estimated_seconds(prob, n_runs=1000, method="exact", *, n_test_tasks=100, n_test_points=50,

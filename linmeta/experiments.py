@@ -20,7 +20,7 @@ from linmeta import presets, sampling
 from linmeta._checks import check_int
 from linmeta._rng import check_seed
 from linmeta.bounds import product_norm, smoothness, step_size_bound
-from linmeta.estimate import run_losses
+from linmeta._engine import run_losses
 from linmeta.maml import meta_system, meta_train
 from linmeta.optimum import simulate_optimum
 

@@ -1,4 +1,4 @@
-"""Closed-form MAML meta-training (theory.md §2 MAML1, §6 for ``n_steps > 1``).
+"""Closed-form MAML meta-training (docs: theory, MAML1; B1 for ``n_steps > 1``).
 
 The inner update is affine, ``theta_i(omega) = A_i omega + b_i``, so the
 meta-loss ``1/(2 n_v m) |Z omega - r|^2`` with ``Z_i = X_v,i A_i`` and
@@ -17,11 +17,18 @@ import warnings
 
 import numpy as np
 
-__all__ = ["IllConditionedWarning", "inner_map", "meta_system", "meta_loss", "meta_gradient", "meta_train", "adapt"]
+from linmeta.inner_maps import INNER_MAPS
+
+__all__ = ["IllConditionedWarning", "inner_map", "meta_system", "meta_loss", "meta_gradient", "meta_train", "adapt",
+           "first_order_fixed_point", "FOMAML_COND_MAX"]
 
 #: Warn when cond(Z) exceeds this: least-squares solutions lose about
 #: log10(cond) of their 16 digits, and the residual term up to twice that.
 COND_WARN = 1e8
+
+
+#: :func:`first_order_fixed_point` raises when the condition number of its linear system exceeds this.
+FOMAML_COND_MAX = 1e12
 
 
 class IllConditionedWarning(RuntimeWarning):
@@ -33,27 +40,15 @@ def inner_map(batch, prob):
 
     For ``N = prob.n_steps`` gradient steps of rate ``alpha_t`` on the loss of
     the ``n_t`` training points, ``A_i = (I - alpha_t H_i)^N`` with
-    ``H_i = X_t,i^T X_t,i / n_t`` (theory.md §2, §6).
+    ``H_i = X_t,i^T X_t,i / n_t`` (docs: theory, MAML1, B1); every algorithm's
+    map comes from the table :data:`linmeta.inner_maps.INNER_MAPS`.
 
     Returns
     -------
     A : ndarray of shape (m, p, p)
     b : ndarray of shape (m, p)
     """
-    if prob.algorithm != "maml":
-        from linmeta import algorithms  # noqa: PLC0415  (variants live in their own module)
-
-        return algorithms.inner_map(batch, prob)
-    m, n_t, p = batch.X_t.shape
-    H = np.einsum("mni,mnj->mij", batch.X_t, batch.X_t) / n_t
-    c = np.einsum("mni,mn->mi", batch.X_t, batch.y_t) / n_t
-    step = np.eye(p) - prob.alpha_t * H
-    A = np.broadcast_to(np.eye(p), (m, p, p)).copy()
-    b = np.zeros((m, p))
-    for _ in range(prob.n_steps):  # theta <- theta - alpha_t (H theta - c)
-        A = step @ A
-        b = np.einsum("mij,mj->mi", step, b) + prob.alpha_t * c
-    return A, b
+    return INNER_MAPS[prob.algorithm].build(batch, prob)
 
 
 def meta_system(batch, prob):
@@ -107,17 +102,15 @@ def meta_train(batch, prob):
 
     References
     ----------
-    theory.md §2 (MAML1).
+    docs: theory, MAML1.
     """
     if (batch.X_t.shape[1:], batch.X_v.shape[1:]) != ((prob.n_t, prob.p), (prob.n_v, prob.p)) or batch.m != prob.m:
         raise ValueError(
             f"batch shapes X_t{batch.X_t.shape}, X_v{batch.X_v.shape} do not match the problem "
             f"(m={prob.m}, n_t={prob.n_t}, n_v={prob.n_v}, p={prob.p})"
         )
-    if prob.algorithm == "fomaml":
-        from linmeta import algorithms  # noqa: PLC0415
-
-        return algorithms.meta_train_fomaml(batch, prob)
+    if not INNER_MAPS[prob.algorithm].gram:
+        return first_order_fixed_point(batch, prob)
     Z, r = meta_system(batch, prob)
     omega0 = prob.omega0
     delta, _, rank, s = np.linalg.lstsq(Z, r - Z @ omega0, rcond=None)
@@ -129,6 +122,85 @@ def meta_train(batch, prob):
             IllConditionedWarning, stacklevel=2,
         )
     return omega0 + delta
+
+
+def first_order_fixed_point(batch, prob):
+    """First-order MAML's fixed point, solved as a linear system (docs: theory, F1).
+
+    The first-order meta-gradient is ``g(omega) = P^T (Z omega - r) / (n_v m)``
+    (:func:`linmeta.algorithms.meta_gradient`).  Its fixed points solve ``P^T Z omega = P^T r``.
+
+    * Under-parameterised (``p < n_v m``): the fixed point **exists and is
+      unique iff** ``M = P^T Z = sum_i X_v,i^T X_v,i A_i`` is non-singular.
+      ``M`` is not symmetric, and ``det M`` is a polynomial in ``alpha_t`` that
+      is non-zero at ``alpha_t = 0`` (``M = P^T P``), so for given data it fails
+      only at finitely many rates.  Outer gradient descent converges to it only
+      if the eigenvalues of ``M`` have positive real parts (and the step is
+      small); the fixed point is returned regardless.
+    * Over-parameterised (``p > n_v m``): ``P^T`` has full column rank, so the
+      fixed points are exactly the interpolating solutions ``Z omega = r``, the
+      same set as MAML's minimisers.  First-order updates move ``omega`` only
+      within the span of the validation inputs, so the one that first-order
+      gradient descent started at ``omega0`` reaches is
+      ``omega0 + P^T lam`` with ``(Z P^T) lam = r - Z omega0``; it **exists and is
+      unique iff** ``Z P^T`` (``n_v m x n_v m``) is non-singular.  This is *not*
+      the Euclidean-nearest solution ``omega0 + Z^+ (r - Z omega0)`` that MAML
+      reaches (unless the row spaces of ``Z`` and ``P`` coincide, e.g.
+      ``alpha_t = 0``); it is the one returned.
+
+    Parameters
+    ----------
+    batch : TaskBatch
+    prob : Problem
+        ``algorithm`` is ignored here (the first-order fixed point is computed).
+
+    Returns
+    -------
+    omega : ndarray of shape (p,)
+
+    Raises
+    ------
+    ValueError
+        When the system is singular or its condition number exceeds
+        ``FOMAML_COND_MAX = 1e12`` (no unique fixed point).
+
+    Warns
+    -----
+    IllConditionedWarning
+        When the condition number exceeds ``1e8``.
+
+    Examples
+    --------
+    >>> import numpy as np, linmeta as lm
+    >>> prob = lm.presets.FIG2.replace(algorithm="fomaml")
+    >>> batch = lm.sample_tasks(prob, seed=0)
+    >>> omega = lm.meta_train(batch, prob)
+    >>> Z, r = lm.maml.meta_system(batch, prob)
+    >>> bool(np.allclose(Z @ omega, r))      # interpolates, like MAML
+    True
+
+    References
+    ----------
+    docs: theory, F1.
+    """
+    Z, r = meta_system(batch, prob)
+    P = batch.X_v.reshape(-1, batch.X_v.shape[-1])
+    over = prob.p > prob.k
+    M = Z @ P.T if over else P.T @ Z
+    rhs = r - Z @ prob.omega0 if over else P.T @ r
+    s = np.linalg.svd(M, compute_uv=False)
+    cond = s[0] / s[-1] if s[-1] > 0 else np.inf
+    what = "Z P^T" if over else "P^T Z"
+    if not cond <= FOMAML_COND_MAX:
+        raise ValueError(
+            f"first-order MAML has no unique fixed point: {what} is singular (cond = {cond:.3g} > "
+            f"{FOMAML_COND_MAX:g}; alpha_t={prob.alpha_t}, n_steps={prob.n_steps}, p={prob.p}, n_v*m={prob.k})"
+        )
+    if cond > COND_WARN:
+        warnings.warn(f"first-order MAML fixed point is ill-conditioned: cond({what}) = {cond:.3g} > {COND_WARN:g}",
+                      IllConditionedWarning, stacklevel=3)
+    x = np.linalg.solve(M, rhs)
+    return prob.omega0 + P.T @ x if over else x
 
 
 def adapt(omega, X, y, alpha):

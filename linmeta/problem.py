@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linmeta._checks import check_int, check_real, check_vector
+from linmeta.inner_maps import INNER_MAPS
 
 __all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS"]
 
-ALGORITHMS = ("maml", "fomaml", "imaml")
+ALGORITHMS = tuple(INNER_MAPS)  # "maml", "fomaml", "imaml"
 REGIMES = ("overparameterized", "underparameterized")
 _INT_FIELDS = ("p", "m", "n_t", "n_v", "n_r")
 #: Problem fields by kind (``algorithm`` is the one text field).

@@ -1,4 +1,4 @@
-"""Sampling meta-training sets of Gaussian mixed linear regression (theory.md M1).
+"""Sampling meta-training sets of Gaussian mixed linear regression (docs: theory, M1).
 
 All draws are standard normals, scaled afterwards by ``nu`` and ``sigma``: two
 problems that differ only in ``sigma``, ``nu``, ``w0``, rates or algorithm see

@@ -1,4 +1,4 @@
-"""N-step MAML, first-order MAML and iMAML: closed forms, meta-gradients, kernels (issue 6)."""
+"""N-step MAML, first-order MAML and iMAML: closed forms, meta-gradients, kernels."""
 import warnings
 
 import numba
@@ -7,10 +7,12 @@ import pytest
 import scipy.linalg
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
 
 import linmeta as lm
 from linmeta import _kernels, _kernels_variants, _reference, algorithms, sampling
-from linmeta.estimate import _deltas, run_losses
+from linmeta._engine import _deltas, run_losses
+from linmeta.inner_maps import INNER_MAPS
 from linmeta.maml import meta_loss, meta_system
 
 SMALL = dict(p=6, m=4, n_t=3, n_v=4, n_r=5, sigma=0.5, nu=1.0, alpha_t=-0.2, alpha_r=0.1)  # n_v m = 16 > p
@@ -37,19 +39,22 @@ def test_n_steps_1_inner_map_is_one_step_bit_for_bit():
 
 @pytest.mark.parametrize("preset", ["FIG2", "FIG3"])
 def test_n_steps_1_simulation_is_the_one_step_kernel_bit_for_bit(preset):
-    prob = getattr(lm.presets, preset).replace(n_steps=1)
+    prob = getattr(lm.presets, preset).replace(n_steps=1, omega0=np.full(getattr(lm.presets, preset).p, 0.3))
     draws = sampling.draw_training(prob, 5, [0, 1, 2])
     alphas = np.array([-0.4, 0.2])
-    delta, cond = np.empty((3, 2, prob.p)), np.empty((3, 2))
-    _kernels.maml1_deltas(draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], prob.nu / np.sqrt(prob.p),
-                          prob.sigma, prob.start_offset, alphas, prob.p > prob.k, delta, cond)
+    delta, cond, dist2 = np.empty((3, 2, prob.p)), np.empty((3, 2)), np.empty((3, 2))
+    args = (draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], prob.nu / np.sqrt(prob.p), prob.sigma,
+            prob.start_offset, alphas)
+    with threadpool_limits(1):  # as the engine runs it: one BLAS thread
+        _kernels.maml1_solve(*args, prob.p > prob.k, True, dist2, delta, cond)
     assert np.array_equal(_deltas(prob, draws, alphas), delta)
+    # the distance without forming omega* - w0 (over-parameterised: from the k x k system only)
+    np.testing.assert_allclose(dist2, np.einsum("rap,rap->ra", delta, delta), rtol=1e-12)
     # the general N-step kernel at N = 1 is the same map, to rounding
-    d2, c2 = np.empty_like(delta), np.empty_like(cond)
-    _kernels_variants.variant_deltas(draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"],
-                                     prob.nu / np.sqrt(prob.p), prob.sigma, prob.start_offset, alphas, 0, 1, 0.0,
-                                     prob.p > prob.k, d2, c2)
+    d2, c2, s2 = np.empty_like(delta), np.empty_like(cond), np.empty_like(dist2)
+    _kernels_variants.variant_solve(*args, INNER_MAPS["maml"].code, 1, 0.0, prob.p > prob.k, True, s2, d2, c2)
     np.testing.assert_allclose(d2, delta, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(s2, dist2, rtol=1e-10)
     assert not np.allclose(_deltas(prob.replace(n_steps=2), draws, alphas), delta, rtol=1e-3)  # control
 
 
@@ -234,7 +239,7 @@ def test_kernel_matches_numpy_twin_and_meta_train(preset, name):
     delta = _deltas(prob, draws, alphas)
     twin = _kernels_variants.variant_deltas_numpy(draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"],
                                                   prob.nu / np.sqrt(prob.p), prob.sigma, prob.start_offset,
-                                                  np.array(alphas), _kernels_variants.ALGO_CODES[prob.algorithm],
+                                                  np.array(alphas), INNER_MAPS[prob.algorithm].code,
                                                   prob.n_steps, prob.lam or 0.0, prob.p > prob.k)
     np.testing.assert_allclose(delta, twin, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(run_losses(prob, [0, 1], 11, alphas, [0.2]),

@@ -1,4 +1,4 @@
-"""Closed-form meta-training: algebraic facts over random small sizes (issue 3; style.md habit 11)."""
+"""Closed-form meta-training: algebraic facts over random small sizes."""
 import warnings
 
 import numpy as np

@@ -9,6 +9,7 @@ import numpy as np
 from scipy import optimize
 
 from linmeta._checks import check_int
+from linmeta.inner_maps import uses_one_step_kernel
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
 from linmeta.theory import _finite, _variants
@@ -82,7 +83,7 @@ def _check_form_and_approximation(form, approximation):
 
 def _is_variant(prob, form):
     """N-step MAML, FOMAML and iMAML: theory of :mod:`linmeta.theory._variants` (derived form only)."""
-    return isinstance(prob, Problem) and form == "derived" and (prob.algorithm != "maml" or prob.n_steps != 1)
+    return isinstance(prob, Problem) and form == "derived" and not uses_one_step_kernel(prob)
 
 
 def _validate(prob, form, approximation):

@@ -1,6 +1,9 @@
-"""Theory for the non-default algorithms (issue 6): N-step MAML at leading order; why not the others.
+"""Theory for the non-default algorithms: N-step MAML at leading order; why not the others.
 
-* N-step MAML (``algorithm="maml"``, any ``n_steps``): the §5 leading order
+Which algorithm has closed-form theory is read from the table of inner maps
+(:data:`linmeta.inner_maps.INNER_MAPS`, its ``theory`` field).
+
+* N-step MAML (``algorithm="maml"``, any ``n_steps``): the leading order (docs: theory, T1, B1)
   with ``A = (I - alpha_t H)^N`` and exact Wishart moments
   (:mod:`linmeta.theory._generated_variants`, emitted by ``derivations/variants.py``).
   For ``n_steps = 1`` it equals the derived Theorems 1 and 2.
@@ -12,22 +15,16 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from linmeta.inner_maps import INNER_MAPS
 from linmeta.loss import loss_from_distance
 from linmeta.theory import _generated_variants as _g
 from linmeta.theory._wishart import nstep_trace_moments
 
 __all__ = ["expected_distance", "test_loss"]
 
-_WHY = {
-    "imaml": "iMAML needs E tr (H + lam I)^-j of a finite Wishart matrix, which is not a rational function of "
-             "(n_t, p, lam); only its Marchenko-Pastur limit is algebraic (derivations/variants.py)",
-    "fomaml": "first-order MAML's fixed point (P^T Z)^-1 P^T r is not a least-squares solution; the section-5 "
-              "expansion around m n_v E[A] is not derived (derivations/variants.py)",
-}
-
 
 def expected_distance(prob):
-    """Leading-order ``E|omega* - w0|^2`` for N-step MAML (theory.md §5, §6).
+    """Leading-order ``E|omega* - w0|^2`` for N-step MAML (docs: theory, T1, B1).
 
     Examples
     --------
@@ -36,8 +33,10 @@ def expected_distance(prob):
     >>> round(float(_variants.expected_distance(lm.presets.FIG3.replace(n_steps=2))), 6)
     0.004231
     """
-    if prob.algorithm != "maml":
-        raise NotImplementedError(f"no closed-form theory for algorithm={prob.algorithm!r}: {_WHY[prob.algorithm]}")
+    why = INNER_MAPS[prob.algorithm].theory
+    if why is not None:
+        raise NotImplementedError(f"no closed-form theory for algorithm={prob.algorithm!r}: {why} "
+                                  "(derivations/variants.py)")
     t = [float(x) for x in nstep_trace_moments(Fraction(prob.alpha_t), prob.n_steps, prob.n_t, prob.p)]
     tA2, tA4, tA2sq, tF2H, tG, tAG = t
     if prob.p > prob.k:

@@ -1,0 +1,105 @@
+"""The simulation engine: per-run test losses from draws, kernels and the table of inner maps.
+
+:func:`run_losses` is what :func:`linmeta.simulate` and
+:func:`linmeta.simulate_curve` call chunk by chunk: it draws the runs'
+standard normals (:mod:`linmeta.sampling`), meta-trains every run for every
+``alpha_t`` in a compiled kernel chosen by the inner-map table
+(:mod:`linmeta.inner_maps`), and scores the result exactly (docs: theory, T0)
+or by the paper's protocol.
+
+BLAS and LAPACK run one thread per Numba worker while the kernels run
+(``threadpoolctl``): nested threading would oversubscribe the cores, and a
+single-threaded library call sums in one fixed order, so a seed fixes every
+number whatever the thread count or chunking.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numba
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from linmeta import _kernels, _kernels_variants, sampling
+from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
+from linmeta.loss import loss_from_distance
+from linmeta.maml import COND_WARN, IllConditionedWarning
+
+__all__ = ["solve", "run_losses"]
+
+_BLAS = ThreadpoolController()
+
+
+def solve(prob, draws, alpha_ts, want_delta=False):
+    """Meta-train every run of ``draws`` for every ``alpha_t``.
+
+    Returns
+    -------
+    dist2 : ndarray (R, A)
+        ``|omega*(alpha_t) - w0|^2``.
+    delta : ndarray (R, A, p) or None
+        ``omega*(alpha_t) - w0`` when ``want_delta`` (the protocol needs it;
+        the exact method does not, and then no ``p``-vector per run is formed
+        in the over-parameterised regime).
+
+    Warns
+    -----
+    IllConditionedWarning
+        When a solve's condition number exceeds ``COND_WARN`` (counted and named).
+    """
+    R, A = draws["g"].shape[0], len(alpha_ts)
+    alphas = np.asarray(alpha_ts, dtype=float)
+    dist2 = np.empty((R, A))
+    delta = np.empty((R, A, prob.p if want_delta else 0))
+    cond = np.empty((R, A))
+    args = (draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], prob.nu / np.sqrt(prob.p),
+            prob.sigma, np.ascontiguousarray(prob.start_offset, dtype=float), alphas)
+    entry = INNER_MAPS[prob.algorithm]
+    with _BLAS.limit(limits=1):
+        if uses_one_step_kernel(prob):
+            _kernels.maml1_solve(*args, prob.p > prob.k, want_delta, dist2, delta, cond)
+        else:
+            _kernels_variants.variant_solve(*args, entry.code, prob.n_steps, 0.0 if prob.lam is None else prob.lam,
+                                            prob.p > prob.k, want_delta, dist2, delta, cond)
+    # a Gram matrix squares cond(Z); compare like with like against meta_train's threshold
+    cond = np.sqrt(cond) if entry.gram else cond
+    worst = np.max(cond)
+    if not np.isfinite(worst) or worst > COND_WARN:
+        bad = int(np.count_nonzero(~(cond <= COND_WARN)))
+        what = "cond(Z)" if entry.gram else "cond"
+        warnings.warn(
+            f"{bad} of {cond.size} meta-training solves are ill-conditioned ({what} >= {worst:.3g} > {COND_WARN:g}; "
+            f"algorithm={prob.algorithm!r}, p={prob.p}, n_v*m={prob.k}); their losses may be inaccurate or NaN",
+            IllConditionedWarning, stacklevel=4,
+        )
+    return dist2, (delta if want_delta else None)
+
+
+def _deltas(prob, draws, alpha_ts):
+    """``omega*(alpha_t) - w0`` for every run of ``draws`` and every ``alpha_t``: (R, A, p)."""
+    return solve(prob, draws, alpha_ts, want_delta=True)[1]
+
+
+def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50,
+               test_sampler="projected"):
+    """Per-run test losses for runs ``runs`` on the grid ``alpha_ts x alpha_rs``: (R, A, B).
+
+    The engine behind :func:`linmeta.simulate` and
+    :func:`linmeta.simulate_curve`; inputs are assumed validated.
+    """
+    workers = numba.get_num_threads()
+    draws = sampling.draw_training(prob, seed, runs, workers)
+    dist2, delta = solve(prob, draws, alpha_ts, want_delta=method == "protocol")
+    del draws
+    alpha_rs = np.asarray(alpha_rs, dtype=float)
+    if method == "exact":
+        return loss_from_distance(dist2[:, :, None], prob, alpha_rs[None, None, :])
+    test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler)
+    out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
+    if test_sampler == "projected":
+        _kernels.protocol_losses_projected(delta, test["g"], test["v"], test["e_r"], test["chi2"], test["g_te"],
+                                           test["e_te"], prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
+    else:
+        _kernels.protocol_losses(delta, test["g"], test["X_r"], test["e_r"], test["X_te"], test["e_te"],
+                                 prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
+    return out

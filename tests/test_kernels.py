@@ -1,0 +1,72 @@
+"""Simulation kernels at sizes where BLAS and LAPACK do the work: bit for bit across threads and chunks."""
+import numba
+import numpy as np
+import pytest
+
+import linmeta as lm
+from linmeta import _engine, _reference, sampling
+from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
+
+# p >= 120 in both regimes: the products go to BLAS gemm, the factorisations to LAPACK
+OVER = lm.Problem(p=120, m=3, n_t=60, n_v=4, n_r=40, sigma=1.0, nu=0.5, alpha_t=0.2, alpha_r=0.2,
+                  omega0=np.full(120, 0.1))
+UNDER = lm.Problem(p=120, m=10, n_t=10, n_v=20, n_r=20, sigma=0.2, nu=0.2, alpha_t=0.2, alpha_r=0.2)
+ALGORITHMS = {"maml": {}, "maml2": dict(n_steps=2), "fomaml": dict(algorithm="fomaml"),
+              "imaml": dict(algorithm="imaml", lam=1.0)}
+
+
+def _threads(n, f):
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        return f()
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("regime", ["over", "under"])
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_bit_for_bit_one_vs_two_threads_and_chunks(regime, algo):
+    prob = (OVER if regime == "over" else UNDER).replace(**ALGORITHMS[algo])
+    kw = dict(n_runs=6, seed=4, method="exact")
+    one = _threads(1, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=6, **kw))
+    two = _threads(2, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=4, **kw))
+    three = _threads(2, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=1, **kw))
+    assert one["mean"].tolist() == two["mean"].tolist() == three["mean"].tolist()
+    assert one["stderr"].tolist() == two["stderr"].tolist() == three["stderr"].tolist()
+
+
+@pytest.mark.parametrize("regime", ["over", "under"])
+def test_protocol_bit_for_bit_one_vs_two_threads(regime):
+    prob = OVER if regime == "over" else UNDER
+    kw = dict(n_runs=4, seed=2, method="protocol", n_test_tasks=3, n_test_points=5)
+    one = _threads(1, lambda: lm.simulate(prob, chunk_size=4, **kw))
+    two = _threads(2, lambda: lm.simulate(prob, chunk_size=1, **kw))
+    assert one.values.tobytes() == two.values.tobytes()
+
+
+@pytest.mark.parametrize("regime", ["over", "under"])
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_distance_without_delta_equals_norm_of_delta(regime, algo):
+    """The exact method's |omega* - w0|^2 (no p-vector when over-parameterised) is the protocol's |delta|^2."""
+    prob = (OVER if regime == "over" else UNDER).replace(**ALGORITHMS[algo])
+    draws = sampling.draw_training(prob, 3, [0, 1])
+    alphas = [-0.5, 0.0, 0.3]
+    dist2, none = _engine.solve(prob, draws, alphas)
+    assert none is None
+    dist2_again, delta = _engine.solve(prob, draws, alphas, want_delta=True)
+    assert np.array_equal(dist2, dist2_again)
+    np.testing.assert_allclose(dist2, np.einsum("rap,rap->ra", delta, delta), rtol=1e-11)
+
+
+@pytest.mark.parametrize("regime", ["over", "under"])
+def test_kernels_match_numpy_twin_at_blas_sizes(regime):
+    prob = OVER if regime == "over" else UNDER
+    args = (prob, np.array([0, 5]), 9, [-0.6, 0.0, 0.25], [0.2])
+    np.testing.assert_allclose(_engine.run_losses(*args), _reference.run_losses(*args), rtol=1e-9)
+
+
+def test_table_drives_kernel_choice():
+    assert uses_one_step_kernel(OVER) and not uses_one_step_kernel(OVER.replace(n_steps=2))
+    assert [INNER_MAPS[a].code for a in ("maml", "fomaml", "imaml")] == [0, 1, 2]
+    assert not uses_one_step_kernel(OVER.replace(algorithm="fomaml"))
