@@ -1,4 +1,4 @@
-"""Exact meta-test loss given the meta-trained parameters (theory.md T0).
+"""Exact meta-test loss given the meta-trained parameters (docs: theory, T0).
 
 Averaging over a fresh task ``w ~ N(w0, nu^2/p I)``, its ``n_r`` adaptation
 points and fresh test points, one step of rate ``alpha_r`` from ``omega``:
@@ -36,7 +36,7 @@ def loss_from_distance(dist2, prob, alpha_r=None):
 
 
 def test_loss_given(omega, prob, alpha_r=None):
-    """Expected meta-test loss of ``omega`` (theory.md T0).
+    """Expected meta-test loss of ``omega`` (docs: theory, T0).
 
     Examples
     --------
@@ -47,7 +47,7 @@ def test_loss_given(omega, prob, alpha_r=None):
 
     References
     ----------
-    theory.md T0.
+    docs: theory, T0.
     """
     d = np.asarray(omega, dtype=float) - prob.w0
     return loss_from_distance(float(d @ d), prob, alpha_r)

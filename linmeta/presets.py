@@ -1,4 +1,4 @@
-"""The paper's reference parameter sets (theory.md §7).
+"""The paper's reference parameter sets (docs: theory, protocols).
 
 ``FIG2`` is over-parameterised (``p = 60 > n_v m = 6``), ``FIG3`` is
 under-parameterised (``p = 30 < n_v m = 1000``).  Both use

@@ -1,4 +1,4 @@
-"""Shared test configuration: a deterministic Hypothesis profile (style.md habit 11)."""
+"""Shared test configuration: a deterministic Hypothesis profile."""
 import os
 
 from hypothesis import settings

@@ -1,4 +1,4 @@
-"""Exact anchors: inverse-Wishart means at nu = 0, alpha_t = 0, omega0 = w0 (issue 3).
+"""Exact anchors: inverse-Wishart means at nu = 0, alpha_t = 0, omega0 = w0.
 
 With ``A_i = I`` the stacked system is ``Z = X_v`` (k x p Gaussian, k = n_v m) and
 ``omega* - w0 = Z^+ z``, so ``E|omega* - w0|^2 = sigma^2 E tr (Z Z^T)^{-1} = sigma^2 k/(p-k-1)``

@@ -1,4 +1,4 @@
-"""The Ji-Yang-Liang step-size bound and the quantities it controls (issue 6, theory.md §6)."""
+"""The Ji-Yang-Liang step-size bound and the quantities it controls (docs: theory, B1)."""
 import numpy as np
 import pytest
 

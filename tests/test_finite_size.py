@@ -1,4 +1,4 @@
-"""Finite-size theory (issue 7): exact alpha_t = 0 results and the resummed corrections.
+"""Finite-size theory: exact alpha_t = 0 results and the resummed corrections.
 
 Statistical tests use ``lm.simulate(method="exact")`` (independent of the theory code), fixed
 seeds and stated run counts; each shows power with a negative control: the leading-order

@@ -1,4 +1,4 @@
-"""T0, the exact test-side reduction, checked by direct Monte Carlo (issue 3; theory.md T0)."""
+"""T0, the exact test-side reduction, checked by direct Monte Carlo (docs: theory, T0)."""
 import numpy as np
 import pytest
 
@@ -45,5 +45,5 @@ def test_loss_from_distance_broadcasts_over_alpha_r():
     vec = loss_from_distance(0.7, PROB, a)
     one = [loss_from_distance(0.7, PROB.replace(alpha_r=v)) for v in a]
     np.testing.assert_allclose(vec, one, rtol=1e-15)
-    # alpha_r = 0: no adaptation, the loss is (sigma^2 + nu^2 + |omega - w0|^2) / 2 (theory.md M2)
+    # alpha_r = 0: no adaptation, the loss is (sigma^2 + nu^2 + |omega - w0|^2) / 2 (docs: theory, M2)
     assert loss_from_distance(0.7, PROB, 0.0) == pytest.approx(0.5 * (0.25 + 0.64 + 0.7), rel=1e-15)

@@ -1,4 +1,4 @@
-"""Finite-size theory of the test loss (issue 7; theory.md T0, T1, T2, §5).
+"""Finite-size theory of the test loss (docs: theory, T0, T1, T2, derivation).
 
 ``expected_distance(prob)`` approximates ``E|omega* - w0|^2`` beyond the leading order of
 Theorems 1 and 2; ``test_loss(prob)`` plugs it into the exact test-side reduction (T0).
@@ -38,7 +38,7 @@ simulation); the nested solve remains as a fallback.
 
 References
 ----------
-theory.md §2 (T0), §3 (T1), §4 (T2), §5.
+docs: theory, T0, T1, T2, derivation.
 """
 from __future__ import annotations
 
