@@ -1,8 +1,42 @@
-"""Shared test configuration: a deterministic Hypothesis profile."""
+"""Shared test configuration and helpers: a deterministic Hypothesis profile, problem strategies, z-scores."""
 import os
 
+import numpy as np
 from hypothesis import settings
+from hypothesis import strategies as st
+
+import linmeta as lm
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=40, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def z_score(d):
+    """Mean of the paired per-run differences ``d`` in standard errors (``ddof=1``)."""
+    d = np.asarray(d, dtype=float)
+    return d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
+
+
+@st.composite
+def problems(draw, regime, algorithms=("maml",), max_steps=1, p_max=12):
+    """Small random problems of one regime (``"under"``: ``n_v m >= p + 2``; ``"over"``: ``n_v m <= p - 1``).
+
+    Vectors ``w0``, ``omega0`` are random; ``algorithm`` is drawn from ``algorithms`` and ``n_steps``
+    from ``1..max_steps`` (1 for iMAML, which then gets a random ``lam``).  Multi-step rates stay in
+    [-0.6, 0.6], one-step rates in [-1.5, 1.5].
+    """
+    p = draw(st.integers(3, p_max))
+    n_v = draw(st.integers(1, 4) if regime == "under" else st.integers(1, p - 1))
+    if regime == "under":
+        m = draw(st.integers(p // n_v + 2, p // n_v + 6))
+    else:
+        m = draw(st.integers(1, (p - 1) // n_v))
+    algorithm = draw(st.sampled_from(algorithms))
+    n_steps = 1 if algorithm == "imaml" else draw(st.integers(1, max_steps))
+    rate = st.floats(-0.6, 0.6) if n_steps > 1 else st.floats(-1.5, 1.5, allow_nan=False)
+    vec = st.lists(st.floats(-2, 2, allow_nan=False), min_size=p, max_size=p)
+    return lm.Problem(p=p, m=m, n_t=draw(st.integers(1, 6)), n_v=n_v, n_r=3, sigma=draw(st.floats(0, 2)),
+                      nu=draw(st.floats(0, 2)), alpha_t=draw(rate), alpha_r=0.3, w0=draw(vec), omega0=draw(vec),
+                      algorithm=algorithm, n_steps=n_steps,
+                      lam=draw(st.floats(0.05, 5)) if algorithm == "imaml" else None)

@@ -15,6 +15,8 @@ from linmeta._engine import _deltas, run_losses
 from linmeta.inner_maps import INNER_MAPS
 from linmeta.maml import meta_loss, meta_system
 
+from conftest import problems as shared_problems, z_score
+
 SMALL = dict(p=6, m=4, n_t=3, n_v=4, n_r=5, sigma=0.5, nu=1.0, alpha_t=-0.2, alpha_r=0.1)  # n_v m = 16 > p
 SMALL_OVER = dict(SMALL, p=12, m=2, n_v=3)                                                   # n_v m = 6 < p
 
@@ -84,18 +86,8 @@ def test_imaml_inner_map_solves_the_proximal_problem():
 
 
 # ------------------------------------------------------------------ closed forms zero their own meta-gradient
-@st.composite
-def problems(draw, regime):
-    p = draw(st.integers(3, 10))
-    n_v = draw(st.integers(1, 4) if regime == "under" else st.integers(1, p - 1))
-    m = draw(st.integers(p // n_v + 2, p // n_v + 5)) if regime == "under" else draw(st.integers(1, (p - 1) // n_v))
-    algorithm = draw(st.sampled_from(lm.problem.ALGORITHMS))
-    n_steps = 1 if algorithm == "imaml" else draw(st.integers(1, 4))
-    vec = st.lists(st.floats(-2, 2, allow_nan=False), min_size=p, max_size=p)
-    return lm.Problem(p=p, m=m, n_t=draw(st.integers(1, 6)), n_v=n_v, n_r=3, sigma=draw(st.floats(0, 2)),
-                      nu=draw(st.floats(0, 2)), alpha_t=draw(st.floats(-0.6, 0.6) if n_steps > 1 else st.floats(-1.5, 1.5)),
-                      alpha_r=0.3, w0=draw(vec), omega0=draw(vec), algorithm=algorithm, n_steps=n_steps,
-                      lam=draw(st.floats(0.05, 5)) if algorithm == "imaml" else None)
+def problems(regime):
+    return shared_problems(regime, algorithms=lm.problem.ALGORITHMS, max_steps=4, p_max=10)
 
 
 def _solve(prob, seed):
@@ -273,18 +265,16 @@ def test_bit_for_bit_across_threads():
     assert np.array_equal(a, b)
 
 
-def _z(d):
-    return d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
-
 
 # Paired per-run differences protocol - exact (same meta-training draws, 400 runs): z within 4 SE; the control
 # (exact scaled by 1.01) must be rejected, which shows the test has power at this run count.
+@pytest.mark.statistical
 @pytest.mark.parametrize("preset,name", [("FIG3", "maml3"), ("FIG3", "fomaml"), ("FIG3", "imaml")])
 def test_exact_agrees_with_protocol_for_every_algorithm(preset, name):
     prob = getattr(lm.presets, preset).replace(**VARIANTS[name], alpha_r=0.4)
     ex = lm.simulate(prob, 400, seed=3, method="exact")
     pr = lm.simulate(prob, 400, seed=3, method="protocol")
-    z, z_wrong = _z(pr.values - ex.values), _z(pr.values - 1.01 * ex.values)
+    z, z_wrong = z_score(pr.values - ex.values), z_score(pr.values - 1.01 * ex.values)
     print(f"{preset} {name}: protocol - exact z = {z:+.2f}; control (1% error) z = {z_wrong:+.2f}")
     assert abs(z) < 4 and abs(z_wrong) > 4
 

@@ -11,6 +11,8 @@ import pytest
 
 import linmeta as lm
 
+pytestmark = pytest.mark.statistical  # Monte Carlo agreement tests
+
 CASES = {
     # p, m, n_v; k = n_v m
     "overparameterized": (lm.Problem(p=20, m=5, n_t=3, n_v=2, n_r=4, sigma=1.0, nu=0.0, alpha_t=0.0, alpha_r=0.0,

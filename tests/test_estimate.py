@@ -7,6 +7,8 @@ import linmeta as lm
 from linmeta import _reference, estimate
 from linmeta.loss import loss_from_distance
 
+from conftest import z_score
+
 SHIFTED = {
     "fig2": lm.presets.FIG2.replace(w0=np.linspace(-1, 1, 60), omega0=np.full(60, 0.2)),
     "fig3": lm.presets.FIG3.replace(w0=np.linspace(0, 1, 30), omega0=np.full(30, -0.5)),
@@ -93,10 +95,10 @@ def test_bad_arguments_name_the_parameter():
 # test-side noise.  400 runs.  Negative controls at the same size show the comparison has power:
 # in FIG3 (alpha_r = 0.6) T0 with E[H^2] = (1 + p/n) I instead of (1 + (p+1)/n) I (a 0.6% error,
 # z ~ 5 on this seed); in FIG2 a 1% multiplicative error (z ~ 9).
-def _z(d):
-    return d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
 
 
+
+@pytest.mark.statistical
 @pytest.mark.parametrize("sampler", estimate.TEST_SAMPLERS)
 def test_protocol_agrees_with_exact_fig3(sampler):
     prob = lm.presets.FIG3.replace(alpha_r=0.6)
@@ -105,17 +107,18 @@ def test_protocol_agrees_with_exact_fig3(sampler):
     dist2 = (2 * ex.values - prob.sigma**2 * (1 + prob.alpha_r**2 * prob.p / prob.n_r)) / prob.h_r - prob.nu**2
     wrong_h = (1 - prob.alpha_r) ** 2 + prob.alpha_r**2 * prob.p / prob.n_r
     wrong = loss_from_distance(dist2, prob) - 0.5 * (prob.h_r - wrong_h) * (prob.nu**2 + dist2)
-    z, z_wrong = _z(pr.values - ex.values), _z(pr.values - wrong)
+    z, z_wrong = z_score(pr.values - ex.values), z_score(pr.values - wrong)
     print(f"FIG3 protocol ({sampler}) - exact: z = {z:+.2f}; control (p instead of p+1): z = {z_wrong:+.2f}")
     assert abs(z) < 4 and abs(z_wrong) > 4
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("sampler", estimate.TEST_SAMPLERS)
 def test_protocol_agrees_with_exact_fig2(sampler):
     prob = lm.presets.FIG2
     ex = lm.simulate(prob, 400, seed=1, method="exact")
     pr = lm.simulate(prob, 400, seed=1, method="protocol", test_sampler=sampler)
-    z, z_wrong = _z(pr.values - ex.values), _z(pr.values - 1.01 * ex.values)
+    z, z_wrong = z_score(pr.values - ex.values), z_score(pr.values - 1.01 * ex.values)
     print(f"FIG2 protocol ({sampler}) - exact: z = {z:+.2f}; control (1% error): z = {z_wrong:+.2f}")
     assert abs(z) < 4 and abs(z_wrong) > 4
 
@@ -141,6 +144,7 @@ def test_projection_identity_is_algebraic():
         assert proj == pytest.approx(_adapted_distance_full(e, X, z, c), rel=1e-12)
 
 
+@pytest.mark.statistical
 def test_projected_sampler_has_the_protocol_distribution():
     # Per-task test loss for a fixed omega - w, drawn literally (inputs in full) and through the
     # projections the kernel uses; two-sample KS on 20,000 draws each.  Control at the same size:

@@ -24,6 +24,7 @@ def _direct_test_losses(omega, prob, n_tasks, seed):
     return 0.5 * (y_te - np.einsum("tp,tp->t", x, theta)) ** 2
 
 
+@pytest.mark.statistical
 def test_T0_matches_direct_monte_carlo_and_rejects_p_instead_of_p_plus_1():
     omega = PROB.w0 + np.random.default_rng(1).standard_normal(PROB.p) * 0.4
     losses = _direct_test_losses(omega, PROB, N_TASKS, seed=2)

@@ -9,19 +9,7 @@ from hypothesis import strategies as st
 import linmeta as lm
 from linmeta.maml import meta_gradient, meta_loss, meta_system
 
-
-@st.composite
-def problems(draw, regime):
-    p = draw(st.integers(3, 12))
-    n_v = draw(st.integers(1, 4) if regime == "under" else st.integers(1, p - 1))
-    if regime == "under":
-        m = draw(st.integers(p // n_v + 2, p // n_v + 6))  # n_v m >= p + 2
-    else:
-        m = draw(st.integers(1, (p - 1) // n_v))  # n_v m <= p - 1
-    rate = st.floats(-1.5, 1.5, allow_nan=False)
-    vec = st.lists(st.floats(-2, 2, allow_nan=False), min_size=p, max_size=p)
-    return lm.Problem(p=p, m=m, n_t=draw(st.integers(1, 6)), n_v=n_v, n_r=3, sigma=draw(st.floats(0, 2)),
-                      nu=draw(st.floats(0, 2)), alpha_t=draw(rate), alpha_r=0.3, w0=draw(vec), omega0=draw(vec))
+from conftest import problems
 
 
 def _train(prob, seed):

@@ -50,6 +50,7 @@ def test_common_random_numbers_across_sigma_nu_and_rates():
     np.testing.assert_allclose((b.w - SMALL.w0) / 0.1, (a.w - SMALL.w0) / 0.7, rtol=1e-12)
 
 
+@pytest.mark.statistical
 def test_task_distribution_mean_and_spread():
     # w ~ N(w0, nu^2/p I): over 4000 tasks the per-coordinate variance is nu^2/p = 0.0817 with a relative
     # SE of sqrt(2/4000) = 2.2 %; a spread of nu^2 (missing 1/p) would be 6x too large.

@@ -29,6 +29,8 @@ from scipy import stats
 import linmeta as lm
 from linmeta import theory
 
+pytestmark = pytest.mark.statistical  # Monte Carlo agreement tests
+
 FIG2, FIG3 = lm.presets.FIG2, lm.presets.FIG3
 OVER = lm.Problem(p=100, m=2, n_t=50, n_v=5, n_r=50, sigma=1.0, nu=0.5, alpha_t=0.5, alpha_r=0.3,
                   omega0=np.full(100, 0.03))
