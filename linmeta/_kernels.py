@@ -43,7 +43,7 @@ def _combine(M0, M1, M2, a, out):
 
 
 @jit(parallel=True)
-def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta, dist2, delta, cond):
+def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delta, dist2, delta, cond):
     """``|omega*(alpha_t) - w0|^2`` (and optionally ``omega* - w0``) for every run and ``alpha_t``.
 
     One-step MAML (docs: theory, MAML1): ``Z = P - alpha_t Q`` and
@@ -54,8 +54,8 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta
     costs one Cholesky factorisation.
 
     * over-parameterised (``p > k = n_v m``): ``K = Z Z^T`` (``k x k``),
-      ``lam = K^{-1} (r - Z d0)``, ``omega* - w0 = d0 + Z^T lam`` and
-      ``|omega* - w0|^2 = |d0|^2 + 2 lam.(Z d0) + lam.(r - Z d0)``: no
+      ``mult = K^{-1} (r - Z start)``, ``omega* - w0 = start + Z^T mult`` and
+      ``|omega* - w0|^2 = |start|^2 + 2 mult.(Z start) + mult.(r - Z start)``: no
       ``p x p`` matrix, and no ``p``-vector unless ``want_delta``;
     * under-parameterised: ``G = Z^T Z`` (``p x p``), ``omega* - w0 = G^{-1} Z^T r``.
 
@@ -64,7 +64,7 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta
     g, X_t, e_t, X_v, e_v : standard-normal draws, leading axis = run (C-contiguous)
     nu_s, sigma : float
         ``nu / sqrt(p)`` and ``sigma``.
-    d0 : ndarray (p,)
+    start : ndarray (p,)
         ``omega0 - w0`` (used when over-parameterised).
     alphas : ndarray (A,)
     over : bool
@@ -79,12 +79,12 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta
     """
     R = X_t.shape[0]
     for r in numba.prange(R):  # the body is a separate function: parfors must not rewrite its sums
-        _one_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, d0, alphas, over, want_delta, dist2[r], delta[r],
+        _one_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, start, alphas, over, want_delta, dist2[r], delta[r],
                  cond[r])
 
 
 @jit
-def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta, dist2, delta, cond):
+def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delta, dist2, delta, cond):
     """One run of :func:`maml1_solve` (same arguments without the run axis)."""
     m, n_t, p = X_t.shape
     n_v = X_v.shape[1]
@@ -100,19 +100,19 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, over, want_delta, d
         K0 = _linalg.gram_rows(P)
         K1 = np.dot(P, Q.T)
         K2 = _linalg.gram_rows(Q)
-        Pd = np.dot(P, d0)
-        Qd = np.dot(Q, d0)
-        d00 = np.dot(d0, d0)
+        Pd = np.dot(P, start)
+        Qd = np.dot(Q, start)
+        start_sq = np.dot(start, start)
         K = np.empty((k, k))
         for ia in range(alphas.shape[0]):
             a = alphas[ia]
             _combine(K0, K1, K2, a, K)
             rhs = (y - Pd) - a * (s - Qd)
             cond[ia] = _linalg.cholesky_factor(K)
-            lam = _linalg.cholesky_solve(K, rhs) if cond[ia] < np.inf else np.full(k, np.nan)
-            dist2[ia] = d00 + 2.0 * np.dot(lam, Pd - a * Qd) + np.dot(lam, rhs)
+            mult = _linalg.cholesky_solve(K, rhs) if cond[ia] < np.inf else np.full(k, np.nan)
+            dist2[ia] = start_sq + 2.0 * np.dot(mult, Pd - a * Qd) + np.dot(mult, rhs)
             if want_delta:
-                delta[ia] = d0 + np.dot(P.T, lam) - a * np.dot(Q.T, lam)
+                delta[ia] = start + np.dot(P.T, mult) - a * np.dot(Q.T, mult)
     else:
         G0 = _linalg.gram_cols(P)
         G1 = np.dot(P.T, Q)

@@ -65,7 +65,7 @@ def _task_system(Xt, Xv, yt, yv, algo, alpha, n_steps, lam, Z, res):
 
 
 @jit(parallel=True)
-def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam, over, want_delta, dist2, delta,
+def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, lam, over, want_delta, dist2, delta,
                   cond):
     """``|omega*(alpha_t) - w0|^2`` (and optionally ``omega* - w0``) for every run and ``alpha_t``, any algorithm.
 
@@ -74,7 +74,7 @@ def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps,
     g, X_t, e_t, X_v, e_v : standard-normal draws, leading axis = run (C-contiguous)
     nu_s, sigma : float
         ``nu / sqrt(p)`` and ``sigma``.
-    d0 : ndarray (p,)
+    start : ndarray (p,)
         ``omega0 - w0``.
     alphas : ndarray (A,)
         Inner rates (ignored by iMAML, whose output is then the same for every entry).
@@ -97,12 +97,12 @@ def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps,
     """
     R = X_t.shape[0]
     for r in numba.prange(R):  # the body is a separate function: parfors must not rewrite its sums
-        _one_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, d0, alphas, algo, n_steps, lam, over, want_delta,
+        _one_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, start, alphas, algo, n_steps, lam, over, want_delta,
                  dist2[r], delta[r], cond[r])
 
 
 @jit
-def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam, over, want_delta, dist2, delta, cond):
+def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, lam, over, want_delta, dist2, delta, cond):
     """One run of :func:`variant_solve` (same arguments without the run axis)."""
     m, n_t, p = X_t.shape
     n_v = X_v.shape[1]
@@ -127,9 +127,9 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam,
             rows = slice(i * n_v, (i + 1) * n_v)
             _task_system(X_t[i], X_v[i], yt[i], yv[i], algo, alphas[ia], n_steps, lam, Z[rows], res[rows])
         W = P if algo == 1 else Z  # first order: P^T (Z omega - r) = 0; else least squares
-        if over:  # omega = d0 + W^T mu with (Z W^T) mu = r - Z d0
+        if over:  # omega = start + W^T mu with (Z W^T) mu = r - Z start
             M = np.dot(Z, W.T) if algo == 1 else _linalg.gram_rows(Z)
-            rhs = res - np.dot(Z, d0)
+            rhs = res - np.dot(Z, start)
         else:  # (W^T Z) omega = W^T r
             M = np.dot(W.T, Z) if algo == 1 else _linalg.gram_cols(Z)
             rhs = np.dot(W.T, res)
@@ -142,13 +142,13 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam,
             c = _linalg.cholesky_factor(M)
             x = _linalg.cholesky_solve(M, rhs) if c < np.inf else np.full(size, np.nan)
         cond[ia] = c
-        d = d0 + np.dot(W.T, x) if over else x
+        d = start + np.dot(W.T, x) if over else x
         dist2[ia] = np.dot(d, d)
         if want_delta:
             delta[ia] = d
 
 
-def variant_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n_steps, lam, over):
+def variant_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, lam, over):
     """Plain-NumPy twin of :func:`variant_deltas`: ``p x p`` matrices, ``matrix_power``/``inv``/``solve``.
 
     Returns ``delta`` of shape (R, A, p).
@@ -176,7 +176,7 @@ def variant_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, d0, alphas, algo, n
             res = (y_v - np.einsum("mvi,mi->mv", X_v[r], b)).reshape(-1)
             W = P if algo == 1 else Z  # first order: P^T (Z omega - r) = 0
             if over:
-                out[r, ia] = d0 + W.T @ np.linalg.solve(Z @ W.T, res - Z @ d0)
+                out[r, ia] = start + W.T @ np.linalg.solve(Z @ W.T, res - Z @ start)
             else:
                 out[r, ia] = np.linalg.solve(W.T @ Z, W.T @ res)
     return out

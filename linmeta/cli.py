@@ -34,7 +34,8 @@ import numba
 
 from linmeta import __version__, presets, simulate, sweep, theory
 from linmeta.figures import FIGURES, PAPER_PANELS, make
-from linmeta.sweeping import SweepArgumentError
+from linmeta.estimate import estimated_seconds
+from linmeta.sweeping import SweepArgumentError, cells_of
 from linmeta._cli_args import (COUNT, POSITIVE, UsageError, Parser, add_command, add_problem_arguments,
                                add_seed, add_threads, parse_grid, parse_set)
 from linmeta import _cli_check
@@ -110,9 +111,17 @@ def cmd_theory(args):
     return 0
 
 
+def _announce(seconds):
+    """Say on stderr how long work will take, if more than about a minute."""
+    if seconds > 60:
+        when = f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+        print(f"estimated time: about {when} (a rough cost model; Ctrl-C stops)", file=sys.stderr)
+
+
 def cmd_simulate(args):
     prob = _problem(args)
     _set_threads(args.threads)
+    _announce(estimated_seconds(prob, args.runs, args.method, test_sampler=args.test_sampler))
     est = simulate(prob, args.runs, args.seed, args.method, test_sampler=args.test_sampler,
                    progress=False if args.quiet else None)
     th, notes = _theory_dict(prob)
@@ -141,6 +150,7 @@ def cmd_sweep(args):
     if args.scheduler == "serial":
         _set_threads(args.threads)
     print(_header(args.seed))
+    _announce(sum(estimated_seconds(q, args.runs, args.method) for _, q, _ in cells_of(prob, grid) if q is not None))
     try:
         table = sweep(prob, grid, args.runs, args.seed, scheduler=args.scheduler, out=args.out, method=args.method,
                       workers=args.workers, threads=args.threads if args.scheduler == "processes" else None,

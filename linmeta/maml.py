@@ -142,7 +142,7 @@ def first_order_fixed_point(batch, prob):
       same set as MAML's minimisers.  First-order updates move ``omega`` only
       within the span of the validation inputs, so the one that first-order
       gradient descent started at ``omega0`` reaches is
-      ``omega0 + P^T lam`` with ``(Z P^T) lam = r - Z omega0``; it **exists and is
+      ``omega0 + P^T mult`` with ``(Z P^T) mult = r - Z omega0``; it **exists and is
       unique iff** ``Z P^T`` (``n_v m x n_v m``) is non-singular.  This is *not*
       the Euclidean-nearest solution ``omega0 + Z^+ (r - Z omega0)`` that MAML
       reaches (unless the row spaces of ``Z`` and ``P`` coincide, e.g.

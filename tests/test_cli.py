@@ -226,3 +226,14 @@ def test_workers_means_processes_and_threads_means_numba_threads():
     assert len(threads) == 3 and all(h.startswith("Numba threads") for h in threads)
     old = build_parser().parse_args(["figures", "fig2a", "--workers", "2"])   # the old spelling still parses
     assert (old.old_workers, old.threads) == (2, None)
+
+
+def test_long_work_announces_its_estimated_time(capsys, monkeypatch):
+    monkeypatch.setattr("linmeta.cli.estimated_seconds", lambda *a, **k: 7200.0)
+    code, out, err = run(["simulate", "--runs", "5", "--quiet"], capsys)
+    assert code == 0 and "estimated time: about 2.0 h" in err
+    code, out, err = run(["sweep", "--grid", "m=10,20", "--runs", "5", "--quiet"], capsys)
+    assert code == 0 and "estimated time: about 4.0 h" in err
+    monkeypatch.setattr("linmeta.cli.estimated_seconds", lambda *a, **k: 1.0)
+    code, out, err = run(["simulate", "--runs", "5", "--quiet"], capsys)
+    assert code == 0 and "estimated" not in err
