@@ -145,13 +145,17 @@ def test_under_nested_loo_matches_simulation_and_controls_rejected(prob, n_runs,
 
 
 def test_stein_moments_and_eigenvalue_rule_exact():
-    sys.path.insert(0, str(ROOT / "derivations"))
-    import finite_size as fs
+    import linmeta.symbolic as ls
+    from linmeta.symbolic._symbols import n, p
     for (nn, pp) in [(5, 30), (10, 10)]:
         M = _finite.wishart_trace_moments(nn, pp)
         for key in [(1,), (2,), (3,), (1, 1), (1, 2), (2, 2), (1, 1, 2)]:
-            wick = fs.wishart_moment(key).subs({fs.n: nn, fs.p: pp})
+            wick = ls.wick_moment(*key).subs({n: nn, p: pp})   # Wick's theorem, independent
             assert M(key) / Fraction(nn) ** sum(key) == Fraction(int(wick.p), int(wick.q)), key
+        for key in [(5,), (7,), (3, 4), (2, 6), (1, 1, 5), (2, 2, 2), (11,), (9, 9)]:   # the sympy recursion
+            exact = ls.wishart_moment(key, n=nn, p=pp)
+            assert M(key) / Fraction(nn) ** sum(key) == Fraction(int(exact.p), int(exact.q)), key
+            assert M(key[::-1]) == M(key)                      # any order of the powers
         x, w = _finite.eigenvalue_rule(nn, pp, 12)
         assert np.isclose(w.sum(), 1.0, rtol=1e-13)
         for j in range(1, 16):          # Gauss rule integrates degree < 2K exactly

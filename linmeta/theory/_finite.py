@@ -51,6 +51,7 @@ from numba import njit
 from scipy.special import gammaln, roots_genlaguerre
 
 from linmeta.theory import _generated_finite as _gen
+from linmeta.theory._wishart import raw_moment
 
 __all__ = ["expected_distance", "test_loss", "exact_alpha0_distance", "distance_under", "distance_over",
            "subordination_under", "subordination_over", "trace_fluctuations", "wishart_trace_moments", "eigenvalue_rule"]
@@ -60,36 +61,17 @@ __all__ = ["expected_distance", "test_loss", "exact_alpha0_distance", "distance_
 def wishart_trace_moments(n: int, p: int):
     """Exact ``E prod_j tr W^{k_j}`` for ``W = X^T X``, ``X`` n x p standard Gaussian (real).
 
-    Returns a memoised function of a sorted tuple ``(k_1, ...)`` (all ``k >= 1``) giving a
-    ``Fraction``.  Stein's lemma ``E[x f(x)] = E[f'(x)]`` on ``tr W^k = sum X_ia (X W^{k-1})_ia``
-    gives the exact recursion (``tr W^0 = p``)::
+    Returns a function of a tuple ``(k_1, ...)`` (all ``k >= 1``) giving a ``Fraction``: the
+    Stein recursion of :func:`linmeta.theory._wishart.raw_moment` (memoised there), which the
+    tests check against the sympy implementation and Wick's theorem.
 
-        E[tr W^k P] = (n + k - 1) E[tr W^{k-1} P] + sum_{l=0}^{k-2} E[tr W^{l+1} tr W^{k-2-l} P]
-                      + sum_s 2 j_s E[tr W^{k-1+j_s} P / tr W^{j_s}],   P = prod_s tr W^{j_s}.
-
-    ``derivations/finite_size.py`` checks it against Wick's theorem.
+    Examples
+    --------
+    >>> M = wishart_trace_moments(5, 3)
+    >>> M((2,)), M((1, 1))   # n p (n + p + 1), n p (n p + 2)
+    (Fraction(135, 1), Fraction(255, 1))
     """
-    @lru_cache(maxsize=None)
-    def M(part):
-        if not part:
-            return Fraction(1)
-        k, rest = part[0], list(part[1:])
-
-        def E(extra, base):
-            c, ks = Fraction(1), []
-            for e in extra + base:
-                if e == 0:
-                    c *= p
-                else:
-                    ks.append(e)
-            return c * M(tuple(sorted(ks)))
-        out = (n + k - 1) * E([k - 1], rest)
-        for l in range(k - 1):
-            out += E([l + 1, k - 2 - l], rest)
-        for s, j in enumerate(rest):
-            out += 2 * j * E([k - 1 + j], rest[:s] + rest[s + 1:])
-        return out
-    return M
+    return lambda part: Fraction(raw_moment(tuple(sorted(part)), n, p))
 
 
 @lru_cache(maxsize=None)
