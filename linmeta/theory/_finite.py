@@ -2,8 +2,8 @@
 
 ``expected_distance(prob)`` approximates ``E|omega* - w0|^2`` beyond the leading order of
 Theorems 1 and 2; ``test_loss(prob)`` plugs it into the exact test-side reduction (T0).
-The formulas are derived in ``derivations/finite_size.py`` and emitted into
-``_generated_finite.py``; nothing here is fitted to simulation.
+The formulas are derived in ``derivations/finite_size.py``; the exact ``alpha_t = 0`` results are
+emitted into ``_generated_finite.py``; nothing here is fitted to simulation.
 
 * ``alpha_t == 0``: exact in both regimes (inverse-Wishart moments).
 * over-parameterised, general ``alpha_t``: the exact reduction (Schur complement of the Gram
@@ -13,7 +13,7 @@ The formulas are derived in ``derivations/finite_size.py`` and emitted into
   come from the same leave-one-column-out fixed point at ``lam = 0``.  The fixed point's
   ``E tr W^-1`` is off by 0.2 % at ``alpha_t = 0`` (p = 50, n_v = 4); :func:`distance_over`
   multiplies it by its exact/scheme ratio at ``alpha_t = 0``, so one formula is exact at
-  ``alpha_t = 0`` and continuous.  The previous Dyson formula remains as ``_generated_finite.finite_over``.
+  ``alpha_t = 0`` and continuous.  The previous Dyson formula remains as ``linmeta.symbolic._theorems.dyson_over``.
 * under-parameterised, general ``alpha_t``: two nested leave-one-out (Sherman-Morrison)
   deterministic equivalents solved as fixed points (:func:`subordination_under`; derivation and
   equations in ``derivations/finite_size.py``, "Under-parameterised, general alpha_t"): tasks are
@@ -23,7 +23,7 @@ The formulas are derived in ``derivations/finite_size.py`` and emitted into
   integrated by a Gauss rule built from its exact finite-size moments.  Off by < 0.05 % at FIG3,
   ~0.4 % at p = 10, m = 5 at ``alpha_t = 0``; :func:`distance_under` multiplies the noise and task
   terms by their exact/scheme ratios at ``alpha_t = 0`` (exact there, continuous).
-  The previous Dyson formula remains as ``_generated_finite.finite_under``.
+  The previous Dyson formula remains as ``linmeta.symbolic._theorems.dyson_under``.
 * fluctuation of ``H`` (both regimes): the column fixed point sees ``H`` only through its mean
   eigenvalue law; the single-task expectations are averages over ``H`` of a nonlinear function of
   its empirical law.  The second-order term (:func:`_fluctuation_shift`: symmetric sigma points on
