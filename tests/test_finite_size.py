@@ -89,7 +89,9 @@ def test_generated_code_matches_sympy_at_rational_points():
         for (p, m, nt, nv) in [(40, 3, 20, 2), (10, 6, 7, 5)]:
             vals = (p, m, nt, nv, Fraction(int(rng.integers(1, 9)), 7), Fraction(int(rng.integers(1, 9)), 5),
                     Fraction(int(rng.integers(-14, 8)), 7), Fraction(int(rng.integers(0, 9)), 3))
-            exact = expr.subs({s: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v for s, v in zip(args, vals)})
+            point = {s: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v
+                     for s, v in zip(args, vals)}
+            exact = expr.subs(point)
             got = getattr(gen, name)(*[float(v) for v in vals])
             assert np.isclose(got, float(exact), rtol=1e-12), name
 
