@@ -1,8 +1,11 @@
 """Finite-size theory of E|omega* - w0|^2 beyond Theorems 1 and 2 (docs: theory, T0, T1, T2, derivation).
 
 Run ``python derivations/finite_size.py``: it derives every formula with sympy, prints it,
-asserts the limit cases and exits non-zero if an assertion fails.  ``emitted_code()`` returns
-the text of ``linmeta/theory/_generated_finite.py``.  This module does not import linmeta.
+asserts the limit cases and exits non-zero if an assertion fails.  The expressions live in
+:mod:`linmeta.symbolic` (symbols, Wishart moments, ``_theorems``); ``functions()`` lists the
+emitted ones and ``emitted_code()`` returns the text of ``linmeta/theory/_generated_finite.py``
+(the one emitter, ``linmeta.symbolic._codegen``).  Only the exact ``alpha_t = 0`` results are
+emitted: they are what ``linmeta.theory._finite`` calls.
 
 Notation: ``H = X^T X / n_t`` (X is n_t x p Gaussian), ``A = I - alpha_t H``,
 ``h = h_t = E tr A^2 / p``, ``k = n_v m``, ``N = k`` rows in the under-parameterised stack.
@@ -29,13 +32,15 @@ gamma = 1/(g0 - Sigma); first-order vertex terms carry one dressed and one bare 
     E tr G^{-1}             ~ k gamma
     E tr(G^{-1} bdiag G)    ~ k + gamma E tr(Delta offdiag G)/g0 = k [1 + (k - n_v) p h^2 gamma / g0]
     E tr(G^{-1} B_H)        ~ gamma [k p - E tr(Delta B_H)/g0],   (B_H)_rs = x_r^T H x_s, same task
-All three reduce to the exact alpha_t = 0 results (asserted below).
+All three reduce to the exact alpha_t = 0 results (asserted below); the formula is
+``linmeta.symbolic._theorems.dyson_over``, kept for reference and as a negative control.
 Under-parameterised: E|omega* - w0|^2 = sigma^2 E tr S^{-1} + (task term) + (training-noise term)
 exactly, for every alpha_t (sum_i tr(S^{-2} A_i V_i A_i) = tr S^{-1}).  S = c I + D, c = m n_v h;
 the Dyson resummation gives E tr S^{-1} ~ p / (c - m q / c), q = E tr D_1^2 / p, exact at
 alpha_t = 0.  The task and training-noise terms stay at leading order (docs: theory, derivation) with exact
 finite-n Wishart moments; their next-order terms do not converge.
-This Dyson formula (``finite_under``) is kept for reference; the package now uses the scheme below.
+This Dyson formula (``linmeta.symbolic._theorems.dyson_under``) is kept for reference and as a
+negative control in the tests; the package now uses the scheme below.
 
 Over-parameterised, general alpha_t: exact reduction to one task (used by linmeta)
 -------------------------------------------------------------------------------
@@ -123,172 +128,23 @@ and m E tr(S^-2 Q_1) = -d/deps E tr(sum_i (F_i + eps Q_i))^-1 at eps = 0.
 """
 from __future__ import annotations
 
-import itertools
 import sys
-from functools import lru_cache
 
+import numpy as np
 import sympy as sp
 
-n, p, nt, nv, m, al, sig, nu, d0 = sp.symbols("n p n_t n_v m alpha_t sigma nu d0", positive=True)
-al = sp.Symbol("alpha_t", real=True)
+from linmeta.symbolic import _theorems as T
+from linmeta.symbolic._codegen import module_source
+from linmeta.symbolic._symbols import alpha_t, h, h_t, k, m, n, n_t, n_v, nu, p, s2, sigma
+from linmeta.symbolic._wishart import expect_trace, wick_moment, wishart_moment
+from linmeta.theory._wishart import raw_moment
 
-
-# ----------------------------------------------------------------------------- Wick
-def _matchings(items):
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for j in range(len(rest)):
-        for tail in _matchings(rest[:j] + rest[j + 1:]):
-            yield [(first, rest[j])] + tail
-
-
-@lru_cache(maxsize=None)
-def wishart_moment(powers: tuple) -> sp.Expr:
-    """E[prod_j tr H^{powers[j]}] for H = X^T X / n, X n x p standard Gaussian (Wick's theorem).
-
-    Each tr (X^T X)^k is the cyclic product X_{i1 a1} X_{i1 a2} X_{i2 a2} ... X_{ik a1}; a pairing
-    of the 2K factors identifies row indices (each class gives a factor n) and column indices
-    (a factor p).
-    """
-    factors = []  # (row var, col var)
-    rv = cv = 0
-    for k in powers:
-        rows = list(range(rv, rv + k)); cols = list(range(cv, cv + k))
-        rv += k; cv += k
-        for j in range(k):
-            factors.append((rows[j], cols[j]))
-            factors.append((rows[j], cols[(j + 1) % k]))
-    total = sp.Integer(0)
-    counts = {}
-    for pairing in _matchings(list(range(len(factors)))):
-        par_r = list(range(rv)); par_c = list(range(cv))
-
-        def find(par, x):
-            while par[x] != x:
-                par[x] = par[par[x]]; x = par[x]
-            return x
-        for a, b in pairing:
-            for par, idx in ((par_r, 0), (par_c, 1)):
-                ra, rb = find(par, factors[a][idx]), find(par, factors[b][idx])
-                if ra != rb:
-                    par[ra] = rb
-        key = (len({find(par_r, x) for x in range(rv)}), len({find(par_c, x) for x in range(cv)}))
-        counts[key] = counts.get(key, 0) + 1
-    for (cr, cc), c in counts.items():
-        total += c * n**cr * p**cc
-    return sp.expand(total / n ** sum(powers))
-
-
-Hs = sp.Symbol("Hs")  # stands for the matrix H inside trace polynomials
-
-
-def E_traces(*polys) -> sp.Expr:
-    """E[prod_j tr P_j(H)] for polynomials P_j in ``Hs`` (so tr Hs**0 = p), H with n = n_t."""
-    terms = [sp.Poly(sp.expand(P), Hs).terms() for P in polys]
-    out = sp.Integer(0)
-    for combo in itertools.product(*terms):
-        coef = sp.Integer(1)
-        powers = []
-        for (deg,), c in combo:
-            coef *= c
-            if deg == 0:
-                coef *= p
-            else:
-                powers.append(deg)
-        out += coef * wishart_moment(tuple(sorted(powers)))
-    return sp.expand(out.subs(n, nt))
-
-
-# ------------------------------------------------------------------- single-task moments
-A = 1 - al * Hs
-h = sp.expand(E_traces(A**2) / p)                         # = h_t
-trA4 = E_traces(A**4)                                     # E tr A^4
-trA2_sq = E_traces(A**2, A**2)                            # E (tr A^2)^2
-trA2H = E_traces(A**2 * Hs)                               # E tr(A^2 H)
-trA2_trH = E_traces(A**2, Hs)                             # E tr A^2 tr H
-k = nv * m
-
-
-# --------------------------------------------------------------------- exact, alpha_t = 0
-def exact_alpha0_over():
-    """E|omega* - w0|^2 at alpha_t = 0, p > k (exact)."""
-    return (1 - k / p) * d0 + nu**2 * k * (p - nv - 1) / (p * (p - k - 1)) + sig**2 * k / (p - k - 1)
-
-
-def exact_alpha0_under():
-    """E|omega* - w0|^2 at alpha_t = 0, p < k (exact)."""
-    N = k
-    a = p * (N - 2) * (p + 2) / (N * (N + 2) * (N - p - 1))
-    return nu**2 / p * (N * a + (nv - 1) * (p - N * a) / (N - 1)) + sig**2 * p / (N - p - 1)
-
-
-# ------------------------------------------------------------------------ general alpha_t
-def leading_under():
-    """Theory.md derivation leading order: E|omega*|^2 = m E|xi|^2 / c^2 with exact moments."""
-    c = m * nv * h * p / p
-    trF2 = nv * (nv + 1) * trA4 + nv * trA2_sq             # E tr (A V A)^2
-    trAVHVA = nv * (nv + 1) * trA2H + nv * trA2_trH        # E tr (A V H V A)
-    return sig**2 * p / c + nu**2 / p * m * trF2 / c**2 + sig**2 * al**2 / nt * m * trAVHVA / c**2
-
-
-def finite_under():
-    """Leading order with E tr S^{-1} Dyson-resummed (exact at alpha_t = 0)."""
-    c = m * nv * h
-    trF2 = nv * (nv + 1) * trA4 + nv * trA2_sq
-    trAVHVA = nv * (nv + 1) * trA2H + nv * trA2_trH
-    q = trF2 / p - nv**2 * h**2                            # E tr D_1^2 / p
-    return (sig**2 * p / (c - m * q / c) + nu**2 / p * m * trF2 / c**2
-            + sig**2 * al**2 / nt * m * trAVHVA / c**2)
-
-
-def leading_over():
-    """Theorem 1 (T1), leading order."""
-    return (1 - k / p) * d0 + nu**2 * k / p + sig**2 * k / p * (1 + al**2 * p / nt) / h
-
-
-def finite_over():
-    """Dyson-resummed second order in G = Z Z^T around g0 = p h (exact at alpha_t = 0)."""
-    g0 = p * h
-    trD2 = (k * (2 * trA4 + trA2_sq - g0**2) + k * (nv - 1) * trA4 + k * (k - nv) * p * h**2)
-    gamma = 1 / (g0 - trD2 / (k * g0))
-    trDBH = k * (2 * trA2H + trA2_trH - g0 * p) + k * (nv - 1) * trA2H
-    task = k * (1 + (k - nv) * p * h**2 * gamma / g0)
-    return ((1 - k / p) * d0 + nu**2 / p * task + sig**2 * k * gamma
-            + sig**2 * al**2 / nt * gamma * (k * p - trDBH / g0))
+TITLE = "Exact E|omega* - w0|^2 at alpha_t = 0 and finite size (docs: theory, T0, T1, T2, derivation)."
+#: the emitted argument for |omega0 - w0|^2 (the name fixes the printed operation order)
+d0 = sp.Symbol("d0", nonnegative=True)
 
 
 # ------------------------------------------------- Stein recursion; nested leave-one-out
-def stein_moment(powers: tuple, nn, pp) -> sp.Rational:
-    """E[prod_j tr W^{k_j}], W = X^T X (X nn x pp real Gaussian), by Stein's lemma (exact).
-
-    E[tr W^k P] = (nn + k - 1) E[tr W^{k-1} P] + sum_{l=0}^{k-2} E[tr W^{l+1} tr W^{k-2-l} P]
-                  + sum_s 2 j_s E[tr W^{k-1+j_s} P / tr W^{j_s}]   (P = prod_s tr W^{j_s}, tr W^0 = pp)
-    """
-    @lru_cache(maxsize=None)
-    def M(part):
-        if not part:
-            return sp.Integer(1)
-        k, rest = part[0], list(part[1:])
-
-        def E(extra, base):
-            c, ks = sp.Integer(1), []
-            for e in extra + base:
-                if e == 0:
-                    c *= pp
-                else:
-                    ks.append(e)
-            return c * M(tuple(sorted(ks)))
-        out = (nn + k - 1) * E([k - 1], rest)
-        for l in range(k - 1):
-            out += E([l + 1, k - 2 - l], rest)
-        for s_, j in enumerate(rest):
-            out += 2 * j * E([k - 1 + j], rest[:s_] + rest[s_ + 1:])
-        return sp.expand(out)
-    return M(tuple(sorted(powers)))
-
-
 def nested_second_order():
     """chi of the column-level scheme to O(1/lam^2), with abar = E a, a2 = E a^2 (one eigenvalue).
 
@@ -300,7 +156,7 @@ def nested_second_order():
     r = eps + r2 * eps**2
     u = eps**2
     rm = r + a_ * r**2
-    Ek, Ek2 = nv * rm, (nv * rm) ** 2 + 2 * nv * u
+    Ek, Ek2 = n_v * rm, (n_v * rm) ** 2 + 2 * n_v * u
     per_col = sp.expand(a_ * Ek - a_**2 * Ek2)
     # E over the eigenvalue: a -> abar, a^2 -> a2 (terms are at most quadratic in a up to eps^2)
     ser = sp.expand(sp.series(per_col, eps, 0, 3).removeO())
@@ -308,48 +164,35 @@ def nested_second_order():
     chi = sp.expand(p * ser)
     chi1 = chi.coeff(eps, 1)
     # closure r = (n_v - chi)/(lam n_v)  =>  r2 = -chi1/n_v
-    chi2 = sp.expand(chi.coeff(eps, 2).subs(r2, -chi1 / nv))
+    chi2 = sp.expand(chi.coeff(eps, 2).subs(r2, -chi1 / n_v))
     return chi1, chi2, abar, a2
 
 
 # ----------------------------------------------------------------------------- emit
-_TARGETS = {
-    "leading_over": leading_over, "finite_over": finite_over,
-    "leading_under": leading_under, "finite_under": finite_under,
-    "exact_alpha0_over": exact_alpha0_over, "exact_alpha0_under": exact_alpha0_under,
-}
-_ARGS = "p, m, n_t, n_v, sigma, nu, alpha_t, d0"
+ARGS = (p, m, n_t, n_v, sigma, nu, alpha_t, d0)
+
+
+def functions():
+    """The emitted functions: ``(name, args, expression, docstring)``; ``d0 = |omega0 - w0|^2``."""
+    return [
+        ("exact_alpha0_over", ARGS, sp.together(T.exact_alpha0_over().subs(s2, d0)),
+         "E|omega* - w0|^2 at alpha_t = 0, p > n_v m, exact; d0 = |omega0 - w0|^2 (alpha_t, n_t unused)."),
+        ("exact_alpha0_under", ARGS, sp.together(T.exact_alpha0_under().subs(s2, d0)),
+         "E|omega* - w0|^2 at alpha_t = 0, p < n_v m, exact (alpha_t, n_t, d0 unused)."),
+    ]
 
 
 def emitted_code() -> str:
-    """Full text of ``linmeta/theory/_generated_finite.py`` (sympy cse + NumPy printer)."""
-    from sympy.printing.numpy import NumPyPrinter
+    """Full text of ``linmeta/theory/_generated_finite.py``.
 
-    printer = NumPyPrinter({"fully_qualified_modules": True})
-    lines = [
-        '"""E|omega* - w0|^2 at finite size (docs: theory, T0, T1, T2, derivation).',
-        "",
-        "generated by derivations/emit.py, do not edit (source: derivations/finite_size.py).",
-        "Arguments: p, m, n_t, n_v, sigma, nu, alpha_t (array ok), d0 = |omega0 - w0|**2.",
-        '"""',
-        "import numpy",
-        "",
-        f"__all__ = {sorted(_TARGETS)!r}",
-    ]
-    for name, builder in _TARGETS.items():
-        expr = sp.together(builder())
-        subs, (red,) = sp.cse(expr, symbols=sp.numbered_symbols("x"), optimizations="basic")
-        lines += ["", "", f"def {name}({_ARGS}):",
-                  f'    """{builder.__doc__.strip().splitlines()[0]}"""']
-        for s, e in subs:
-            lines.append(f"    {s} = {printer.doprint(e)}")
-        lines.append(f"    return {printer.doprint(red)}")
-    return "\n".join(lines).replace("sigma", "sigma").replace("alpha_t", "alpha_t") + "\n"
+    ``optimizations="basic"`` keeps the floating-point operation order of the earlier emission,
+    so every value is bit-identical to it.
+    """
+    return module_source(TITLE, "finite_size", functions(), optimizations="basic")
 
 
 # ----------------------------------------------------------------------------- checks
 def _check_wishart_mc(seed=0, runs=40000):
-    import numpy as np
     rng = np.random.default_rng(seed)
     nn, pp = 6, 4
     X = rng.standard_normal((runs, nn, pp))
@@ -359,7 +202,7 @@ def _check_wishart_mc(seed=0, runs=40000):
     samples = {(2,): tr(H2), (3,): tr(H2 @ H), (4,): tr(H2 @ H2), (1, 1): tr(H) ** 2,
                (2, 2): tr(H2) ** 2, (1, 3): tr(H) * tr(H2 @ H), (1, 1, 2): tr(H) ** 2 * tr(H2)}
     for key, s in samples.items():
-        exact = float(wishart_moment(key).subs({n: nn, p: pp}))
+        exact = float(wishart_moment(key, nn, pp))
         z = (s.mean() - exact) / (s.std() / np.sqrt(runs))
         print(f"  E prod tr H^{key}: exact {exact:.4f}  MC {s.mean():.4f}  z = {z:+.2f}")
         assert abs(z) < 4.5, key
@@ -367,49 +210,53 @@ def _check_wishart_mc(seed=0, runs=40000):
 
 def main() -> int:
     print(__doc__.split("\n\n")[0])
-    print("\nWishart moments by Wick's theorem (H = X^T X / n):")
-    assert sp.expand(wishart_moment((2,)) - p * (n + p + 1) / n) == 0
-    assert sp.expand(wishart_moment((1, 1)) - p * (n * p + 2) / n) == 0
+    print("\nWishart moments (H = X^T X / n), Stein recursion = Wick's theorem:")
     for key in [(1,), (2,), (3,), (4,), (1, 1), (1, 2), (2, 2), (1, 3)]:
-        print(f"  E prod tr H^{key} =", sp.factor(wishart_moment(key)))
+        assert sp.simplify(wishart_moment(key) - wick_moment(*key)) == 0, key
+        print(f"  E prod tr H^{key} =", wishart_moment(key))
     _check_wishart_mc()
-    assert sp.simplify(h - ((1 - al) ** 2 + al**2 * (p + 1) / nt)) == 0
-    print("\nExact at alpha_t = 0 (over):"); sp.pprint(exact_alpha0_over())
-    print("Exact at alpha_t = 0 (under):"); sp.pprint(sp.simplify(exact_alpha0_under()))
-    # limit cases of the exact results
-    assert sp.simplify(exact_alpha0_under().subs(m, 1) - (nu**2 + sig**2 * p / (nv - p - 1))) == 0
-    # leading order recovered for p -> infinity at fixed k (T1 needs k/p -> 0: at fixed k/p the
-    # exact noise term k/(p-k-1) differs from k/p at O(1))
-    ratio = sp.limit(((exact_alpha0_over() - (1 - k / p) * d0) / (leading_over() - (1 - k / p) * d0)).subs(al, 0), p, sp.oo)
-    assert ratio == 1
-    # finite formulas reduce to the exact ones at alpha_t = 0 where stated
-    assert sp.simplify(finite_over().subs(al, 0) - exact_alpha0_over()) == 0
-    assert sp.simplify((finite_under() - leading_under()).subs({nu: 0, al: 0})
-                       - (exact_alpha0_under() - leading_under().subs(al, 0)).subs(nu, 0)) == 0
-    # leading_over is the printed Theorem 1
-    assert sp.simplify(leading_over().subs(al, 0) - ((1 - k / p) * d0 + nu**2 * k / p + sig**2 * k / p)) == 0
-    # sign of dD/dalpha_t at 0 in the under-parameterised leading order: sigma^2 p/(n_v m) (times 1, D not L)
-    dd = sp.diff(leading_under(), al).subs(al, 0)
-    print("\nd/dalpha_t leading_under at 0 =", sp.factor(dd))
-    print("\nFinite, over-parameterised (general alpha_t):")
-    sp.pprint(sp.simplify(finite_over().subs({al: sp.Rational(-1, 2)})))
-    # over-parameterised exact one-task reduction reproduces the exact alpha_t = 0 result
-    red = (1 - k / p) * d0 + m * (p - nv - 1) / (p - k - 1) * (nu**2 * nv / p + sig**2 * nv / (p - nv - 1))
-    assert sp.simplify(red - exact_alpha0_over()) == 0
-    print("over-parameterised one-task reduction: exact at alpha_t = 0 with E tr W^-1 = n_v/(p-n_v-1)")
-    # Stein recursion (used by linmeta for the eigenvalue Gauss rule) equals Wick's theorem
+    # the runtime recursion (rational arithmetic, used for the eigenvalue Gauss rule) equals Wick
     for key in [(1,), (2,), (3,), (4,), (1, 1), (1, 2), (2, 2), (1, 3), (1, 1, 2), (5,)]:
         for nn, pp in [(5, 30), (10, 10), (7, 4)]:
-            assert stein_moment(key, nn, pp) / sp.Integer(nn) ** sum(key) == wishart_moment(key).subs({n: nn, p: pp}), key
-    print("\nStein recursion = Wick for E prod tr H^k (k total <= 5)")
+            want = wick_moment(*key).subs({n: nn, p: pp})
+            assert sp.Rational(raw_moment(key, nn, pp), nn ** sum(key)) == want, key
+    print("runtime Stein recursion (linmeta.theory._wishart) = Wick for E prod tr H^k (k total <= 5)")
+    assert sp.simplify(expect_trace((1 - alpha_t * h) ** 2).subs(n, n_t) / p - h_t) == 0   # h_t = E tr A^2 / p
+    exact_over, exact_under = T.exact_alpha0_over(), T.exact_alpha0_under()
+    print("\nExact at alpha_t = 0 (over):"); sp.pprint(exact_over)
+    print("Exact at alpha_t = 0 (under):"); sp.pprint(sp.simplify(exact_under))
+    # limit cases of the exact results
+    assert sp.simplify(exact_under.subs(m, 1) - (nu**2 + sigma**2 * p / (n_v - p - 1))) == 0
+    # leading order recovered for p -> infinity at fixed k (T1 needs k/p -> 0: at fixed k/p the
+    # exact noise term k/(p-k-1) differs from k/p at O(1))
+    lead_over, lead_under = T.t1_distance(), T.t2_distance()
+    proj = (1 - k / p) * s2
+    ratio = sp.limit(sp.simplify(((exact_over - proj) / (lead_over - proj)).subs(alpha_t, 0)), p, sp.oo)
+    assert ratio == 1
+    # the Dyson formulas reduce to the exact ones at alpha_t = 0 where stated
+    dyson_over, dyson_under = T.dyson_over(), T.dyson_under()
+    assert sp.simplify(dyson_over.subs(alpha_t, 0) - exact_over) == 0
+    assert sp.simplify((dyson_under - lead_under).subs({nu: 0, alpha_t: 0})
+                       - (exact_under - lead_under.subs(alpha_t, 0)).subs(nu, 0)) == 0
+    # the leading order at alpha_t = 0 is the printed Theorem 1
+    assert sp.simplify(lead_over.subs(alpha_t, 0) - (proj + nu**2 * k / p + sigma**2 * k / p)) == 0
+    # sign of dD/dalpha_t at 0 in the under-parameterised leading order: sigma^2 p/(n_v m) (times 1, D not L)
+    dd = sp.diff(lead_under, alpha_t).subs(alpha_t, 0)
+    print("\nd/dalpha_t of the leading order (under) at 0 =", sp.factor(dd))
+    print("\nDyson, over-parameterised (alpha_t = -1/2):")
+    sp.pprint(sp.simplify(dyson_over.subs({alpha_t: sp.Rational(-1, 2)})))
+    # over-parameterised exact one-task reduction reproduces the exact alpha_t = 0 result
+    red = proj + m * (p - n_v - 1) / (p - k - 1) * (nu**2 * n_v / p + sigma**2 * n_v / (p - n_v - 1))
+    assert sp.simplify(red - exact_over) == 0
+    print("over-parameterised one-task reduction: exact at alpha_t = 0 with E tr W^-1 = n_v/(p-n_v-1)")
     # nested leave-one-out scheme, second order in 1/lam
     chi1, chi2, abar, a2 = nested_second_order()
-    EtrF = nv * p * abar
-    EtrF2_one_point = nv * (nv + 1) * p * a2 + nv * (p * abar) ** 2   # E(tr A^2)^2 -> (E tr A^2)^2
+    EtrF = n_v * p * abar
+    EtrF2_one_point = n_v * (n_v + 1) * p * a2 + n_v * (p * abar) ** 2   # E(tr A^2)^2 -> (E tr A^2)^2
     assert sp.simplify(chi1 - EtrF) == 0
     assert sp.simplify(chi2 + EtrF2_one_point) == 0
     # at alpha_t = 0 (a = 1) it is the exact E tr V^2 = n_v p (n_v + p + 1): exact to second order
-    assert sp.simplify(chi2.subs({abar: 1, a2: 1}) + nv * p * (nv + p + 1)) == 0
+    assert sp.simplify(chi2.subs({abar: 1, a2: 1}) + n_v * p * (n_v + p + 1)) == 0
     print("nested scheme: chi = E tr F/lam - [n_v(n_v+1) p E a^2 + n_v (E tr A^2)^2]/lam^2 + O(lam^-3);")
     print("  exact E tr F^2 has n_v E(tr A^2)^2 in place of n_v (E tr A^2)^2; equal at alpha_t = 0")
     print("\nall checks passed")

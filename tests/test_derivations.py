@@ -17,7 +17,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"
-SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py"]
+SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py", "finite_size.py"]
 
 
 def _run(args, env=None):
@@ -103,11 +103,11 @@ def test_emitted_code_matches_exact_sympy_at_random_rational_points():
 
 def test_every_generated_function_is_called_by_the_package():
     """No emitted function that only tests use: each name appears in a non-generated module of linmeta."""
-    from linmeta.theory import _generated, _generated_variants
+    from linmeta.theory import _generated, _generated_finite, _generated_variants
 
     package = ROOT / "linmeta"
     sources = "\n".join(path.read_text() for path in package.rglob("*.py") if not path.name.startswith("_generated"))
-    for module in (_generated, _generated_variants):
+    for module in (_generated, _generated_variants, _generated_finite):
         for name in module.__all__:
             assert f".{name}(" in sources, f"{module.__name__}.{name} is emitted but never called"
 
@@ -116,9 +116,9 @@ def test_generated_modules_hold_no_runtime_code_but_the_emitted_functions():
     """The Wishart recursion lives once, in linmeta.theory._wishart, not pasted into generated code."""
     import inspect
 
-    from linmeta.theory import _generated, _generated_variants
+    from linmeta.theory import _generated, _generated_finite, _generated_variants
 
-    for module in (_generated, _generated_variants):
+    for module in (_generated, _generated_variants, _generated_finite):
         functions = [n for n, obj in vars(module).items() if inspect.isfunction(obj)]
         assert sorted(functions) == sorted(module.__all__), module.__name__
         assert "exec(" not in inspect.getsource(module) and "Fraction" not in inspect.getsource(module)

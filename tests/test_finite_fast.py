@@ -95,13 +95,13 @@ def test_spectral_modes_reproduce_exact_trace_covariances():
 def test_fluctuation_term_gives_the_theorem2_limit():
     # |D/D_T2 - 1| falls like 1/m (slope -1 in log-log) with the H-fluctuation term; without it
     # (one-point law of H) it stays ~0.4 % off (FIG3 sizes, alpha_t = -1)
-    from linmeta.theory import _generated_finite as gen
+    from linmeta.theory import _generated as gen
     base = lm.presets.FIG3
     ms = np.array([1e3, 1e4, 1e5])
     dev, dev_one_point = [], []
     for m in ms:
         args = (base.p, int(m), base.n_t, base.n_v, base.sigma, base.nu, -1.0)
-        t2 = gen.leading_under(*args, 0.0)
+        t2 = gen.distance_underparameterized(args[6], *args[:6])   # Theorem 2, derived
         dev.append(abs(_finite.distance_under(*args) / t2 - 1))
         dev_one_point.append(abs(_finite.distance_under(*args, fluctuation=False) / t2 - 1))
     slope = np.polyfit(np.log(ms), np.log(dev), 1)[0]

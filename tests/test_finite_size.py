@@ -4,6 +4,7 @@ Statistical tests use ``lm.simulate(method="exact")`` (independent of the theory
 seeds and stated run counts; each shows power with a negative control: the leading-order
 formula is rejected at the same sample size.  z-threshold 4 throughout.
 """
+import functools
 import pathlib
 import sys
 from fractions import Fraction
@@ -18,12 +19,30 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 Z = 4.0
 
 
-def _leading_loss(prob):
-    """Test loss (T0) with the leading-order distance (T1, or the §5 leading order for T2)."""
+@functools.lru_cache(maxsize=None)
+def _sympy_distance(name):
+    """``linmeta.symbolic._theorems.<name>()`` as a float function of ``(p, m, n_t, n_v, sigma, nu, alpha_t, s2)``."""
+    import sympy as sp
+
+    from linmeta.symbolic import _symbols as S, _theorems as T
+    args = (S.p, S.m, S.n_t, S.n_v, S.sigma, S.nu, S.alpha_t, S.s2)
+    return sp.lambdify(args, getattr(T, name)(), modules="math")
+
+
+def _distance_args(prob):
     d0 = float(np.dot(prob.start_offset, prob.start_offset))
-    args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, prob.alpha_t, d0)
-    f = gen.leading_over if prob.regime == "overparameterized" else gen.leading_under
-    return prob.sigma**2 / 2 * (1 + prob.alpha_r**2 * prob.p / prob.n_r) + prob.h_r / 2 * (prob.nu**2 + f(*args))
+    return (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, prob.alpha_t, d0)
+
+
+def _loss_given_distance(prob, distance):
+    """(T0) at ``E|omega* - w0|^2 = distance``."""
+    return prob.sigma**2 / 2 * (1 + prob.alpha_r**2 * prob.p / prob.n_r) + prob.h_r / 2 * (prob.nu**2 + distance)
+
+
+def _leading_loss(prob):
+    """Test loss (T0) with the leading-order distance (T1, or the derived T2), from the sympy expressions."""
+    name = "t1_distance" if prob.regime == "overparameterized" else "t2_distance"
+    return _loss_given_distance(prob, _sympy_distance(name)(*_distance_args(prob)))
 
 
 UNDER5 = lm.Problem(p=10, m=5, n_t=10, n_v=10, n_r=10, sigma=0.5, nu=0.5, alpha_t=0.0, alpha_r=0.2)
@@ -66,13 +85,13 @@ def test_generated_code_matches_sympy_at_rational_points():
     import finite_size as fs
     import sympy as sp
     rng = np.random.default_rng(3)
-    syms = (fs.p, fs.m, fs.nt, fs.nv, fs.sig, fs.nu, fs.al, fs.d0)
-    for name, builder in fs._TARGETS.items():
-        expr = builder()
+    for name, args, expr, _ in fs.functions():
         for (p, m, nt, nv) in [(40, 3, 20, 2), (10, 6, 7, 5)]:
             vals = (p, m, nt, nv, Fraction(int(rng.integers(1, 9)), 7), Fraction(int(rng.integers(1, 9)), 5),
                     Fraction(int(rng.integers(-14, 8)), 7), Fraction(int(rng.integers(0, 9)), 3))
-            exact = expr.subs({s: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v for s, v in zip(syms, vals)})
+            point = {s: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v
+                     for s, v in zip(args, vals)}
+            exact = expr.subs(point)
             got = getattr(gen, name)(*[float(v) for v in vals])
             assert np.isclose(got, float(exact), rtol=1e-12), name
 
@@ -85,9 +104,8 @@ def test_emission_is_current(tmp_path):
 
 def test_dyson_over_reduces_to_exact_at_alpha0_and_new_scheme_is_close():
     p = lm.presets.FIG2
-    d0 = 0.0
-    args = (p.p, p.m, p.n_t, p.n_v, p.sigma, p.nu, 1e-9, d0)
-    assert np.isclose(gen.finite_over(*args), _finite.exact_alpha0_distance(p), rtol=1e-6)
+    args = _distance_args(p.replace(alpha_t=1e-9))
+    assert np.isclose(_sympy_distance("dyson_over")(*args), _finite.exact_alpha0_distance(p), rtol=1e-6)
     # the one-task reduction is exact; its single-task E tr W^-1 is not (rescaled by its alpha_t = 0 ratio)
     for prob, tol in [(p, 1e-3), (OVER5, 1e-3)]:
         near = _finite.expected_distance(prob.replace(alpha_t=1e-9))
@@ -95,9 +113,8 @@ def test_dyson_over_reduces_to_exact_at_alpha0_and_new_scheme_is_close():
 
 
 def _dyson_over_loss(prob):
-    d0 = float(np.dot(prob.start_offset, prob.start_offset))
-    args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, prob.alpha_t, d0)
-    return prob.sigma**2 / 2 * (1 + prob.alpha_r**2 * prob.p / prob.n_r) + prob.h_r / 2 * (prob.nu**2 + gen.finite_over(*args))
+    """Test loss with the previous Dyson-resummed over-parameterised formula (kept as a control)."""
+    return _loss_given_distance(prob, _sympy_distance("dyson_over")(*_distance_args(prob)))
 
 
 @pytest.mark.statistical
@@ -120,8 +137,7 @@ def test_over_one_task_reduction_matches_simulation_and_controls_rejected(prob, 
 
 def _dyson_under_loss(prob):
     """Test loss with the previous Dyson-resummed under-parameterised formula (kept as a control)."""
-    args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, prob.alpha_t, 0.0)
-    return prob.sigma**2 / 2 * (1 + prob.alpha_r**2 * prob.p / prob.n_r) + prob.h_r / 2 * (prob.nu**2 + gen.finite_under(*args))
+    return _loss_given_distance(prob, _sympy_distance("dyson_under")(*_distance_args(prob)))
 
 
 @pytest.mark.statistical
@@ -145,13 +161,17 @@ def test_under_nested_loo_matches_simulation_and_controls_rejected(prob, n_runs,
 
 
 def test_stein_moments_and_eigenvalue_rule_exact():
-    sys.path.insert(0, str(ROOT / "derivations"))
-    import finite_size as fs
+    import linmeta.symbolic as ls
+    from linmeta.symbolic._symbols import n, p
     for (nn, pp) in [(5, 30), (10, 10)]:
         M = _finite.wishart_trace_moments(nn, pp)
         for key in [(1,), (2,), (3,), (1, 1), (1, 2), (2, 2), (1, 1, 2)]:
-            wick = fs.wishart_moment(key).subs({fs.n: nn, fs.p: pp})
+            wick = ls.wick_moment(*key).subs({n: nn, p: pp})   # Wick's theorem, independent
             assert M(key) / Fraction(nn) ** sum(key) == Fraction(int(wick.p), int(wick.q)), key
+        for key in [(5,), (7,), (3, 4), (2, 6), (1, 1, 5), (2, 2, 2), (11,), (9, 9)]:   # the sympy recursion
+            exact = ls.wishart_moment(key, n=nn, p=pp)
+            assert M(key) / Fraction(nn) ** sum(key) == Fraction(int(exact.p), int(exact.q)), key
+            assert M(key[::-1]) == M(key)                      # any order of the powers
         x, w = _finite.eigenvalue_rule(nn, pp, 12)
         assert np.isclose(w.sum(), 1.0, rtol=1e-13)
         for j in range(1, 16):          # Gauss rule integrates degree < 2K exactly
@@ -169,5 +189,5 @@ def test_nested_loo_near_exact_at_alpha0_and_large_m_bound():
     # ~0.4 % from the (then exact) leading order instead of converging to it
     prob = lm.presets.FIG3.replace(alpha_t=-1.0, m=4000)
     args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, prob.alpha_t)
-    rel = _finite.subordination_under(*args) / gen.leading_under(*args, 0.0) - 1
+    rel = _finite.subordination_under(*args) / _sympy_distance("t2_distance")(*args, 0.0) - 1
     assert 0.002 < abs(rel) < 0.006

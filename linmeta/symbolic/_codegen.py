@@ -23,8 +23,11 @@ def _printer():
     return NumPyPrinter({"fully_qualified_modules": True, "allow_unknown_functions": False})
 
 
-def function_source(name, args, exprs, doc):
+def function_source(name, args, exprs, doc, optimizations=None):
     """Source of ``def name(*args)`` returning ``exprs`` (a tuple if more than one).
+
+    ``optimizations`` is passed to ``sympy.cse`` (``None`` or ``"basic"``); it fixes the
+    order of the floating-point operations, so a module keeps its choice between emissions.
 
     Examples
     --------
@@ -38,7 +41,7 @@ def function_source(name, args, exprs, doc):
     single = not isinstance(exprs, (tuple, list))
     exprs = [exprs] if single else list(exprs)
     names = sp.numbered_symbols("x")
-    replacements, reduced = sp.cse(exprs, symbols=names, order="canonical")
+    replacements, reduced = sp.cse(exprs, symbols=names, order="canonical", optimizations=optimizations)
     printer = _printer()
     lines = [f"def {name}({', '.join(str(a) for a in args)}):"]
     lines.append(textwrap.indent(f'"""{doc}"""', "    "))
@@ -49,9 +52,12 @@ def function_source(name, args, exprs, doc):
     return "\n".join(lines) + "\n"
 
 
-def module_source(title, source, functions):
-    """Complete module text for ``functions``: a list of ``(name, args, exprs, doc)``."""
+def module_source(title, source, functions, optimizations=None):
+    """Complete module text for ``functions``: a list of ``(name, args, exprs, doc)``.
+
+    ``optimizations``: as in :func:`function_source`, for every function of the module.
+    """
     names = [f[0] for f in functions]
     parts = [HEADER.format(title=title, source=source, names=names)]
-    parts += [function_source(*f) for f in functions]
+    parts += [function_source(*f, optimizations=optimizations) for f in functions]
     return "\n\n".join(parts)

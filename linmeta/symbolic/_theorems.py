@@ -124,6 +124,44 @@ def exact_alpha0_under():
     return nu**2 / p * (N * a + (n_v - 1) * (p - N * a) / (N - 1)) + sigma**2 * p / (N - p - 1)
 
 
+# ----------------------------------------------------------------------------- finite size, Dyson (reference)
+def _finite_trace_moments():
+    """``(E tr A^4, E (tr A^2)^2, E tr(A^2 H), E tr A^2 tr H)`` with ``n = n_t``, exact."""
+    g1, g2, g3, g4 = g_functions()
+    return p * g3, p**2 * g4, p * g1, p**2 * g2
+
+
+def dyson_over():
+    """``E|omega* - w0|^2``, ``p > k``: Dyson-resummed second order in ``G = Z Z^T`` around ``g0 = p h_t``.
+
+    Exact at ``alpha_t = 0``; a superseded finite-size formula that simulation rejects
+    (docs: theory, derivation), kept as a negative control.
+    """
+    tr_a4, tr_a2_sq, tr_a2h, tr_a2_trh = _finite_trace_moments()
+    g0 = p * h_t
+    tr_d2 = k * (2 * tr_a4 + tr_a2_sq - g0**2) + k * (n_v - 1) * tr_a4 + k * (k - n_v) * p * h_t**2
+    gamma = 1 / (g0 - tr_d2 / (k * g0))
+    tr_dbh = k * (2 * tr_a2h + tr_a2_trh - g0 * p) + k * (n_v - 1) * tr_a2h
+    task = k * (1 + (k - n_v) * p * h_t**2 * gamma / g0)
+    return ((1 - k / p) * s2 + nu**2 / p * task + sigma**2 * k * gamma
+            + sigma**2 * alpha_t**2 / n_t * gamma * (k * p - tr_dbh / g0))
+
+
+def dyson_under():
+    """``E|omega* - w0|^2``, ``p < k``: leading order with ``E tr S^-1`` Dyson-resummed.
+
+    Exact at ``alpha_t = 0`` in the noise term; a superseded finite-size formula that
+    simulation rejects (docs: theory, derivation), kept as a negative control.
+    """
+    tr_a4, tr_a2_sq, tr_a2h, tr_a2_trh = _finite_trace_moments()
+    c = m * n_v * h_t
+    tr_f2 = n_v * (n_v + 1) * tr_a4 + n_v * tr_a2_sq             # E tr (A V A)^2
+    tr_avhva = n_v * (n_v + 1) * tr_a2h + n_v * tr_a2_trh        # E tr (A V H V A)
+    q = tr_f2 / p - n_v**2 * h_t**2                              # E tr D_1^2 / p
+    return (sigma**2 * p / (c - m * q / c) + nu**2 / p * m * tr_f2 / c**2
+            + sigma**2 * alpha_t**2 / n_t * m * tr_avhva / c**2)
+
+
 # ----------------------------------------------------------------------------- N-step MAML
 tA2, tA4, tA2sq, tF2H, tG, tAG = sp.symbols("tA2 tA4 tA2sq tF2H tG tAG", positive=True)
 

@@ -2,8 +2,8 @@
 
 ``expected_distance(prob)`` approximates ``E|omega* - w0|^2`` beyond the leading order of
 Theorems 1 and 2; ``test_loss(prob)`` plugs it into the exact test-side reduction (T0).
-The formulas are derived in ``derivations/finite_size.py`` and emitted into
-``_generated_finite.py``; nothing here is fitted to simulation.
+The formulas are derived in ``derivations/finite_size.py``; the exact ``alpha_t = 0`` results are
+emitted into ``_generated_finite.py``; nothing here is fitted to simulation.
 
 * ``alpha_t == 0``: exact in both regimes (inverse-Wishart moments).
 * over-parameterised, general ``alpha_t``: the exact reduction (Schur complement of the Gram
@@ -13,7 +13,7 @@ The formulas are derived in ``derivations/finite_size.py`` and emitted into
   come from the same leave-one-column-out fixed point at ``lam = 0``.  The fixed point's
   ``E tr W^-1`` is off by 0.2 % at ``alpha_t = 0`` (p = 50, n_v = 4); :func:`distance_over`
   multiplies it by its exact/scheme ratio at ``alpha_t = 0``, so one formula is exact at
-  ``alpha_t = 0`` and continuous.  The previous Dyson formula remains as ``_generated_finite.finite_over``.
+  ``alpha_t = 0`` and continuous.  The previous Dyson formula remains as ``linmeta.symbolic._theorems.dyson_over``.
 * under-parameterised, general ``alpha_t``: two nested leave-one-out (Sherman-Morrison)
   deterministic equivalents solved as fixed points (:func:`subordination_under`; derivation and
   equations in ``derivations/finite_size.py``, "Under-parameterised, general alpha_t"): tasks are
@@ -23,7 +23,7 @@ The formulas are derived in ``derivations/finite_size.py`` and emitted into
   integrated by a Gauss rule built from its exact finite-size moments.  Off by < 0.05 % at FIG3,
   ~0.4 % at p = 10, m = 5 at ``alpha_t = 0``; :func:`distance_under` multiplies the noise and task
   terms by their exact/scheme ratios at ``alpha_t = 0`` (exact there, continuous).
-  The previous Dyson formula remains as ``_generated_finite.finite_under``.
+  The previous Dyson formula remains as ``linmeta.symbolic._theorems.dyson_under``.
 * fluctuation of ``H`` (both regimes): the column fixed point sees ``H`` only through its mean
   eigenvalue law; the single-task expectations are averages over ``H`` of a nonlinear function of
   its empirical law.  The second-order term (:func:`_fluctuation_shift`: symmetric sigma points on
@@ -51,6 +51,7 @@ from numba import njit
 from scipy.special import gammaln, roots_genlaguerre
 
 from linmeta.theory import _generated_finite as _gen
+from linmeta.theory._wishart import raw_moment
 
 __all__ = ["expected_distance", "test_loss", "exact_alpha0_distance", "distance_under", "distance_over",
            "subordination_under", "subordination_over", "trace_fluctuations", "wishart_trace_moments", "eigenvalue_rule"]
@@ -60,36 +61,17 @@ __all__ = ["expected_distance", "test_loss", "exact_alpha0_distance", "distance_
 def wishart_trace_moments(n: int, p: int):
     """Exact ``E prod_j tr W^{k_j}`` for ``W = X^T X``, ``X`` n x p standard Gaussian (real).
 
-    Returns a memoised function of a sorted tuple ``(k_1, ...)`` (all ``k >= 1``) giving a
-    ``Fraction``.  Stein's lemma ``E[x f(x)] = E[f'(x)]`` on ``tr W^k = sum X_ia (X W^{k-1})_ia``
-    gives the exact recursion (``tr W^0 = p``)::
+    Returns a function of a tuple ``(k_1, ...)`` (all ``k >= 1``) giving a ``Fraction``: the
+    Stein recursion of :func:`linmeta.theory._wishart.raw_moment` (memoised there), which the
+    tests check against the sympy implementation and Wick's theorem.
 
-        E[tr W^k P] = (n + k - 1) E[tr W^{k-1} P] + sum_{l=0}^{k-2} E[tr W^{l+1} tr W^{k-2-l} P]
-                      + sum_s 2 j_s E[tr W^{k-1+j_s} P / tr W^{j_s}],   P = prod_s tr W^{j_s}.
-
-    ``derivations/finite_size.py`` checks it against Wick's theorem.
+    Examples
+    --------
+    >>> M = wishart_trace_moments(5, 3)
+    >>> M((2,)), M((1, 1))   # n p (n + p + 1), n p (n p + 2)
+    (Fraction(135, 1), Fraction(255, 1))
     """
-    @lru_cache(maxsize=None)
-    def M(part):
-        if not part:
-            return Fraction(1)
-        k, rest = part[0], list(part[1:])
-
-        def E(extra, base):
-            c, ks = Fraction(1), []
-            for e in extra + base:
-                if e == 0:
-                    c *= p
-                else:
-                    ks.append(e)
-            return c * M(tuple(sorted(ks)))
-        out = (n + k - 1) * E([k - 1], rest)
-        for l in range(k - 1):
-            out += E([l + 1, k - 2 - l], rest)
-        for s, j in enumerate(rest):
-            out += 2 * j * E([k - 1 + j], rest[:s] + rest[s + 1:])
-        return out
-    return M
+    return lambda part: Fraction(raw_moment(tuple(sorted(part)), n, p))
 
 
 @lru_cache(maxsize=None)
