@@ -27,6 +27,7 @@ def _run(args, env=None):
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=full)
 
 
+@pytest.mark.statistical  # long: each script re-derives its results with sympy (about 45 s in all)
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_derivation_script_passes(script):
     result = _run([str(DERIVATIONS / script)])

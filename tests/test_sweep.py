@@ -160,6 +160,7 @@ def test_dask_local_is_bit_for_bit(reference, tmp_path):
     assert _bytes(out) == reference[1]
 
 
+@pytest.mark.statistical  # long: starts a cluster and kills a worker mid-task
 def test_dask_worker_killed_mid_sweep(tmp_path):
     """Kill one of two workers after the first task: the sweep completes, identical to serial."""
     grid = {"m": [1, 2, 3, 7, 8, 9]}
