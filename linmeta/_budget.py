@@ -8,8 +8,9 @@ of runs.  A chunk holds
 * ``omega* - w0`` for every run and training rate, and the per-run losses,
 
 and every Numba thread meta-trains one run at a time with its own work
-arrays: the stacked ``k x p`` systems (``k = n_v m``), one ``p x p`` matrix
-``H_i`` and the Gram matrices (``min(k, p)`` square) with their temporaries.
+arrays: the stacked ``k x p`` systems (``k = n_v m``) and the Gram blocks
+(``min(k, p)`` square) with their temporaries; no ``p x p`` matrix exists
+when ``p > k``.
 The per-run losses of the whole simulation (``n_runs x A x B`` values, kept in
 :attr:`linmeta.Estimate.values`) are held in memory until the end.
 
@@ -23,10 +24,10 @@ Examples
 >>> pl = plan(lm.presets.FIG3, n_runs=100)
 >>> pl.chunk >= 1, pl.seconds < 60
 (True, True)
->>> plan(lm.presets.FIG2.replace(p=10**6), n_runs=10)
+>>> plan(lm.presets.FIG2.replace(p=10**8), n_runs=10)
 Traceback (most recent call last):
 ...
-ValueError: cannot simulate p=1000000, m=3, n_t=30, n_v=2, n_r=20 (method='exact'): one run needs about ... GB (kernel work arrays of about 8000.2 GB per thread: a p x p matrix and two k x p systems, k = n_v*m = 6; draws of 0.8 GB per run), but about ... GB of memory is available; reduce p
+ValueError: cannot simulate p=100000000, m=3, n_t=30, n_v=2, n_r=20 (method='exact'): one run needs about ... GB (kernel work arrays of about 16.0 GB per thread: the k x p systems and the Gram blocks of side min(k, p), k = n_v*m = 6; draws of 80.0 GB per run), but about ... GB of memory is available; reduce p
 """
 from __future__ import annotations
 
@@ -36,13 +37,16 @@ from dataclasses import dataclass
 import numba
 
 __all__ = ["Plan", "available_bytes", "thread_doubles", "draw_doubles", "run_doubles", "run_flops", "plan", "describe_time",
-           "FLOPS_PER_THREAD", "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT"]
+           "FLOPS_PER_THREAD", "SECONDS_PER_DRAW", "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT"]
 
 #: target size of one chunk's draws (doubles): about 32 MB
 CHUNK_DOUBLES = 4_000_000
-#: assumed throughput of the plain-loop Numba kernels per thread (floating-point operations per second);
-#: measured at 0.5-2e9 on one core of a shared 2020s x86 machine, so estimates are good to a factor of a few
-FLOPS_PER_THREAD = 5e8
+#: assumed throughput of the BLAS-backed kernels per thread (floating-point operations per second);
+#: measured at about 1e10 on one core of a 2020s x86 machine at p >= 120, less at small sizes, so
+#: estimates are good to a factor of a few
+FLOPS_PER_THREAD = 5e9
+#: assumed cost of one standard-normal draw per thread (seconds)
+SECONDS_PER_DRAW = 1e-8
 #: share of the available memory a simulation may plan to use
 MEMORY_SHARE = 0.8
 #: largest array of per-run results allocated up front (bytes); the per-run values are kept (Estimate.values)
@@ -103,13 +107,14 @@ def available_bytes() -> float:
 def thread_doubles(prob) -> float:
     """Work arrays one thread allocates to meta-train one run (doubles).
 
-    Two or three stacked ``k x p`` systems, the ``p x p`` matrix ``H_i``, about
-    six Gram-sized (``min(k, p)`` square) matrices with temporaries, and the
-    per-task ``n_t x n_t`` / ``n_v x n_t`` blocks of the variant kernels.
+    Two stacked ``k x p`` systems (``P`` and ``Q``, or ``Z`` and its
+    residual), about six Gram-sized (``min(k, p)`` square) matrices with
+    temporaries, and the per-task ``n_t x n_t`` / ``n_v x n_t`` blocks; no
+    ``p x p`` matrix when ``p > k``.
     """
     p, k, m, n_t, n_v = prob.p, prob.k, prob.m, prob.n_t, prob.n_v
     s = min(k, p)
-    return 3.0 * k * p + float(p) * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
+    return 2.0 * k * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
 
 
 def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected") -> int:
@@ -133,11 +138,14 @@ def run_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_s
 def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
               n_alpha_t=1, n_alpha_r=1) -> float:
     """Floating-point operations of one run (leading terms)."""
-    p, k, m = float(prob.p), float(prob.k), prob.m
+    p, k = float(prob.p), float(prob.k)
     s = min(k, p)
     steps = prob.n_steps
-    build = m * prob.n_t * p * p + steps * k * p * p + 3 * k * p * s
-    per_rate = s**3 / 3 + 4 * k * p + (steps - 1) * k * p * prob.n_t
+    one_step = prob.algorithm == "maml" and steps == 1
+    build = 2 * k * prob.n_t * p + 3 * k * p * s          # X_v X_t^T X_t and the three Gram blocks
+    per_rate = s**3 / 3 + 4 * k * p                        # a Cholesky factorisation and the solve
+    if not one_step:                                       # rebuilt for every rate: N products, one Gram
+        per_rate += steps * 2 * k * prob.n_t * p + k * p * s
     flops = build + n_alpha_t * per_rate
     if method == "protocol":
         points = prob.n_r + n_test_points
@@ -197,8 +205,8 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
         if one > available:
             raise ValueError(
                 f"cannot simulate {_sizes(prob)} (method={method!r}): one run needs about {one / _GB:.1f} GB "
-                f"(kernel work arrays of about {8.0 * thread_doubles(prob) / _GB:.1f} GB per thread: a p x p matrix "
-                f"and two k x p systems, k = n_v*m = {prob.k}; draws of {per_run / _GB:.1f} GB per run), "
+                f"(kernel work arrays of about {8.0 * thread_doubles(prob) / _GB:.1f} GB per thread: the k x p systems "
+                f"and the Gram blocks of side min(k, p), k = n_v*m = {prob.k}; draws of {per_run / _GB:.1f} GB per run), "
                 f"but about {available / _GB:.1f} GB of memory is available; reduce p")
         raise ValueError(
             f"cannot simulate n_runs={n_runs} of {_sizes(prob)}: the per-run losses alone need about "
@@ -208,7 +216,9 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
     chunk = default if chunk_size is None else int(chunk_size)
     fit = max(1, int((available - work - results) // per_run))
     chunk = max(1, min(chunk, fit, n_runs))
-    seconds = n_runs * run_flops(prob, **kw) / (FLOPS_PER_THREAD * max(1, min(threads, n_runs)))
+    per_run_seconds = run_flops(prob, **kw) / FLOPS_PER_THREAD + SECONDS_PER_DRAW * draw_doubles(
+        prob, method, n_test_tasks, n_test_points, test_sampler)
+    seconds = n_runs * per_run_seconds / max(1, min(threads, n_runs))
     return Plan(chunk, chunk * per_run + work, chunk * per_run + work + results, seconds)
 
 
