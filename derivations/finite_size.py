@@ -57,7 +57,7 @@ E J^-1 = (p - n_v - 1)/(d - n_v - 1) I = (p - n_v - 1)/(p - k - 1) I.  Hence, ex
                        [nu^2 n_v/p + sigma^2 E tr W^-1 + sigma^2 (alpha_t^2/n_t) E tr W^-1 X_v H X_v^T],
 one task only (asserted below to give the exact alpha_t = 0 result with E tr W^-1 = n_v/(p-n_v-1)).
 The two single-task expectations are not closed-form; linmeta takes them from the column fixed
-point of the next section at lam = 0 (sum_j a_j x_j^T W^-1 x_j = n_v and tr W^-1 W W^-1 = tr W^-1
+point of the next section at kappa = 0 (sum_j a_j x_j^T W^-1 x_j = n_v and tr W^-1 W W^-1 = tr W^-1
 fix r = tr W^-1/n_v and u = tr W^-2/n_v; E tr W^-1 X_v H X_v^T = sum_j eta_j E[k_j/(1 + a_j k_j)]).
 At alpha_t = 0 that gives E tr W^-1 0.08 % (p = 60, n_v = 2) / 0.2 % (p = 50, n_v = 4) high, so
 it is not exact there; linmeta uses the exact alpha_t = 0 result.
@@ -67,37 +67,37 @@ Under-parameterised, general alpha_t: nested leave-one-out (used by linmeta)
 With F_i = A_i V_i A_i, S = sum_i F_i and Q_i = A_i V_i H_i V_i A_i, exactly
     E|omega* - w0|^2 = sigma^2 E tr S^-1 + (nu^2/p) m E tr(S^-2 F_1^2) + sigma^2 alpha_t^2/n_t m E tr(S^-2 Q_1),
 and m E tr(S^-2 Q_1) = -d/deps E tr(sum_i (F_i + eps Q_i))^-1 at eps = 0.
-(1) Tasks (leave one out, Sherman-Morrison-Woodbury): E[S^-1 | F_1] ~ (lam + F_1)^-1 with a
-    scalar lam standing for S_-1 (rotation invariance makes E S_-1^-1 a multiple of I).  With
-    p = sum_i tr(S^-1 F_i) this gives chi(lam) = p/m, chi = E tr F (lam + F)^-1, and differentiating
+(1) Tasks (leave one out, Sherman-Morrison-Woodbury): E[S^-1 | F_1] ~ (kappa + F_1)^-1 with a
+    scalar kappa standing for S_-1 (rotation invariance makes E S_-1^-1 a multiple of I).  With
+    p = sum_i tr(S^-1 F_i) this gives chi(kappa) = p/m, chi = E tr F (kappa + F)^-1, and differentiating
     the same equation for F + eps Q:
-        E|omega* - w0|^2 = sigma^2 (m-1) p/(m lam)
+        E|omega* - w0|^2 = sigma^2 (m-1) p/(m kappa)
                          + (m-1) p/(p - m psi1) [nu^2 psi1/p + sigma^2 alpha_t^2 psi2/n_t],
-        psi1 = E tr F^2 (lam+F)^-2,   psi2 = E tr (lam+F)^-2 Q.
-    (Leading order: lam = (m-1) n_v h_t, psi ~ E tr(.)/lam^2, recovering derivation up to 1/m.)
+        psi1 = E tr F^2 (kappa+F)^-2,   psi2 = E tr (kappa+F)^-2 Q.
+    (Leading order: kappa = (m-1) n_v h_t, psi ~ E tr(.)/kappa^2, recovering derivation up to 1/m.)
 (2) One task, columns of X_v in the eigenbasis of H (eigenvalues eta_j, a_j = (1 - alpha_t eta_j)^2):
-    W = X_v A^2 X_v^T = sum_j a_j x_j x_j^T (n_v x n_v), R = (lam + W)^-1, and exactly
+    W = X_v A^2 X_v^T = sum_j a_j x_j x_j^T (n_v x n_v), R = (kappa + W)^-1, and exactly
         chi = sum_j a_j k_j/(1 + a_j k_j),  x_j^T R W R x_j = (z_j + a_j k_j^2)/(1 + a_j k_j)^2,
         psi1 = sum_j a_j (that),  psi2 = sum_j eta_j (that),
     k_j = x_j^T R_-j x_j, z_j = x_j^T R_-j W_-j R_-j x_j.  Approximations (stated, not fitted):
     k_j has its Gaussian mean n_v r_-j and variance 2 n_v u_-j (r = tr R/n_v, u = tr R^2/n_v) and is
-    given the Gamma law with these two moments; z_j = k_j s_-j/r_-j (s = r - lam u); the
+    given the Gamma law with these two moments; z_j = k_j s_-j/r_-j (s = r - kappa u); the
     leave-one-column-out shifts are taken with R_-j ~ r I inside them:
         r_-j = r + a_j r^2 E[q/(1 + a_j r q)]/n_v,
         u_-j = u + E[2 a_j r^3 q/(1 + a_j r q) - a_j^2 r^4 q^2/(1 + a_j r q)^2]/n_v,  q ~ chi^2_{n_v};
-    closure: n_v = lam tr R + chi gives r = (n_v - chi)/(lam n_v); lam tr R^2 = tr R - tr RWR gives
-    u = (r - s)/lam with n_v s = sum_j a_j E[(u_-j/r_-j) k_j/(1 + a_j k_j)^2].  Sums over j are
+    closure: n_v = kappa tr R + chi gives r = (n_v - chi)/(kappa n_v); kappa tr R^2 = tr R - tr RWR gives
+    u = (r - s)/kappa with n_v s = sum_j a_j E[(u_-j/r_-j) k_j/(1 + a_j k_j)^2].  Sums over j are
     p E_eta[.] with a K-point Gauss rule for one eigenvalue of H, built from the exact moments
     E tr H^k (Stein recursion below, checked against Wick).  Solved by fixed-point iteration in
-    (r, u) jointly with lam (Newton, log variables).  To second order in 1/lam this reproduces
-    chi = E tr F/lam - E tr F^2/lam^2 exactly at alpha_t = 0 (asserted below); for alpha_t != 0 the
+    (r, u) jointly with kappa (Newton, log variables).  To second order in 1/kappa this reproduces
+    chi = E tr F/kappa - E tr F^2/kappa^2 exactly at alpha_t = 0 (asserted below); for alpha_t != 0 the
     second-order term lacks n_v Var(tr A^2) (tasks see the mean environment, one-point density of
     H), so for m -> infinity at fixed p the scheme does not reduce to the leading order (-0.4 % at
     FIG3 sizes, alpha_t = -1, m >= 400).
     Large-m limit: fluctuation of H.  Wishart: E[V B V] = n_v (n_v + 1) B + n_v tr(B) I for
     V = X_v^T X_v, so exactly E tr F^2 = n_v (n_v+1) E tr A^4 + n_v E (tr A^2)^2 and
-    E tr Q = n_v (n_v+1) E tr H A^2 + n_v E tr H tr A^2; the scheme's 1/lam^2 coefficients of psi1
-    and psi2 have (E tr A^2)^2 and E tr H E tr A^2 instead (checked numerically at lam = 1e7):
+    E tr Q = n_v (n_v+1) E tr H A^2 + n_v E tr H tr A^2; the scheme's 1/kappa^2 coefficients of psi1
+    and psi2 have (E tr A^2)^2 and E tr H E tr A^2 instead (checked numerically at kappa = 1e7):
     it evaluates the single-task functional f at the mean eigenvalue law of H, f(E mu_H), where
     the single-task expectation is E_H f(mu_H).  Second order in dmu = mu_H - E mu_H: represent
     dmu by a random perturbation dw of the K node weights of the Gauss rule, exact for every
@@ -107,20 +107,20 @@ and m E tr(S^-2 Q_1) = -d/deps E tr(sum_i (F_i + eps Q_i))^-1 at eps = 0.
     Stein moments E tr H^i tr H^j.  Then E f(mu_H) ~ f(w) + sum_k [f(w + s_k v_k) + f(w - s_k v_k)
     - 2 f(w)]/2 over the eigenpairs (s_k^2, v_k) of Cov(dw) (symmetric sigma points: exact for
     quadratic f), with the column fixed point (r, u) re-solved for each sigma point (on a quadratic
-    model of the node terms); lam moves to first order, lam = lam0 - dchi/chi'(lam0), and psi_k by
-    psi_k'(lam0)(lam - lam0) (implicit differentiation of the fixed point).  As lam -> infinity
-    f is quadratic in the weights to the needed order, so the term restores n_v Var(tr A^2)/lam^2
-    and n_v Cov(tr H, tr A^2)/lam^2 exactly: |D/D_T2 - 1| falls like 1/m
+    model of the node terms); kappa moves to first order, kappa = lam0 - dchi/chi'(lam0), and psi_k by
+    psi_k'(lam0)(kappa - lam0) (implicit differentiation of the fixed point).  As kappa -> infinity
+    f is quadratic in the weights to the needed order, so the term restores n_v Var(tr A^2)/kappa^2
+    and n_v Cov(tr H, tr A^2)/kappa^2 exactly: |D/D_T2 - 1| falls like 1/m
     (derivations/finite_limits.py: 1.3e-6 at m = 1e5, alpha_t = -1, slope -0.99).  At A = I
-    (alpha_t = 0) the term vanishes.  At finite lam it is much smaller than the bare 1/lam^2
-    terms (FIG3: +0.007 % of the loss, where adding n_v Var(tr A^2)/lam^2 alone gives +0.2 % and
+    (alpha_t = 0) the term vanishes.  At finite kappa it is much smaller than the bare 1/kappa^2
+    terms (FIG3: +0.007 % of the loss, where adding n_v Var(tr A^2)/kappa^2 alone gives +0.2 % and
     moves the result away from simulation).  The same term is added to E tr W^-1 and
-    E tr W^-1 X_v H X_v^T of the over-parameterised one-task reduction (lam = 0).
+    E tr W^-1 X_v H X_v^T of the over-parameterised one-task reduction (kappa = 0).
     Exact at alpha_t = 0.  The scheme is not exact at alpha_t = 0 (relative 6e-5 at FIG3, 3.6e-3 at
     p = n_t = n_v = 10, m = 5): the Gamma law of k_j = x_j^T R_-j x_j has the conditional
-    (given R_-j) variance 2 n_v u_-j and ignores the fluctuation of tr R_-j; at alpha_t = 0, lam = 0
+    (given R_-j) variance 2 n_v u_-j and ignores the fluctuation of tr R_-j; at alpha_t = 0, kappa = 0
     the exact law is a scaled F (beta-prime), k = chi^2_{n_v}/chi^2_{p - n_v}.  linmeta multiplies
-    the noise term sigma^2 (m-1) p/(m lam) and the task bracket (under), and E tr W^-1 (over), by
+    the noise term sigma^2 (m-1) p/(m kappa) and the task bracket (under), and E tr W^-1 (over), by
     their exact/scheme ratios at alpha_t = 0 (known exactly: the results above); this makes one
     formula exact at alpha_t = 0 and continuous, assuming the closure's relative error in each
     term does not depend on alpha_t.  Effect: FIG2, FIG3 < 1e-4 relative; p = n_t = n_v = 10, m = 5
@@ -146,10 +146,10 @@ d0 = sp.Symbol("d0", nonnegative=True)
 
 # ------------------------------------------------- Stein recursion; nested leave-one-out
 def nested_second_order():
-    """chi of the column-level scheme to O(1/lam^2), with abar = E a, a2 = E a^2 (one eigenvalue).
+    """chi of the column-level scheme to O(1/kappa^2), with abar = E a, a2 = E a^2 (one eigenvalue).
 
-    Returns (chi1, chi2) with chi = chi1/lam + chi2/lam^2 + O(lam^-3).  Uses r = r1/lam + r2/lam^2,
-    u = 1/lam^2 + ..., r_-j = r + a r^2 + O(lam^-3), u_-j = u + O(lam^-3), E k = n_v r_-j,
+    Returns (chi1, chi2) with chi = chi1/kappa + chi2/kappa^2 + O(kappa^-3).  Uses r = r1/kappa + r2/kappa^2,
+    u = 1/kappa^2 + ..., r_-j = r + a r^2 + O(kappa^-3), u_-j = u + O(kappa^-3), E k = n_v r_-j,
     E k^2 = (n_v r_-j)^2 + 2 n_v u_-j, and a k/(1 + a k) = a k - a^2 k^2 + O(k^3).
     """
     eps, a_, abar, a2, r2 = sp.symbols("epsilon a abar a2 r2")
@@ -163,7 +163,7 @@ def nested_second_order():
     ser = sp.expand(ser).subs(a_**2, a2).subs(a_, abar)
     chi = sp.expand(p * ser)
     chi1 = chi.coeff(eps, 1)
-    # closure r = (n_v - chi)/(lam n_v)  =>  r2 = -chi1/n_v
+    # closure r = (n_v - chi)/(kappa n_v)  =>  r2 = -chi1/n_v
     chi2 = sp.expand(chi.coeff(eps, 2).subs(r2, -chi1 / n_v))
     return chi1, chi2, abar, a2
 
@@ -249,7 +249,7 @@ def main() -> int:
     red = proj + m * (p - n_v - 1) / (p - k - 1) * (nu**2 * n_v / p + sigma**2 * n_v / (p - n_v - 1))
     assert sp.simplify(red - exact_over) == 0
     print("over-parameterised one-task reduction: exact at alpha_t = 0 with E tr W^-1 = n_v/(p-n_v-1)")
-    # nested leave-one-out scheme, second order in 1/lam
+    # nested leave-one-out scheme, second order in 1/kappa
     chi1, chi2, abar, a2 = nested_second_order()
     EtrF = n_v * p * abar
     EtrF2_one_point = n_v * (n_v + 1) * p * a2 + n_v * (p * abar) ** 2   # E(tr A^2)^2 -> (E tr A^2)^2
@@ -257,7 +257,7 @@ def main() -> int:
     assert sp.simplify(chi2 + EtrF2_one_point) == 0
     # at alpha_t = 0 (a = 1) it is the exact E tr V^2 = n_v p (n_v + p + 1): exact to second order
     assert sp.simplify(chi2.subs({abar: 1, a2: 1}) + n_v * p * (n_v + p + 1)) == 0
-    print("nested scheme: chi = E tr F/lam - [n_v(n_v+1) p E a^2 + n_v (E tr A^2)^2]/lam^2 + O(lam^-3);")
+    print("nested scheme: chi = E tr F/kappa - [n_v(n_v+1) p E a^2 + n_v (E tr A^2)^2]/kappa^2 + O(kappa^-3);")
     print("  exact E tr F^2 has n_v E(tr A^2)^2 in place of n_v (E tr A^2)^2; equal at alpha_t = 0")
     print("\nall checks passed")
     return 0

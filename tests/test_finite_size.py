@@ -185,7 +185,7 @@ def test_nested_loo_near_exact_at_alpha0_and_large_m_bound():
         args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu)
         near = _finite.subordination_under(*args, 1e-9)
         assert abs(near / _finite.exact_alpha0_distance(prob) - 1) < tol
-    # m -> infinity at fixed p: misses n_v Var(tr A^2)/lam^2 (one-point density of H), so it stays
+    # m -> infinity at fixed p: misses n_v Var(tr A^2)/kappa^2 (one-point density of H), so it stays
     # ~0.4 % from the (then exact) leading order instead of converging to it
     prob = lm.presets.FIG3.replace(alpha_t=-1.0, m=4000)
     args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, prob.alpha_t)

@@ -10,14 +10,14 @@ emitted into ``_generated_finite.py``; nothing here is fitted to simulation.
   matrix; the complement of the other tasks' row space is a Haar projector, whose ``n_v x n_v``
   block has ``E J^-1 = (p - n_v - 1)/(p - k - 1) I``) to one task's ``E tr W^-1`` and
   ``E tr W^-1 X_v H X_v^T`` with ``W = X_v A^2 X_v^T`` (:func:`subordination_over`); those two
-  come from the same leave-one-column-out fixed point at ``lam = 0``.  The fixed point's
+  come from the same leave-one-column-out fixed point at ``kappa = 0``.  The fixed point's
   ``E tr W^-1`` is off by 0.2 % at ``alpha_t = 0`` (p = 50, n_v = 4); :func:`distance_over`
   multiplies it by its exact/scheme ratio at ``alpha_t = 0``, so one formula is exact at
   ``alpha_t = 0`` and continuous.  The previous Dyson formula remains as ``linmeta.symbolic._theorems.dyson_over``.
 * under-parameterised, general ``alpha_t``: two nested leave-one-out (Sherman-Morrison)
   deterministic equivalents solved as fixed points (:func:`subordination_under`; derivation and
   equations in ``derivations/finite_size.py``, "Under-parameterised, general alpha_t"): tasks are
-  left out one at a time (``S = S_-i + F_i``, ``S_-i`` replaced by a scalar ``lam``), and inside one
+  left out one at a time (``S = S_-i + F_i``, ``S_-i`` replaced by a scalar ``kappa``), and inside one
   task the columns of ``X_v`` (in the eigenbasis of ``H``) are left out one at a time, with the
   quadratic forms given their Gaussian mean and variance (gamma law) and the eigenvalues of ``H``
   integrated by a Gauss rule built from its exact finite-size moments.  Off by < 0.05 % at FIG3,
@@ -28,7 +28,7 @@ emitted into ``_generated_finite.py``; nothing here is fitted to simulation.
   eigenvalue law; the single-task expectations are averages over ``H`` of a nonlinear function of
   its empirical law.  The second-order term (:func:`_fluctuation_shift`: symmetric sigma points on
   the exact covariance of the law at the Gauss nodes, :func:`spectral_modes`) is added.  It
-  vanishes at ``alpha_t = 0`` and restores the exact ``1/lam^2`` coefficients, so the
+  vanishes at ``alpha_t = 0`` and restores the exact ``1/kappa^2`` coefficients, so the
   under-parameterised formula tends to Theorem 2 like ``1/m`` as ``m -> infinity``.
 
 Cost: the fixed points are solved jointly by Newton's method (forward-difference Jacobian with
@@ -225,8 +225,8 @@ def _gauss_gamma(mean, var, y, w):
 
 
 @njit(cache=True)
-def _node_terms(lam, r, u, a, eta, p, n_v, q, qw, K):
-    """Per-node terms of the column leave-one-out map at ``(lam, r, u)`` (see :func:`_single_task`).
+def _node_terms(kappa, r, u, a, eta, p, n_v, q, qw, K):
+    """Per-node terms of the column leave-one-out map at ``(kappa, r, u)`` (see :func:`_single_task`).
 
     Row ``i`` (eigenvalue ``eta_i`` of ``H``) holds the terms that the weights ``w_i`` sum into
     ``(chi, s, psi1, psi2, e2)`` (:func:`_task_moments`): ``p a_i E[k/d]``,
@@ -244,7 +244,7 @@ def _node_terms(lam, r, u, a, eta, p, n_v, q, qw, K):
             den = 1.0 + ai * r * q[j]
             rm += qw[j] * (t / den) / n_v
             um += qw[j] * (2.0 * t * r / den - (t / den) ** 2) / n_v
-        sm = rm - lam * um
+        sm = rm - kappa * um
         _gauss_gamma(n_v * rm, 2.0 * n_v * um, kap, kw)
         c1 = c2 = bb = 0.0
         for j in range(K):
@@ -261,13 +261,13 @@ def _node_terms(lam, r, u, a, eta, p, n_v, q, qw, K):
 
 
 @njit(cache=True)
-def _task_moments(lam, r, u, a, eta, ew, p, n_v, q, qw, K):
+def _task_moments(kappa, r, u, a, eta, ew, p, n_v, q, qw, K):
     """``(chi, s, psi1, psi2, e2)`` of the column map: the node terms summed with weights ``ew``.
 
-    ``chi = E tr F(lam+F)^-1``, ``s`` the right side of ``tr R W R = tr R - lam tr R^2`` (per
-    ``n_v``), ``psi1, psi2`` and, at ``lam = 0``, ``e2 = E tr W^-1 X_v H X_v^T``.
+    ``chi = E tr F(kappa+F)^-1``, ``s`` the right side of ``tr R W R = tr R - kappa tr R^2`` (per
+    ``n_v``), ``psi1, psi2`` and, at ``kappa = 0``, ``e2 = E tr W^-1 X_v H X_v^T``.
     """
-    t = _node_terms(lam, r, u, a, eta, p, n_v, q, qw, K)
+    t = _node_terms(kappa, r, u, a, eta, p, n_v, q, qw, K)
     out = np.zeros(5)
     for i in range(a.size):
         for c in range(5):
@@ -313,19 +313,19 @@ def _newton(resid, x0, tol=1e-14, max_iter=60):
     return None
 
 
-def _single_task(lam, eta, ew, p, n_v, alpha_t, iters=400):
-    """One task's ``chi = E tr F(lam+F)^-1``, ``psi1 = E tr F^2 (lam+F)^-2``,
-    ``psi2 = E tr (lam+F)^-2 A V H V A`` by the leave-one-column-out fixed point."""
+def _single_task(kappa, eta, ew, p, n_v, alpha_t, iters=400):
+    """One task's ``chi = E tr F(kappa+F)^-1``, ``psi1 = E tr F^2 (kappa+F)^-2``,
+    ``psi2 = E tr (kappa+F)^-2 A V H V A`` by the leave-one-column-out fixed point."""
     a = (1 - alpha_t * eta) ** 2
     q, qw = _gamma_rule(float(n_v), 2.0 * n_v)                 # |x_j|^2 ~ chi^2_{n_v}
     A_, Q_ = a[:, None], q[None, :]
-    r = n_v / (lam * n_v + p * np.dot(ew, a))
+    r = n_v / (kappa * n_v + p * np.dot(ew, a))
     u = r * r
     for _ in range(iters):
         den = 1 + A_ * r * Q_
         rm = r + (A_ * r * r * Q_ / den) @ qw / n_v             # tr R_-j / n_v
         um = u + (2 * A_ * r**3 * Q_ / den - (A_ * r * r * Q_) ** 2 / den**2) @ qw / n_v
-        sm = rm - lam * um                                      # tr R_- W_- R_- / n_v
+        sm = rm - kappa * um                                      # tr R_- W_- R_- / n_v
         chi = s = psi1 = psi2 = 0.0
         for i in range(a.size):
             kap, kw = _gamma_rule(n_v * rm[i], 2 * n_v * um[i])
@@ -336,8 +336,8 @@ def _single_task(lam, eta, ew, p, n_v, alpha_t, iters=400):
             psi1 += ew[i] * a[i] * b
             psi2 += ew[i] * eta[i] * b
         chi, s, psi1, psi2 = p * chi, p * s / n_v, p * psi1, p * psi2
-        rn = max((n_v - chi) / (lam * n_v), 0.5 * r)            # damped; tr R > 0
-        un = max((rn - s) / lam, rn * rn)                       # tr R^2/n_v >= (tr R/n_v)^2
+        rn = max((n_v - chi) / (kappa * n_v), 0.5 * r)            # damped; tr R > 0
+        un = max((rn - s) / kappa, rn * rn)                       # tr R^2/n_v >= (tr R/n_v)^2
         if abs(rn / r - 1) < 1e-14 and abs(un / u - 1) < 1e-13:
             break
         r, u = 0.5 * (r + rn), 0.5 * (u + un)
@@ -345,9 +345,9 @@ def _single_task(lam, eta, ew, p, n_v, alpha_t, iters=400):
 
 
 def _single_task_inverse(p, n_t, n_v, alpha_t, K=12, state=False):
-    """``(E tr W^-1, E tr W^-1 X_v H X_v^T)``, ``W = X_v A^2 X_v^T``: the column fixed point at lam = 0.
+    """``(E tr W^-1, E tr W^-1 X_v H X_v^T)``, ``W = X_v A^2 X_v^T``: the column fixed point at kappa = 0.
 
-    At ``lam = 0``: ``sum_j a_j x_j^T W^-1 x_j = n_v`` and ``tr(W^-1 W W^-1) = tr W^-1`` fix
+    At ``kappa = 0``: ``sum_j a_j x_j^T W^-1 x_j = n_v`` and ``tr(W^-1 W W^-1) = tr W^-1`` fix
     ``r = tr W^-1 / n_v`` and ``u = tr W^-2 / n_v``; then ``E tr W^-1 X_v H X_v^T =
     sum_j eta_j E[k_j / (1 + a_j k_j)]`` with the same Gamma law for ``k_j``.
     """
@@ -394,15 +394,15 @@ def _single_task_inverse(p, n_t, n_v, alpha_t, K=12, state=False):
 
 
 def _nested_under(p, m, n_t, n_v, alpha_t, K=12):
-    """``(lam, psi1, psi2)`` by the nested solve: brentq in ``lam`` around the damped column fixed point.
+    """``(kappa, psi1, psi2)`` by the nested solve: brentq in ``kappa`` around the damped column fixed point.
 
     Slow; used only where the joint Newton solve of :func:`_solve_under` does not converge.
     """
     eta, ew = eigenvalue_rule(int(n_t), int(p), K)
     h = (1 - alpha_t) ** 2 + alpha_t**2 * (p + 1) / n_t
     l0 = (m - 1) * n_v * h
-    chi = lambda lam: _single_task(lam, eta, ew, p, n_v, alpha_t)[0] - p / m  # noqa: E731
-    lo, hi = l0 / 2, 2 * l0                                     # chi decreases in lam
+    chi = lambda kappa: _single_task(kappa, eta, ew, p, n_v, alpha_t)[0] - p / m  # noqa: E731
+    lo, hi = l0 / 2, 2 * l0                                     # chi decreases in kappa
     for _ in range(60):
         if chi(lo) > 0:
             break
@@ -411,9 +411,9 @@ def _nested_under(p, m, n_t, n_v, alpha_t, K=12):
         if chi(hi) < 0:
             break
         hi *= 2
-    lam = brentq(chi, lo, hi, xtol=1e-13 * l0, rtol=1e-13)
-    _, psi1, psi2 = _single_task(lam, eta, ew, p, n_v, alpha_t)
-    return lam, psi1, psi2
+    kappa = brentq(chi, lo, hi, xtol=1e-13 * l0, rtol=1e-13)
+    _, psi1, psi2 = _single_task(kappa, eta, ew, p, n_v, alpha_t)
+    return kappa, psi1, psi2
 
 
 @lru_cache(maxsize=1024)  # pure in its scalar arguments; figures ask for the same values again
@@ -435,18 +435,18 @@ def subordination_over(p, m, n_t, n_v, sigma, nu, alpha_t, d0, K=12):
 def subordination_under(p, m, n_t, n_v, sigma, nu, alpha_t, K=12):
     """``E|omega* - w0|^2``, under-parameterised, by leave-one-task-out subordination.
 
-    ``lam`` solves ``chi(lam) = p / m``; then
-    ``D = sigma^2 (m-1) p/(m lam) + (m-1) p/(p - m psi1) [nu^2 psi1 / p + sigma^2 alpha_t^2 psi2 / n_t]``
+    ``kappa`` solves ``chi(kappa) = p / m``; then
+    ``D = sigma^2 (m-1) p/(m kappa) + (m-1) p/(p - m psi1) [nu^2 psi1 / p + sigma^2 alpha_t^2 psi2 / n_t]``
     with the single-task ``chi, psi1, psi2`` of :func:`_single_task` (see the module docstring).
     """
     fast = _solve_under(p, m, n_t, n_v, alpha_t, K)
     if fast is not None:
         x, psi1, psi2 = fast
-        lam = float(np.exp(x[0]))
+        kappa = float(np.exp(x[0]))
     else:
-        lam, psi1, psi2 = _nested_under(p, m, n_t, n_v, alpha_t, K)
+        kappa, psi1, psi2 = _nested_under(p, m, n_t, n_v, alpha_t, K)
     fac = (m - 1) * p / (p - m * psi1)
-    return sigma**2 * (m - 1) * p / (m * lam) + fac * (nu**2 * psi1 / p + sigma**2 * alpha_t**2 * psi2 / n_t)
+    return sigma**2 * (m - 1) * p / (m * kappa) + fac * (nu**2 * psi1 / p + sigma**2 * alpha_t**2 * psi2 / n_t)
 
 
 @lru_cache(maxsize=None)
@@ -456,10 +456,10 @@ def _column_rule(n_v, K=32):
 
 
 def _solve_under(p, m, n_t, n_v, alpha_t, K=12, start=None):
-    """``(lam, r, u, psi1, psi2)`` of :func:`subordination_under` by Newton on the joint system.
+    """``(kappa, r, u, psi1, psi2)`` of :func:`subordination_under` by Newton on the joint system.
 
-    The three equations are the fixed point of :func:`_single_task` (``r = (n_v - chi)/(lam n_v)``,
-    ``u = (r - s)/lam``) and ``chi = p/m``, in the unknowns ``log lam, log r, log u``; the
+    The three equations are the fixed point of :func:`_single_task` (``r = (n_v - chi)/(kappa n_v)``,
+    ``u = (r - s)/kappa``) and ``chi = p/m``, in the unknowns ``log kappa, log r, log u``; the
     Jacobian is a forward difference.  Returns None if Newton does not converge (the caller then
     uses the nested solve).
     """
@@ -469,20 +469,20 @@ def _solve_under(p, m, n_t, n_v, alpha_t, K=12, start=None):
     args = (a, eta, ew, float(p), float(n_v), q, qw, 32)
 
     def resid(x):
-        lam, r, u = np.exp(x)
-        chi, s, _, _, _ = _task_moments(lam, r, u, *args)
-        return np.array([(n_v - chi) / (lam * n_v * r) - 1, (r - s) / (lam * u) - 1, chi * m / p - 1])
+        kappa, r, u = np.exp(x)
+        chi, s, _, _, _ = _task_moments(kappa, r, u, *args)
+        return np.array([(n_v - chi) / (kappa * n_v * r) - 1, (r - s) / (kappa * u) - 1, chi * m / p - 1])
 
     if start is None:
         h = (1 - alpha_t) ** 2 + alpha_t**2 * (p + 1) / n_t
-        lam = (m - 1) * n_v * h
-        r = n_v / (lam * n_v + p * np.dot(ew, a))
-        start = np.log([lam, r, r * r])
+        kappa = (m - 1) * n_v * h
+        r = n_v / (kappa * n_v + p * np.dot(ew, a))
+        start = np.log([kappa, r, r * r])
     x = _newton(resid, start)
     if x is None:
         return None
-    lam, r, u = np.exp(x)
-    _, _, psi1, psi2, _ = _task_moments(lam, r, u, *args)
+    kappa, r, u = np.exp(x)
+    _, _, psi1, psi2, _ = _task_moments(kappa, r, u, *args)
     return x, psi1, psi2
 
 
@@ -508,13 +508,13 @@ def _solve_over(p, n_t, n_v, alpha_t, K=12, start=None):
     return x, n_v * r, _task_moments(0.0, r, u, *args)[4]
 
 
-def _node_model(lam, y0, a, eta, p, n_v, q, qw, h=1e-4):
+def _node_model(kappa, y0, a, eta, p, n_v, q, qw, h=1e-4):
     """Quadratic model of the node terms in ``(log r, log u)`` around ``y0``: value, gradient, Hessian."""
     args = (a, eta, float(p), float(n_v), q, qw, 32)
 
     def N(dy):
         r, u = np.exp(y0 + dy)
-        return _node_terms(lam, r, u, *args)
+        return _node_terms(kappa, r, u, *args)
     e1, e2 = np.array([h, 0.0]), np.array([0.0, h])
     N0 = N(np.zeros(2))
     Np1, Nm1, Np2, Nm2 = N(e1), N(-e1), N(e2), N(-e2)
@@ -524,7 +524,7 @@ def _node_model(lam, y0, a, eta, p, n_v, q, qw, h=1e-4):
     return N0, G, H11, H12, H22
 
 
-def _fluctuation_shift(lam, y0, ew, n_v, model, modes):
+def _fluctuation_shift(kappa, y0, ew, n_v, model, modes):
     """Second-order effect of the fluctuation of ``H``'s eigenvalue law on ``(chi, s, psi1, psi2, e2)``.
 
     The single-task expectations average over ``H``: ``E_H f(mu_H)``, where ``mu_H`` is the
@@ -551,13 +551,13 @@ def _fluctuation_shift(lam, y0, ew, n_v, model, modes):
     for _ in range(30):                          # Newton on all sigma points at once (analytic model)
         (o, o0, o1), r, u = outputs(d0[:, None], d1[:, None]), np.exp(y0[0] + d0), np.exp(y0[1] + d1)
         chi, s, c0, c1, s0, s1 = o[:, 0], o[:, 1], o0[:, 0], o1[:, 0], o0[:, 1], o1[:, 1]
-        if lam == 0:
+        if kappa == 0:
             R = np.stack([chi / n_v - 1, s / r - 1])
             J = np.array([[c0 / n_v, c1 / n_v], [(s0 - s) / r, s1 / r]])
         else:
-            R = np.stack([(n_v - chi) / (lam * n_v * r) - 1, (r - s) / (lam * u) - 1])
-            J = np.array([[-c0 / (lam * n_v * r) - (n_v - chi) / (lam * n_v * r), -c1 / (lam * n_v * r)],
-                          [(r - s0) / (lam * u), -s1 / (lam * u) - (r - s) / (lam * u)]])
+            R = np.stack([(n_v - chi) / (kappa * n_v * r) - 1, (r - s) / (kappa * u) - 1])
+            J = np.array([[-c0 / (kappa * n_v * r) - (n_v - chi) / (kappa * n_v * r), -c1 / (kappa * n_v * r)],
+                          [(r - s0) / (kappa * u), -s1 / (kappa * u) - (r - s) / (kappa * u)]])
         det = J[0, 0] * J[1, 1] - J[0, 1] * J[1, 0]
         st0 = -(J[1, 1] * R[0] - J[0, 1] * R[1]) / det
         st1 = -(-J[1, 0] * R[0] + J[0, 0] * R[1]) / det
@@ -594,38 +594,38 @@ def trace_fluctuations(n_t, p, alpha_t):
     return (float(4 * a**2 * v11 - 4 * a**3 * c12 + a**4 * v22), float(-2 * a * v11 + a**2 * c12))
 
 
-def _lam_derivative(lam, y0, a, eta, ew, p, n_v, q, qw, model, h=1e-5):
-    """``d(chi, s, psi1, psi2, e2)/d lam`` along the column fixed point ``R(lam, y) = 0`` at ``(lam, y0)``.
+def _lam_derivative(kappa, y0, a, eta, ew, p, n_v, q, qw, model, h=1e-5):
+    """``d(chi, s, psi1, psi2, e2)/d kappa`` along the column fixed point ``R(kappa, y) = 0`` at ``(kappa, y0)``.
 
     ``dy/dlam = -R_y^-1 R_lam`` (implicit function theorem) with the node terms' central
-    differences in ``lam`` and in ``y = (log r, log u)``.
+    differences in ``kappa`` and in ``y = (log r, log u)``.
     """
     args = (a, eta, float(p), float(n_v), q, qw, 32)
     r, u = np.exp(y0)
     N0, G = model[:2]
     o, oy = ew @ N0, np.einsum("i,ijk->jk", ew, G)                                    # (5,), (5, 2)
-    ol = ew @ (_node_terms(lam * (1 + h), r, u, *args) - _node_terms(lam * (1 - h), r, u, *args)) / (2 * h * lam)
+    ol = ew @ (_node_terms(kappa * (1 + h), r, u, *args) - _node_terms(kappa * (1 - h), r, u, *args)) / (2 * h * kappa)
     chi, s = o[0], o[1]
-    Ry = np.array([[-oy[0, 0] / (lam * n_v * r) - (n_v - chi) / (lam * n_v * r), -oy[0, 1] / (lam * n_v * r)],
-                   [(r - oy[1, 0]) / (lam * u), -oy[1, 1] / (lam * u) - (r - s) / (lam * u)]])
-    Rl = np.array([-(n_v - chi) / (lam**2 * n_v * r) - ol[0] / (lam * n_v * r),
-                   -(r - s) / (lam**2 * u) - ol[1] / (lam * u)])
+    Ry = np.array([[-oy[0, 0] / (kappa * n_v * r) - (n_v - chi) / (kappa * n_v * r), -oy[0, 1] / (kappa * n_v * r)],
+                   [(r - oy[1, 0]) / (kappa * u), -oy[1, 1] / (kappa * u) - (r - s) / (kappa * u)]])
+    Rl = np.array([-(n_v - chi) / (kappa**2 * n_v * r) - ol[0] / (kappa * n_v * r),
+                   -(r - s) / (kappa**2 * u) - ol[1] / (kappa * u)])
     return ol + oy @ np.linalg.solve(Ry, -Rl)
 
 
 def _under_parts(p, m, n_t, n_v, alpha_t, K=12, fluctuation=True):
-    """``(lam, psi1, psi2)`` of the nested leave-one-out, with the spectral-fluctuation term by default.
+    """``(kappa, psi1, psi2)`` of the nested leave-one-out, with the spectral-fluctuation term by default.
 
     ``fluctuation=True``: the single-task ``chi, psi1, psi2`` get the second-order term of
-    :func:`_fluctuation_shift` at the one-point ``lam0``; ``lam`` moves to first order,
-    ``lam = lam0 - d chi / chi'(lam0)``, and ``psi_k`` by ``psi_k'(lam0) (lam - lam0)`` (central
-    differences in ``lam`` and implicit differentiation of the column fixed point).
+    :func:`_fluctuation_shift` at the one-point ``lam0``; ``kappa`` moves to first order,
+    ``kappa = lam0 - d chi / chi'(lam0)``, and ``psi_k`` by ``psi_k'(lam0) (kappa - lam0)`` (central
+    differences in ``kappa`` and implicit differentiation of the column fixed point).
     """
     eta, ew = eigenvalue_rule(int(n_t), int(p), K)
     a = (1 - alpha_t * eta) ** 2
     q, qw = _column_rule(n_v)
     fast = _solve_under(p, m, n_t, n_v, alpha_t, K)
-    if fast is None:                     # nested solve for lam, then the column fixed point at that lam
+    if fast is None:                     # nested solve for kappa, then the column fixed point at that kappa
         lam0, psi1, psi2 = _nested_under(p, m, n_t, n_v, alpha_t, K)
         args = (a, eta, ew, float(p), float(n_v), q, qw, 32)
 
@@ -645,7 +645,7 @@ def _under_parts(p, m, n_t, n_v, alpha_t, K=12, fluctuation=True):
         return lam0, psi1, psi2
     model = _node_model(lam0, x[1:], a, eta, p, n_v, q, qw)
     d, _ = _fluctuation_shift(lam0, x[1:], ew, n_v, model, spectral_modes(int(n_t), int(p), K))
-    deriv = _lam_derivative(lam0, x[1:], a, eta, ew, p, n_v, q, qw, model)   # d(chi, s, psi1, psi2, e2)/d lam
+    deriv = _lam_derivative(lam0, x[1:], a, eta, ew, p, n_v, q, qw, model)   # d(chi, s, psi1, psi2, e2)/d kappa
     dlam = -d[0] / deriv[0]
     return lam0 + dlam, psi1 + d[2] + deriv[2] * dlam, psi2 + d[3] + deriv[3] * dlam
 
@@ -653,10 +653,10 @@ def _under_parts(p, m, n_t, n_v, alpha_t, K=12, fluctuation=True):
 @lru_cache(maxsize=1024)
 def _under_alpha0_ratios(p, m, n_t, n_v, K=12):
     """Exact / scheme at ``alpha_t = 0`` for the noise term ``E tr S^-1`` and the task term."""
-    lam, psi1, _ = _under_parts(p, m, n_t, n_v, 0.0, K, fluctuation=False)   # no H fluctuation term at A = I
+    kappa, psi1, _ = _under_parts(p, m, n_t, n_v, 0.0, K, fluctuation=False)   # no H fluctuation term at A = I
     noise = float(_gen.exact_alpha0_under(p, m, n_t, n_v, 1.0, 0.0, 0.0, 0.0))
     task = float(_gen.exact_alpha0_under(p, m, n_t, n_v, 0.0, 1.0, 0.0, 0.0))
-    return noise / ((m - 1) * p / (m * lam)), task / ((m - 1) * p / (p - m * psi1) * psi1 / p)
+    return noise / ((m - 1) * p / (m * kappa)), task / ((m - 1) * p / (p - m * psi1) * psi1 / p)
 
 
 @lru_cache(maxsize=1024)  # pure in its scalar arguments; figures ask for the same values again
@@ -666,8 +666,8 @@ def distance_under(p, m, n_t, n_v, sigma, nu, alpha_t, K=12, fluctuation=True):
     (a) Fluctuation of ``H`` (``fluctuation=True``, default): the column fixed point sees ``H`` only
     through its mean eigenvalue law; the single-task expectations are averages over ``H`` of a
     nonlinear function of its empirical law.  :func:`_under_parts` adds the second-order term
-    (sigma points on the exact covariance of the law, :func:`spectral_modes`).  As ``lam -> inf``
-    this restores the exact ``1/lam^2`` coefficients, ``n_v Var(tr A^2)`` in ``psi1`` and
+    (sigma points on the exact covariance of the law, :func:`spectral_modes`).  As ``kappa -> inf``
+    this restores the exact ``1/kappa^2`` coefficients, ``n_v Var(tr A^2)`` in ``psi1`` and
     ``n_v Cov(tr H, tr A^2)`` in ``psi2`` (:func:`trace_fluctuations`), so the result tends to
     Theorem 2 like ``1/m`` as ``m -> infinity``; it vanishes at ``alpha_t = 0`` (``A = I``).
     (b) Exact at ``alpha_t = 0``: the noise term and the task bracket are multiplied by their
@@ -675,10 +675,10 @@ def distance_under(p, m, n_t, n_v, sigma, nu, alpha_t, K=12, fluctuation=True):
     Assumption: the closure's relative error in each term does not depend on ``alpha_t``; the
     result is exact at ``alpha_t = 0`` and continuous in ``alpha_t``.
     """
-    lam, psi1, psi2 = _under_parts(p, m, n_t, n_v, alpha_t, K, fluctuation)
+    kappa, psi1, psi2 = _under_parts(p, m, n_t, n_v, alpha_t, K, fluctuation)
     c_noise, c_task = _under_alpha0_ratios(p, m, n_t, n_v, K)
     fac = (m - 1) * p / (p - m * psi1)
-    return (c_noise * sigma**2 * (m - 1) * p / (m * lam)
+    return (c_noise * sigma**2 * (m - 1) * p / (m * kappa)
             + c_task * fac * (nu**2 * psi1 / p + sigma**2 * alpha_t**2 * psi2 / n_t))
 
 
@@ -696,7 +696,7 @@ def distance_over(p, m, n_t, n_v, sigma, nu, alpha_t, d0, K=12, fluctuation=True
 
     ``fluctuation=True`` (default): ``E tr W^-1`` and ``E tr W^-1 X_v H X_v^T`` get the
     second-order term in the fluctuation of ``H``'s eigenvalue law (:func:`_fluctuation_shift` at
-    ``lam = 0``; zero at ``alpha_t = 0``).  Then ``E tr W^-1`` is multiplied by its exact/scheme
+    ``kappa = 0``; zero at ``alpha_t = 0``).  Then ``E tr W^-1`` is multiplied by its exact/scheme
     ratio at ``alpha_t = 0`` (``E tr W^-1 X_v H X_v^T`` is already exact there: ``= n_v``).
     """
     k = n_v * m
