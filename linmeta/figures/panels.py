@@ -59,9 +59,16 @@ def compute_panel(figure, preset, parameter, seed=0, runs_scale=1.0, progress=No
     parts = []
     n_prot = scaled_runs(PROTOCOL_RUNS[parameter], runs_scale)
     n_exact = scaled_runs(EXACT_RUNS[preset], runs_scale)
-    for kind, n, s, method in (("protocol", n_prot, seed, "protocol"), ("exact", n_exact, seed + 1, "exact")):
-        t = simulate_curve(prob, parameter, values, n, s, method, progress=progress)
-        parts.append(t.assign(kind=kind))
+    parts.append(simulate_curve(prob, parameter, values, n_prot, seed, "protocol", progress=progress)
+                 .assign(kind="protocol"))
+    sim = simulate_optimum(prob, parameter, max(10, n_exact), seed + 1, bracket=(values[0], values[-1]),
+                           n_grid=len(values), progress=progress)
+    if np.array_equal(np.linspace(values[0], values[-1], len(values)), values):
+        # the optimum's coarse grid is the panel's grid: its runs give the exact curve, no second pass
+        parts.append(sim.curve[sim.curve["value"].isin(values)].assign(kind="exact"))
+    else:
+        parts.append(simulate_curve(prob, parameter, values, n_exact, seed + 1, "exact", progress=progress)
+                     .assign(kind="exact"))
     dense = np.linspace(values[0], values[-1], _DENSE)
     forms = [("theory", {})] + ([("theory_printed", {"form": "printed"})] if printed else [])
     forms.append(("theory_finite", {"approximation": "finite"}))
@@ -77,8 +84,6 @@ def compute_panel(figure, preset, parameter, seed=0, runs_scale=1.0, progress=No
         y = theory_or_note("test_loss", notes, prob.replace(**{parameter: float(opt)}))
         parts.append(pd.DataFrame({"value": [float(opt)], "mean": [float(y) if y is not None else np.nan],
                                    "parameter": parameter, "method": "theory", "kind": "optimum_theory"}))
-    sim = simulate_optimum(prob, parameter, max(10, n_exact), seed + 1, bracket=(values[0], values[-1]),
-                           progress=progress)
     parts.append(pd.DataFrame({"value": [sim.value], "mean": [sim.loss], "stderr": [sim.stderr],
                                "n_runs": [sim.n_runs], "seed": [sim.seed], "parameter": parameter,
                                "method": "exact", "kind": "optimum_simulation"}))
