@@ -6,6 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_tools"))  # cli_docs: the parser as rendered in cli.rst
 
 import linmeta  # noqa: E402
 
