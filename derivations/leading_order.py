@@ -24,11 +24,11 @@ def functions():
     return [
         ("g", (alpha_t, n_t, p), T.g_functions(),
          "(g1, g2, g3, g4) of theorem 2: E tr(H A^2)/p, E[tr H tr A^2]/p^2, E tr A^4/p, "
-         "E[(tr A^2)^2]/p^2,\n    A = I - alpha_t H, H Wishart with n_t points (docs: theory, T2, section 5)."),
+         "E[(tr A^2)^2]/p^2,\n    A = I - alpha_t H, H Wishart with n_t points (docs: theory, T2, derivation)."),
         ("distance_overparameterized", sizes + (s2,), sp.simplify(T.t1_distance()),
          "Leading-order E|omega* - w0|^2 for p > n_v m; s2 = |omega0 - w0|^2 (docs: theory, T1)."),
         ("distance_underparameterized", sizes, T.t2_distance(),
-         "Leading-order E|omega* - w0|^2 for p < n_v m, derived (docs: theory, T2, section 5)."),
+         "Leading-order E|omega* - w0|^2 for p < n_v m, derived (docs: theory, T2, derivation)."),
         ("distance_underparameterized_printed", sizes, T.t2_printed_distance(),
          "E|omega* - w0|^2 implied by theorem 2 as printed (prefactor h_r/(2 h_t)) (docs: theory, T2)."),
         ("loss_given_distance", (d2, alpha_r, p, n_r, sigma, nu), T.t0_printed(d2),

@@ -1,4 +1,4 @@
-"""Theorem 2, under-parameterised MAML (docs: theory, T2, derived from the section-5 sketch).
+"""Theorem 2, under-parameterised MAML (docs: theory, T2, derivation).
 
 ``omega* - w0 = (sum_i A_i V_i A_i)^{-1} sum_i xi_i`` with
 ``xi_i = A_i V_i A_i u_i - (alpha_t/n_t) A_i V_i X_t,i^T z_t,i + A_i X_v,i^T z_v,i``.

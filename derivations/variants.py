@@ -1,4 +1,4 @@
-"""Leading-order theory for N-step MAML, first-order MAML and iMAML (docs: theory, sections 5, 6, 8, 9).
+"""Leading-order theory for N-step MAML, first-order MAML and iMAML (docs: theory, derivation, B1, I1, F1).
 
 Every algorithm (N-step MAML, first-order MAML, iMAML) has an affine inner map.  In coordinates shifted by
 ``w0`` (``u = w - w0``), for MAML-type inner loops and iMAML alike,
@@ -73,11 +73,11 @@ def emitted_code():
     args_under = (p, m, n_v, n_t, sigma, nu, tA2, tA4, tA2sq, tG, tAG)
     functions = [
         ("distance_over", args_over, distance_over(),
-         "Leading-order E|omega* - w0|^2, p > n_v m, from the trace moments (docs: theory, section 5, T1)."),
+         "Leading-order E|omega* - w0|^2, p > n_v m, from the trace moments (docs: theory, derivation, T1)."),
         ("distance_under", args_under, distance_under(),
-         "Leading-order E|omega* - w0|^2, p < n_v m, from the trace moments (docs: theory, section 5, T2)."),
+         "Leading-order E|omega* - w0|^2, p < n_v m, from the trace moments (docs: theory, derivation, T2)."),
     ]
-    return module_source("Leading-order theory for affine inner maps (N-step MAML) (docs: theory, sections 5-6).",
+    return module_source("Leading-order theory for affine inner maps (N-step MAML) (docs: theory, derivation, B1).",
                          "variants", functions)
 
 

@@ -1,4 +1,4 @@
-"""Exact Wishart moments by Wick's theorem (docs: theory, section 5).
+"""Exact Wishart moments by Wick's theorem (docs: theory, derivation).
 
 ``H = X^T X / n`` with ``X`` an ``n x p`` matrix of independent standard
 Gaussians.  ``E[tr H^k]`` and ``E[tr H^j tr H^k]`` are exact polynomials in

@@ -1,4 +1,4 @@
-"""The derivations behind Theorems 1 and 2 and their extensions (docs: theory, T0, T1, T1a, T2, section 5).
+"""The derivations behind Theorems 1 and 2 and their extensions (docs: theory, T0, T1, T1a, T2, derivation).
 
 Every function returns a sympy expression in the symbols of
 :mod:`linmeta.symbolic._symbols`; the distance ``|omega0 - w0|**2`` is the

@@ -10,7 +10,7 @@ __all__ = ['g', 'distance_overparameterized', 'distance_underparameterized', 'di
 
 def g(alpha_t, n_t, p):
     """(g1, g2, g3, g4) of theorem 2: E tr(H A^2)/p, E[tr H tr A^2]/p^2, E tr A^4/p, E[(tr A^2)^2]/p^2,
-        A = I - alpha_t H, H Wishart with n_t points (docs: theory, T2, section 5)."""
+        A = I - alpha_t H, H Wishart with n_t points (docs: theory, T2, derivation)."""
     x0 = n_t**2
     x1 = x0**(-1.0)
     x2 = 2*alpha_t
@@ -61,7 +61,7 @@ def distance_overparameterized(alpha_t, p, m, n_t, n_v, sigma, nu, s2):
 
 
 def distance_underparameterized(alpha_t, p, m, n_t, n_v, sigma, nu):
-    """Leading-order E|omega* - w0|^2 for p < n_v m, derived (docs: theory, T2, section 5)."""
+    """Leading-order E|omega* - w0|^2 for p < n_v m, derived (docs: theory, T2, derivation)."""
     x0 = alpha_t**2
     x1 = n_t**(-1.0)
     x2 = x0*x1

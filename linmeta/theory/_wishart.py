@@ -2,7 +2,7 @@
 
 The one runtime implementation of ``E[prod_r tr W^{k_r}]`` for ``W = X^T X``,
 ``X`` an ``n x p`` standard Gaussian matrix, by the integration-by-parts (Stein)
-recursion (docs: theory, section 5): with ``G = prod_r tr W^{j_r}`` and ``tr W^0 = p``,
+recursion (docs: theory, derivation): with ``G = prod_r tr W^{j_r}`` and ``tr W^0 = p``,
 
     E[tr W^k G] = E[(n + k - 1) tr W^{k-1} G + sum_{l=1}^{k-1} tr W^l tr W^{k-1-l} G
                     + sum_r 2 j_r tr W^{k+j_r-1} G / tr W^{j_r}].
@@ -105,7 +105,7 @@ def _expect(polys, n, p):
 
 
 def nstep_trace_moments(alpha, N, n, p):
-    """``(tA2, tA4, tA2sq, tF2H, tG, tAG)`` of N-step MAML, exact (docs: theory, section 6).
+    """``(tA2, tA4, tA2sq, tF2H, tG, tAG)`` of N-step MAML, exact (docs: theory, B1).
 
     ``A = (I - alpha H)^N``, ``F = alpha sum_{j<N} (I - alpha H)^j``; ``tA2 = E tr A^2/p``,
     ``tA4 = E tr A^4/p``, ``tA2sq = E (tr A^2)^2/p^2``, ``tF2H = E tr(F^2 H)/p``,
