@@ -61,5 +61,7 @@ def test_meta_smoothness_is_at_most_twice_the_validation_smoothness_below_the_bo
         for sign in (-1, 1):
             q = prob.replace(alpha_t=sign * 0.99 * bounds.step_size_bound(N) / L, n_steps=N)
             assert bounds.meta_smoothness(batch, q) <= 2 * L_v
-    q = prob.replace(alpha_t=-10 * bounds.step_size_bound(5) / L, n_steps=5)
-    assert bounds.meta_smoothness(batch, q) > 2 * L_v  # control: far above the bound it fails
+    # control: far above the bound it fails (at 20x the bound the ratio to 2 L_v is 17-31 over seeds 0-5;
+    # at 10x it straddles 1, so 10x would not be a reliable control)
+    q = prob.replace(alpha_t=-20 * bounds.step_size_bound(5) / L, n_steps=5)
+    assert bounds.meta_smoothness(batch, q) > 2 * L_v
