@@ -144,8 +144,8 @@ def _dyson_under_loss(prob):
 @pytest.mark.parametrize("prob, n_runs, controls", [
     # FIG3, alpha_t = -2: new - sim ~ +0.08 %, leading and Dyson ~ -0.74 %; SE ~ 0.1 % at 2000 runs
     (lm.presets.FIG3.replace(alpha_t=-2.0), 2000, ("leading", "dyson")),
-    # p = n_t = n_v = 10, m = 5, alpha_t = 0.5: new ~ -0.2 %, leading ~ -5.7 %; SE ~ 0.28 %
-    (UNDER5.replace(alpha_t=0.5), 4000, ("leading",)),
+    # p = n_t = n_v = 10, m = 5, alpha_t = 0.5: new ~ 0.0 %, leading ~ -5.7 %; SE ~ 0.12 % (the 0.3 % check needs it)
+    (UNDER5.replace(alpha_t=0.5), 20000, ("leading",)),
 ])
 def test_under_nested_loo_matches_simulation_and_controls_rejected(prob, n_runs, controls):
     est = lm.simulate(prob, n_runs=n_runs, seed=13)

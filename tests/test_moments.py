@@ -80,4 +80,7 @@ def test_tail_index_matches_the_inverse_wishart_condition(p, n_v, m, alpha_t):
         values = lm.simulate(q, 20_000, seed=1).values
     index = (moment_margin(q) + 2) / 2
     assert abs(_hill(values) - index) < 0.3 * index
-    assert abs(_hill(values) - (index + 0.5)) > 0.1   # negative control: a margin off by one is rejected
+    # negative control: a tail heavier by one margin step (index - 1/2) is rejected.  That is the direction that
+    # matters: a heavier tail than claimed would leave an infinite variance unwarned.  (A lighter one cannot be
+    # separated everywhere at this size: Hill's estimate runs up to 22 % high at p = 2.)
+    assert abs(_hill(values) - (index - 0.5)) > 0.1
