@@ -188,8 +188,9 @@ def test_sweep_unusable_out_is_one_line(capsys, tmp_path, make, words):
         assert Path(path).read_bytes() == before
 
 
-def test_sweep_unreachable_scheduler_is_one_line(capsys, tmp_path):
+def test_sweep_unreachable_scheduler_is_one_line(capsys, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
+    monkeypatch.setattr("linmeta.sweeping.schedulers.CONNECT_TIMEOUT", 1)   # nothing listens: no need to wait 5 s
     import socket
 
     with socket.socket() as s:

@@ -106,8 +106,9 @@ def closed_port():
         return s.getsockname()[1]
 
 
-def test_unreachable_scheduler_is_a_value_error(tmp_path):
+def test_unreachable_scheduler_is_a_value_error(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
+    monkeypatch.setattr("linmeta.sweeping.schedulers.CONNECT_TIMEOUT", 1)   # nothing listens: no need to wait 5 s
     out = tmp_path / "s.csv"
     address = f"tcp://127.0.0.1:{closed_port()}"
     with pytest.raises(ValueError, match=f"scheduler='{address}': cannot connect"):
