@@ -107,3 +107,22 @@ def test_fluctuation_term_gives_the_theorem2_limit():
     slope = np.polyfit(np.log(ms), np.log(dev), 1)[0]
     assert -1.15 < slope < -0.85, slope
     assert dev[-1] < 1e-5 and dev_one_point[-1] > 2e-3
+
+
+def test_finite_size_tends_to_theorem1_where_it_holds():
+    # Theorem 1 is exact as k/p -> 0: at fixed k = n_v m = 6 (FIG2's tasks) and p -> infinity the finite-size
+    # distance tends to it like k/p (log-log slope -1).  Control: with p, n_t, n_v, n_r scaled together (k/p fixed
+    # at 0.1, the theorem's own scaling) the two stay about 10 % apart, as the simulation does (Theorem 1 is
+    # leading order in k/p there), so the limit above is not automatic.
+    ps = np.array([480, 960, 1920, 3840])
+    for alpha_t in (-1.0, 0.5):
+        dev = np.array([lm.theory.expected_distance(lm.presets.FIG2.replace(p=p, n_t=p // 2, alpha_t=alpha_t),
+                                                    approximation="finite")
+                        / lm.theory.expected_distance(lm.presets.FIG2.replace(p=p, n_t=p // 2, alpha_t=alpha_t)) - 1
+                        for p in ps])
+        slope = np.polyfit(np.log(ps), np.log(np.abs(dev)), 1)[0]
+        assert -1.15 < slope < -0.85 and abs(dev[-1]) < 2.5e-3, (alpha_t, dev, slope)
+    fixed_ratio = [lm.presets.FIG2.replace(p=60 * s, n_t=30 * s, n_v=2 * s, n_r=20 * s, alpha_t=-1.0) for s in (1, 8)]
+    devs = [lm.theory.expected_distance(q, approximation="finite") / lm.theory.expected_distance(q) - 1
+            for q in fixed_ratio]
+    assert min(devs) > 0.09
