@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numba
 
-__all__ = ["Plan", "available_bytes", "thread_doubles", "draw_doubles", "run_doubles", "run_flops", "plan", "describe_time",
+__all__ = ["Plan", "available_bytes", "thread_doubles", "draw_doubles", "run_doubles", "run_flops", "factored_under", "plan", "describe_time",
            "FLOPS_PER_THREAD", "SECONDS_PER_DRAW", "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT"]
 
 #: target size of one chunk's draws (doubles): about 32 MB
@@ -135,6 +135,25 @@ def run_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_s
     return d + n_alpha_t * (prob.p + 2.0) + 2.0 * n_alpha_t * n_alpha_r
 
 
+def factored_under(p, m, n_t, n_v):
+    """Whether under-parameterised Gram blocks are cheaper through the tasks' ``n_t``-row factors.
+
+    ``Q_i = C_i X_t,i`` with ``C_i = X_v,i X_t,i^T / n_t`` (``n_v x n_t``), so
+    ``P^T Q = sum_i (C_i^T X_v,i)^T X_t,i`` and
+    ``Q^T Q = sum_i X_t,i^T (C_i^T C_i) X_t,i``: products of ``n_t``-row
+    blocks instead of ``n_v``-row ones.  Multiplications per task beyond
+    ``C_i`` and ``C_i^T X_v,i`` (or ``Q_i``): ``n_t^2 (n_v + p) + 2 n_t p^2``
+    through the factors against ``1.5 n_v p^2`` through ``Q``.  The kernels
+    (:mod:`linmeta._kernels`) take the route this chooses.
+
+    Examples
+    --------
+    >>> factored_under(120, 40, 20, 100), factored_under(20, 40, 30, 5)
+    (True, False)
+    """
+    return n_t <= n_v and n_t * n_t * (n_v + p) + 2 * n_t * p * p < 1.5 * n_v * p * p
+
+
 def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
               n_alpha_t=1, n_alpha_r=1) -> float:
     """Floating-point operations of one run (leading terms)."""
@@ -143,6 +162,9 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
     steps = prob.n_steps
     one_step = prob.algorithm == "maml" and steps == 1
     build = 2 * k * prob.n_t * p + 3 * k * p * s          # X_v X_t^T X_t and the three Gram blocks
+    if p <= k and one_step and factored_under(prob.p, prob.m, prob.n_t, prob.n_v):
+        n_t, n_v, m = prob.n_t, prob.n_v, prob.m
+        build = 2 * k * n_t * p + k * p * p + 2 * m * (n_t * n_t * (n_v + p) + 2 * n_t * p * p)
     per_rate = s**3 / 3 + 4 * k * p                        # a Cholesky factorisation and the solve
     if not one_step:                                       # rebuilt for every rate: N products, one Gram
         per_rate += steps * 2 * k * prob.n_t * p + k * p * s

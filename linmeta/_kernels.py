@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta import _linalg
+from linmeta import _budget, _linalg
 from linmeta._linalg import jit
 
 
@@ -42,6 +42,10 @@ def _combine(M0, M1, M2, a, out):
             out[i, j] = M0[i, j] - a * (M1[i, j] + M1[j, i]) + a * a * M2[i, j]
 
 
+#: the cost model's choice of route for the under-parameterised Gram blocks, callable from the kernels
+factored_under = jit(_budget.factored_under)
+
+
 @jit(parallel=True)
 def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delta, dist2, delta, cond):
     """``|omega*(alpha_t) - w0|^2`` (and optionally ``omega* - w0``) for every run and ``alpha_t``.
@@ -57,7 +61,9 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_de
       ``mult = K^{-1} (r - Z start)``, ``omega* - w0 = start + Z^T mult`` and
       ``|omega* - w0|^2 = |start|^2 + 2 mult.(Z start) + mult.(r - Z start)``: no
       ``p x p`` matrix, and no ``p``-vector unless ``want_delta``;
-    * under-parameterised: ``G = Z^T Z`` (``p x p``), ``omega* - w0 = G^{-1} Z^T r``.
+    * under-parameterised: ``G = Z^T Z`` (``p x p``), ``omega* - w0 = G^{-1} Z^T r``;
+      ``P^T Q`` and ``Q^T Q`` go through the tasks' ``n_t``-row factors when
+      :func:`linmeta._budget.factored_under` says that is cheaper (``Q`` is then never formed).
 
     Parameters
     ----------
@@ -84,19 +90,63 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_de
 
 
 @jit
-def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delta, dist2, delta, cond):
-    """One run of :func:`maml1_solve` (same arguments without the run axis)."""
+def _stacked_rows(g, X_t, e_t, X_v, e_v, nu_s, sigma):
+    """``Q``, ``y`` and ``s`` of one run, task by task (:func:`_task_rows`)."""
     m, n_t, p = X_t.shape
     n_v = X_v.shape[1]
     k = m * n_v
-    P = X_v.reshape((k, p))
     Q = np.empty((k, p))
     y = np.empty(k)
     s = np.empty(k)
     for i in range(m):
         rows = slice(i * n_v, (i + 1) * n_v)
         _task_rows(X_t[i], e_t[i], X_v[i], e_v[i], nu_s * g[i], sigma, Q[rows], y[rows], s[rows])
+    return Q, y, s
+
+
+@jit
+def _factored_blocks(g, X_t, e_t, X_v, e_v, nu_s, sigma):
+    """``P^T Q``, ``Q^T Q``, ``Q^T y``, ``Q^T s``, ``y`` and ``s`` of one run without forming ``Q``.
+
+    With ``C_i = X_v,i X_t,i^T / n_t`` and ``T`` the stacked ``X_t,i``
+    (``m n_t x p``): ``P^T Q = A^T T`` with ``A_i = C_i^T X_v,i``,
+    ``Q^T Q = T^T B`` with ``B_i = (C_i^T C_i) X_t,i``, and
+    ``Q^T v = T^T (C_i^T v_i)_i`` for ``v = y, s``.
+    """
+    m, n_t, p = X_t.shape
+    n_v = X_v.shape[1]
+    k = m * n_v
+    A = np.empty((m * n_t, p))
+    B = np.empty((m * n_t, p))
+    cy = np.empty(m * n_t)
+    cs = np.empty(m * n_t)
+    y = np.empty(k)
+    s = np.empty(k)
+    for i in range(m):
+        rows = slice(i * n_v, (i + 1) * n_v)
+        trows = slice(i * n_t, (i + 1) * n_t)
+        u = nu_s * g[i]
+        y_t = np.dot(X_t[i], u) + sigma * e_t[i]
+        C = np.dot(X_v[i], X_t[i].T) / n_t
+        y[rows] = np.dot(X_v[i], u) + sigma * e_v[i]
+        s[rows] = np.dot(C, y_t)
+        A[trows] = np.dot(C.T, X_v[i])
+        B[trows] = np.dot(np.dot(C.T, C), X_t[i])
+        cy[trows] = np.dot(C.T, y[rows])
+        cs[trows] = np.dot(C.T, s[rows])
+    T = X_t.reshape((m * n_t, p))
+    return np.dot(A.T, T), np.dot(T.T, B), np.dot(T.T, cy), np.dot(T.T, cs), y, s
+
+
+@jit
+def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delta, dist2, delta, cond):
+    """One run of :func:`maml1_solve` (same arguments without the run axis)."""
+    m, n_t, p = X_t.shape
+    n_v = X_v.shape[1]
+    k = m * n_v
+    P = X_v.reshape((k, p))
     if over:
+        Q, y, s = _stacked_rows(g, X_t, e_t, X_v, e_v, nu_s, sigma)
         K0 = _linalg.gram_rows(P)
         K1 = np.dot(P, Q.T)
         K2 = _linalg.gram_rows(Q)
@@ -113,22 +163,27 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delta
             dist2[ia] = start_sq + 2.0 * np.dot(mult, Pd - a * Qd) + np.dot(mult, rhs)
             if want_delta:
                 delta[ia] = start + np.dot(P.T, mult) - a * np.dot(Q.T, mult)
+        return
+    if factored_under(p, m, n_t, n_v):
+        G1, G2, Qy, Qs, y, s = _factored_blocks(g, X_t, e_t, X_v, e_v, nu_s, sigma)
     else:
-        G0 = _linalg.gram_cols(P)
+        Q, y, s = _stacked_rows(g, X_t, e_t, X_v, e_v, nu_s, sigma)
         G1 = np.dot(P.T, Q)
         G2 = _linalg.gram_cols(Q)
-        v0 = np.dot(P.T, y)
-        v1 = np.dot(Q.T, y) + np.dot(P.T, s)
-        v2 = np.dot(Q.T, s)
-        G = np.empty((p, p))
-        for ia in range(alphas.shape[0]):
-            a = alphas[ia]
-            _combine(G0, G1, G2, a, G)
-            cond[ia] = _linalg.cholesky_factor(G)
-            x = _linalg.cholesky_solve(G, v0 - a * v1 + a * a * v2) if cond[ia] < np.inf else np.full(p, np.nan)
-            dist2[ia] = np.dot(x, x)
-            if want_delta:
-                delta[ia] = x
+        Qy = np.dot(Q.T, y)
+        Qs = np.dot(Q.T, s)
+    G0 = _linalg.gram_cols(P)
+    v0 = np.dot(P.T, y)
+    v1 = Qy + np.dot(P.T, s)
+    G = np.empty((p, p))
+    for ia in range(alphas.shape[0]):
+        a = alphas[ia]
+        _combine(G0, G1, G2, a, G)
+        cond[ia] = _linalg.cholesky_factor(G)
+        x = _linalg.cholesky_solve(G, v0 - a * v1 + a * a * Qs) if cond[ia] < np.inf else np.full(p, np.nan)
+        dist2[ia] = np.dot(x, x)
+        if want_delta:
+            delta[ia] = x
 
 
 @jit(parallel=True)
