@@ -6,9 +6,9 @@ Theorem 1 where they grow together): FIG2 (over-parameterised, ``k = n_v m = 6 s
 ``p = 30 .. 960`` in both.  Each run is one panel-b curve: one-step MAML, 25 values of ``alpha_t``
 with common random numbers, exact test loss (``simulate_curve(prob, "alpha_t", ...)``).
 
-* **linmeta**: :func:`linmeta._engine.run_losses` over ``R`` runs, per run, with every core
-  (Numba threads = cores) and with one thread; linmeta and the floor are timed in three
-  interleaved rounds and the fastest round of each is kept;
+* **linmeta**: ``lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=R)`` (the public path, in its
+  chunks), per run, with every core (Numba threads = cores) and with one thread; linmeta and the
+  floor are timed in three interleaved rounds and the fastest round of each is kept;
 * **floor**: what any implementation must do, single-threaded (BLAS pinned to one thread),
   divided by the cores: the run's random draws (the same generator and count) plus the products
   ``X_v,i X_t,i^T X_t,i`` of every task, the three Gram blocks of ``Z = P - alpha_t Q``
@@ -41,7 +41,7 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 import linmeta as lm
-from linmeta import _engine, _reference, sampling
+from linmeta import _reference, sampling
 
 ALPHAS = np.linspace(-2, 1, 25)
 SCALES = {"FIG2": (0.5, 1, 2, 4, 8, 16), "FIG3": (1, 2, 4, 8, 16, 32)}
@@ -75,6 +75,11 @@ def scaled(preset, s):
 def _fields(prob):
     return dict(p=prob.p, m=prob.m, n_t=prob.n_t, n_v=prob.n_v, n_r=prob.n_r, sigma=prob.sigma, nu=prob.nu,
                 alpha_t=prob.alpha_t, alpha_r=prob.alpha_r)
+
+
+def _curve(prob, R, seed=0, method="exact"):
+    """One panel-b curve of ``R`` runs through the public API."""
+    return lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=R, seed=seed, method=method)
 
 
 def _per_run(f, R):
@@ -115,16 +120,16 @@ def measure(preset, s, budget, numpy_max_p, cores, repeats=3):
     """
     prob = scaled(preset, s)
     regime = "over" if prob.p > prob.k else "under"
-    _engine.run_losses(prob, np.arange(1), 0, ALPHAS, [prob.alpha_r])  # warm
-    t1 = _per_run(lambda: _engine.run_losses(prob, np.arange(1), 1, ALPHAS, [prob.alpha_r]), 1)
+    _curve(prob, cores)  # warm
+    t1 = _per_run(lambda: _curve(prob, 1, seed=1), 1)
     R = int(np.clip(budget / repeats / max(t1, 1e-6), cores, 400))
     R -= R % cores
     t_all, t_one, f_one = [], [], []
     for _ in range(repeats):
         numba.set_num_threads(cores)
-        t_all.append(_per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [prob.alpha_r]), R))
+        t_all.append(_per_run(lambda: _curve(prob, R), R))
         numba.set_num_threads(1)
-        t_one.append(_per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [prob.alpha_r]), R))
+        t_one.append(_per_run(lambda: _curve(prob, R), R))
         with threadpool_limits(1):
             f_one.append(_per_run(lambda: [floor_run(prob, r) for r in range(R)], R))
     numba.set_num_threads(cores)
@@ -145,10 +150,9 @@ def big(cores):
     numba.set_num_threads(cores)
     out = {}
     for method in ("exact", "protocol"):
-        _engine.run_losses(prob, np.arange(cores), 0, ALPHAS, [0.2], method)
+        _curve(prob, cores, method=method)
         R = 4 * cores
-        out[method + "_ms"] = 1e3 * _per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [0.2], method),
-                                             R)
+        out[method + "_ms"] = 1e3 * _per_run(lambda: _curve(prob, R, method=method), R)
         out[method + "_memory_mib"] = memory_per_run(prob, method)
     return out
 
@@ -165,12 +169,11 @@ def variants(cores, budget):
         base = scaled(preset, s)
         for name, kw in VARIANTS.items():
             prob = base.replace(**kw)
-            _engine.run_losses(prob, np.arange(1), 0, ALPHAS, [0.2])
-            t1 = _per_run(lambda: _engine.run_losses(prob, np.arange(1), 1, ALPHAS, [0.2]), 1)
+            _curve(prob, 1)
+            t1 = _per_run(lambda: _curve(prob, 1, seed=1), 1)
             R = int(np.clip(budget / max(t1, 1e-6), 1, 200))
             out.append(dict(preset=f"{preset} x {s}", p=prob.p, k=prob.k, algorithm=name, runs=R,
-                            ms_1thread=1e3 * _per_run(lambda: _engine.run_losses(prob, np.arange(R), 0, ALPHAS, [0.2]),
-                                                      R)))
+                            ms_1thread=1e3 * _per_run(lambda: _curve(prob, R), R)))
     numba.set_num_threads(cores)
     return pd.DataFrame(out)
 

@@ -234,7 +234,9 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
             f"cannot simulate n_runs={n_runs} of {_sizes(prob)}: the per-run losses alone need about "
             f"{results / _GB:.1f} GB (n_runs x {n_alpha_t} x {n_alpha_r} values, kept in Estimate.values), "
             f"but about {available / _GB:.1f} GB of memory is available; reduce n_runs")
+    # at least one run per thread (a chunk is the unit the threads share), a whole number of runs per thread
     default = max(1, CHUNK_DOUBLES // draw_doubles(prob, method, n_test_tasks, n_test_points, test_sampler))
+    default = max(threads, default - default % threads)
     chunk = default if chunk_size is None else int(chunk_size)
     fit = max(1, int((available - work - results) // per_run))
     chunk = max(1, min(chunk, fit, n_runs))

@@ -22,7 +22,8 @@ def test_large_over_parameterised_p_fits_without_a_p_by_p_matrix():
     # p = 10**6 at FIG2's sizes: about 0.8 GB of draws and 0.1 GB of k x p systems per run and thread;
     # a p x p matrix (8 TB) would never fit, so the plan must not count one
     pl = _budget.plan(lm.presets.FIG2.replace(p=10**6), n_runs=4, threads=2, available=8e9)
-    assert pl.chunk == 1 and pl.chunk_bytes < 2e9
+    assert pl.chunk == 2 and pl.chunk_bytes < 2.5e9          # one run per thread
+    assert _budget.plan(lm.presets.FIG2.replace(p=10**6), n_runs=4, threads=2, available=2e9).chunk == 1
     assert _budget.thread_doubles(lm.presets.FIG2.replace(p=10**6)) < 2.5e7
 
 
@@ -35,6 +36,16 @@ def test_too_many_runs_are_refused(monkeypatch):
     monkeypatch.setattr(_budget, "available_bytes", lambda: 4e8)
     with pytest.raises(ValueError, match=r"n_runs=100000000 .*0\.8 GB.*0\.3 GB of memory is available"):
         lm.simulate(lm.presets.FIG3, n_runs=10**8)
+
+
+def test_chunk_gives_every_thread_whole_runs():
+    # FIG3 x 8 draws 2.3 million numbers a run: a default chunk holds one run, yet every thread gets one
+    big = lm.presets.FIG3.replace(p=240, n_t=40, n_v=200, n_r=80)
+    assert _budget.CHUNK_DOUBLES // _budget.draw_doubles(big) == 1
+    assert [_budget.plan(big, 100, threads=t).chunk for t in (1, 2, 4)] == [1, 2, 4]
+    for t in (2, 3, 4):
+        assert _budget.plan(lm.presets.FIG3, 1000, threads=t).chunk % t == 0
+    assert _budget.plan(big, 1, threads=4).chunk == 1
 
 
 def test_chunk_shrinks_to_fit_and_results_do_not_move(monkeypatch):
