@@ -121,7 +121,7 @@ def measure(preset, s, budget, numpy_max_p, cores, repeats=3):
     prob = scaled(preset, s)
     regime = "over" if prob.p > prob.k else "under"
     _curve(prob, cores)  # warm
-    t1 = _per_run(lambda: _curve(prob, 1, seed=1), 1)
+    t1 = _per_run(lambda: _curve(prob, 2 * cores, seed=1), 2 * cores)  # sets R (a call's fixed cost included)
     R = int(np.clip(budget / repeats / max(t1, 1e-6), cores, 400))
     R -= R % cores
     t_all, t_one, f_one = [], [], []
