@@ -112,10 +112,13 @@ def _spline_min(x, y):
     return float(x[j]), float(y[j])
 
 
-def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, level):
-    """Locate, refine and bootstrap the minimiser of the mean over runs of ``evaluate(xs)`` (R x G)."""
+def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, level, grid=None):
+    """Locate, refine and bootstrap the minimiser of the mean over runs of ``evaluate(xs)`` (R x G).
+
+    The coarse grid is ``grid`` when given (its ends are ``bracket``), else ``n_grid`` points over ``bracket``.
+    """
     lo, hi = bracket
-    xs = np.linspace(lo, hi, n_grid)
+    xs = np.linspace(lo, hi, n_grid) if grid is None else np.asarray(grid, dtype=float)
     losses = evaluate(xs)
     i = int(np.argmin(losses.mean(axis=0)))
     if i in (0, n_grid - 1):
@@ -126,7 +129,8 @@ def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, leve
 
     def add(new):
         nonlocal xs, losses
-        new = np.setdiff1d(new, xs)
+        # drop points within rounding of an existing one: a near-duplicate abscissa wrecks the spline
+        new = new[np.min(np.abs(new[:, None] - xs[None, :]), axis=1) > 1e-9 * (hi - lo)]
         if new.size:
             xs = np.concatenate([xs, new])
             losses = np.concatenate([losses, evaluate(new)], axis=1)
@@ -152,7 +156,7 @@ def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, leve
 
 
 def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exact", *, n_grid=25, n_fine=21,
-                     n_boot=400, level=0.95, n_test_tasks=100, n_test_points=50, progress=None):
+                     n_boot=400, level=0.95, n_test_tasks=100, n_test_points=50, progress=None, grid=None):
     """Simulated optimal ``alpha_t`` or ``alpha_r``, with a bootstrap standard error and interval.
 
     Every rate is evaluated on the same runs (common random numbers); the
@@ -185,6 +189,11 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
         Protocol only, as in :func:`linmeta.simulate`.
     progress : bool, optional
         Progress bars.
+    grid : array_like, optional
+        The coarse grid itself (increasing, at least 5 values), in place of
+        ``n_grid`` points over ``bracket``; ``bracket`` is then its ends.
+        A curve already simulated on that grid with the same runs is
+        ``curve`` restricted to it.
 
     Returns
     -------
@@ -219,6 +228,13 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
     level = check_real(level, "level", min_val=0, strict=True)
     if not level < 1:
         raise ValueError(f"level must be a real number in (0, 1); got {level!r}")
+    if grid is not None:
+        grid = np.asarray(grid, dtype=float)
+        if grid.ndim != 1 or grid.size < 5 or not np.all(np.isfinite(grid)) or not np.all(np.diff(grid) > 0):
+            raise ValueError(f"grid must be an increasing sequence of at least 5 finite values; got {grid!r}")
+        if bracket is not None and tuple(bracket) != (grid[0], grid[-1]):
+            raise ValueError(f"bracket must be the ends of grid ({grid[0]:g}, {grid[-1]:g}) or None; got {bracket!r}")
+        bracket, n_grid = (grid[0], grid[-1]), grid.size
     if bracket is None:
         bracket = DEFAULT_BRACKETS[param]
     try:
@@ -246,7 +262,7 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
         return out[:, :, 0] if param == "alpha_t" else out[:, 0, :]
 
     value, se, ci, loss, xs, losses = _minimise_runs(evaluate, n_runs, seed, (lo, hi), n_grid, n_fine, n_boot,
-                                                    level)
+                                                    level, grid)
     curve = pd.DataFrame({"value": xs, "mean": losses.mean(axis=0),
                           "stderr": losses.std(axis=0, ddof=1) / np.sqrt(n_runs), "n_runs": n_runs, "seed": seed,
                           "parameter": param, "method": method, param: xs})

@@ -77,6 +77,24 @@ def test_result_fields_and_reproducibility():
     assert set(a.to_dict()) >= {"value", "stderr", "ci_low", "ci_high", "n_runs", "seed"}
 
 
+def test_given_grid_is_the_coarse_grid():
+    """grid=linspace(...) is the default grid; any grid's points are simulate_curve's on the same runs."""
+    kw = dict(n_runs=40, seed=3, n_boot=50)
+    default = lm.simulate_optimum(lm.presets.FIG2, "alpha_t", bracket=(-2.0, 1.0), n_grid=13, **kw)
+    given = lm.simulate_optimum(lm.presets.FIG2, "alpha_t", grid=np.linspace(-2.0, 1.0, 13), **kw)
+    assert (default.value, default.stderr, default.ci) == (given.value, given.stderr, given.ci)
+    grid = np.round(np.linspace(-0.3, 0.9, 25), 12)          # rounded: not bit-equal to a linspace
+    assert not np.array_equal(grid, np.linspace(grid[0], grid[-1], 25))
+    opt = lm.simulate_optimum(lm.presets.FIG2, "alpha_r", grid=grid, **kw)
+    # a fine-grid point within rounding of a coarse one is not added (near-duplicate abscissae wreck the spline)
+    even = lm.simulate_optimum(lm.presets.FIG2, "alpha_r", bracket=(grid[0], grid[-1]), **kw)
+    assert abs(opt.value - even.value) < 1e-9 and abs(opt.stderr / even.stderr - 1) < 1e-6
+    assert np.min(np.diff(opt.curve["value"])) > 1e-3
+    assert opt.bracket == (grid[0], grid[-1]) and set(grid) <= set(opt.curve["value"])
+    curve = lm.simulate_curve(lm.presets.FIG2, "alpha_r", grid, n_runs=40, seed=3)
+    np.testing.assert_allclose(opt.curve[opt.curve["value"].isin(grid)]["mean"], curve["mean"], rtol=1e-12)
+
+
 def test_minimum_at_the_bracket_edge_is_refused():
     with pytest.raises(ValueError, match=r"edge of bracket=\(-0.1, 0.05\)"):
         lm.simulate_optimum(lm.presets.FIG2, "alpha_t", n_runs=20, bracket=(-0.1, 0.05))
@@ -88,6 +106,9 @@ def test_minimum_at_the_bracket_edge_is_refused():
     (dict(bracket=3), "bracket must be a pair"),
     (dict(n_runs=5), "n_runs must be an integer >= 10"),
     (dict(level=1.0), "level must be"),
+    (dict(grid=[0.0, 0.1, 0.3, 0.2, 0.4]), "grid must be an increasing sequence"),
+    (dict(grid=[0.0, 0.1, 0.2, 0.3]), "at least 5"),
+    (dict(grid=np.linspace(-0.3, 0.9, 25), bracket=(-0.3, 1.0)), r"bracket must be the ends of grid \(-0.3, 0.9\)"),
 ])
 def test_bad_input(kwargs, match):
     args = dict(param="alpha_r", n_runs=20) | kwargs

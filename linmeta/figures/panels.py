@@ -61,14 +61,9 @@ def compute_panel(figure, preset, parameter, seed=0, runs_scale=1.0, progress=No
     n_exact = scaled_runs(EXACT_RUNS[preset], runs_scale)
     parts.append(simulate_curve(prob, parameter, values, n_prot, seed, "protocol", progress=progress)
                  .assign(kind="protocol"))
-    sim = simulate_optimum(prob, parameter, max(10, n_exact), seed + 1, bracket=(values[0], values[-1]),
-                           n_grid=len(values), progress=progress)
-    if np.array_equal(np.linspace(values[0], values[-1], len(values)), values):
-        # the optimum's coarse grid is the panel's grid: its runs give the exact curve, no second pass
-        parts.append(sim.curve[sim.curve["value"].isin(values)].assign(kind="exact"))
-    else:
-        parts.append(simulate_curve(prob, parameter, values, n_exact, seed + 1, "exact", progress=progress)
-                     .assign(kind="exact"))
+    # the optimum's coarse grid is the panel's grid: its runs give the exact curve, no second pass
+    sim = simulate_optimum(prob, parameter, max(10, n_exact), seed + 1, grid=values, progress=progress)
+    parts.append(sim.curve[sim.curve["value"].isin(values)].assign(kind="exact"))
     dense = np.linspace(values[0], values[-1], _DENSE)
     forms = [("theory", {})] + ([("theory_printed", {"form": "printed"})] if printed else [])
     forms.append(("theory_finite", {"approximation": "finite"}))
