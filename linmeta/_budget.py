@@ -110,7 +110,9 @@ def thread_doubles(prob) -> float:
     Two stacked ``k x p`` systems (``P`` and ``Q``, or ``Z`` and its
     residual), about six Gram-sized (``min(k, p)`` square) matrices with
     temporaries, and the per-task ``n_t x n_t`` / ``n_v x n_t`` blocks; no
-    ``p x p`` matrix when ``p > k``.
+    ``p x p`` matrix when ``p > k``.  An upper bound when the
+    under-parameterised blocks go through the task factors
+    (:func:`factored_under`: two ``m n_t x p`` arrays, no ``Q``).
     """
     p, k, m, n_t, n_v = prob.p, prob.k, prob.m, prob.n_t, prob.n_v
     s = min(k, p)
