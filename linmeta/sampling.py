@@ -82,8 +82,13 @@ def _fill(shapes, seed, runs, stream, workers, chi2_df=None):
                 g.standard_normal(out=out[k][j])
 
     if workers > 1 and len(runs) > 1:
+        def block(js):
+            for j in js:
+                one(j)
+
+        # one contiguous block of runs per worker (a task per run costs more than a small run's draws)
         with ThreadPoolExecutor(workers) as ex:  # NumPy releases the GIL while filling
-            list(ex.map(one, range(len(runs))))
+            list(ex.map(block, np.array_split(np.arange(len(runs)), min(workers, len(runs)))))
     else:
         for j in range(len(runs)):
             one(j)
