@@ -126,7 +126,7 @@ def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_
     if method == "protocol" and test_sampler == "full":
         d += n_test_tasks * (p + (prob.n_r + n_test_points) * (p + 1))
     elif method == "protocol":
-        d += n_test_tasks * (p + 2 * (prob.n_r + n_test_points) + 1)
+        d += n_test_tasks * (p + 7)
     return d
 
 

@@ -97,8 +97,9 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
     test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler)
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
     if test_sampler == "projected":
-        _kernels.protocol_losses_projected(delta, test["g"], test["v"], test["e_r"], test["chi2"], test["g_te"],
-                                           test["e_te"], prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
+        _kernels.protocol_losses_projected(delta, test["g"], test["chi2"], test["vv"], test["rest_r"], test["b_r"],
+                                           test["gg"], test["rest_te"], test["b_te"], prob.n_r, n_test_points,
+                                           prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
     else:
         _kernels.protocol_losses(delta, test["g"], test["X_r"], test["e_r"], test["X_te"], test["e_te"],
                                  prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)

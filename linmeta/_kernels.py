@@ -245,28 +245,15 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
                 out[r, a, b] = acc[b, a]
 
 
-@jit
-def _pair_sums(a, e, sigma):
-    """``(sum a^2, sum a z, sum z^2)`` with ``z = sigma e``, summed in index order."""
-    aa = 0.0
-    az = 0.0
-    zz = 0.0
-    for n in range(a.shape[0]):
-        z = sigma * e[n]
-        aa += a[n] * a[n]
-        az += a[n] * z
-        zz += z * z
-    return aa, az, zz
-
-
 @jit(parallel=True)
-def protocol_losses_projected(delta, g, v, e_r, chi2, g_te, e_te, nu_s, sigma, alpha_rs, out):
-    """The paper's protocol from the projections the score depends on (docs: theory, MAML1, T0).
+def protocol_losses_projected(delta, g, chi2, vv, rest_r, b_r, gg, rest_te, b_te, n_r, n_te, nu_s, sigma, alpha_rs,
+                              out):
+    """The paper's protocol from the statistics the score depends on (docs: theory, MAML1, T0).
 
     Same estimator as :func:`protocol_losses`, with the same distribution for
-    every ``alpha_t`` and ``alpha_r``, drawing ``O(p + n_r + n_te)`` numbers
-    per test task instead of ``O((n_r + n_te) p)``.  For a test task ``w``
-    let ``e = omega - w`` and ``u = e/|e|``; adaptation inputs ``X`` (n_r x p),
+    every ``alpha_t`` and ``alpha_r``, drawing ``p + 7`` numbers per test task
+    instead of ``(n_r + n_te)(p + 1) + p``.  For a test task ``w`` let
+    ``e = omega - w`` and ``u = e/|e|``; adaptation inputs ``X`` (n_r x p),
     noise ``z``:
 
     * ``theta - w = e - (alpha_r/n_r) X^T r`` with ``r = X e - z = |e| v - z``,
@@ -276,35 +263,44 @@ def protocol_losses_projected(delta, g, v, e_r, chi2, g_te, e_te, nu_s, sigma, a
       ``|theta - w|^2 = (|e| - (alpha_r/n_r) v.r)^2 + (alpha_r/n_r)^2 |r|^2 chi2_{p-1}``.
     * A test point ``(x, y = x.w + z')`` scores ``(x.(w - theta) + z')^2 / 2``
       and ``x.(w - theta) ~ |theta - w| N(0, 1)`` independently of ``z'``.
+    * Both sides need only sums over points of squares and products of a
+      standard normal and the (independent, standard) noise: ``v.v``,
+      ``v.z/sigma``, ``z.z/sigma^2`` over ``n`` points form a 2 x 2
+      Wishart matrix with ``n`` degrees of freedom, drawn by its Bartlett
+      factor ``[[a, 0], [b, c]]`` with ``a^2 ~ chi2_n`` (``vv``, ``gg``),
+      ``c^2 ~ chi2_{n-1}`` (``rest_r``, ``rest_te``) and ``b ~ N(0, 1)``
+      (``b_r``, ``b_te``): the sums are ``a^2``, ``a b`` and ``b^2 + c^2``.
 
-    ``g`` (R, T, p): task draws; ``v``, ``e_r`` (R, T, n_r); ``chi2`` (R, T);
-    ``g_te``, ``e_te`` (R, T, n_te).  ``out[r, a, b]`` as in
-    :func:`protocol_losses`.  The per-task sums over points do not depend on
-    the rates and are formed once.
+    ``g`` (R, T, p): task draws; every other draw (R, T); ``n_r``, ``n_te``:
+    adaptation and test points per task.  ``out[r, a, b]`` as in
+    :func:`protocol_losses`.
     """
     R, A, p = delta.shape
-    T, n_r = v.shape[1], v.shape[2]
+    T = g.shape[1]
     B = alpha_rs.shape[0]
-    n_te = g_te.shape[2]
     for r in numba.prange(R):
         acc = np.zeros((B, A))
         for t in range(T):
-            vv, vz, zz = _pair_sums(v[r, t], e_r[r, t], sigma)
-            gg, gz, zz_te = _pair_sums(g_te[r, t], e_te[r, t], sigma)
+            v_v = vv[r, t]
+            vz = sigma * np.sqrt(v_v) * b_r[r, t]
+            zz = sigma * sigma * (b_r[r, t] * b_r[r, t] + rest_r[r, t])
+            g_g = gg[r, t]
+            gz = sigma * np.sqrt(g_g) * b_te[r, t]
+            zz_te = sigma * sigma * (b_te[r, t] * b_te[r, t] + rest_te[r, t])
             for a in range(A):
                 e2 = 0.0
                 for j in range(p):
                     d = delta[r, a, j] - nu_s * g[r, t, j]
                     e2 += d * d
                 en = np.sqrt(e2)
-                vr = en * vv - vz                      # v.r
-                rr = e2 * vv - 2.0 * en * vz + zz      # |r|^2
+                vr = en * v_v - vz                      # v.r
+                rr = e2 * v_v - 2.0 * en * vz + zz      # |r|^2
                 for b in range(B):
                     c = alpha_rs[b] / n_r
                     par = en - c * vr
                     d2 = par * par + c * c * rr * chi2[r, t]
                     # sum over test points of (|theta - w| g + z)^2
-                    acc[b, a] += (d2 * gg + 2.0 * np.sqrt(d2) * gz + zz_te) / (2.0 * n_te * T)
+                    acc[b, a] += (d2 * g_g + 2.0 * np.sqrt(d2) * gz + zz_te) / (2.0 * n_te * T)
         for a in range(A):
             for b in range(B):
                 out[r, a, b] = acc[b, a]

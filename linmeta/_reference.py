@@ -6,6 +6,8 @@ evaluate.  Slow and simple on purpose.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from linmeta import sampling
@@ -19,7 +21,7 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
                test_sampler="projected"):
     """Per-run test losses, (R, A, B); same contract as :func:`linmeta._engine.run_losses`."""
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
-    score = _protocol_one if test_sampler == "full" else _protocol_one_projected
+    score = _protocol_one if test_sampler == "full" else partial(_protocol_one_projected, n_te=n_test_points)
     for j, run in enumerate(runs):
         draws = sampling.draw_training(prob, seed, [run])
         test = (sampling.draw_test(prob, seed, [run], n_test_tasks, n_test_points, sampler=test_sampler)
@@ -47,15 +49,22 @@ def _protocol_one(omega, prob, test, alpha_r):
     return np.mean(losses)
 
 
-def _protocol_one_projected(omega, prob, test, alpha_r):
+def _protocol_one_projected(omega, prob, test, alpha_r, n_te):
     """The projected protocol (:func:`linmeta._kernels.protocol_losses_projected`), written out per task."""
     losses = []
     c = alpha_r / prob.n_r
     for t in range(test["g"].shape[1]):
         w = prob.w0 + prob.nu / np.sqrt(prob.p) * test["g"][0, t]
         e = np.linalg.norm(omega - w)
-        v, z = test["v"][0, t], prob.sigma * test["e_r"][0, t]
-        r = e * v - z
-        dist = np.sqrt((e - c * v @ r) ** 2 + c**2 * (r @ r) * test["chi2"][0, t])
-        losses.append(0.5 * np.mean((dist * test["g_te"][0, t] + prob.sigma * test["e_te"][0, t]) ** 2))
+        # Bartlett factors of the Wishart matrices of (input along a direction, noise / sigma) sums
+        vv, vz, zz = _wishart_sums(test["vv"][0, t], test["b_r"][0, t], test["rest_r"][0, t], prob.sigma)
+        gg, gz, zz_te = _wishart_sums(test["gg"][0, t], test["b_te"][0, t], test["rest_te"][0, t], prob.sigma)
+        vr, rr = e * vv - vz, e * e * vv - 2 * e * vz + zz          # v.r and |r|^2 with r = e v - z
+        dist2 = (e - c * vr) ** 2 + c**2 * rr * test["chi2"][0, t]
+        losses.append((dist2 * gg + 2 * np.sqrt(dist2) * gz + zz_te) / (2 * n_te))   # mean over test points
     return np.mean(losses)
+
+
+def _wishart_sums(a2, b, c2, sigma):
+    """``(sum v^2, sum v z, sum z^2)`` from the Bartlett factor ``[[a, 0], [b, c]]``, ``z = sigma * noise``."""
+    return a2, sigma * np.sqrt(a2) * b, sigma**2 * (b * b + c2)

@@ -7,9 +7,9 @@ Two estimators of the same quantity, sharing the meta-training draws:
 * ``method="protocol"``: the paper's protocol; meta-train on fresh data, then
   score on sampled test tasks (default 100 tasks, ``n_r`` adaptation points,
   50 test points).  By default (``test_sampler="projected"``) each test task
-  draws only the projections of its inputs that the score depends on, which
-  has the protocol's distribution exactly and costs ``O(p + n_r + n_te)``
-  numbers instead of ``O((n_r + n_te) p)``; ``test_sampler="full"`` draws
+  draws only the statistics of its inputs that the score depends on, which
+  have the protocol's distribution exactly and cost ``p + 7`` numbers
+  instead of ``p + (n_r + n_te)(p + 1)``; ``test_sampler="full"`` draws
   every input (see :func:`linmeta._kernels.protocol_losses_projected`).
 
 Run ``i`` draws from streams addressed by ``(seed, i)`` only
@@ -222,7 +222,7 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
     n_test_tasks, n_test_points : int, default=100, 50
         Protocol only: test tasks per run and test points per task.
     test_sampler : {"projected", "full"}, default="projected"
-        Protocol only: draw each test task's inputs through the projections
+        Protocol only: draw each test task's inputs through the statistics
         the score depends on (same distribution, far fewer draws) or in full.
     chunk_size : int, optional
         Runs per chunk (memory only; results do not depend on it).  Reduced

@@ -59,27 +59,31 @@ def _test_shapes(prob, n, n_test_tasks, n_test_points):
 
 
 def _projected_test_shapes(prob, n, n_test_tasks, n_test_points):
-    T = n_test_tasks
-    return {"g": (n, T, prob.p), "v": (n, T, prob.n_r), "e_r": (n, T, prob.n_r), "chi2": (n, T),
-            "g_te": (n, T, n_test_points), "e_te": (n, T, n_test_points)}
+    """Keys, shapes and chi-square degrees of freedom (``None``: standard normal) of the projected sampler."""
+    T, n_r, n_te = n_test_tasks, prob.n_r, n_test_points
+    return {"g": ((n, T, prob.p), None), "chi2": ((n, T), prob.p - 1),
+            "vv": ((n, T), n_r), "rest_r": ((n, T), n_r - 1), "b_r": ((n, T), None),
+            "gg": ((n, T), n_te), "rest_te": ((n, T), n_te - 1), "b_te": ((n, T), None)}
 
 
-def _fill(shapes, seed, runs, stream, workers, chi2_df=None):
-    """Draw standard normals for ``runs``; run ``runs[j]`` fills slot ``j`` from its own stream.
+def _fill(shapes, seed, runs, stream, workers):
+    """Draw for ``runs``; run ``runs[j]`` fills slot ``j`` of every key from its own stream.
 
-    A key ``"chi2"`` is filled with chi-square variates of ``chi2_df`` degrees of
-    freedom instead (``2 * Gamma(chi2_df / 2)``).
+    ``shapes`` maps a key to its shape, or to ``(shape, df)``: standard normals
+    when ``df`` is ``None``, else chi-square variates with ``df`` degrees of
+    freedom (``2 * Gamma(df / 2)``; zero when ``df = 0``).
     """
-    out = {k: np.empty(s) for k, s in shapes.items()}
+    spec = {k: (v if isinstance(v[0], tuple) else (v, None)) for k, v in shapes.items()}
+    out = {k: np.empty(shape) for k, (shape, _) in spec.items()}
 
     def one(j):
         g = run_rng(seed, int(runs[j]), stream)
-        for k in shapes:  # fixed order: the stream's layout is part of the contract
-            if k == "chi2":
-                g.standard_gamma(chi2_df / 2, out=out[k][j])
-                out[k][j] *= 2.0
-            else:
+        for k, (_, df) in spec.items():  # fixed order: the stream's layout is part of the contract
+            if df is None:
                 g.standard_normal(out=out[k][j])
+            else:
+                g.standard_gamma(df / 2, out=out[k][j])
+                out[k][j] *= 2.0
 
     if workers > 1 and len(runs) > 1:
         def block(js):
@@ -105,17 +109,20 @@ def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1, sampler=
 
     ``sampler="full"``: every input and noise value of every test task, as
     standard normals (stream ``TEST``).  ``sampler="projected"``: only the
-    projections the score depends on (stream ``TEST_PROJECTED``): the task
-    (``g``, ``p`` normals), the adaptation inputs along ``omega - w`` (``v``)
-    and their noise (``e_r``), one chi-square with ``p - 1`` degrees of
-    freedom for the adaptation step orthogonal to ``omega - w``, and per test
-    point its input along ``theta - w`` (``g_te``) and its noise (``e_te``).
-    See :func:`linmeta._kernels.protocol_losses_projected` for why this has
-    the protocol's distribution exactly.
+    statistics the score depends on (stream ``TEST_PROJECTED``), per test
+    task: the task (``g``, ``p`` normals); one chi-square with ``p - 1``
+    degrees of freedom for the adaptation step orthogonal to ``omega - w``
+    (``chi2``); and, for the adaptation points and for the test points, the
+    Bartlett factors of the 2 x 2 Wishart matrix of sums of squares and
+    products of (input along the relevant direction, noise): ``vv`` and
+    ``gg`` (chi-square, ``n_r`` and ``n_te`` degrees of freedom),
+    ``rest_r`` and ``rest_te`` (``n_r - 1`` and ``n_te - 1``), ``b_r`` and
+    ``b_te`` (normal).  See :func:`linmeta._kernels.protocol_losses_projected`
+    for why this has the protocol's distribution exactly.
     """
     if sampler == "projected":
         shapes = _projected_test_shapes(prob, len(runs), n_test_tasks, n_test_points)
-        return _fill(shapes, seed, runs, TEST_PROJECTED, workers, chi2_df=prob.p - 1)
+        return _fill(shapes, seed, runs, TEST_PROJECTED, workers)
     return _fill(_test_shapes(prob, len(runs), n_test_tasks, n_test_points), seed, runs, TEST, workers)
 
 
