@@ -6,6 +6,8 @@ the same random numbers for the same ``(seed, run)`` (common random numbers).
 """
 from __future__ import annotations
 
+import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -66,6 +68,21 @@ def _projected_test_shapes(prob, n, n_test_tasks, n_test_points):
             "gg": ((n, T), n_te), "rest_te": ((n, T), n_te - 1), "b_te": ((n, T), None)}
 
 
+#: fewest numbers a chunk draws before its runs are shared between threads (setting up a run's stream
+#: holds the GIL, so threads only pay off once the draws themselves dominate)
+_THREADED_DRAWS = 100_000
+
+
+def _executor(workers):
+    """A thread pool kept for the process (starting threads for every chunk costs milliseconds)."""
+    return _pool(workers, os.getpid())  # a forked child gets its own: it inherits no running threads
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(workers, pid):
+    return ThreadPoolExecutor(workers, thread_name_prefix="linmeta-draws")  # NumPy releases the GIL while filling
+
+
 def _fill(shapes, seed, runs, stream, workers):
     """Draw for ``runs``; run ``runs[j]`` fills slot ``j`` of every key from its own stream.
 
@@ -85,14 +102,13 @@ def _fill(shapes, seed, runs, stream, workers):
                 g.standard_gamma(df / 2, out=out[k][j])
                 out[k][j] *= 2.0
 
-    if workers > 1 and len(runs) > 1:
+    if workers > 1 and len(runs) > 1 and sum(a.size for a in out.values()) >= _THREADED_DRAWS:
         def block(js):
             for j in js:
                 one(j)
 
         # one contiguous block of runs per worker (a task per run costs more than a small run's draws)
-        with ThreadPoolExecutor(workers) as ex:  # NumPy releases the GIL while filling
-            list(ex.map(block, np.array_split(np.arange(len(runs)), min(workers, len(runs)))))
+        list(_executor(workers).map(block, np.array_split(np.arange(len(runs)), min(workers, len(runs)))))
     else:
         for j in range(len(runs)):
             one(j)
