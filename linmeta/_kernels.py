@@ -19,18 +19,18 @@ from linmeta._linalg import jit
 
 
 @jit
-def _task_rows(X_t, e_t, X_v, e_v, u, sigma, Q, y, s):
-    """One task's rows of the one-step MAML system: ``Q = X_v H``, ``y = y_v``, ``s = X_v c`` (into slices).
+def _task_labels(X_t, e_t, X_v, e_v, u, sigma, y, s):
+    """One task's ``C = X_v X_t^T / n_t`` (returned), ``y = y_v`` and ``s = X_v c = C y_t`` (into slices).
 
     ``H = X_t^T X_t / n_t`` and ``c = X_t^T y_t / n_t`` are never formed:
-    ``X_v H = (X_v X_t^T / n_t) X_t`` costs ``n_v n_t p`` instead of ``n_t p^2``.
+    ``X_v H = C X_t`` costs ``n_v n_t p`` instead of ``n_t p^2``.
     """
     n_t = X_t.shape[0]
     y_t = np.dot(X_t, u) + sigma * e_t
     C = np.dot(X_v, X_t.T) / n_t
-    Q[:] = np.dot(C, X_t)
     y[:] = np.dot(X_v, u) + sigma * e_v
     s[:] = np.dot(C, y_t)
+    return C
 
 
 @jit
@@ -91,7 +91,7 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_de
 
 @jit
 def _stacked_rows(g, X_t, e_t, X_v, e_v, nu_s, sigma):
-    """``Q``, ``y`` and ``s`` of one run, task by task (:func:`_task_rows`)."""
+    """``Q`` (``Q_i = C_i X_t,i``), ``y`` and ``s`` of one run, task by task (:func:`_task_labels`)."""
     m, n_t, p = X_t.shape
     n_v = X_v.shape[1]
     k = m * n_v
@@ -100,7 +100,7 @@ def _stacked_rows(g, X_t, e_t, X_v, e_v, nu_s, sigma):
     s = np.empty(k)
     for i in range(m):
         rows = slice(i * n_v, (i + 1) * n_v)
-        _task_rows(X_t[i], e_t[i], X_v[i], e_v[i], nu_s * g[i], sigma, Q[rows], y[rows], s[rows])
+        Q[rows] = np.dot(_task_labels(X_t[i], e_t[i], X_v[i], e_v[i], nu_s * g[i], sigma, y[rows], s[rows]), X_t[i])
     return Q, y, s
 
 
@@ -125,11 +125,7 @@ def _factored_blocks(g, X_t, e_t, X_v, e_v, nu_s, sigma):
     for i in range(m):
         rows = slice(i * n_v, (i + 1) * n_v)
         trows = slice(i * n_t, (i + 1) * n_t)
-        u = nu_s * g[i]
-        y_t = np.dot(X_t[i], u) + sigma * e_t[i]
-        C = np.dot(X_v[i], X_t[i].T) / n_t
-        y[rows] = np.dot(X_v[i], u) + sigma * e_v[i]
-        s[rows] = np.dot(C, y_t)
+        C = _task_labels(X_t[i], e_t[i], X_v[i], e_v[i], nu_s * g[i], sigma, y[rows], s[rows])
         A[trows] = np.dot(C.T, X_v[i])
         B[trows] = np.dot(np.dot(C.T, C), X_t[i])
         cy[trows] = np.dot(C.T, y[rows])
