@@ -61,11 +61,15 @@ def _test_shapes(prob, n, n_test_tasks, n_test_points):
 
 
 def _projected_test_shapes(prob, n, n_test_tasks, n_test_points):
-    """Keys, shapes and chi-square degrees of freedom (``None``: standard normal) of the projected sampler."""
-    T, n_r, n_te = n_test_tasks, prob.n_r, n_test_points
-    return {"g": ((n, T, prob.p), None), "chi2": ((n, T), prob.p - 1),
-            "vv": ((n, T), n_r), "rest_r": ((n, T), n_r - 1), "b_r": ((n, T), None),
-            "gg": ((n, T), n_te), "rest_te": ((n, T), n_te - 1), "b_te": ((n, T), None)}
+    T = n_test_tasks
+    return {"g": (n, T, prob.p), "chi2": (n, T), "vv": (n, T), "rest_r": (n, T), "b_r": (n, T),
+            "gg": (n, T), "rest_te": (n, T), "b_te": (n, T)}
+
+
+def _projected_test_dfs(prob, n_test_points):
+    """Degrees of freedom of the projected sampler's chi-square draws (its other keys are standard normal)."""
+    return {"chi2": prob.p - 1, "vv": prob.n_r, "rest_r": prob.n_r - 1, "gg": n_test_points,
+            "rest_te": n_test_points - 1}
 
 
 #: fewest numbers a chunk draws before its runs are shared between threads (setting up a run's stream
@@ -83,24 +87,23 @@ def _pool(workers, pid):
     return ThreadPoolExecutor(workers, thread_name_prefix="linmeta-draws")  # NumPy releases the GIL while filling
 
 
-def _fill(shapes, seed, runs, stream, workers):
+def _fill(shapes, seed, runs, stream, workers, dfs=None):
     """Draw for ``runs``; run ``runs[j]`` fills slot ``j`` of every key from its own stream.
 
-    ``shapes`` maps a key to its shape, or to ``(shape, df)``: standard normals
-    when ``df`` is ``None``, else chi-square variates with ``df`` degrees of
-    freedom (``2 * Gamma(df / 2)``; zero when ``df = 0``).
+    Standard normals, except for the keys of ``dfs``: chi-square variates with
+    ``dfs[key]`` degrees of freedom (``2 * Gamma(df / 2)``; zero when ``df = 0``).
     """
-    spec = {k: (v if isinstance(v[0], tuple) else (v, None)) for k, v in shapes.items()}
-    out = {k: np.empty(shape) for k, (shape, _) in spec.items()}
+    dfs = {} if dfs is None else dfs
+    out = {k: np.empty(shape) for k, shape in shapes.items()}
 
     def one(j):
         g = run_rng(seed, int(runs[j]), stream)
-        for k, (_, df) in spec.items():  # fixed order: the stream's layout is part of the contract
-            if df is None:
-                g.standard_normal(out=out[k][j])
-            else:
-                g.standard_gamma(df / 2, out=out[k][j])
+        for k in shapes:  # fixed order: the stream's layout is part of the contract
+            if k in dfs:
+                g.standard_gamma(dfs[k] / 2, out=out[k][j])
                 out[k][j] *= 2.0
+            else:
+                g.standard_normal(out=out[k][j])
 
     if workers > 1 and len(runs) > 1 and sum(a.size for a in out.values()) >= _THREADED_DRAWS:
         def block(js):
@@ -138,7 +141,7 @@ def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1, sampler=
     """
     if sampler == "projected":
         shapes = _projected_test_shapes(prob, len(runs), n_test_tasks, n_test_points)
-        return _fill(shapes, seed, runs, TEST_PROJECTED, workers)
+        return _fill(shapes, seed, runs, TEST_PROJECTED, workers, _projected_test_dfs(prob, n_test_points))
     return _fill(_test_shapes(prob, len(runs), n_test_tasks, n_test_points), seed, runs, TEST, workers)
 
 
