@@ -17,6 +17,7 @@ from linmeta.maml import IllConditionedWarning, meta_train
 from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
 from linmeta.moments import InfiniteMomentWarning
+from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.optimum import Optimum, simulate_optimum
 from linmeta.sweeping import sweep
@@ -25,7 +26,7 @@ from linmeta._check import CheckResult, check
 
 __all__ = [
     "algorithms", "bounds", "experiments",
-    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "Problem", "TaskBatch", "meta_train", "presets",
+    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch", "meta_train", "presets",
     "sample_tasks", "CheckResult", "check", "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum",
     "sweep", "test_loss_given", "theory", "__version__",
 ]
