@@ -219,6 +219,7 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
     """
     if param not in PARAMS:
         raise ValueError(f"param must be one of {PARAMS}; got {param!r}")
+    check_curve_field(prob, param)
     n_runs = check_int(n_runs, "n_runs", min_val=10)
     seed = check_seed(seed)
     method = check_method(method)
