@@ -40,6 +40,7 @@ from scipy import interpolate, optimize, special
 from linmeta._checks import check_int, check_real
 from linmeta._rng import check_seed, run_rng
 from linmeta.estimate import check_method, losses_over_runs
+from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
 from linmeta.moments import warn_if_infinite_moments
 
