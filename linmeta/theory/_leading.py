@@ -193,7 +193,10 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
         One-step MAML (theorems 1 and 2) or N-step MAML (``n_steps > 1``:
         the same derivation with ``A = (I - alpha_t H)^N``, derived form
         only).  First-order MAML and iMAML have no closed form here and raise
-        ``NotImplementedError`` saying why.
+        ``NotImplementedError`` saying why.  ERM (``algorithm="erm"``):
+        one-step MAML at ``alpha_t = 0`` with ``n_v -> n_t + n_v`` (docs:
+        theory, E1), and ``approximation="finite"`` is then exact; its
+        ``alpha_t`` override must be ``None``.
     form : {"derived", "printed"}, default="derived"
         ``"derived"``: the formula derived in ``derivations/`` (theorem 2 with
         prefactor ``h_r/(2 h_t^2)``).  ``"printed"``: theorem 2 exactly as
