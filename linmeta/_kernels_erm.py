@@ -26,7 +26,7 @@ import numpy as np
 from linmeta import _linalg
 from linmeta._linalg import jit
 
-__all__ = ["erm_solve", "erm_deltas_numpy"]
+__all__ = ["erm_deltas_numpy", "erm_solve"]
 
 
 @jit(parallel=True)
@@ -101,7 +101,7 @@ def erm_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, over):
     Pools the points with ``concatenate`` and solves with ``lstsq`` (the
     minimum-norm correction from ``start`` when over-parameterised).
     """
-    R, m, n_t, p = X_t.shape
+    R, p = X_t.shape[0], X_t.shape[-1]
     out = np.empty((R, p))
     for r in range(R):
         u = nu_s * g[r]

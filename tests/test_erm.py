@@ -126,7 +126,7 @@ def test_kernel_matches_numpy_twin_and_reference(prob):
     assert none is None and np.array_equal(dist2_only[:, 0], dist2[:, 0])
     for method, sampler in (("exact", "projected"), ("protocol", "projected"), ("protocol", "full")):
         args = (prob, np.array([0, 2]), 9, [0.3], [0.0, 0.4])
-        kw = dict(method=method, n_test_tasks=3, n_test_points=4, test_sampler=sampler)
+        kw = {"method": method, "n_test_tasks": 3, "n_test_points": 4, "test_sampler": sampler}
         np.testing.assert_allclose(_engine.run_losses(*args, **kw), _reference.run_losses(*args, **kw), rtol=1e-9)
 
 
@@ -142,13 +142,13 @@ def test_twin_control_notices_a_missing_block():
 
 @pytest.mark.parametrize("prob", [OVER, UNDER], ids=["over", "under"])
 def test_bit_for_bit_across_threads_and_chunks(prob):
-    kw = dict(n_runs=6, seed=4, method="exact")
+    kw = {"n_runs": 6, "seed": 4, "method": "exact"}
     one = _threads(1, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=6, **kw))
     two = _threads(2, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=4, **kw))
     three = _threads(2, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=1, **kw))
     assert one["mean"].tolist() == two["mean"].tolist() == three["mean"].tolist()
     assert one["stderr"].tolist() == two["stderr"].tolist() == three["stderr"].tolist()
-    kw = dict(n_runs=4, seed=2, method="protocol", n_test_tasks=3, n_test_points=5)
+    kw = {"n_runs": 4, "seed": 2, "method": "protocol", "n_test_tasks": 3, "n_test_points": 5}
     a = _threads(1, lambda: lm.simulate(prob, chunk_size=4, **kw))
     b = _threads(2, lambda: lm.simulate(prob, chunk_size=1, **kw))
     assert a.values.tobytes() == b.values.tobytes()
@@ -283,7 +283,7 @@ def test_exact_theory_is_maml_exact_at_zero_with_pooled_n_v():
 def test_derivation_script_passes():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     result = subprocess.run([sys.executable, str(ROOT / "derivations" / "erm.py")], capture_output=True, text=True,
-                            cwd=ROOT, timeout=600, env=env)
+                            cwd=ROOT, timeout=600, env=env, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.splitlines()[-1] == "erm.py: all checks passed"
 
