@@ -60,11 +60,14 @@ __all__ = ["InfiniteMomentWarning", "infinite_moment", "moment_margin", "tail_in
 class InfiniteMomentWarning(RuntimeWarning):
     """The average test loss (or its variance) is infinite for this problem.
 
-    Raised next to the interpolation threshold: the mean is infinite when
-    ``|p - n_v m| - 1 <= 0`` and the variance when ``|p - n_v m| - 3 <= 0``
-    (see :mod:`linmeta.moments`).  A Monte Carlo mean there does not converge
-    and its standard error means nothing; a closed-form value is finite only
-    because it is an approximation.
+    Raised when :func:`tail_index` is ``<= 1`` (no mean) or ``<= 2`` (no
+    variance): next to the interpolation threshold (``|p - n_v m| - 1 <= 0``
+    for the mean, ``<= 2`` for the variance), for inner maps that are
+    singular with positive density (``alpha_t > 0``), and for first-order
+    MAML's non-symmetric system (see :mod:`linmeta.moments`); the message
+    names the mechanism.  A Monte Carlo mean there does not converge and its
+    standard error means nothing; a closed-form value is finite only because
+    it is an approximation.
     """
 
 
@@ -142,7 +145,7 @@ def _sign_change(prob):
 
 
 def _singular_map_index(prob):
-    """Tail index from inner maps ``(I - alpha_t H_i)^N`` that are nearly singular (``alpha_t > 0``), and its formula.
+    """Tail index from inner maps ``(I - alpha_t H_i)^N`` nearly singular (``alpha_t > 0``), and which count gave it.
 
     Counting independent small-ball conditions on the smallest eigenvalue ``e`` of the Gram matrix: ``J``
     eigenvalues of ``H_i`` within ``d`` of ``1/alpha_t`` (``J <= min(p, n_t)``) cost ``d^(J(J+1)/2)`` (the
@@ -179,9 +182,9 @@ def tail_index(prob) -> float:
     """Tail index ``a`` of the loss, ``P(L > t) ~ t^-a``: the mean exists iff ``a > 1``, the variance iff ``a > 2``.
 
     The smallest index over the mechanisms of :mod:`linmeta.moments`: the
-    inverse Gram matrix (``(margin + 2) / 2``), an inner map that is singular
-    with positive density (MAML with ``alpha_t > 0``, ``n_v >= p``), and the
-    sign change of first-order MAML's non-symmetric system (``1/2``).
+    inverse Gram matrix (``(margin + 2) / 2``), inner maps that are singular
+    with positive density (MAML and first-order MAML with ``alpha_t > 0``),
+    and the sign change of first-order MAML's non-symmetric system (``1/2``).
 
     Parameters
     ----------
