@@ -248,6 +248,15 @@ def test_regeneration_keeps_a_csv_that_agrees_within_the_tolerance(small_figure,
                                                    if kept else set())
 
 
+@pytest.mark.parametrize("junk", [b"", b"\xff\xfe not a table", b"a,b\n1,2,3,4\n\"unclosed"])
+def test_a_file_on_disk_that_is_not_a_table_is_rewritten(small_figure, tmp_path, junk):
+    fresh = figures.make(small_figure, tmp_path / "fresh").paths[0]
+    csv = tmp_path / f"{small_figure}.csv"
+    csv.write_bytes(junk)
+    made = figures.make(small_figure, tmp_path)
+    assert csv.read_bytes() == _bytes(fresh) and str(csv) not in made.kept
+
+
 def test_keep_agreeing_false_rewrites(small_figure, tmp_path):
     figures.make(small_figure, tmp_path)
     csv = tmp_path / f"{small_figure}.csv"

@@ -202,8 +202,13 @@ def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, worke
     data = buf.getvalue().encode("utf-8")
     old = _read(csv) if keep_agreeing and os.path.isfile(csv) else None
     if old is not None and old != data:
-        verdict = agree.compare_tables(read_table(old), read_table(data), FIGURES[name].tolerances)
-        if verdict.same:
+        try:
+            previous = read_table(old)
+        except (ValueError, UnicodeDecodeError):   # not a table (pandas' parser errors are ValueErrors)
+            previous = None
+        verdict = None if previous is None else \
+            agree.compare_tables(previous, read_table(data), FIGURES[name].tolerances)
+        if verdict is not None and verdict.same:
             notes.append(f"{csv} kept: {verdict.differing} values differ from it, all within the cross-machine "
                          f"tolerance (largest relative difference {verdict.max_rel:.1e}; "
                          f"{verdict.max_rel_loosened:.1e} in minimisers and iterative solutions)")
