@@ -280,6 +280,9 @@ def test_a_png_with_the_same_pixels_is_kept_and_a_changed_pixel_is_not(small_fig
     matplotlib.image.imsave(png, pixels)
     assert str(png) not in figures.make(small_figure, tmp_path).kept
     assert png.read_bytes() == (tmp_path / "fresh" / png.name).read_bytes()
+    png.write_bytes(b"not a png")
+    assert str(png) not in figures.make(small_figure, tmp_path).kept
+    assert png.read_bytes() == (tmp_path / "fresh" / png.name).read_bytes()
 
 
 def test_committed_pictures_are_the_pictures_of_the_committed_csv(tmp_path):

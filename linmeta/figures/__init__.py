@@ -129,6 +129,30 @@ def _read(path):
         return fh.read()
 
 
+def _write_csv(csv, table, tolerances, keep_agreeing, notes):
+    """Write ``table`` to ``csv`` unless the file there agrees with it; returns whether it was kept."""
+    buf = io.StringIO()
+    table.to_csv(buf, index=False)
+    data = buf.getvalue().encode("utf-8")
+    old = _read(csv) if keep_agreeing and os.path.isfile(csv) else None
+    if old is not None and old != data:
+        try:
+            previous = read_table(old)
+        except (ValueError, UnicodeDecodeError):   # not a table (pandas' parser errors are ValueErrors)
+            previous = None
+        verdict = None if previous is None else agree.compare_tables(previous, read_table(data), tolerances)
+        if verdict is not None and verdict.same:
+            notes.append(f"{csv} kept: {verdict.differing} values differ from it, all within the cross-machine "
+                         f"tolerance (largest relative difference {verdict.max_rel:.1e}; "
+                         f"{verdict.max_rel_loosened:.1e} in minimisers and iterative solutions)")
+            return True
+    if data == old:
+        return True
+    with open(csv, "wb") as fh:
+        fh.write(data)
+    return False
+
+
 def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, workers=None, keep_agreeing=True):
     """Compute, save the CSV, and draw figure ``name`` from that CSV.
 
@@ -195,29 +219,8 @@ def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, worke
     finally:
         numba.set_num_threads(before)
     notes = list(table.attrs.get("notes", []))
-    kept = []
     csv = os.path.join(outdir, f"{name}.csv")
-    buf = io.StringIO()
-    table.to_csv(buf, index=False)
-    data = buf.getvalue().encode("utf-8")
-    old = _read(csv) if keep_agreeing and os.path.isfile(csv) else None
-    if old is not None and old != data:
-        try:
-            previous = read_table(old)
-        except (ValueError, UnicodeDecodeError):   # not a table (pandas' parser errors are ValueErrors)
-            previous = None
-        verdict = None if previous is None else \
-            agree.compare_tables(previous, read_table(data), FIGURES[name].tolerances)
-        if verdict is not None and verdict.same:
-            notes.append(f"{csv} kept: {verdict.differing} values differ from it, all within the cross-machine "
-                         f"tolerance (largest relative difference {verdict.max_rel:.1e}; "
-                         f"{verdict.max_rel_loosened:.1e} in minimisers and iterative solutions)")
-            data = old
-    if data == old:
-        kept.append(csv)
-    else:
-        with open(csv, "wb") as fh:
-            fh.write(data)
+    kept = [csv] if _write_csv(csv, table, FIGURES[name].tolerances, keep_agreeing, notes) else []
     paths = [csv]
     for ext, drawn in _drawn(name, read_csv(csv)).items():  # drawn from the file, never from memory
         path = os.path.join(outdir, f"{name}.{ext}")

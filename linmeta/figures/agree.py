@@ -197,7 +197,10 @@ def same_picture(old: bytes, new: bytes, ext: str) -> bool:
     if old == new:
         return True
     if ext == "png":
-        a, b = (matplotlib.image.imread(io.BytesIO(x), format="png") for x in (old, new))
+        try:
+            a, b = (matplotlib.image.imread(io.BytesIO(x), format="png") for x in (old, new))
+        except (OSError, ValueError, SyntaxError):       # not a PNG (Pillow's decoding errors)
+            return False
         return a.shape == b.shape and bool(np.array_equal(a, b))
     if ext == "pdf":
         return _pdf_drawing(old) == _pdf_drawing(new)
