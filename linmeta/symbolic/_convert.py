@@ -74,7 +74,7 @@ def parse(text):
 
 
 def as_expr(obj, name="expression"):
-    """``obj`` as a sympy expression: a string is :func:`parse`\\ d, a sympy object kept, a real number converted.
+    """``obj`` as a sympy expression: a string read by :func:`parse`, a sympy expression kept, a number converted.
 
     Anything else (including a sympy object that is not an expression) raises ``ValueError`` naming ``name``.
 
