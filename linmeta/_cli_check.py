@@ -93,7 +93,7 @@ def _grid(args, prob):
 
 
 def run(args) -> int:
-    """Run ``linmeta check``; returns the exit status :data:`EXIT_STATUS` of the verdict (bad input raises ValueError)."""
+    """Run ``linmeta check``; returns the verdict's exit status (:data:`EXIT_STATUS`); bad input raises ValueError."""
     prob = parse_set(args.set, presets.PRESETS[args.preset])
     res = check(args.formula, prob, _grid(args, prob), n_runs=args.runs, seed=args.seed, rtol=args.rtol,
                 level=args.level, method=args.method)

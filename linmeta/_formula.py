@@ -44,8 +44,8 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["SYMBOLS", "FUNCTIONS", "MAX_LENGTH", "MAX_OPERANDS", "MAX_DEPTH", "tokenize", "parse", "children", "evaluate",
-           "names", "problem_values"]
+__all__ = ["SYMBOLS", "FUNCTIONS", "MAX_LENGTH", "MAX_OPERANDS", "MAX_DEPTH", "tokenize", "parse", "children",
+           "evaluate", "names", "problem_values"]
 
 SYMBOLS = ("p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0")
 FUNCTIONS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "Abs": abs}

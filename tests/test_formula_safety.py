@@ -86,7 +86,8 @@ POWERS = "p^" * 300 + "p"
 
 @pytest.mark.parametrize("text", [DEEP, CALLS, SIGNS, POWERS])
 def test_deep_nesting_is_refused_naming_the_limit_and_the_formula(text):
-    with pytest.raises(ValueError, match=rf"nested more than {_formula.MAX_DEPTH} levels deep .* of '{re.escape(text[:10])}"):
+    pattern = rf"nested more than {_formula.MAX_DEPTH} levels deep .* of '{re.escape(text[:10])}"
+    with pytest.raises(ValueError, match=pattern):
         _formula.parse(text)
     with pytest.raises(ValueError, match="nested more than"):
         ls.parse(text)

@@ -144,7 +144,8 @@ def g(alpha_t, n_t, p):
     >>> ls.g(sp.Rational(1, 2), 4, 2)[0]
     9/32
     """
-    point = {symbols.alpha_t: as_expr(alpha_t, "alpha_t"), symbols.n_t: as_expr(n_t, "n_t"), symbols.p: as_expr(p, "p")}
+    point = {symbols.alpha_t: as_expr(alpha_t, "alpha_t"), symbols.n_t: as_expr(n_t, "n_t"),
+             symbols.p: as_expr(p, "p")}
     return tuple(sp.factor(x.subs(point, simultaneous=True)) for x in _T.g_functions())
 
 
