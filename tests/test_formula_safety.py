@@ -144,6 +144,14 @@ def test_check_refuses_a_non_real_sympy_formula_with_a_value_error(formula, matc
         lm.check(formula, PROB, {"m": [1]}, n_runs=2)
 
 
+def test_a_power_tower_overflows_instead_of_hanging():
+    tower = "p^" * 29 + "1"             # 10^10^...: exact integer arithmetic would never finish
+    with pytest.raises(ValueError, match="overflow"):
+        ls.to_callable(tower)(PROB)
+    with pytest.raises(ValueError, match="overflow"):
+        lm.check(tower, PROB, {"m": [1]}, n_runs=2)
+
+
 def test_to_callable_values_are_real_floats():
     f = ls.to_callable(ls.symbols.sigma**2 + sp.sqrt(ls.symbols.p))
     assert f(PROB) == 0.25 + math.sqrt(10) and type(f(PROB)) is float

@@ -318,10 +318,12 @@ def to_callable(expr):
         values = problem_values(prob)
         where = ", ".join(f"{name}={values[name]:g}" for name in NAMES)
         try:
-            value = func(*(values[name] for name in NAMES))
+            value = func(*(float(values[name]) for name in NAMES))   # floats: a huge power overflows, not hangs
         except ZeroDivisionError:
             raise ValueError(f"formula: division by zero at {where}") from None
-        except (ValueError, OverflowError, TypeError) as err:   # math domain errors, complex arguments
+        except OverflowError:
+            raise ValueError(f"formula: overflow at {where}") from None
+        except (ValueError, TypeError) as err:   # math domain errors, complex arguments
             raise ValueError(f"formula: {err} at {where}") from None
         if isinstance(value, complex) or not isinstance(value, (numbers.Real, sp.Number)):
             raise ValueError(f"formula: value {value!r} is not a real number at {where}")
