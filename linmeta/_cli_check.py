@@ -12,12 +12,13 @@ from matplotlib.figure import Figure
 
 from linmeta import __version__, presets
 from linmeta._check import check
-from linmeta._cli_args import COUNT, NON_NEGATIVE, add_command, add_problem_arguments, add_seed, parse_grid, parse_set
+from linmeta._cli_args import (COUNT, NON_NEGATIVE, add_command, add_problem_arguments, add_seed, check_plot_file,
+                               parse_grid, parse_set, writing)
 from linmeta.plotting import plot_check
 
-__all__ = ["add", "run", "EXIT_STATUS"]
+__all__ = ["add", "run", "VERDICT_EXIT"]
 
-EXIT_STATUS = {"passed": 0, "equivalent": 0, "rejected": 1, "differs": 1, "inconclusive": 3}
+VERDICT_EXIT = {"passed": 0, "equivalent": 0, "rejected": 1, "differs": 1, "inconclusive": 3}
 
 EPILOG = """\
 FORMULA is the average test loss in the symbols p, m, n_t, n_v, n_r, sigma, nu,
@@ -93,14 +94,17 @@ def _grid(args, prob):
 
 
 def run(args) -> int:
-    """Run ``linmeta check``; returns the verdict's exit status (:data:`EXIT_STATUS`); bad input raises ValueError."""
+    """Run ``linmeta check``; returns the verdict's exit status (:data:`VERDICT_EXIT`); bad input raises ValueError."""
+    if args.plot:
+        check_plot_file(args.plot)  # before the simulation, not after it
     prob = parse_set(args.set, presets.PRESETS[args.preset])
     res = check(args.formula, prob, _grid(args, prob), n_runs=args.runs, seed=args.seed, rtol=args.rtol,
                 level=args.level, method=args.method)
     if args.plot:
         fig = Figure(figsize=(5.5, 3.6), layout="constrained")
         plot_check(fig.subplots(), res)
-        fig.savefig(args.plot)
+        with writing("--plot", args.plot):
+            fig.savefig(args.plot)
     if args.json:
         print(json.dumps({
             "linmeta_version": __version__, "formula": res.formula, "passed": res.passed, "verdict": res.verdict,
@@ -113,4 +117,4 @@ def run(args) -> int:
         print(f"linmeta {__version__} | seed {res.seed} | formula: {res.formula}")
         print(res.table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
         print(res.summary())
-    return EXIT_STATUS[res.verdict]
+    return VERDICT_EXIT[res.verdict]
