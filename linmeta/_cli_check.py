@@ -1,4 +1,7 @@
-"""``linmeta check``: a formula against the simulation, from the shell (exit 0 passes, 1 rejected, 2 bad input)."""
+"""``linmeta check``: a formula against the simulation, from the shell.
+
+Exit status: 0 passed (or equivalent within ``--rtol``), 1 rejected (or differs), 2 bad input, 3 inconclusive.
+"""
 from __future__ import annotations
 
 import argparse
@@ -13,15 +16,24 @@ from linmeta._cli_args import (COUNT, NON_NEGATIVE, add_command, add_problem_arg
                                parse_grid, parse_set, writing)
 from linmeta.plotting import plot_check
 
-__all__ = ["add", "run"]
+__all__ = ["add", "run", "VERDICT_EXIT"]
+
+VERDICT_EXIT = {"passed": 0, "equivalent": 0, "rejected": 1, "differs": 1, "inconclusive": 3}
 
 EPILOG = """\
 FORMULA is the average test loss in the symbols p, m, n_t, n_v, n_r, sigma, nu,
 alpha_t, alpha_r and dist0 (= |omega0 - w0|), with numbers, + - * / ** ^ ( ) and
-sqrt, exp, log, Abs; anything else is refused (exit status 2).  rtol=0 rejects
-when any cell's z-score exceeds the two-sided threshold at --level after Holm's
-correction over the grid cells; rtol>0 passes when every cell is consistent
-with |E[loss]/formula - 1| <= rtol.  Exit status: 0 passes, 1 rejected, 2 bad input.
+sqrt, exp, log, Abs; anything else (or a formula longer than 10000 characters,
+with more than 1000 numbers and symbols or nested more than 60 levels deep) is
+refused (exit status 2).  rtol=0 rejects when any cell's z-score exceeds the
+two-sided threshold at --level after Holm's correction over the grid cells.
+rtol>0 is an equivalence test with three outcomes: EQUIVALENT when two one-sided
+tests at --level certify |E[loss]/formula - 1| < rtol at every cell; DIFFERS
+when some cell is shown (Holm-corrected) to be off by more than rtol; otherwise
+INCONCLUSIVE, with roughly the runs per cell that would settle it.  The verdict
+holds on the grid only; the summary names the parameters held fixed.
+Exit status: 0 passed or equivalent, 1 rejected or differs, 2 bad input,
+3 inconclusive.
 
 examples:
   # the exact alpha_t = 0 loss, over-parameterised: passes
@@ -31,7 +43,7 @@ examples:
   # a guess that ignores the task spread's growth with alpha_t: rejected (exit status 1), as JSON, with a plot
   linmeta check "sigma^2/2*(1 + alpha_r^2*p/n_r) + nu^2/2" --grid alpha_t=-0.5:0.5:3 --runs 1000 \
       --json --plot check.png
-  # a leading-order formula: pass if within 2 % of the simulation at every cell
+  # a leading-order formula: certified within 2 % at every cell (0), off by more (1) or not settled (3)
   linmeta check "..." --grid m=20,40,80 --rtol 0.02
 """
 
@@ -62,9 +74,11 @@ def add(sub):
                    help="Monte Carlo runs per cell, integer >= 2 (default: %(default)s)")
     add_seed(c)
     c.add_argument("--rtol", type=NON_NEGATIVE, default=0.0,
-                   help="0: exact z-test; > 0: pass within this relative deviation (default: %(default)s)")
+                   help="0: exact z-test; > 0: equivalence test, certified when every cell is shown to be within this "
+                        "relative deviation (exit 0), differs (1) or inconclusive (3) (default: %(default)s)")
     c.add_argument("--level", type=_level, default=0.01,
-                   help="family-wise error rate over the grid, Holm correction (default: %(default)s)")
+                   help="family-wise error rate of rejection over the grid, Holm correction; with --rtol also the "
+                        "chance of certifying a formula off by rtol or more (default: %(default)s)")
     c.add_argument("--method", choices=["exact", "protocol"], default="exact",
                    help="simulation method (default: %(default)s)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -80,7 +94,7 @@ def _grid(args, prob):
 
 
 def run(args) -> int:
-    """Run ``linmeta check``; returns 0 when the formula passes, 1 when it is rejected (bad input raises ValueError)."""
+    """Run ``linmeta check``; returns the verdict's exit status (:data:`VERDICT_EXIT`); bad input raises ValueError."""
     if args.plot:
         check_plot_file(args.plot)  # before the simulation, not after it
     prob = parse_set(args.set, presets.PRESETS[args.preset])
@@ -93,7 +107,8 @@ def run(args) -> int:
             fig.savefig(args.plot)
     if args.json:
         print(json.dumps({
-            "linmeta_version": __version__, "formula": res.formula, "passed": res.passed, "mode": res.mode,
+            "linmeta_version": __version__, "formula": res.formula, "passed": res.passed, "verdict": res.verdict,
+            "runs_needed": res.runs_needed, "fixed": res.fixed, "mode": res.mode,
             "correction": res.correction, "rtol": res.rtol, "level": res.level, "n_runs": res.n_runs,
             "seed": res.seed, "method": res.method, "preset": args.preset, "problem": prob.to_dict(),
             "cells": json.loads(res.table.to_json(orient="records")),
@@ -102,4 +117,4 @@ def run(args) -> int:
         print(f"linmeta {__version__} | seed {res.seed} | formula: {res.formula}")
         print(res.table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
         print(res.summary())
-    return 0 if res.passed else 1
+    return VERDICT_EXIT[res.verdict]

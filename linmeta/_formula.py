@@ -9,6 +9,13 @@ stream is parsed by recursive descent into a small tree of tuples, which
 :func:`evaluate` computes with :mod:`math` and :func:`linmeta.symbolic.parse`
 turns into a sympy expression.
 
+Size limits keep every later step (evaluation, sympy) within Python's recursion
+limit: at most :data:`MAX_LENGTH` characters, :data:`MAX_OPERANDS` numbers and
+symbols, and :data:`MAX_DEPTH` levels of nesting (parentheses, function calls,
+signs and powers); a longer or deeper formula raises ``ValueError`` before any
+recursion.  A chain ``a + b - c`` or ``a * b / c`` is one node, however long,
+evaluated left to right.
+
 Grammar (usual precedence; ``**`` binds tighter than unary minus and is
 right-associative)::
 
@@ -17,6 +24,10 @@ right-associative)::
     unary := ("+" | "-") unary | power
     power := atom (("**" | "^") unary)?
     atom  := NUMBER | SYMBOL | FUNCTION "(" expr ")" | "(" expr ")"
+
+Tree nodes: ``("num", text)``, ``("sym", name)``, ``("neg", a)``, ``("call", name, a)``,
+``("**", a, b)``, and the chains ``("+-", a, ((op, b), (op, c), ...))`` and
+``("*/", a, ((op, b), ...))`` (``op`` one of ``+ -`` or ``* /``).
 
 Examples
 --------
@@ -33,11 +44,14 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["SYMBOLS", "FUNCTIONS", "tokenize", "parse", "evaluate", "names", "problem_values"]
+__all__ = ["SYMBOLS", "FUNCTIONS", "MAX_LENGTH", "MAX_OPERANDS", "MAX_DEPTH", "tokenize", "parse", "children",
+           "evaluate", "names", "problem_values"]
 
 SYMBOLS = ("p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0")
 FUNCTIONS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "Abs": abs}
 MAX_LENGTH = 10_000
+MAX_OPERANDS = 1000
+MAX_DEPTH = 60
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -45,6 +59,10 @@ _TOKEN = re.compile(r"""
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
   | (?P<op>\*\*|[-+*/^()])
 """, re.VERBOSE)
+
+
+def _excerpt(text):
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
 
 
 def _allowed():
@@ -83,12 +101,15 @@ def tokenize(text):
         pos = match.end()
     if not tokens:
         raise ValueError("formula: empty formula")
+    operands = sum(kind in ("number", "name") and value not in FUNCTIONS for kind, value, _ in tokens)
+    if operands > MAX_OPERANDS:
+        raise ValueError(f"formula: at most {MAX_OPERANDS} numbers and symbols; got {operands} in {_excerpt(text)}")
     return tokens
 
 
 class _Parser:
-    def __init__(self, tokens):
-        self.tokens, self.i = tokens, 0
+    def __init__(self, tokens, text):
+        self.tokens, self.i, self.text, self.depth = tokens, 0, text, 0
 
     def peek(self):
         return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "", None)
@@ -102,26 +123,34 @@ class _Parser:
         self.i += 1
         return tok
 
-    def expr(self):
-        node = self.term()
-        while self.peek()[1] in ("+", "-") and self.peek()[0] == "op":
+    def chain(self, ops, operand):
+        """``operand (op operand)*`` as one node, or the lone operand."""
+        first, rest = operand(), []
+        while self.peek()[1] in ops and self.peek()[0] == "op":
             op = self.take()[1]
-            node = (op, node, self.term())
-        return node
+            rest.append((op, operand()))
+        return (ops[0] + ops[1], first, tuple(rest)) if rest else first
+
+    def expr(self):
+        return self.chain(("+", "-"), self.term)
 
     def term(self):
-        node = self.unary()
-        while self.peek()[1] in ("*", "/") and self.peek()[0] == "op":
-            op = self.take()[1]
-            node = (op, node, self.unary())
-        return node
+        return self.chain(("*", "/"), self.unary)
 
     def unary(self):
+        # every nesting (parentheses, call, sign, exponent) passes here: bound the recursion
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ValueError(f"formula: nested more than {MAX_DEPTH} levels deep (parentheses, calls, signs, "
+                             f"powers) at position {self.peek()[2]} of {_excerpt(self.text)}")
         if self.peek()[1] in ("+", "-") and self.peek()[0] == "op":
             op = self.take()[1]
             operand = self.unary()
-            return ("neg", operand) if op == "-" else operand
-        return self.power()
+            node = ("neg", operand) if op == "-" else operand
+        else:
+            node = self.power()
+        self.depth -= 1
+        return node
 
     def power(self):
         node = self.atom()
@@ -170,13 +199,29 @@ def parse(text):
     --------
     >>> parse("-p^2")
     ('neg', ('**', ('sym', 'p'), ('num', '2')))
+    >>> parse("p - m + 1")
+    ('+-', ('sym', 'p'), (('-', ('sym', 'm')), ('+', ('num', '1'))))
     """
-    parser = _Parser(tokenize(text))
+    parser = _Parser(tokenize(text), text)
     tree = parser.expr()
     tok = parser.peek()
     if tok[0] != "end":
         raise ValueError(f"formula: unexpected token {tok[1]!r} at position {tok[2]}")
     return tree
+
+
+def children(tree):
+    """The sub-trees of a node, in order."""
+    op = tree[0]
+    if op in ("num", "sym"):
+        return ()
+    if op == "neg":
+        return (tree[1],)
+    if op == "call":
+        return (tree[2],)
+    if op == "**":
+        return (tree[1], tree[2])
+    return (tree[1],) + tuple(node for _, node in tree[2])
 
 
 def names(tree):
@@ -185,11 +230,13 @@ def names(tree):
     >>> sorted(names(parse("sigma^2 * p / (n_v*m - p - 1)")))
     ['m', 'n_v', 'p', 'sigma']
     """
-    if tree[0] == "sym":
-        return {tree[1]}
-    if tree[0] == "num":
-        return set()
-    return set().union(*(names(t) for t in tree[1:] if isinstance(t, tuple)))
+    found, stack = set(), [tree]
+    while stack:
+        node = stack.pop()
+        if node[0] == "sym":
+            found.add(node[1])
+        stack.extend(children(node))
+    return found
 
 
 def evaluate(tree, values):
@@ -207,15 +254,13 @@ def evaluate(tree, values):
             return -evaluate(tree[1], values)
         if op == "call":
             return float(FUNCTIONS[tree[1]](evaluate(tree[2], values)))
+        if op in ("+-", "*/"):
+            acc = evaluate(tree[1], values)
+            for sign, node in tree[2]:     # left to right, as written
+                b = evaluate(node, values)
+                acc = acc + b if sign == "+" else acc - b if sign == "-" else acc * b if sign == "*" else acc / b
+            return acc
         a, b = evaluate(tree[1], values), evaluate(tree[2], values)
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
-            return a / b
         out = a**b
         if isinstance(out, complex):
             raise ValueError(f"formula: {a!r} ** {b!r} is not real")

@@ -18,7 +18,8 @@ Every error prints one line naming what is wrong and exits with status 2.
 
 Exit status: 0 done; 1 ``check`` rejected the formula; 2 bad input or an
 output that cannot be written (one line on stderr names the option or
-stdout, and the cause); 130 a sweep interrupted (Ctrl-C); 141 (128 + SIGPIPE)
+stdout, and the cause); 3 ``check --rtol`` inconclusive; 130 a sweep
+interrupted (Ctrl-C); 141 (128 + SIGPIPE)
 stdout closed by its reader, for example ``linmeta sweep ... | head -1``:
 linmeta stops quietly, as Unix tools do, and the work already done (a
 ``--out`` file) is kept.
@@ -59,8 +60,9 @@ EXIT_BROKEN_PIPE = 141
 EXIT_STATUS = """\
 exit status:
   0    done
-  1    check: the formula is rejected
+  1    check: the formula is rejected (with --rtol: shown to differ by more than rtol)
   2    bad input, or an output that cannot be written (one line on stderr names the option or stdout)
+  3    check --rtol: inconclusive, neither certified nor shown to differ (the summary says about how many runs would)
   130  sweep interrupted (Ctrl-C); finished cells are kept in --out
   141  stdout closed by its reader (e.g. piped into head): linmeta stops quietly; work done is kept"""
 

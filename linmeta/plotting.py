@@ -216,6 +216,8 @@ def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
 def plot_check(ax, res):
     """Formula and simulation of a :func:`linmeta.check` result; rejected cells marked with a red cross.
 
+    In tolerance mode (``rtol > 0``) the crosses mark the cells shown to differ by more than ``rtol``.
+
     The x axis is the first grid field; each combination of the other grid fields
     is one series.  Error bars are ±2 standard errors.  Returns a dict of artists.
 
@@ -235,7 +237,7 @@ def plot_check(ax, res):
     """
     table = res.table
     fields = [c for c in table.columns if c not in ("formula", "mean", "stderr", "z", "rel_dev", "p_value",
-                                                     "passed", "mode")]
+                                                     "p_equiv", "outcome", "passed", "mode")]
     x, rest = fields[0], fields[1:]
     groups = table.groupby(rest, sort=False) if rest else [((), table)]
     out = {"formula": [], "simulation": [], "rejected": []}
@@ -248,11 +250,11 @@ def plot_check(ax, res):
         out["formula"] += ax.plot(rows[x], rows["formula"], "s-", ms=3, color=color, lw=1.2, label=f"formula{suffix}")
         out["simulation"].append(ax.errorbar(rows[x], rows["mean"], yerr=2 * rows["stderr"], fmt="o", ms=3.5,
                                              color=color, elinewidth=0.9, label=f"simulation ±2 SE{suffix}"))
-        bad = rows[~rows["passed"].astype(bool)]
+        bad = rows[rows["outcome"] == "differs"] if "outcome" in rows else rows[~rows["passed"].astype(bool)]
         if len(bad):
             out["rejected"].append(ax.plot(bad[x], bad["mean"], "x", color="red", ms=9, mew=2,
                                            label="rejected" if not out["rejected"] else None)[0])
-    verdict = "passed" if res.passed else "rejected"
+    verdict = getattr(res, "verdict", "") or ("passed" if res.passed else "rejected")
     mode = "z-test" if res.mode == "z-test" else f"|rel. dev.| <= {res.rtol:g}"
     label = res.formula if len(res.formula) <= 70 else res.formula[:67] + "..."
     ax.set_title(f"{label}\n{verdict} ({mode})", loc="left", fontsize="small")

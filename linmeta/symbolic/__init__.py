@@ -26,14 +26,18 @@ m*n_v*sigma**2/(-m*n_v + p - 1)
 Comparison(equal=True, difference=0, witness=None)
 >>> res = ls.compare(ls.test_loss("underparameterized", "printed").subs(s.alpha_t, 1),   # ... but not elsewhere
 ...                  ls.test_loss("underparameterized").subs(s.alpha_t, 1))
->>> res.equal, sorted(res.witness)
+>>> res.equal, sorted(sym.name for sym in res.witness)    # keyed by the symbols themselves
 (False, ['alpha_r', 'm', 'n_r', 'n_t', 'n_v', 'nu', 'p', 'sigma'])
 """
+import numbers
+
 import sympy as sp
 
-from linmeta._formula import SYMBOLS as _FORMULA_SYMBOLS, parse as _parse_tree, problem_values
+from linmeta._formula import SYMBOLS as _FORMULA_SYMBOLS
+from linmeta._formula import problem_values
 from linmeta.symbolic import _theorems as _T
 from linmeta.symbolic._compare import Comparison, compare
+from linmeta.symbolic._convert import as_expr, parse
 from linmeta.symbolic._symbols import NAMES, Symbols, dist0, s2, symbols
 from linmeta.symbolic._wishart import wick_moment, wishart_moment
 
@@ -124,8 +128,9 @@ def g(alpha_t, n_t, p):
 
     Parameters
     ----------
-    alpha_t, n_t, p : sympy expressions or numbers
-        Pass the symbols (``ls.symbols.alpha_t`` etc.) for the general form.
+    alpha_t, n_t, p : sympy expressions, numbers or formula strings
+        Pass the symbols (``ls.symbols.alpha_t`` etc.) for the general form; a string is
+        read by :func:`parse` (never evaluated as Python).
 
     Returns
     -------
@@ -139,7 +144,8 @@ def g(alpha_t, n_t, p):
     >>> ls.g(sp.Rational(1, 2), 4, 2)[0]
     9/32
     """
-    point = {symbols.alpha_t: sp.sympify(alpha_t), symbols.n_t: sp.sympify(n_t), symbols.p: sp.sympify(p)}
+    point = {symbols.alpha_t: as_expr(alpha_t, "alpha_t"), symbols.n_t: as_expr(n_t, "n_t"),
+             symbols.p: as_expr(p, "p")}
     return tuple(sp.factor(x.subs(point, simultaneous=True)) for x in _T.g_functions())
 
 
@@ -274,49 +280,6 @@ def nstep_test_loss(regime, n_steps):
 nstep_test_loss.__test__ = False
 
 
-def _to_sympy(tree):
-    op = tree[0]
-    if op == "num":
-        return sp.Rational(tree[1]) if not any(c in tree[1] for c in "eE") else sp.Rational(sp.Float(tree[1], 30))
-    if op == "sym":
-        return symbols[tree[1]]
-    if op == "neg":
-        return -_to_sympy(tree[1])
-    if op == "call":
-        return {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "Abs": sp.Abs}[tree[1]](_to_sympy(tree[2]))
-    a, b = _to_sympy(tree[1]), _to_sympy(tree[2])
-    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
-            "**": lambda: a**b}[op]()
-
-
-def parse(text):
-    """A formula string as a sympy expression, parsed safely (never by ``eval`` or sympy's parser).
-
-    Only numbers, the names of :data:`symbols`, ``+ - * / ** ^ ( )`` and ``sqrt, exp,
-    log, Abs`` are accepted; anything else raises ``ValueError`` naming the token.
-    Decimal numbers become exact rationals.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    sympy.Expr
-
-    Examples
-    --------
-    >>> import linmeta.symbolic as ls
-    >>> ls.parse("sigma^2 * p/(n_v*m - p - 1) + 0.5")
-    p*sigma**2/(m*n_v - p - 1) + 1/2
-    >>> ls.parse("p.__class__")
-    Traceback (most recent call last):
-        ...
-    ValueError: formula: refused token '.__class__' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt, exp, log, Abs are allowed
-    """
-    return _to_sympy(_parse_tree(text))
-
-
 def to_callable(expr):
     """``expr`` as a function of a :class:`~linmeta.Problem` returning a float.
 
@@ -324,13 +287,14 @@ def to_callable(expr):
 
     Parameters
     ----------
-    expr : sympy.Expr
-        An expression in :data:`symbols` only.
+    expr : sympy.Expr or str
+        An expression in :data:`symbols` only; a string is read by :func:`parse`.
 
     Returns
     -------
     callable
-        ``f(prob) -> float``.
+        ``f(prob) -> float``; a value that is not a real number (``sqrt`` of a negative,
+        ``I``), or a domain error, raises ``ValueError`` naming the problem's values.
 
     Examples
     --------
@@ -338,8 +302,12 @@ def to_callable(expr):
     >>> f = ls.to_callable(ls.test_loss("underparameterized"))
     >>> bool(abs(f(lm.presets.FIG3) - float(lm.theory.test_loss(lm.presets.FIG3))) < 1e-12)
     True
+    >>> ls.to_callable(ls.symbols.p + sp.I)(lm.presets.FIG3)
+    Traceback (most recent call last):
+        ...
+    ValueError: formula: value (30+1j) is not a real number at p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=0.2, alpha_t=0.2, alpha_r=0.2, dist0=0
     """
-    expr = sp.sympify(expr)
+    expr = as_expr(expr, "formula")
     unknown = sorted(s.name for s in expr.free_symbols if s not in set(symbols.values()))
     if unknown:
         raise ValueError(f"formula: unknown symbols {unknown}; known: {', '.join(symbols)}")
@@ -348,6 +316,17 @@ def to_callable(expr):
 
     def evaluate(prob):
         values = problem_values(prob)
-        return float(func(*(values[name] for name in NAMES)))
+        where = ", ".join(f"{name}={values[name]:g}" for name in NAMES)
+        try:
+            value = func(*(float(values[name]) for name in NAMES))   # floats: a huge power overflows, not hangs
+        except ZeroDivisionError:
+            raise ValueError(f"formula: division by zero at {where}") from None
+        except OverflowError:
+            raise ValueError(f"formula: overflow at {where}") from None
+        except (ValueError, TypeError) as err:   # math domain errors, complex arguments
+            raise ValueError(f"formula: {err} at {where}") from None
+        if isinstance(value, complex) or not isinstance(value, (numbers.Real, sp.Number)):
+            raise ValueError(f"formula: value {value!r} is not a real number at {where}")
+        return float(value)
 
     return evaluate

@@ -4,6 +4,8 @@ import random
 
 import sympy as sp
 
+from linmeta.symbolic._convert import as_expr
+
 __all__ = ["Comparison", "compare"]
 
 _FACTOR_LIMIT = 300
@@ -20,8 +22,9 @@ class Comparison:
     difference : sympy.Expr
         ``a - b``, simplified: one cancelled fraction, factored when it has at most 300 operations.
     witness : dict or None
-        ``{symbol name: exact value}`` at which ``a != b`` (``None`` when equal,
-        or when no point among those tried separates them).
+        ``{symbol: exact value}`` at which ``a != b``, keyed by the sympy symbols of the
+        expressions themselves, so ``expr.subs(witness)`` evaluates there (``None`` when
+        equal, or when no point among those tried separates them).
     """
 
     equal: bool
@@ -44,7 +47,8 @@ def compare(a, b, *, tries=200, seed=0):
 
     Parameters
     ----------
-    a, b : sympy.Expr or number
+    a, b : sympy.Expr, number or str
+        A string is read by :func:`linmeta.symbolic.parse` (never evaluated as Python).
     tries : int, default=200
         Random admissible exact points tried for a witness (integers for integer
         symbols, non-negative rationals for non-negative ones).
@@ -67,8 +71,13 @@ def compare(a, b, *, tries=200, seed=0):
     (False, True)
     >>> res.difference
     -p*(p + 1)/(m*n_v*(-m*n_v + p + 1))
+    >>> a, b = p / (n_v*m - p - 1), p / (n_v*m)
+    >>> bool(a.subs(res.witness) != b.subs(res.witness))
+    True
+    >>> ls.compare("p^2 - 1", "(p - 1)*(p + 1)").equal
+    True
     """
-    a, b = sp.sympify(a), sp.sympify(b)
+    a, b = as_expr(a, "a"), as_expr(b, "b")
     difference = sp.cancel(sp.together(a - b))      # canonical for rational functions
     if difference != 0 and not difference.is_rational_function():
         difference = sp.simplify(difference)
@@ -84,5 +93,5 @@ def compare(a, b, *, tries=200, seed=0):
         if value.is_number and value.is_finite and value != 0 and not value.has(sp.zoo, sp.nan):
             value = sp.simplify(a.subs(point) - b.subs(point))   # confirm on the inputs themselves
         if value.is_number and value.is_finite and value != 0 and not value.has(sp.zoo, sp.nan):
-            return Comparison(False, difference, {s.name: point[s] for s in free})
+            return Comparison(False, difference, {s: point[s] for s in free})
     return Comparison(False, difference, None)
