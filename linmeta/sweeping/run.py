@@ -31,6 +31,7 @@ docs: theory, MAML1 (the model), T0 (test loss), T1 and T2 (the two regimes).
 """
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 
@@ -41,11 +42,13 @@ from tqdm.auto import tqdm
 from linmeta import __version__, theory
 from linmeta._checks import check_int
 from linmeta._rng import check_seed
+from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve
 from linmeta.moments import InfiniteMomentWarning, warn_if_infinite_moments
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
 from linmeta.sweeping import table as tables
 from linmeta.sweeping.grid import PARAMS, cell_key, cells_of, curve_tasks
+from linmeta.sweeping.outfile import OutFile
 from linmeta.sweeping.schedulers import check_scheduler, make_scheduler
 
 __all__ = ["sweep", "theory_values"]
@@ -91,19 +94,37 @@ def theory_values(prob):
     return out
 
 
+def _not_finite(mean, stderr, n_runs):
+    """Why ``(mean, stderr)`` is no estimate, or ``None`` if it is one (one run has no standard error)."""
+    if math.isfinite(mean) and (math.isfinite(stderr) or (n_runs == 1 and math.isnan(stderr))):
+        return None
+    return (f"the Monte Carlo estimate is not a finite number (mean={mean!r}, stderr={stderr!r}): the loss "
+            "overflows double precision at this cell")
+
+
 def _run_task(prob, curve, values, n_runs, seed, method):
-    """Evaluate one task in a worker: ``[(mean, stderr), ...]`` per value.
+    """Evaluate one task in a worker: per value, ``(mean, stderr)`` or the message of a non-finite estimate.
 
     Top-level and argument-only, so it pickles to any process or Dask worker.
-    The caller has already warned about infinite moments, once per cell.
+    The caller has already warned about infinite moments, once per cell.  A
+    curve that fails as a whole with :class:`linmeta.NonFiniteResultError`
+    is evaluated value by value (the same numbers: common random numbers), so
+    that only the failing values are errors.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InfiniteMomentWarning)
-        if curve is None:
-            t = simulate_curve(prob, "alpha_t", [prob.alpha_t], n_runs, seed, method, progress=False)
-        else:
-            t = simulate_curve(prob, curve, values, n_runs, seed, method, progress=False)
-    return [(float(m), float(s)) for m, s in zip(t["mean"], t["stderr"])]
+    field, values = (curve, values) if curve is not None else ("alpha_t", [prob.alpha_t])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InfiniteMomentWarning)
+            t = simulate_curve(prob, field, values, n_runs, seed, method, progress=False)
+    except NonFiniteResultError as err:
+        if len(values) == 1:
+            return [str(err)]
+        return [r for v in values for r in _run_task(prob, field, [v], n_runs, seed, method)]
+    out = []
+    for m, s in zip(t["mean"], t["stderr"]):
+        m, s = float(m), float(s)
+        out.append(_not_finite(m, s, n_runs) or (m, s))
+    return out
 
 
 def _parse_param(name, text):
@@ -208,31 +229,70 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         row.update(theory=float("nan"), theory_printed=float("nan"), mean=float("nan"), stderr=float("nan"),
                    n_runs=n_runs, seed=seed, method=method, status="ok" if q is not None else "skipped", note=note,
                    w0_norm=float(np.linalg.norm(prob.w0)), start_distance=float(np.linalg.norm(prob.start_offset)),
-                   linmeta_version=__version__, cell_key=cell_key(prob, changes, n_runs, seed, method))
+                   linmeta_version=__version__, cell_key=cell_key(prob, changes, n_runs, seed, method), digest="")
         if q is not None:
             warn_if_infinite_moments(q, stacklevel=2)  # once per cell, here in the caller's process
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InfiniteMomentWarning)
                 row.update(theory_values(q))
+        row["digest"] = tables.row_digest(row["cell_key"], row["status"], row["mean"], row["stderr"], row["note"])
         rows.append(row)
     table = pd.DataFrame(rows, columns=tables.columns(names))
-    keys = table["cell_key"].tolist()
     skipped = [(c, n) for c, q, n in cells if q is None]
 
-    rec = tables.recognise(out, table, _rekey(prob)) if out is not None else None
+    file = OutFile(out) if out is not None else None
+    try:
+        table = _run(prob, cells, names, table, (n_runs, seed, method), file, (scheduler, workers, threads),
+                     progress, on_task)
+    finally:
+        if file is not None:
+            file.close()
+    errors = [(c, n) for (c, _, _), n, s in zip(cells, table["note"], table["status"]) if s == "error"]
+    table.attrs.update(skipped=skipped, errors=errors)
+    if errors:
+        raise _failed(errors, len(cells), out, table)
+    return table
+
+
+def _failed(errors, n_cells, out, table):
+    """The error of a sweep with cells that have no finite estimate (the finished ``table`` attached)."""
+    changes, note = errors[0]
+    cell = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "the cell"
+    cause = note[note.index("error: ") + len("error: "):]
+    more = f" (and {len(errors) - 1} more of the {n_cells} cells)" if len(errors) > 1 else ""
+    saved = f"their rows in {out} have status 'error', the other cells are saved" if out is not None else \
+        "the table with status 'error' rows is this error's .table"
+    err = NonFiniteResultError(None, None, f"sweep: no finite estimate at grid cell {cell}{more}: {cause}; {saved}")
+    err.table = table
+    return err
+
+
+def _run(prob, cells, names, table, spec, file, where, progress, on_task):
+    """Recognise ``file`` (if any), compute the missing cells, save them; returns the finished table.
+
+    ``spec`` is ``(n_runs, seed, method)``, ``where`` is ``(scheduler, workers, threads)``.
+    """
+    (n_runs, seed, method), keys = spec, table["cell_key"].tolist()
+    rec = None
+    if file is not None:
+        data = file.read(tables.size_limit(table))
+        rec = tables.recognise(file.path, table, _rekey(prob), data)
     done = set(rec.done) if rec is not None else set()
     reused = sum(1 for k, (_, q, _) in zip(keys, cells) if q is not None and k in done)
     curve, tasks = curve_tasks(cells, names)
     tasks = [t for t in tasks if not all(keys[i] in done for i in t)]
     n_left = sum(len(t) for t in tasks)
 
-    sched = make_scheduler(scheduler, workers, threads) if tasks else None   # connect before writing
+    sched = make_scheduler(*where) if tasks else None   # connect before writing
     try:
         if rec is not None:
-            tables.prepare(rec, table.columns)
+            if not rec.exists:
+                file.create(tables.rows_text(table.iloc[:0], header=True))
+            elif rec.partial:
+                file.cut(rec.size)
             new_skips = table[(table.status == "skipped") & ~table.cell_key.isin(done)]
             if len(new_skips):
-                tables.append(out, new_skips)
+                file.append(tables.rows_text(new_skips))
                 done |= set(new_skips.cell_key)
         ids = {}
         for t in tasks:
@@ -244,11 +304,10 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
                   leave=False, file=sys.stderr) as bar:
             for tid, res in (sched.results() if sched is not None else ()):
                 t = ids[tid]
-                for i, (mean, se) in zip(t, res):
-                    table.loc[i, "mean"] = mean
-                    table.loc[i, "stderr"] = se
-                if out is not None:
-                    tables.append(out, table.iloc[[i for i in t if keys[i] not in done]])
+                for i, r in zip(t, res):
+                    _record(table, i, r)
+                if file is not None:
+                    file.append(tables.rows_text(table.iloc[[i for i in t if keys[i] not in done]]))
                 finished += len(t)
                 bar.update(len(t))
                 if on_task is not None:
@@ -257,7 +316,19 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         if sched is not None:
             sched.close()
     computed = n_left - sum(1 for t in tasks for i in t if keys[i] in done)
-    if out is not None:
-        table = tables.finalise(out, keys)
-    table.attrs.update(computed=computed, reused=reused, skipped=skipped)
+    if file is not None:
+        table = tables.read_table(file.finalise(tables.ordered(file.contents(), keys)))
+    table.attrs.update(computed=computed, reused=reused)
     return table
+
+
+def _record(table, i, result):
+    """Put one cell's result (``(mean, stderr)`` or the message of a non-finite estimate) into row ``i``."""
+    if isinstance(result, str):
+        table.loc[i, "status"] = "error"
+        table.loc[i, "note"] = tables.error_note(table.loc[i, "note"], result)
+    else:
+        table.loc[i, "mean"], table.loc[i, "stderr"] = result
+    row = table.loc[i]
+    table.loc[i, "digest"] = tables.row_digest(row["cell_key"], row["status"], row["mean"], row["stderr"],
+                                               row["note"])
