@@ -76,7 +76,7 @@ class OutFile:
         self.path = path                            # as given: named in messages
         self.target = os.path.realpath(path)        # a link is followed once, here
         self.fd = None                              # holds the lock
-        self.writable = False
+        self.wfd = None                             # for writing, opened at the first write
         self.seen = None                            # _Identity after this sweep's last read or write
 
     def _error(self, cause):
@@ -99,10 +99,7 @@ class OutFile:
                 kind = file_kind(os.stat(self.target).st_mode)
                 if kind is not None:
                     raise self._error(f"is {kind}, not a regular file; choose another file; the file was not changed")
-                try:
-                    fd, self.writable = os.open(self.target, os.O_RDWR | _CLOEXEC | _NONBLOCK), True
-                except PermissionError:
-                    fd, self.writable = os.open(self.target, os.O_RDONLY | _CLOEXEC | _NONBLOCK), False
+                fd = os.open(self.target, os.O_RDONLY | _CLOEXEC | _NONBLOCK)
             except FileNotFoundError:
                 return None
             except OSError as err:
@@ -132,7 +129,10 @@ class OutFile:
                               "sweep; choose another file; the file was not changed")
         chunks, got = [], 0
         while got <= limit:
-            chunk = os.pread(fd, min(1 << 20, limit + 1 - got), got)
+            try:
+                chunk = os.pread(fd, min(1 << 20, limit + 1 - got), got)
+            except OSError as err:
+                raise self._error(f"cannot be read ({err.strerror or err})") from None
             if not chunk:
                 break
             chunks.append(chunk)
@@ -157,20 +157,33 @@ class OutFile:
             raise self._error(f"was changed by another program while the sweep ran (size {now.size} bytes, "
                               f"this sweep left {self.seen.size}); the sweep stopped and did not write to it")
 
+    def _writer(self):
+        """The descriptor to write with (after :meth:`check`), opened on the checked file at the first write."""
+        self.check()
+        if self.wfd is None:
+            try:
+                fd = os.open(self.target, os.O_WRONLY | _CLOEXEC | _NONBLOCK)
+            except OSError as err:
+                raise self._error(f"cannot be written ({err.strerror or err}); the file was not changed") from None
+            if os.fstat(fd).st_ino != self.seen.ino:
+                os.close(fd)
+                self.check()
+                raise self._error("was replaced or moved by another program while the sweep ran")
+            self.wfd = fd
+        return self.wfd
+
     def _written(self):
-        os.fsync(self.fd)
-        self.seen = _Identity.of(os.fstat(self.fd))
+        os.fsync(self.wfd)
+        self.seen = _Identity.of(os.fstat(self.wfd))
 
     def _write(self, data):
-        """Write ``data`` at this sweep's end of the file (after :meth:`check`)."""
-        if not self.writable:
-            raise self._error("cannot be written (Permission denied); make it writable or choose another file")
-        self.check()
+        """Write ``data`` at this sweep's end of the file, after :meth:`check`; synced to disk."""
+        fd = self._writer()
         pos = self.seen.size
         try:
             view = memoryview(data)
             while view:
-                n = os.pwrite(self.fd, view, pos)
+                n = os.pwrite(fd, view, pos)
                 view, pos = view[n:], pos + n
             self._written()
         except OSError as err:
@@ -186,17 +199,15 @@ class OutFile:
         except OSError as err:
             raise self._error(f"cannot be created ({err.strerror or err})") from None
         self._lock(fd)
-        self.fd, self.writable = fd, True
+        self.fd, self.wfd = fd, os.dup(fd)
         self.seen = _Identity.of(os.fstat(fd))
         self._write(header.encode("utf-8"))
 
     def cut(self, size):
         """Cut the file to ``size`` bytes (a partial last row of this sweep)."""
-        if not self.writable:
-            raise self._error("cannot be written (Permission denied); make it writable or choose another file")
-        self.check()
+        fd = self._writer()
         try:
-            os.ftruncate(self.fd, size)
+            os.ftruncate(fd, size)
             self._written()
         except OSError as err:
             raise self._error(f"cannot be written ({err.strerror or err})") from None
@@ -239,13 +250,15 @@ class OutFile:
             if isinstance(err, OSError):
                 raise self._error(f"cannot be rewritten ({err.strerror or err})") from None
             raise
-        os.close(self.fd)
+        self.close()
         self.fd = fd
         self.seen = _Identity.of(os.fstat(fd))
         return data
 
     def close(self):
         """Release the lock (and the file)."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        for name in ("wfd", "fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)

@@ -32,6 +32,7 @@ docs: theory, MAML1 (the model), T0 (test loss), T1 and T2 (the two regimes).
 from __future__ import annotations
 
 import math
+import re
 import sys
 import warnings
 
@@ -53,6 +54,8 @@ from linmeta.sweeping.schedulers import check_scheduler, make_scheduler
 
 __all__ = ["sweep", "theory_values"]
 
+_FLOAT_WARNING = re.compile(r"^(overflow|invalid value) encountered")
+
 
 def theory_values(prob):
     """The theory columns of one cell: ``{"theory": ..., "theory_printed": ..., "note": ...}``.
@@ -62,8 +65,9 @@ def theory_values(prob):
     (Theorem 2 as printed in the talk, docs: theory, T2), which exists for
     one-step MAML in the under-parameterised regime only; elsewhere it is NaN.
     If the theory has no closed form for the problem's algorithm
-    (``NotImplementedError``, e.g. first-order MAML or iMAML), ``theory`` is
-    NaN and ``note`` says why (the exception's message).  Every other error
+    (``NotImplementedError``, e.g. first-order MAML or iMAML) or no finite
+    value (:class:`linmeta.NonFiniteResultError`), ``theory`` is NaN and
+    ``note`` says why (the exception's message).  Every other error
     propagates: a failing formula is a bug, never a NaN.
 
     Parameters
@@ -86,11 +90,14 @@ def theory_values(prob):
     out = {"theory": float("nan"), "theory_printed": float("nan"), "note": ""}
     try:
         out["theory"] = float(theory.test_loss(prob))
-    except NotImplementedError as err:
+    except (NotImplementedError, NonFiniteResultError) as err:
         out["note"] = "theory: " + " ".join(str(err).split())
         return out
     if prob.algorithm == "maml" and prob.n_steps == 1 and prob.regime == "underparameterized":
-        out["theory_printed"] = float(theory.test_loss(prob, form="printed"))
+        try:
+            out["theory_printed"] = float(theory.test_loss(prob, form="printed"))
+        except NonFiniteResultError as err:
+            out["note"] = "theory_printed: " + " ".join(str(err).split())
     return out
 
 
@@ -112,18 +119,22 @@ def _run_task(prob, curve, values, n_runs, seed, method):
     that only the failing values are errors.
     """
     field, values = (curve, values) if curve is not None else ("alpha_t", [prob.alpha_t])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InfiniteMomentWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", InfiniteMomentWarning)
+        try:
             t = simulate_curve(prob, field, values, n_runs, seed, method, progress=False)
-    except NonFiniteResultError as err:
+        except NonFiniteResultError as err:
+            t = err
+    if isinstance(t, NonFiniteResultError):
         if len(values) == 1:
-            return [str(err)]
+            return [str(t)]
         return [r for v in values for r in _run_task(prob, field, [v], n_runs, seed, method)]
-    out = []
-    for m, s in zip(t["mean"], t["stderr"]):
-        m, s = float(m), float(s)
-        out.append(_not_finite(m, s, n_runs) or (m, s))
+    out = [_not_finite(float(m), float(s), n_runs) or (float(m), float(s)) for m, s in zip(t["mean"], t["stderr"])]
+    failed = any(isinstance(r, str) for r in out)
+    for w in caught:      # numpy's overflow warnings say what the error row says; any other warning is passed on
+        if not (failed and issubclass(w.category, RuntimeWarning) and _FLOAT_WARNING.match(str(w.message))):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out
 
 
@@ -171,12 +182,22 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         read, never written, until it is recognised as a sweep made with the
         same arguments: header and every row are validated
         (:func:`linmeta.sweeping.table.recognise`).  A file that is not such a
-        sweep (a text, binary or empty file, other columns, other arguments)
-        or that holds an invalid row (a non-number ``mean``, an unknown
-        ``status``, parameters that do not match the row's ``cell_key``, ...)
-        is *refused* with :class:`~linmeta.sweeping.SweepArgumentError` naming
+        sweep (a text, binary or empty file, other columns, other arguments,
+        CRLF line endings, a last line that is not the start of one of its
+        rows) or that holds an invalid row (a non-number or negative ``mean``,
+        an unknown ``status``, parameters that do not match the row's
+        ``cell_key``, numbers that do not match the row's ``digest``, ...) is
+        *refused* with :class:`~linmeta.sweeping.SweepArgumentError` naming
         the file and the line, and left byte-identical; invalid rows are not
-        recomputed.  Only then is a partial last row (a killed writer) cut.
+        recomputed.  Only a regular file is read (a FIFO or a device is
+        refused), and no more bytes than a sweep of these cells can hold.  A
+        symbolic link is followed: its target is written and keeps its
+        permissions.  While the sweep runs it holds a lock on the file (a
+        second sweep on it is refused, on systems with ``fcntl``), and before
+        every write it checks that the file is still the one it recognised:
+        a file replaced, deleted or changed meanwhile stops the sweep with
+        :class:`~linmeta.sweeping.SweepArgumentError`, and nothing is written
+        into another file (:mod:`linmeta.sweeping.outfile`).
     method : {"exact", "protocol"}, default="exact"
         Simulation method (:func:`linmeta.simulate`).
     workers : int, default=2
@@ -195,18 +216,45 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
     pandas.DataFrame
         One row per cell, in grid order: the grid fields, ``theory``,
         ``theory_printed``, ``mean``, ``stderr``, ``n_runs``, ``seed``,
-        ``method``, ``status`` (``"ok"`` or ``"skipped"``), ``note``, the other
-        problem fields, ``w0_norm``, ``start_distance``, ``linmeta_version``,
-        ``cell_key``.  ``table.attrs`` holds ``"computed"`` (cells simulated
-        by this call), ``"reused"`` (cells read back from ``out``) and
-        ``"skipped"`` (the ``(changes, note)`` of cells at the interpolation
-        threshold).
+        ``method``, ``status`` (``"ok"``, ``"skipped"`` or ``"error"``),
+        ``note``, the other problem fields, ``w0_norm``, ``start_distance``,
+        ``linmeta_version``, ``cell_key``, ``digest`` (a fingerprint of the
+        row's numbers, :func:`linmeta.sweeping.table.row_digest`).
+        ``table.attrs`` holds ``"computed"`` (cells simulated by this call),
+        ``"reused"`` (cells read back from ``out``), ``"skipped"`` (the
+        ``(changes, note)`` of cells at the interpolation threshold) and
+        ``"errors"`` (the same for cells without a finite estimate).
 
     Raises
     ------
     ValueError
         Bad arguments, named; :class:`~linmeta.sweeping.SweepArgumentError`
         (a ``ValueError``) for an unusable ``out`` or ``scheduler``.
+    linmeta.NonFiniteResultError
+        Some cells have no finite estimate (the loss overflows, e.g. at a
+        huge step size).  Every other cell is still computed and saved; the
+        failing cells are rows with ``status="error"``, empty numbers and the
+        cause in ``note``, so the file stays resumable: a rerun reuses them
+        (the numbers depend only on the cell and the seed, so recomputing
+        would fail the same way) and raises the same error again.  The
+        finished table is the error's ``table`` attribute.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> prob = lm.Problem(p=10, m=2, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
+    >>> table = lm.sweep(prob, {"m": [1, 9]}, n_runs=20, seed=0)
+    >>> table[["m", "n_runs", "status"]].values.tolist(), table.attrs["computed"]
+    ([[1, 20, 'ok'], [9, 20, 'ok']], 2)
+
+    With ``out``, a rerun reads the finished cells back instead of computing them:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.csv")
+    >>> first = lm.sweep(prob, {"m": [1, 9]}, 20, 0, out=path)
+    >>> again = lm.sweep(prob, {"m": [1, 9]}, 20, 0, out=path)
+    >>> again.attrs["computed"], again.attrs["reused"], bool((again["mean"] == first["mean"]).all())
+    (0, 2, True)
     """
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
