@@ -375,7 +375,7 @@ def _is_row_start(tail, cols, want):
     return False
 
 
-def recognise(out, table, rekey, data=None):
+def recognise(out, table, rekey, data):
     """Check the bytes of ``out`` (never writing) against this sweep's ``table``.
 
     Parameters
@@ -387,8 +387,9 @@ def recognise(out, table, rekey, data=None):
     rekey : callable
         ``rekey(row) -> str``: the cell key recomputed from a row's text fields
         (``None`` if they do not parse).
-    data : bytes, optional
-        The file's contents, or ``None`` if it does not exist.
+    data : bytes or None
+        The file's contents (:meth:`linmeta.sweeping.outfile.OutFile.read`), or
+        ``None`` if it does not exist.
 
     Returns
     -------
