@@ -57,6 +57,20 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
+def _pread(fd, n, pos):
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, pos)
+    os.lseek(fd, pos, os.SEEK_SET)
+    return os.read(fd, n)
+
+
+def _pwrite(fd, data, pos):
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, pos)
+    os.lseek(fd, pos, os.SEEK_SET)
+    return os.write(fd, data)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Identity:
     dev: int
@@ -90,6 +104,10 @@ class OutFile:
         except BlockingIOError:
             os.close(fd)
             raise self._error("is in use by another sweep (locked); wait for it to finish or choose another file") \
+                from None
+        except OSError as err:                      # a file system without locks: no way to keep others out
+            os.close(fd)
+            raise self._error(f"cannot be locked ({err.strerror or err}); choose a file on another file system") \
                 from None
 
     def _open_existing(self):
@@ -130,7 +148,7 @@ class OutFile:
         chunks, got = [], 0
         while got <= limit:
             try:
-                chunk = os.pread(fd, min(1 << 20, limit + 1 - got), got)
+                chunk = _pread(fd, min(1 << 20, limit + 1 - got), got)
             except OSError as err:
                 raise self._error(f"cannot be read ({err.strerror or err})") from None
             if not chunk:
@@ -183,7 +201,7 @@ class OutFile:
         try:
             view = memoryview(data)
             while view:
-                n = os.pwrite(fd, view, pos)
+                n = _pwrite(fd, view, pos)
                 view, pos = view[n:], pos + n
             self._written()
         except OSError as err:
@@ -219,7 +237,7 @@ class OutFile:
     def contents(self):
         """The file's bytes as this sweep left them (after :meth:`check`)."""
         self.check()
-        return os.pread(self.fd, self.seen.size, 0)
+        return _pread(self.fd, self.seen.size, 0)
 
     def finalise(self, data):
         """Make the file hold exactly ``data``: unchanged if it does, else an atomic rewrite; returns ``data``."""
@@ -235,16 +253,24 @@ class OutFile:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fchmod(fd, mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+            else:
+                os.chmod(tmp, mode)
             os.fsync(fd)
             self._lock(fd)                          # the new file is locked before it takes the name
             self.check()
+            if fcntl is None:                       # Windows renames no file that is open (and has no lock)
+                self.close()
+                os.close(fd)
+                fd = None
             os.replace(tmp, self.target)            # atomic: the old file or the finished one
         except BaseException as err:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
             if os.path.exists(tmp):
                 os.unlink(tmp)
             if isinstance(err, OSError):
@@ -252,7 +278,7 @@ class OutFile:
             raise
         self.close()
         self.fd = fd
-        self.seen = _Identity.of(os.fstat(fd))
+        self.seen = _Identity.of(os.fstat(fd)) if fd is not None else None
         return data
 
     def close(self):
