@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from linmeta import _kernels, _kernels_variants, sampling
+from linmeta import _kernels, _kernels_erm, _kernels_variants, sampling
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.loss import loss_from_distance
 from linmeta.maml import COND_WARN, IllConditionedWarning
@@ -58,6 +58,8 @@ def solve(prob, draws, alpha_ts, want_delta=False):
     with _BLAS.limit(limits=1):
         if uses_one_step_kernel(prob):
             _kernels.maml1_solve(*args, prob.p > prob.k, want_delta, dist2, delta, cond)
+        elif entry.pooled:  # ERM: one pooled least-squares fit per run, alpha_t not read
+            _kernels_erm.erm_solve(*args, prob.p > prob.k, want_delta, dist2, delta, cond)
         else:
             _kernels_variants.variant_solve(*args, entry.code, prob.n_steps, 0.0 if prob.lam is None else prob.lam,
                                             prob.p > prob.k, want_delta, dist2, delta, cond)

@@ -57,7 +57,9 @@ def inner_map(batch, prob):
     ``alpha_t`` (docs: theory, B1).  ``"imaml"``: the exact proximal solution
     ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (docs: theory, I1), obtained from
     a Cholesky factorisation of ``H_i + lam I`` (positive definite since
-    ``lam > 0``); ``alpha_t`` plays no role.
+    ``lam > 0``); ``alpha_t`` plays no role.  ``"erm"``: no inner step
+    (``A = I``, ``b = 0``); its meta-loss scores the pooled training and
+    validation points (docs: theory, E1).
 
     Returns
     -------

@@ -77,6 +77,9 @@ def _theory_dict(prob):
             out["test_loss_printed"] = float(theory.test_loss(prob, form="printed"))
         out["optimal_alpha_t"] = float(theory.optimal_alpha_t(prob))
         out["optimal_alpha_r"] = float(theory.optimal_alpha_r(prob))
+    elif prob.algorithm == "erm":  # no inner step: alpha_r only
+        out["optimal_alpha_r"] = float(theory.optimal_alpha_r(prob))
+        notes.append("optimal_alpha_t: algorithm='erm' has no inner step and reads no alpha_t")
     else:
         notes.append("optimal_alpha_t, optimal_alpha_r: closed forms exist for one-step MAML only "
                      f"(algorithm={prob.algorithm!r}, n_steps={prob.n_steps})")

@@ -30,6 +30,7 @@ from linmeta import _budget
 from linmeta._checks import check_int, check_real
 from linmeta._engine import run_losses
 from linmeta._rng import check_seed
+from linmeta.inner_maps import check_curve_field
 from linmeta.moments import warn_if_infinite_moments
 
 __all__ = ["Estimate", "simulate", "simulate_curve", "estimated_seconds", "METHODS"]
@@ -327,6 +328,7 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     if not values:
         raise ValueError("values must contain at least one value; got an empty sequence")
     problems = [prob.replace(**{name: v}) for v in values]  # validates every value, names the field
+    check_curve_field(prob, name, [getattr(q, name) for q in problems])
     for q in problems:
         warn_if_infinite_moments(q, stacklevel=3)
     if name in _CRN_PARAMS:

@@ -9,9 +9,13 @@ algorithm   ``A_i``                                     ``b_i``
 ``maml``    ``(I - alpha_t H_i)^N``                     ``alpha_t sum_{j<N} (I - alpha_t H_i)^j c_i``
 ``fomaml``  as ``maml`` (same inner loop)               as ``maml``
 ``imaml``   ``lam (H_i + lam I)^{-1}``                  ``(H_i + lam I)^{-1} c_i``
+``erm``     ``I`` (no inner step)                       ``0``
 ==========  ==========================================  ==========================================
 
-with ``H_i = X_t,i^T X_t,i / n_t`` and ``c_i = X_t,i^T y_t,i / n_t``.  An
+with ``H_i = X_t,i^T X_t,i / n_t`` and ``c_i = X_t,i^T y_t,i / n_t``.  ERM
+(pooled training) scores ``omega`` itself on all ``n_t + n_v`` points of each
+task (``pooled``): one least-squares fit, exactly MAML at ``alpha_t = 0`` with
+``n_v`` replaced by ``n_t + n_v``.  An
 entry (:class:`InnerMap`) says how to build the map in NumPy, which compiled
 kernel code runs it, which parameters it reads, how meta-training solves for
 ``omega`` (least squares on the Gram matrix of ``Z``, or the first-order
@@ -24,7 +28,7 @@ Examples
 --------
 >>> from linmeta.inner_maps import INNER_MAPS
 >>> sorted(INNER_MAPS)
-['fomaml', 'imaml', 'maml']
+['erm', 'fomaml', 'imaml', 'maml']
 >>> INNER_MAPS["imaml"].uses_alpha_t, INNER_MAPS["fomaml"].gram
 (False, False)
 """
@@ -36,7 +40,7 @@ from typing import Callable
 import numpy as np
 import scipy.linalg
 
-__all__ = ["InnerMap", "INNER_MAPS", "inner_map", "uses_one_step_kernel"]
+__all__ = ["InnerMap", "INNER_MAPS", "inner_map", "uses_one_step_kernel", "meta_points", "check_curve_field"]
 
 
 def gradient_steps(batch, prob):
@@ -77,6 +81,12 @@ def proximal(batch, prob):
     return A, b
 
 
+def identity(batch, prob):
+    """No inner step (ERM): ``A_i = I``, ``b_i = 0``."""
+    m, p = batch.m, batch.p
+    return np.broadcast_to(np.eye(p), (m, p, p)).copy(), np.zeros((m, p))
+
+
 @dataclass(frozen=True)
 class InnerMap:
     """One algorithm's inner map and how each layer treats it.
@@ -97,6 +107,12 @@ class InnerMap:
         point ``P^T (Z omega - r) = 0`` (an LU solve).
     theory : str or None
         ``None`` when closed-form theory exists (:mod:`linmeta.theory`), else why not.
+    pooled : bool
+        The meta-loss scores ``theta_i`` on the task's training and validation
+        points pooled (``n_t + n_v`` per task) instead of its validation points.
+    fixed : tuple of str
+        Problem fields the map ignores and a curve or optimum may not vary
+        (their values would all give the same number).
     """
 
     name: str
@@ -107,6 +123,8 @@ class InnerMap:
     uses_lam: bool
     gram: bool
     theory: str | None
+    pooled: bool = False
+    fixed: tuple[str, ...] = ()
 
 
 #: The table: ``Problem.algorithm`` -> :class:`InnerMap`.
@@ -121,6 +139,8 @@ INNER_MAPS = {
         "imaml", 2, proximal, uses_alpha_t=False, uses_n_steps=False, uses_lam=True, gram=True,
         theory="iMAML needs E tr (H + lam I)^-j of a finite Wishart matrix, which is not a rational function of "
                "(n_t, p, lam); only its Marchenko-Pastur limit is algebraic"),
+    "erm": InnerMap("erm", 3, identity, uses_alpha_t=False, uses_n_steps=False, uses_lam=False, gram=True,
+                    theory=None, pooled=True, fixed=("alpha_t",)),
 }
 
 
@@ -147,3 +167,58 @@ def uses_one_step_kernel(prob):
     (True, False)
     """
     return prob.algorithm == "maml" and prob.n_steps == 1
+
+
+def meta_points(batch, prob):
+    """The points each task's meta-loss scores: ``(X, y)`` of shapes ``(m, n, p)`` and ``(m, n)``.
+
+    The validation points (``n = n_v``), or for a pooled algorithm (ERM) the
+    training points followed by the validation points (``n = n_t + n_v``).
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> prob = lm.presets.FIG3.replace(algorithm="erm")
+    >>> X, y = meta_points(lm.sample_tasks(prob, seed=0), prob)
+    >>> X.shape, y.shape                     # n_t + n_v = 5 + 25 points per task
+    ((40, 30, 30), (40, 30))
+    """
+    if not INNER_MAPS[prob.algorithm].pooled:
+        return batch.X_v, batch.y_v
+    return np.concatenate([batch.X_t, batch.X_v], axis=1), np.concatenate([batch.y_t, batch.y_v], axis=1)
+
+
+def check_curve_field(prob, name, values=None):
+    """Refuse to vary a field that ``prob.algorithm`` ignores (``InnerMap.fixed``) along a curve or optimum.
+
+    Parameters
+    ----------
+    prob : Problem
+    name : str
+        The field a curve, sweep or optimum varies.
+    values : sequence, optional
+        Its values; one distinct value is not a variation and passes.
+        ``None``: an optimum search, which always varies the field.
+
+    Raises
+    ------
+    ValueError
+        Naming the field and the algorithm.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> erm = lm.presets.FIG3.replace(algorithm="erm")
+    >>> check_curve_field(erm, "alpha_t", [0.2])          # one value: nothing varies
+    >>> check_curve_field(erm, "alpha_t", [0.0, 0.2])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha_t cannot be varied for algorithm='erm', which does not read it (no inner step: ...
+    """
+    if name not in INNER_MAPS[prob.algorithm].fixed:
+        return
+    if values is not None and len(set(float(v) for v in values)) <= 1:
+        return
+    got = "an optimum search" if values is None else f"{len(set(float(v) for v in values))} values"
+    raise ValueError(f"{name} cannot be varied for algorithm={prob.algorithm!r}, which does not read it (no inner "
+                     f"step: every {name} gives the same number); got {got}; vary alpha_r, n_r or a size instead")

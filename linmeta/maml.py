@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from linmeta.inner_maps import INNER_MAPS
+from linmeta.inner_maps import INNER_MAPS, meta_points
 
 __all__ = ["IllConditionedWarning", "inner_map", "meta_system", "meta_loss", "meta_gradient", "meta_train", "adapt",
            "first_order_fixed_point", "FOMAML_COND_MAX"]
@@ -52,10 +52,15 @@ def inner_map(batch, prob):
 
 
 def meta_system(batch, prob):
-    """Stacked system ``(Z, r)`` of the meta-loss, shapes ``(n_v m, p)`` and ``(n_v m,)``."""
+    """Stacked system ``(Z, r)`` of the meta-loss, shapes ``(k, p)`` and ``(k,)`` with ``k = prob.k``.
+
+    Rows are the validation points, or for ERM each task's training and
+    validation points pooled (:func:`linmeta.inner_maps.meta_points`).
+    """
     A, b = inner_map(batch, prob)
-    Z = np.einsum("mvi,mij->mvj", batch.X_v, A).reshape(-1, prob.p)
-    r = (batch.y_v - np.einsum("mvi,mi->mv", batch.X_v, b)).reshape(-1)
+    X, y = meta_points(batch, prob)
+    Z = np.einsum("mvi,mij->mvj", X, A).reshape(-1, prob.p)
+    r = (y - np.einsum("mvi,mi->mv", X, b)).reshape(-1)
     return Z, r
 
 
@@ -118,7 +123,7 @@ def meta_train(batch, prob):
     if cond > COND_WARN:
         warnings.warn(
             f"meta-training system is ill-conditioned: cond(Z) = {cond:.3g} > {COND_WARN:g} "
-            f"(p={prob.p}, n_v*m={prob.k}; the interpolation threshold is p == n_v*m)",
+            f"(p={prob.p}, k={prob.k} meta-training equations; the interpolation threshold is p == k)",
             IllConditionedWarning, stacklevel=2,
         )
     return omega0 + delta

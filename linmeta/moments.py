@@ -37,6 +37,10 @@ direction is needed and the tails are much lighter (measured 1.8 at ``m = 2``,
 4 at ``m = 3`` with ``p = 2``), which is not flagged.  If ``sigma = nu = 0`` the
 right-hand side is noise-free and nothing diverges; no warning is given then.
 
+ERM (``algorithm="erm"``) solves the same least-squares problem on the pooled
+points of every task: ``Z`` has ``k = (n_t + n_v) m`` rows (``prob.k``), a
+Wishart matrix as at ``alpha_t = 0``, and the conditions hold with that ``k``.
+
 Examples
 --------
 >>> import warnings, linmeta as lm
@@ -150,8 +154,9 @@ def warn_if_infinite_moments(prob, stacklevel=2):
     which = infinite_moment(prob)
     if which is None:
         return None
-    side = (f"p - n_v*m - 1 = {prob.p - prob.k - 1}" if prob.p > prob.k
-            else f"n_v*m - p - 1 = {prob.k - prob.p - 1}")
+    kname = "(n_t+n_v)*m" if prob.algorithm == "erm" else "n_v*m"   # prob.k: meta-training equations
+    side = (f"p - {kname} - 1 = {prob.p - prob.k - 1}" if prob.p > prob.k
+            else f"{kname} - p - 1 = {prob.k - prob.p - 1}")
     if which == "mean" and moment_margin(prob) > 0:
         what = ("the average test loss is infinite: with one task (m=1) and alpha_t > 0 the inner map "
                 "I - alpha_t H is singular with positive probability density, and so is the meta-training system; "
@@ -159,7 +164,7 @@ def warn_if_infinite_moments(prob, stacklevel=2):
         side = f"alpha_t={prob.alpha_t}"
     elif which == "mean":
         what = ("the average test loss is infinite (the inverse Gram matrix has no mean: needs "
-                f"{'p - n_v*m' if prob.p > prob.k else 'n_v*m - p'} - 1 > 0); a simulated mean does not converge "
+                f"{f'p - {kname}' if prob.p > prob.k else f'{kname} - p'} - 1 > 0); a simulated mean does not converge "
                 "and a closed form is not the expectation")
     else:
         what = ("the test loss has infinite variance (needs a margin > 2); Monte Carlo standard errors are "

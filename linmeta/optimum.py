@@ -40,6 +40,7 @@ from scipy import interpolate, optimize, special
 from linmeta._checks import check_int, check_real
 from linmeta._rng import check_seed, run_rng
 from linmeta.estimate import check_method, losses_over_runs
+from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
 from linmeta.moments import warn_if_infinite_moments
 
@@ -219,6 +220,7 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
     """
     if param not in PARAMS:
         raise ValueError(f"param must be one of {PARAMS}; got {param!r}")
+    check_curve_field(prob, param)
     n_runs = check_int(n_runs, "n_runs", min_val=10)
     seed = check_seed(seed)
     method = check_method(method)

@@ -31,7 +31,7 @@ from linmeta.inner_maps import INNER_MAPS
 
 __all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS"]
 
-ALGORITHMS = tuple(INNER_MAPS)  # "maml", "fomaml", "imaml"
+ALGORITHMS = tuple(INNER_MAPS)  # "maml", "fomaml", "imaml", "erm"
 REGIMES = ("overparameterized", "underparameterized")
 _INT_FIELDS = ("p", "m", "n_t", "n_v", "n_r")
 #: Problem fields by kind (``algorithm`` is the one text field).
@@ -53,7 +53,7 @@ class Problem:
     ----------
     p, m, n_t, n_v, n_r : int
         Sizes, each >= 1.  ``p == n_v * m`` (the interpolation threshold) is
-        rejected.
+        rejected (``p == (n_t + n_v) * m`` for ERM).
     sigma, nu : float
         Noise and task standard deviations, finite and >= 0.
     alpha_t, alpha_r : float
@@ -62,10 +62,12 @@ class Problem:
         Mean task and initial meta-parameters; ``None`` is the zero vector,
         and stays the zero vector of the new length when :meth:`replace`
         changes ``p``.
-    algorithm : {"maml", "fomaml", "imaml"}, default="maml"
-        Meta-learning algorithm.
+    algorithm : {"maml", "fomaml", "imaml", "erm"}, default="maml"
+        Meta-learning algorithm.  ``"erm"``: pooled training, one least-squares
+        fit on all ``n_t + n_v`` points of every task (no inner step:
+        ``alpha_t`` is kept but not read, and a curve over it is refused).
     n_steps : int, default=1
-        Inner gradient steps (``"maml"`` and ``"fomaml"``; must be 1 for iMAML).
+        Inner gradient steps (``"maml"`` and ``"fomaml"``; must be 1 for iMAML and ERM).
     lam : float, optional
         iMAML proximal strength, required and > 0 for ``"imaml"``, rejected
         otherwise.
@@ -125,21 +127,26 @@ class Problem:
                 raise ValueError(f"n_steps must be 1 for algorithm='imaml' (the inner problem is solved exactly); got {self.n_steps}")
         elif self.lam is not None:
             raise ValueError(f"lam must be None unless algorithm='imaml' (algorithm={self.algorithm!r}); got {self.lam!r}")
+        if self.algorithm == "erm" and self.n_steps != 1:
+            raise ValueError(f"n_steps must be 1 for algorithm='erm' (ERM has no inner step); got {self.n_steps}")
         if self.p == self.k:
+            k = "(n_t + n_v) * m" if INNER_MAPS[self.algorithm].pooled else "n_v * m"
             raise ValueError(
-                f"p == n_v * m == {self.p} is the interpolation threshold; meta-training is singular "
-                "(choose p < n_v * m or p > n_v * m)"
+                f"p == {k} == {self.p} is the interpolation threshold; meta-training is singular "
+                f"(choose p < {k} or p > {k})"
             )
 
     # ------------------------------------------------------------------ derived
     @property
     def k(self) -> int:
-        """Number of validation equations, ``n_v * m``."""
+        """Number of meta-training equations: ``n_v * m``, or ``(n_t + n_v) * m`` for ERM (pooled points)."""
+        if INNER_MAPS[self.algorithm].pooled:
+            return (self.n_t + self.n_v) * self.m
         return self.n_v * self.m
 
     @property
     def regime(self) -> str:
-        """``"overparameterized"`` (``p > n_v m``) or ``"underparameterized"`` (``p < n_v m``)."""
+        """``"overparameterized"`` (``p > k``) or ``"underparameterized"`` (``p < k``), ``k`` = :attr:`k`."""
         return REGIMES[0] if self.p > self.k else REGIMES[1]
 
     @property

@@ -20,23 +20,26 @@ def z_score(d):
 
 @st.composite
 def problems(draw, regime, algorithms=("maml",), max_steps=1, p_max=12):
-    """Small random problems of one regime (``"under"``: ``n_v m >= p + 2``; ``"over"``: ``n_v m <= p - 1``).
+    """Small random problems of one regime (``"under"``: ``k >= p + 2``; ``"over"``: ``k <= p - 1``; ``k = prob.k``).
 
     Vectors ``w0``, ``omega0`` are random; ``algorithm`` is drawn from ``algorithms`` and ``n_steps``
-    from ``1..max_steps`` (1 for iMAML, which then gets a random ``lam``).  Multi-step rates stay in
+    from ``1..max_steps`` (1 for iMAML, which then gets a random ``lam``, and for ERM).  Multi-step rates stay in
     [-0.6, 0.6], one-step rates in [-1.5, 1.5].
     """
     p = draw(st.integers(3, p_max))
-    n_v = draw(st.integers(1, 4) if regime == "under" else st.integers(1, p - 1))
+    algorithm = draw(st.sampled_from(algorithms))
+    pooled = lm.inner_maps.INNER_MAPS[algorithm].pooled            # ERM: (n_t + n_v) m equations
+    n_t = draw(st.integers(1, min(6, p - 2) if pooled and regime == "over" else 6))
+    extra = n_t if pooled else 0
+    n_v = draw(st.integers(1, 4) if regime == "under" else st.integers(1, p - 1 - extra))
     if regime == "under":
         m = draw(st.integers(p // n_v + 2, p // n_v + 6))
     else:
-        m = draw(st.integers(1, (p - 1) // n_v))
-    algorithm = draw(st.sampled_from(algorithms))
-    n_steps = 1 if algorithm == "imaml" else draw(st.integers(1, max_steps))
+        m = draw(st.integers(1, (p - 1) // (n_v + extra)))
+    n_steps = 1 if algorithm in ("imaml", "erm") else draw(st.integers(1, max_steps))
     rate = st.floats(-0.6, 0.6) if n_steps > 1 else st.floats(-1.5, 1.5, allow_nan=False)
     vec = st.lists(st.floats(-2, 2, allow_nan=False), min_size=p, max_size=p)
-    return lm.Problem(p=p, m=m, n_t=draw(st.integers(1, 6)), n_v=n_v, n_r=3, sigma=draw(st.floats(0, 2)),
+    return lm.Problem(p=p, m=m, n_t=n_t, n_v=n_v, n_r=3, sigma=draw(st.floats(0, 2)),
                       nu=draw(st.floats(0, 2)), alpha_t=draw(rate), alpha_r=0.3, w0=draw(vec), omega0=draw(vec),
                       algorithm=algorithm, n_steps=n_steps,
                       lam=draw(st.floats(0.05, 5)) if algorithm == "imaml" else None)

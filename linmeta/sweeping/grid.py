@@ -24,6 +24,7 @@ import numbers
 import numpy as np
 
 from linmeta._checks import check_int
+from linmeta.inner_maps import INNER_MAPS
 from linmeta.problem import INT_FIELDS, VECTOR_FIELDS, Problem
 
 __all__ = ["PARAMS", "CURVE_FIELDS", "check_grid", "cells_of", "replace_sizes", "cell_key", "curve_tasks"]
@@ -103,9 +104,11 @@ def cells_of(prob, grid):
     cells = []
     for combo in itertools.product(*grid.values()):
         changes = dict(zip(names, combo))
-        sizes = {k: changes.get(k, getattr(prob, k)) for k in ("p", "n_v", "m")}
-        if sizes["p"] == sizes["n_v"] * sizes["m"]:
-            note = f"p == n_v * m == {sizes['p']} is the interpolation threshold; meta-training is singular"
+        sizes = {k: changes.get(k, getattr(prob, k)) for k in ("p", "n_t", "n_v", "m", "algorithm")}
+        pooled = sizes["algorithm"] in INNER_MAPS and INNER_MAPS[sizes["algorithm"]].pooled   # ERM: n_t + n_v
+        if sizes["p"] == (sizes["n_t"] * pooled + sizes["n_v"]) * sizes["m"]:
+            k = "(n_t + n_v) * m" if pooled else "n_v * m"
+            note = f"p == {k} == {sizes['p']} is the interpolation threshold; meta-training is singular"
             cells.append((changes, None, note))
             continue
         try:

@@ -45,6 +45,7 @@ from linmeta._checks import check_int
 from linmeta._rng import check_seed
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve
+from linmeta.inner_maps import check_curve_field
 from linmeta.moments import InfiniteMomentWarning, warn_if_infinite_moments
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
 from linmeta.sweeping import table as tables
@@ -328,6 +329,8 @@ def _run(prob, cells, names, table, spec, file, where, progress, on_task):
     done = set(rec.done) if rec is not None else set()
     reused = sum(1 for k, (_, q, _) in zip(keys, cells) if q is not None and k in done)
     curve, tasks = curve_tasks(cells, names)
+    for t in tasks if curve else ():  # before anything is computed or written
+        check_curve_field(cells[t[0]][1], curve, [getattr(cells[i][1], curve) for i in t])
     tasks = [t for t in tasks if not all(keys[i] in done for i in t)]
     n_left = sum(len(t) for t in tasks)
 

@@ -11,7 +11,7 @@ from linmeta._checks import check_int
 from linmeta.inner_maps import uses_one_step_kernel
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
-from linmeta.theory import _finite, _variants
+from linmeta.theory import _erm, _finite, _variants
 from linmeta.theory import _generated as gen
 
 __all__ = ["FORMS", "APPROXIMATIONS", "test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r", "g"]
@@ -166,6 +166,12 @@ def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=
     (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
     _validate(prob, form, approximation)
+    if prob.algorithm == "erm":  # MAML at alpha_t = 0 with n_v -> n_t + n_v (linmeta.theory._erm)
+        maml = _erm.as_maml(prob, alpha_t)
+        if approximation == "finite":  # exact for ERM
+            _check_finite_form(form)
+            return _finite.exact_alpha0_distance(maml)
+        prob, alpha_t = maml, None
     if approximation == "finite":
         _check_finite_form(form)
         return _finite_elementwise(_finite.expected_distance, prob, alpha_t, None)
@@ -187,7 +193,10 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
         One-step MAML (theorems 1 and 2) or N-step MAML (``n_steps > 1``:
         the same derivation with ``A = (I - alpha_t H)^N``, derived form
         only).  First-order MAML and iMAML have no closed form here and raise
-        ``NotImplementedError`` saying why.
+        ``NotImplementedError`` saying why.  ERM (``algorithm="erm"``):
+        one-step MAML at ``alpha_t = 0`` with ``n_v -> n_t + n_v`` (docs:
+        theory, E1), and ``approximation="finite"`` is then exact; its
+        ``alpha_t`` override must be ``None``.
     form : {"derived", "printed"}, default="derived"
         ``"derived"``: the formula derived in ``derivations/`` (theorem 2 with
         prefactor ``h_r/(2 h_t^2)``).  ``"printed"``: theorem 2 exactly as
@@ -239,6 +248,12 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
     _validate(prob, form, approximation)
+    if prob.algorithm == "erm":  # MAML at alpha_t = 0 with n_v -> n_t + n_v (linmeta.theory._erm)
+        maml = _erm.as_maml(prob, alpha_t)
+        if approximation == "finite":  # exact for ERM
+            _check_finite_form(form)
+            return _finite_elementwise(_erm.exact_test_loss, prob, None, alpha_r)
+        prob, alpha_t = maml, None
     if approximation == "finite":
         _check_finite_form(form)
         return _finite_elementwise(_finite.test_loss, prob, alpha_t, alpha_r)
@@ -324,6 +339,8 @@ def optimal_alpha_t(prob, *, form="derived"):
     (docs: theory) T1a, T2; derivations/theorem1.py, derivations/theorem2.py.
     """
     _validate(prob, form, "leading")
+    if prob.algorithm == "erm":
+        raise ValueError("optimal_alpha_t: algorithm='erm' has no inner step and reads no alpha_t")
     _check_optimum_problem(prob, form, "optimal_alpha_t")
     if prob.regime == "overparameterized":
         return float(gen.optimal_alpha_t_overparameterized(prob.p, prob.n_t))
@@ -365,6 +382,8 @@ def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
     (docs: theory) T0, T1a; derivations/theorem1.py.
     """
     _validate(prob, form, "leading")
+    if prob.algorithm == "erm":  # MAML at alpha_t = 0 with n_v -> n_t + n_v (linmeta.theory._erm)
+        prob, alpha_t = _erm.as_maml(prob, alpha_t), None
     _check_optimum_problem(prob, form, "optimal_alpha_r")
     d2 = _distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form)
     return _out(gen.optimal_alpha_r_given_distance(d2, prob.p, prob.n_r, prob.sigma, prob.nu))
