@@ -118,17 +118,23 @@ def test_a_note_without_newline_is_not_cut(reference, tmp_path):
     assert out.read_bytes() == reference[1] + b"MY NOTE"
 
 
-@pytest.mark.parametrize("keep", [1, 5, 0.5, 0.8, -17, -1])
-def test_any_beginning_of_an_own_row_is_cut_and_resumed(reference, tmp_path, keep):
-    """A writer killed anywhere in a row (grid values, numbers, digest) leaves a prefix that is cut."""
+def test_only_the_beginning_of_an_own_row_is_cut(reference, tmp_path):
+    """A writer killed anywhere in a row (grid values, numbers, digest) leaves a prefix that is cut and resumed;
+    a last line that is not such a prefix is refused, however much it looks like one."""
     lines = reference[1].split(b"\n")
-    last = lines[4]
-    n = int(len(last) * keep) if isinstance(keep, float) else keep % len(last)
+    head, last = b"\n".join(lines[:4]) + b"\n", lines[4]
     out = tmp_path / "s.csv"
-    out.write_bytes(b"\n".join(lines[:4]) + b"\n" + last[:n])
-    again = lm.sweep(PROB, GRID, RUNS, SEED, out=out)
-    assert out.read_bytes() == reference[1]
-    assert (again.attrs["computed"], again.attrs["reused"]) == (1, 3)
+    i_mean = last.index(b",", last.index(b",", last.index(b",", last.index(b",") + 1) + 1) + 1) + 1
+    for n in (1, 5, i_mean + 3, len(last) // 2, int(len(last) * 0.8), len(last) - 17, len(last) - 1):
+        out.write_bytes(head + last[:n])
+        again = lm.sweep(PROB, GRID, RUNS, SEED, out=out)
+        assert out.read_bytes() == reference[1], n
+        assert (again.attrs["computed"], again.attrs["reused"]) == (1, 3)
+    for tail in (b"-0.5,1,9", last[:i_mean] + b"1.5x", last[:-1] + b"z", b"0.5,9,0.4 my note"):
+        out.write_bytes(head + tail)
+        with pytest.raises(ValueError, match="which is not the start of a row of this sweep"):
+            lm.sweep(PROB, GRID, RUNS, SEED, out=out)
+        assert out.read_bytes() == head + tail
 
 
 # ----------------------------------------------------------------------------- links and modes
