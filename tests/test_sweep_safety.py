@@ -351,6 +351,15 @@ def _children(pid):
     return kids
 
 
+def _cpu_seconds(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")     # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -371,7 +380,8 @@ def test_workers_end_when_the_sweep_is_killed(tmp_path):
         while len(workers := _children(proc.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert len(workers) == 2, "the sweep did not start its workers"
-        time.sleep(3)                                                         # the workers are at work
+        while min(map(_cpu_seconds, workers)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)                                                   # past their imports, at work
         assert proc.poll() is None and all(_alive(w) for w in workers)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

@@ -162,15 +162,22 @@ class OutFile:
         return b"".join(chunks)
 
     def check(self):
-        """Raise unless the path still holds the file this sweep last read or wrote, unchanged."""
+        """Raise unless the path still holds the file this sweep last read or wrote, unchanged.
+
+        The path must name the same file (device and inode, by ``lstat``), and
+        that file must have the size and modification time this sweep left
+        (by ``fstat`` of the locked descriptor: on a network file system the
+        path's cached attributes may lag behind this process's own writes).
+        """
         try:
-            now = _Identity.of(os.lstat(self.target))
+            at_path = os.lstat(self.target)
         except FileNotFoundError:
             raise self._error("was deleted while the sweep ran; the sweep stopped and wrote nothing more "
                               "(rerun the same command to start again)") from None
-        if (now.dev, now.ino) != (self.seen.dev, self.seen.ino):
+        if (at_path.st_dev, at_path.st_ino) != (self.seen.dev, self.seen.ino):
             raise self._error("was replaced or moved by another program while the sweep ran; the sweep stopped "
                               "and did not write to the file now at this path")
+        now = _Identity.of(os.fstat(self.fd))
         if now != self.seen:
             raise self._error(f"was changed by another program while the sweep ran (size {now.size} bytes, "
                               f"this sweep left {self.seen.size}); the sweep stopped and did not write to it")
