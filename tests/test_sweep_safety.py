@@ -16,6 +16,7 @@ from linmeta.sweeping.table import row_digest
 PROB = lm.Problem(p=10, m=2, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
 GRID = {"alpha_t": [-0.5, 0.5], "m": [1, 9]}   # two tasks (one per m), each a curve over alpha_t
 RUNS, SEED = 20, 5
+POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX files: locks, links, modes, limits, open-file renames")
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
 CLI = ["sweep", "--set", "p=10", "--set", "m=2", "--set", "n_t=3", "--set", "n_v=2", "--set", "n_r=3",
        "--set", "sigma=0.5", "--set", "nu=0.5", "--set", "alpha_t=0.2", "--set", "alpha_r=0.2",
@@ -60,6 +61,7 @@ def _one_line(proc, *words):
 
 
 # ----------------------------------------------------------------------------- one writer, never another file
+@POSIX
 def test_second_sweep_on_the_same_file_is_refused_while_the_first_runs(reference, tmp_path, capsys):
     out = tmp_path / "s.csv"
     seen = {}
@@ -77,6 +79,7 @@ def test_second_sweep_on_the_same_file_is_refused_while_the_first_runs(reference
     assert out.read_bytes() == reference[1]                 # only the first sweep's rows
 
 
+@POSIX
 def test_file_replaced_mid_run_is_not_written(tmp_path):
     out, theirs = tmp_path / "s.csv", b"name,score\nalice,3\n"
 
@@ -90,6 +93,7 @@ def test_file_replaced_mid_run_is_not_written(tmp_path):
     assert out.read_bytes() == theirs
 
 
+@POSIX
 def test_file_deleted_mid_run_is_not_recreated(tmp_path):
     out = tmp_path / "s.csv"
     with pytest.raises(ValueError, match="s.csv.*was deleted while the sweep ran"):
@@ -138,6 +142,7 @@ def test_only_the_beginning_of_an_own_row_is_cut(reference, tmp_path):
 
 
 # ----------------------------------------------------------------------------- links and modes
+@POSIX
 def test_symlink_stays_a_link_and_its_target_is_written(reference, tmp_path):
     (tmp_path / "data").mkdir()
     target, link = tmp_path / "data" / "real.csv", tmp_path / "link.csv"
@@ -156,12 +161,14 @@ def umask_022():
     os.umask(old)
 
 
+@POSIX
 def test_new_file_gets_the_umask_default(tmp_path, umask_022):
     out = tmp_path / "s.csv"
     lm.sweep(PROB, GRID, RUNS, SEED, out=out)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
+@POSIX
 @pytest.mark.parametrize("mode", [0o644, 0o664, 0o640])
 def test_resumed_file_keeps_its_mode(reference, tmp_path, umask_022, mode):
     out = tmp_path / "s.csv"
@@ -171,6 +178,7 @@ def test_resumed_file_keeps_its_mode(reference, tmp_path, umask_022, mode):
     assert out.read_bytes() == reference[1] and stat.S_IMODE(out.stat().st_mode) == mode
 
 
+@POSIX
 def test_finished_read_only_file_is_read_back_and_stays_read_only(reference, tmp_path):
     out = tmp_path / "s.csv"
     out.write_bytes(reference[1])
@@ -204,6 +212,7 @@ def test_device_is_refused(tmp_path):
     _one_line(proc, "--out /dev/zero: is a character device, not a regular file")
 
 
+@POSIX
 def test_huge_file_is_refused_without_reading_it(tmp_path):
     big = tmp_path / "big.csv"
     with open(big, "wb") as f:
@@ -213,6 +222,7 @@ def test_huge_file_is_refused_without_reading_it(tmp_path):
     assert big.stat().st_size == 5 << 30
 
 
+@POSIX
 def test_file_too_large_names_the_option(tmp_path):
     proc = _cli([*CLI, "--out", "s.csv"], tmp_path, fsize=600)            # the first task fits, not the second
     _one_line(proc, "--out s.csv: cannot be written (File too large)")

@@ -28,13 +28,13 @@ Examples
 >>> f = OutFile(path)
 >>> f.read(1000) is None                      # no file yet
 True
->>> f.create("a,b\\n"); f.append("1,2\\n"); f.finalise(b"a,b\\n1,2\\n")
-b'a,b\\n1,2\\n'
->>> OutFile(path).read(1000)                  # another sweep, while the first holds the lock
-Traceback (most recent call last):
-...
-linmeta.sweeping.errors.SweepArgumentError: out='...s.csv': is in use by another sweep (locked); ...
+>>> f.create("a,b\\n"); f.append("2,1\\n"); f.append("1,2\\n")
+>>> f.finalise(b"a,b\\n1,2\\n2,1\\n")            # rows in order: an atomic rewrite
+b'a,b\\n1,2\\n2,1\\n'
 >>> f.close()
+>>> g = OutFile(path); g.read(1000)
+b'a,b\\n1,2\\n2,1\\n'
+>>> g.close()
 """
 from __future__ import annotations
 
