@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numba
 
-__all__ = ["Plan", "available_bytes", "thread_doubles", "draw_doubles", "run_doubles", "run_flops", "factored_under", "plan", "describe_time",
+__all__ = ["Plan", "available_bytes", "check_vectors_fit", "PROBLEM_VECTORS", "thread_doubles", "draw_doubles", "run_doubles", "run_flops", "factored_under", "plan", "describe_time",
            "FLOPS_PER_THREAD", "SECONDS_PER_DRAW", "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT"]
 
 #: target size of one chunk's draws (doubles): about 32 MB
@@ -53,6 +53,10 @@ MEMORY_SHARE = 0.8
 RESULTS_LIMIT = 2**30
 #: print an estimate before work expected to take longer than this (seconds)
 ANNOUNCE_SECONDS = 60.0
+#: length-p vectors a Problem holds or derives (w0, omega0, omega0 - w0)
+PROBLEM_VECTORS = 3
+#: below this many bytes of problem vectors the memory available is not read (it cannot matter)
+_SMALL_VECTORS = 2**28
 _GB = 1e9
 
 
@@ -102,6 +106,33 @@ def available_bytes() -> float:
         return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return float("inf")
+
+
+def check_vectors_fit(p, available=None) -> None:
+    """Refuse a dimension ``p`` whose problem vectors cannot fit in memory, before allocating them.
+
+    A :class:`~linmeta.Problem` holds ``w0`` and ``omega0`` and derives
+    ``omega0 - w0``: :data:`PROBLEM_VECTORS` vectors of ``p`` doubles.  They
+    must fit in :data:`MEMORY_SHARE` of the memory available (read only when
+    they need more than 256 MB).
+
+    Examples
+    --------
+    >>> check_vectors_fit(10**6)
+    >>> check_vectors_fit(10**9, available=8e9)
+    Traceback (most recent call last):
+    ...
+    ValueError: p=1000000000 needs about 24.0 GB for the problem's vectors (w0, omega0 and omega0 - w0, p doubles each), but about 6.4 GB of memory is available; p must be <= 266666666 here
+    """
+    need = 8.0 * PROBLEM_VECTORS * p
+    if need <= _SMALL_VECTORS and available is None:
+        return
+    share = MEMORY_SHARE * (available_bytes() if available is None else float(available))
+    if need > share:
+        raise ValueError(
+            f"p={p} needs about {need / _GB:.1f} GB for the problem's vectors (w0, omega0 and omega0 - w0, "
+            f"p doubles each), but about {share / _GB:.1f} GB of memory is available; "
+            f"p must be <= {int(share // (8 * PROBLEM_VECTORS))} here")
 
 
 def thread_doubles(prob) -> float:

@@ -13,8 +13,11 @@ import numpy as np
 __all__ = ["check_int", "check_real", "check_vector"]
 
 
-def check_int(value, name, *, min_val=None):
+def check_int(value, name, *, min_val=None, max_val=None, max_text=None):
     """Return ``value`` as a Python ``int`` or raise ``ValueError``.
+
+    ``max_val`` is an optional inclusive upper bound, shown in the message as
+    ``max_text`` (default: the number).
 
     Examples
     --------
@@ -24,8 +27,14 @@ def check_int(value, name, *, min_val=None):
     Traceback (most recent call last):
     ...
     ValueError: p must be an integer >= 1; got 0
+    >>> check_int(10**30, "p", min_val=1, max_val=2**53, max_text="2**53")
+    Traceback (most recent call last):
+    ...
+    ValueError: p must be an integer >= 1 and <= 2**53; got 1000000000000000000000000000000
     """
-    rng = "" if min_val is None else f" >= {min_val}"
+    bounds = ([] if min_val is None else [f">= {min_val}"]) + \
+        ([] if max_val is None else [f"<= {max_text or max_val}"])
+    rng = "" if not bounds else " " + " and ".join(bounds)
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be an integer{rng}; got {value!r}")
     if not isinstance(value, numbers.Integral):
@@ -34,12 +43,12 @@ def check_int(value, name, *, min_val=None):
         else:
             raise ValueError(f"{name} must be an integer{rng}; got {value!r}")
     value = int(value)
-    if min_val is not None and value < min_val:
+    if (min_val is not None and value < min_val) or (max_val is not None and value > max_val):
         raise ValueError(f"{name} must be an integer{rng}; got {value}")
     return value
 
 
-def check_real(value, name, *, min_val=None, strict=False):
+def check_real(value, name, *, min_val=None, strict=False, max_abs=None):
     """Return ``value`` as a finite ``float`` or raise ``ValueError``.
 
     Parameters
@@ -52,6 +61,8 @@ def check_real(value, name, *, min_val=None, strict=False):
         Lower bound (inclusive unless ``strict``).
     strict : bool, default=False
         Whether the lower bound is exclusive.
+    max_abs : float, optional
+        Largest magnitude allowed (inclusive).
 
     Examples
     --------
@@ -61,9 +72,15 @@ def check_real(value, name, *, min_val=None, strict=False):
     Traceback (most recent call last):
     ...
     ValueError: sigma must be finite and >= 0; got nan
+    >>> check_real(1e200, "sigma", min_val=0, max_abs=1e50)
+    Traceback (most recent call last):
+    ...
+    ValueError: sigma must be finite and >= 0 and <= 1e+50; got 1e+200
     """
     op = ">" if strict else ">="
     rng = "" if min_val is None else f" and {op} {min_val:g}"
+    if max_abs is not None:
+        rng += f" and <= {max_abs:g}" if min_val is not None and min_val >= 0 else f" and |{name}| <= {max_abs:g}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a finite real number{rng}; got {value!r}")
     value = float(value)
@@ -71,13 +88,22 @@ def check_real(value, name, *, min_val=None, strict=False):
         raise ValueError(f"{name} must be finite{rng}; got {value}")
     if min_val is not None and (value <= min_val if strict else value < min_val):
         raise ValueError(f"{name} must be finite{rng}; got {value}")
+    if max_abs is not None and abs(value) > max_abs:
+        raise ValueError(f"{name} must be finite{rng}; got {value}")
     return value
 
 
-def check_vector(value, name, p):
+def check_vector(value, name, p, *, max_abs=None):
     """Return ``value`` as a read-only float64 vector of length ``p``.
 
-    ``None`` means the zero vector.
+    ``None`` means the zero vector; ``max_abs`` bounds the entries' magnitude.
+
+    Examples
+    --------
+    >>> check_vector([1e60, 0.0], "w0", 2, max_abs=1e50)
+    Traceback (most recent call last):
+    ...
+    ValueError: w0 must have entries of magnitude <= 1e+50; got 1e+60 at [0]
     """
     if value is None:
         out = np.zeros(p)
@@ -90,5 +116,9 @@ def check_vector(value, name, p):
             raise ValueError(f"{name} must be None or a real array of length p={p}; got shape {out.shape}")
         if not np.all(np.isfinite(out)):
             raise ValueError(f"{name} must be finite; got non-finite entries at {np.flatnonzero(~np.isfinite(out)).tolist()}")
+        if max_abs is not None and np.any(np.abs(out) > max_abs):
+            big = np.flatnonzero(np.abs(out) > max_abs)
+            raise ValueError(f"{name} must have entries of magnitude <= {max_abs:g}; got {out[big[0]]:g} at "
+                             f"{big[:5].tolist()}{' ...' if big.size > 5 else ''}")
     out.setflags(write=False)
     return out

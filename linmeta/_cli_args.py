@@ -7,18 +7,26 @@ give every subcommand the same options, help texts and one-line errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import math
+import os
 
 import numpy as np
 
 from linmeta import presets
-from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, VECTOR_FIELDS, Problem
+from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, VECTOR_FIELDS, Problem, check_size
 from linmeta.sweeping import replace_sizes
 
 __all__ = ["Parser", "UsageError", "parse_set", "parse_grid", "add_command", "add_problem_arguments", "add_seed",
-           "add_threads", "COUNT", "SEED", "POSITIVE", "NON_NEGATIVE"]
+           "add_threads", "check_plot_file", "writing", "COUNT", "SEED", "POSITIVE", "NON_NEGATIVE",
+           "GRID_POINTS_MAX", "GRID_CELLS_MAX"]
 
 _FIELDS = tuple(f for f in Problem.__dataclass_fields__)
+#: most values one ``--grid`` may give (checked before they are generated)
+GRID_POINTS_MAX = 10_000
+#: most cells all ``--grid`` options together may give (the product of their lengths)
+GRID_CELLS_MAX = 100_000
 
 
 class UsageError(ValueError):
@@ -74,10 +82,14 @@ def parse_set(items, prob):
     scalars, vectors = {}, {}
     for item in items or ():
         name, value = _split(item, "--set")
+        if name in scalars or name in vectors:
+            raise UsageError(f"--set {item!r}: {name} is given twice")
         if name in VECTOR_FIELDS:
             vectors[name] = value
         else:
             scalars[name] = _scalar(name, value, "--set")
+    if "p" in scalars:  # before replace_sizes builds vectors of the new length
+        check_size(scalars["p"])
     prob = replace_sizes(prob, **scalars)
     changes = {}
     for name, text in vectors.items():
@@ -114,8 +126,8 @@ def parse_grid(items):
                 raise UsageError(f"--grid {item!r}: expected {name}=START:STOP:NUM")
             start, stop = (_scalar("alpha_t", v, "--grid") for v in parts[:2])
             num = _scalar("n_t", parts[2], "--grid")
-            if num < 1:
-                raise UsageError(f"--grid {item!r}: NUM must be >= 1; got {num}")
+            if not 1 <= num <= GRID_POINTS_MAX:
+                raise UsageError(f"--grid {item!r}: NUM must be an integer >= 1 and <= {GRID_POINTS_MAX}; got {num}")
             vals = [float(v) for v in np.round(np.linspace(start, stop, num), 12)]
             if name in INT_FIELDS:
                 if not all(float(v).is_integer() for v in vals):
@@ -124,9 +136,81 @@ def parse_grid(items):
             elif name not in FLOAT_FIELDS:
                 raise UsageError(f"--grid {item!r}: {name} is not numeric; list the values instead")
         else:
+            if value.count(",") >= GRID_POINTS_MAX:
+                raise UsageError(f"--grid {name}=...: at most {GRID_POINTS_MAX} values; got {value.count(',') + 1}")
             vals = [_scalar(name, v.strip(), "--grid") for v in value.split(",")]
+        if name == "p":  # before any cell builds vectors of length p
+            for v in vals:
+                check_size(v)
         grid[name] = vals
+    cells = math.prod(len(v) for v in grid.values())
+    if cells > GRID_CELLS_MAX:
+        raise UsageError(f"--grid: {' x '.join(str(len(v)) for v in grid.values())} = {cells} cells; "
+                         f"at most {GRID_CELLS_MAX} allowed")
     return grid
+
+
+def check_plot_file(path, option="--plot"):
+    """Refuse a figure file matplotlib cannot write, before any work: unknown format or missing folder.
+
+    The format is the file's extension (none: PNG).
+
+    Examples
+    --------
+    >>> check_plot_file("check.png")
+    >>> check_plot_file("check.xyz")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    linmeta._cli_args.UsageError: --plot check.xyz: unknown format 'xyz'; known: ...
+    """
+    from matplotlib.figure import Figure  # noqa: PLC0415  (only the commands that plot need it)
+
+    known = sorted(Figure().canvas.get_supported_filetypes())
+    ext = os.path.splitext(os.fspath(path))[1][1:].lower()
+    if ext and ext not in known:
+        raise UsageError(f"{option} {path}: unknown format {ext!r}; known: {', '.join(known)}")
+    folder = os.path.dirname(os.fspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path}: is a folder, not a file")
+
+
+#: errors of a write, reported against the output option even when they name no file (EFBIG, ENOSPC, ...)
+_WRITE_ERRNOS = {getattr(errno, n) for n in ("EFBIG", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO",
+                                             "EISDIR", "ENOTDIR", "EEXIST", "ENAMETOOLONG") if hasattr(errno, n)}
+
+
+def _inside(name, root):
+    name = os.path.abspath(os.fspath(name))
+    return name == root or os.path.commonpath([name, root]) == root
+
+
+@contextlib.contextmanager
+def writing(option, path):
+    """Report a failed write of the output named by ``option`` as ``option path: cause`` (a ``UsageError``).
+
+    Catches an ``OSError`` about ``path`` (or a file under it, for a folder),
+    or a write error that names no file (``EFBIG``, ``ENOSPC``, ...); any
+    other error propagates unchanged.
+
+    Examples
+    --------
+    >>> with writing("--out", "s.csv"):
+    ...     raise OSError(27, "File too large")
+    Traceback (most recent call last):
+    ...
+    linmeta._cli_args.UsageError: --out s.csv: File too large
+    """
+    try:
+        yield
+    except OSError as err:
+        root = os.path.abspath(os.fspath(path))
+        name = err.filename
+        if not (_inside(name, root) if name is not None else err.errno in _WRITE_ERRNOS):
+            raise
+        where = "" if name is None or os.path.abspath(os.fspath(name)) == root else f" {name}:"
+        raise UsageError(f"{option} {path}:{where} {err.strerror or err}") from err
 
 
 def _bounded(kind, low, *, strict=False):

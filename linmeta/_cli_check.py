@@ -9,7 +9,8 @@ from matplotlib.figure import Figure
 
 from linmeta import __version__, presets
 from linmeta._check import check
-from linmeta._cli_args import COUNT, NON_NEGATIVE, add_command, add_problem_arguments, add_seed, parse_grid, parse_set
+from linmeta._cli_args import (COUNT, NON_NEGATIVE, add_command, add_problem_arguments, add_seed, check_plot_file,
+                               parse_grid, parse_set, writing)
 from linmeta.plotting import plot_check
 
 __all__ = ["add", "run"]
@@ -80,13 +81,16 @@ def _grid(args, prob):
 
 def run(args) -> int:
     """Run ``linmeta check``; returns 0 when the formula passes, 1 when it is rejected (bad input raises ValueError)."""
+    if args.plot:
+        check_plot_file(args.plot)  # before the simulation, not after it
     prob = parse_set(args.set, presets.PRESETS[args.preset])
     res = check(args.formula, prob, _grid(args, prob), n_runs=args.runs, seed=args.seed, rtol=args.rtol,
                 level=args.level, method=args.method)
     if args.plot:
         fig = Figure(figsize=(5.5, 3.6), layout="constrained")
         plot_check(fig.subplots(), res)
-        fig.savefig(args.plot)
+        with writing("--plot", args.plot):
+            fig.savefig(args.plot)
     if args.json:
         print(json.dumps({
             "linmeta_version": __version__, "formula": res.formula, "passed": res.passed, "mode": res.mode,

@@ -95,7 +95,9 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
     del draws
     alpha_rs = np.asarray(alpha_rs, dtype=float)
     if method == "exact":
-        return loss_from_distance(dist2[:, :, None], prob, alpha_rs[None, None, :])
+        # a loss beyond the largest double is left as inf (no numpy warning): the estimate refuses it, naming why
+        with np.errstate(over="ignore", invalid="ignore"):
+            return loss_from_distance(dist2[:, :, None], prob, alpha_rs[None, None, :])
     test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler)
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
     if test_sampler == "projected":

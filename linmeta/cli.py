@@ -15,6 +15,14 @@ number, meaning a constant vector, or ``p`` comma-separated numbers, or
 ``--grid NAME=V1,V2,...`` lists values.  ``--workers`` is always a number of
 parallel worker processes, ``--threads`` always a number of Numba threads.
 Every error prints one line naming what is wrong and exits with status 2.
+
+Exit status: 0 done; 1 ``check`` rejected the formula; 2 bad input or an
+output that cannot be written (one line on stderr names the option or
+stdout, and the cause); 130 a sweep interrupted (Ctrl-C); 141 (128 + SIGPIPE)
+stdout closed by its reader, for example ``linmeta sweep ... | head -1``:
+linmeta stops quietly, as Unix tools do, and the work already done (a
+``--out`` file) is kept.
+
 The logic lives in the library (:func:`linmeta.theory.test_loss`,
 :func:`linmeta.simulate`, :func:`linmeta.sweep`, :func:`linmeta.figures.make`);
 this module only parses and prints.
@@ -26,7 +34,9 @@ subparsers ``sub`` (with :func:`add_command`) and sets ``func``; the list
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 
@@ -37,11 +47,22 @@ from linmeta.figures import FIGURES, PAPER_PANELS, make
 from linmeta.estimate import estimated_seconds
 from linmeta.sweeping import SweepArgumentError, cells_of
 from linmeta._cli_args import (COUNT, POSITIVE, UsageError, Parser, add_command, add_problem_arguments,
-                               add_seed, add_threads, parse_grid, parse_set)
+                               add_seed, add_threads, parse_grid, parse_set, writing)
 from linmeta import _cli_check
 
 __all__ = ["main", "build_parser", "add_command", "add_problem_arguments", "COMMANDS", "UsageError",
-           "parse_set", "parse_grid"]
+           "parse_set", "parse_grid", "EXIT_STATUS", "EXIT_BROKEN_PIPE"]
+
+#: exit status when stdout's reader has closed it (128 + SIGPIPE, as for a Unix tool killed by SIGPIPE)
+EXIT_BROKEN_PIPE = 141
+#: the exit statuses, as ``linmeta --help`` lists them
+EXIT_STATUS = """\
+exit status:
+  0    done
+  1    check: the formula is rejected
+  2    bad input, or an output that cannot be written (one line on stderr names the option or stdout)
+  130  sweep interrupted (Ctrl-C); finished cells are kept in --out
+  141  stdout closed by its reader (e.g. piped into head): linmeta stops quietly; work done is kept"""
 
 # ----------------------------------------------------------------------------- output
 def _header(seed):
@@ -155,9 +176,11 @@ def cmd_sweep(args):
     print(_header(args.seed))
     _announce(sum(estimated_seconds(q, args.runs, args.method) for _, q, _ in cells_of(prob, grid) if q is not None))
     try:
-        table = sweep(prob, grid, args.runs, args.seed, scheduler=args.scheduler, out=args.out, method=args.method,
-                      workers=args.workers, threads=args.threads if args.scheduler == "processes" else None,
-                      progress=False if args.quiet else None)
+        with writing("--out", args.out) if args.out else contextlib.nullcontext():
+            table = sweep(prob, grid, args.runs, args.seed, scheduler=args.scheduler, out=args.out,
+                          method=args.method, workers=args.workers,
+                          threads=args.threads if args.scheduler == "processes" else None,
+                          progress=False if args.quiet else None)
     except KeyboardInterrupt:
         where = f"finished cells are saved in {args.out}; rerun the same command to resume" if args.out else \
             "nothing was saved (no --out)"
@@ -176,11 +199,22 @@ def cmd_sweep(args):
     return 0
 
 
+def _check_outdir(outdir):
+    """Refuse ``--outdir`` before any work if it, or the nearest existing folder above it, is not a folder."""
+    path = os.path.abspath(outdir)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        where = "" if path == os.path.abspath(outdir) else f" ({path} is a file)"
+        raise UsageError(f"figures --outdir {outdir}: not a folder{where}")
+
+
 def cmd_figures(args):
     names = args.names or list(FIGURES)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
         raise UsageError(f"figures: unknown figure(s) {unknown}; known: {', '.join(FIGURES)}")
+    _check_outdir(args.outdir)
     threads = args.threads
     if args.old_workers is not None:
         if threads is not None:
@@ -191,8 +225,9 @@ def cmd_figures(args):
     wall = {}
     for name in names:
         t0 = time.perf_counter()
-        made = make(name, args.outdir, seed=args.seed, runs_scale=args.runs_scale,
-                    progress=False if args.quiet else None, workers=threads)
+        with writing("--outdir", args.outdir):
+            made = make(name, args.outdir, seed=args.seed, runs_scale=args.runs_scale,
+                        progress=False if args.quiet else None, workers=threads)
         wall[name] = time.perf_counter() - t0
         print(f"{name}: {wall[name]:.1f} s (compute {made.seconds:.1f} s) -> "
               + ", ".join(made.paths))
@@ -294,7 +329,8 @@ def build_parser():
     >>> build_parser().parse_args(["sweep", "--grid", "m=10,20", "--workers", "3"]).workers
     3
     """
-    parser = Parser(prog="linmeta", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="linmeta", description=__doc__.split("\n\n")[0], epilog=EXIT_STATUS,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"linmeta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for add in COMMANDS:
@@ -307,16 +343,68 @@ def _option(err):
     return f"--{err.param.replace('_', '-')} {err.value}: {err.cause}"
 
 
+class _StdoutError(Exception):
+    """Writing to stdout failed (``err``: the ``OSError``)."""
+
+    def __init__(self, err):
+        super().__init__(err)
+        self.err = err
+
+
+class _GuardedStdout:
+    """``sys.stdout`` while a command runs: a failed write or flush raises :class:`_StdoutError`.
+
+    This tells stdout's errors apart from those of every other file or pipe.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as err:
+            raise _StdoutError(err) from err
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except OSError as err:
+            raise _StdoutError(err) from err
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _discard(stream):
+    """Point ``stream``'s file descriptor at the null device: what is still buffered cannot fail at exit."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
+
+
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status (2 for any error, printed on one line)."""
+    """Run the command line; returns the exit status (see :data:`EXIT_STATUS`; 2 for an error, printed on one line)."""
+    stdout = sys.stdout
+    guarded = _GuardedStdout(stdout)
     try:
-        args = build_parser().parse_args(argv)
-        return args.func(args)
+        with contextlib.redirect_stdout(guarded):
+            try:
+                args = build_parser().parse_args(argv)
+                status = args.func(args)
+            except SystemExit as exc:  # --help / --version
+                status = exc.code if isinstance(exc.code, int) else 0
+            guarded.flush()
+        return status
+    except _StdoutError as exc:
+        _discard(stdout)
+        if isinstance(exc.err, BrokenPipeError):  # the reader has all it wants: stop quietly
+            return EXIT_BROKEN_PIPE
+        message = f"cannot write to stdout: {exc.err.strerror or exc.err}"
     except SweepArgumentError as err:
         message = _option(err)
     except (ValueError, OSError, NotImplementedError) as err:  # UsageError, validation errors, files
         message = " ".join(str(err).split())
-    except SystemExit as exc:  # --help / --version
-        return exc.code if isinstance(exc.code, int) else 0
     print(f"linmeta: error: {message}", file=sys.stderr)
     return 2

@@ -19,6 +19,7 @@ the thread count, chunk size or executor.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,8 @@ from linmeta._checks import check_int, check_real
 from linmeta._engine import run_losses
 from linmeta._rng import check_seed
 from linmeta.inner_maps import check_curve_field
+from linmeta.errors import NonFiniteResultError
+from linmeta.loss import h
 from linmeta.moments import warn_if_infinite_moments
 
 __all__ = ["Estimate", "simulate", "simulate_curve", "estimated_seconds", "METHODS"]
@@ -245,14 +248,23 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
         ``n_v m x p`` work arrays per thread, and the draws) and of the per-run
         results is compared with the memory available; the message names the
         sizes and the estimate in GB.
+    NonFiniteResultError
+        If the mean or the standard error is not a finite number (e.g. the
+        loss overflows double precision at a very large rate); the message
+        names the parameter and the cause.  A single run has a ``nan``
+        standard error, which is not an error.
 
     Warns
     -----
     InfiniteMomentWarning
-        If the average loss is infinite (``p - n_v m - 1 <= 0`` when
-        over-parameterised, ``n_v m - p - 1 <= 0`` when under-parameterised)
-        or its variance is (the same with ``- 3``): the mean does not converge
-        or its standard error is meaningless (:mod:`linmeta.moments`).
+        If the average loss or its variance is infinite
+        (:func:`linmeta.moments.infinite_moment`): the mean does not converge
+        or its standard error is meaningless.  Next to the interpolation
+        threshold (``|p - n_v m| - 1 <= 0`` for the mean, ``<= 2`` for the
+        variance); for first-order MAML at any ``alpha_t != 0`` with ``m >= 2``
+        and at ``alpha_t > 0`` with an odd ``n_steps``; for MAML at
+        ``alpha_t > 0`` with one task under-parameterised, or with
+        ``n_v > p - 1 + 1/n_steps`` and few tasks (:mod:`linmeta.moments`).
 
     Examples
     --------
@@ -276,7 +288,42 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
 def _simulate(prob, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress):
     losses = losses_over_runs(prob, n_runs, seed, [prob.alpha_t], [prob.alpha_r], method, n_test_tasks,
                                n_test_points, chunk_size, progress, "simulate", test_sampler)
-    return Estimate.from_values(losses[:, 0, 0], seed, method)
+    return finite_estimate(losses[:, 0, 0], seed, method, prob, prob.alpha_t, prob.alpha_r)
+
+
+def finite_estimate(values, seed, method, prob, alpha_t, alpha_r):
+    """:meth:`Estimate.from_values`, or :class:`NonFiniteResultError` if its mean or standard error is not finite.
+
+    A single run has no standard error (``nan``), which is not an error.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf in the standard deviation: refused below
+        est = Estimate.from_values(values, seed, method)
+    if math.isfinite(est.mean) and (est.n_runs < 2 or math.isfinite(est.stderr)):
+        return est
+    raise non_finite_error(values, prob, alpha_t, alpha_r)
+
+
+def non_finite_error(values, prob, alpha_t, alpha_r):
+    """The :class:`NonFiniteResultError` for per-run losses ``values`` at ``(alpha_t, alpha_r)`` whose mean or
+    standard error is not finite, naming the cause."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # T0: the loss is sigma^2/2 (1 + alpha_r^2 p / n_r) + h_r/2 (nu^2 + |omega* - w0|^2)
+        coefficients = (prob.sigma**2 * (1 + np.float64(alpha_r) ** 2 * prob.p / prob.n_r),
+                        h(alpha_r, prob.p, prob.n_r))
+    if not np.all(np.isfinite(coefficients)):
+        return NonFiniteResultError(
+            "alpha_r", alpha_r, "the test loss overflows double precision at this rate (h_r = (1 - alpha_r)^2 + "
+            "alpha_r^2 (p + 1)/n_r is beyond the largest double)")
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    at = f"alpha_t={alpha_t!r}, alpha_r={alpha_r!r}"
+    if bad:
+        return NonFiniteResultError(
+            None, None, f"{bad} of {values.size} runs give a non-finite test loss at {at}: |omega* - w0|^2 or the "
+            "loss overflows double precision (a rate this large, or a singular meta-training system)")
+    return NonFiniteResultError(
+        None, None, f"the per-run test losses at {at} are finite (largest {np.max(np.abs(values)):.3g}) but their "
+        "mean or standard error overflows double precision")
 
 
 def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100,
@@ -309,6 +356,11 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
         method`` and a column named after the parameter (a copy of ``value``),
         the layout of :func:`linmeta.sweep` tables.
 
+    Raises
+    ------
+    ValueError, NonFiniteResultError
+        As in :func:`simulate`, for any value.
+
     Warns
     -----
     InfiniteMomentWarning
@@ -338,7 +390,8 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
         losses = losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_tasks, n_test_points,
                                    chunk_size, progress, f"curve {name}", test_sampler)
         per_value = losses[:, :, 0].T if name == "alpha_t" else losses[:, 0, :].T
-        ests = [Estimate.from_values(v, seed, method) for v in per_value]
+        ests = [finite_estimate(v, seed, method, prob, *((r, prob.alpha_r) if name == "alpha_t" else (prob.alpha_t, r)))
+                for v, r in zip(per_value, rates)]
     else:
         ests = [_simulate(q, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress)
                 for q in problems]

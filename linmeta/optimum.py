@@ -39,10 +39,10 @@ from scipy import interpolate, optimize, special
 
 from linmeta._checks import check_int, check_real
 from linmeta._rng import check_seed, run_rng
-from linmeta.estimate import check_method, losses_over_runs
+from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
-from linmeta.moments import warn_if_infinite_moments
+from linmeta.moments import warn_if_infinite_moments, worst_rate
 
 __all__ = ["Optimum", "simulate_optimum", "PARAMS", "DEFAULT_BRACKETS"]
 
@@ -205,11 +205,18 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
     ValueError
         Bad input, or the minimum of the mean curve lies at an end of
         ``bracket`` (widen it).
+    NonFiniteResultError
+        If the mean or standard error of the loss at a rate of the curve is
+        not finite (e.g. the loss overflows double precision at that rate);
+        the message names the rate and the cause.
 
     Warns
     -----
     InfiniteMomentWarning
-        If the loss has an infinite mean or variance (:mod:`linmeta.moments`).
+        If the loss has an infinite mean or variance (:mod:`linmeta.moments`)
+        anywhere on the searched curve: for ``param="alpha_t"`` the whole
+        ``bracket`` is checked (the conditions depend on the sign of
+        ``alpha_t``), not only ``prob.alpha_t``.
 
     Examples
     --------
@@ -245,23 +252,39 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
         raise ValueError(f"bracket must be a pair (low, high) of finite reals; got {bracket!r}") from None
     if not lo < hi:
         raise ValueError(f"bracket must be a pair (low, high) with low < high; got {bracket!r}")
-    warn_if_infinite_moments(prob, stacklevel=3)
+    if param == "alpha_t":  # the curve covers the whole bracket, not prob.alpha_t
+        worst = worst_rate(prob, param, lo, hi)
+        warn_if_infinite_moments(worst, stacklevel=3, where=f"at alpha_t={worst.alpha_t:g} in the bracket "
+                                                            f"({lo:g}, {hi:g}) searched")
+    else:
+        warn_if_infinite_moments(prob, stacklevel=3)
 
     cache = {}
 
-    def evaluate(xs):
+    def losses_at(xs):
         if param == "alpha_r" and method == "exact":
             # the loss is affine in |omega* - w0|^2 given the run (T0): meta-train once, at alpha_r = 0
             if "d2" not in cache:
                 l0 = losses_over_runs(prob, n_runs, seed, [prob.alpha_t], [0.0], method, n_test_tasks,
                                       n_test_points, None, progress, f"optimum {param}")[:, 0, :]
                 cache["d2"] = 2 * l0 - prob.sigma**2 - prob.nu**2
-            return loss_from_distance(cache["d2"], prob, np.asarray(xs, dtype=float)[None, :])
+            with np.errstate(over="ignore", invalid="ignore"):  # a loss beyond the largest double: refused below
+                return loss_from_distance(cache["d2"], prob, np.asarray(xs, dtype=float)[None, :])
         a_t = xs if param == "alpha_t" else [prob.alpha_t]
         a_r = xs if param == "alpha_r" else [prob.alpha_r]
         out = losses_over_runs(prob, n_runs, seed, a_t, a_r, method, n_test_tasks, n_test_points, None, progress,
                                 f"optimum {param}")
         return out[:, :, 0] if param == "alpha_t" else out[:, 0, :]
+
+    def evaluate(xs):
+        losses = losses_at(xs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(losses.mean(axis=0)) & np.isfinite(losses.std(axis=0, ddof=1))
+        if not finite.all():
+            j = int(np.argmin(finite))
+            rates = {"alpha_t": prob.alpha_t, "alpha_r": prob.alpha_r, param: float(xs[j])}
+            raise non_finite_error(losses[:, j], prob, rates["alpha_t"], rates["alpha_r"])
+        return losses
 
     value, se, ci, loss, xs, losses = _minimise_runs(evaluate, n_runs, seed, (lo, hi), n_grid, n_fine, n_boot,
                                                     level, grid)

@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linmeta._budget import check_vectors_fit
 from linmeta._checks import check_int, check_real, check_vector
 from linmeta.inner_maps import INNER_MAPS
 
-__all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS"]
+__all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "SIZE_MAX",
+           "SCALE_MAX", "check_size"]
 
 ALGORITHMS = tuple(INNER_MAPS)  # "maml", "fomaml", "imaml", "erm"
 REGIMES = ("overparameterized", "underparameterized")
@@ -38,6 +40,33 @@ _INT_FIELDS = ("p", "m", "n_t", "n_v", "n_r")
 INT_FIELDS = (*_INT_FIELDS, "n_steps")
 FLOAT_FIELDS = ("sigma", "nu", "alpha_t", "alpha_r", "lam")   # lam may also be None
 VECTOR_FIELDS = ("w0", "omega0")
+#: Largest size (``p, m, n_t, n_v, n_r``): the formulas use sizes as floats, exact up to 2**53.
+SIZE_MAX = 2**53
+#: Largest ``sigma``, ``nu`` and ``|w0|``, ``|omega0|`` entry.  The loss is homogeneous of degree 2 in
+#: ``(sigma, nu, w0, omega0)`` and its Monte Carlo variance of degree 4; at 1e50 the fourth power is 1e200,
+#: which leaves a factor 1e108 of double precision (about 1.8e308) for the rates and sizes.  Above about
+#: 1.3e154 even ``sigma**2`` is not a double.  Any larger problem is a rescaled copy of one within range.
+SCALE_MAX = 1e50
+
+
+def check_size(value, name="p"):
+    """Return ``value`` as a size in ``[1, SIZE_MAX]``; for ``p``, also check that length-p vectors fit in memory.
+
+    Nothing of length ``value`` is allocated.
+
+    Examples
+    --------
+    >>> check_size(30)
+    30
+    >>> check_size(10**30)
+    Traceback (most recent call last):
+    ...
+    ValueError: p must be an integer >= 1 and <= 2**53; got 1000000000000000000000000000000
+    """
+    value = check_int(value, name, min_val=1, max_val=SIZE_MAX, max_text="2**53")
+    if name == "p":
+        check_vectors_fit(value)
+    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,12 +83,16 @@ class Problem:
     p, m, n_t, n_v, n_r : int
         Sizes, each >= 1.  ``p == n_v * m`` (the interpolation threshold) is
         rejected (``p == (n_t + n_v) * m`` for ERM).
+        Each is at most ``SIZE_MAX`` (``2**53``), and ``p`` is refused
+        before anything is allocated if the problem's length-``p`` vectors
+        do not fit in memory.
     sigma, nu : float
-        Noise and task standard deviations, finite and >= 0.
+        Noise and task standard deviations, in ``[0, SCALE_MAX]`` (``1e50``).
     alpha_t, alpha_r : float
         Training and adaptation rates, finite (negative allowed).
     w0, omega0 : array_like of shape (p,), optional
-        Mean task and initial meta-parameters; ``None`` is the zero vector,
+        Mean task and initial meta-parameters, entries of magnitude at most
+        ``SCALE_MAX``; ``None`` is the zero vector,
         and stays the zero vector of the new length when :meth:`replace`
         changes ``p``.
     algorithm : {"maml", "fomaml", "imaml", "erm"}, default="maml"
@@ -106,16 +139,17 @@ class Problem:
 
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        # every scalar is checked before the length-p vectors are built (check_size refuses a p they cannot fit)
         for name in _INT_FIELDS:
-            put(name, check_int(getattr(self, name), name, min_val=1))
+            put(name, check_size(getattr(self, name), name))
         for name in ("sigma", "nu"):
-            put(name, check_real(getattr(self, name), name, min_val=0))
+            put(name, check_real(getattr(self, name), name, min_val=0, max_abs=SCALE_MAX))
         for name in ("alpha_t", "alpha_r"):
             put(name, check_real(getattr(self, name), name))
         # remember which vectors the user left at their default, so that replace(p=...) resizes them
         put("_default_vectors", tuple(name for name in VECTOR_FIELDS if getattr(self, name) is None))
-        put("w0", check_vector(self.w0, "w0", self.p))
-        put("omega0", check_vector(self.omega0, "omega0", self.p))
+        put("w0", check_vector(self.w0, "w0", self.p, max_abs=SCALE_MAX))
+        put("omega0", check_vector(self.omega0, "omega0", self.p, max_abs=SCALE_MAX))
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}; got {self.algorithm!r}")
         put("n_steps", check_int(self.n_steps, "n_steps", min_val=1))

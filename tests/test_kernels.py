@@ -29,6 +29,7 @@ def _threads(n, f):
 
 @pytest.mark.parametrize("regime", list(PROBLEMS))
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
+@pytest.mark.filterwarnings("ignore::linmeta.InfiniteMomentWarning")   # first-order MAML at alpha_t != 0, m >= 2
 def test_bit_for_bit_one_vs_two_threads_and_chunks(regime, algo):
     prob = PROBLEMS[regime].replace(**ALGORITHMS[algo])
     kw = dict(n_runs=6, seed=4, method="exact")

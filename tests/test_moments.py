@@ -28,7 +28,9 @@ def test_one_task_positive_rate_under_parameterised_has_no_mean():
     q = lm.Problem(p=2, m=1, n_t=10, n_v=10, n_r=10, sigma=1.0, nu=0.5, alpha_t=0.5, alpha_r=0.0)
     assert infinite_moment(q) == "mean"
     assert infinite_moment(q.replace(alpha_t=-0.5)) is None
-    assert infinite_moment(q.replace(m=2)) is None
+    # two tasks: both maps singular along one direction, tail index m/2 + (m-1)(p-1)/2 = 1.5 (linmeta.moments)
+    assert infinite_moment(q.replace(m=2)) == "variance"
+    assert infinite_moment(q.replace(m=3)) is None        # 2.5
 
 
 def test_simulate_curve_and_theory_warn_at_the_threshold():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from linmeta._checks import check_int
-from linmeta.inner_maps import uses_one_step_kernel
+from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
 from linmeta.theory import _erm, _finite, _variants
@@ -90,7 +90,8 @@ def _validate(prob, form, approximation):
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     _check_form_and_approximation(form, approximation)
-    warn_if_infinite_moments(prob, stacklevel=4)
+    if INNER_MAPS[prob.algorithm].theory is None:  # otherwise no closed form is given: NotImplementedError follows
+        warn_if_infinite_moments(prob, stacklevel=4)
 
 
 def _finite_elementwise(func, prob, alpha_t, alpha_r):
