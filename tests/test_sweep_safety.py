@@ -225,7 +225,7 @@ def test_huge_file_is_refused_without_reading_it(tmp_path):
 @POSIX
 def test_file_too_large_names_the_option(tmp_path):
     proc = _cli([*CLI, "--out", "s.csv"], tmp_path, fsize=600)            # the first task fits, not the second
-    _one_line(proc, "--out s.csv: cannot be written (File too large)")
+    _one_line(proc, "--out s.csv: File too large")
     assert (tmp_path / "s.csv").stat().st_size == 600                        # a partial row at the end
     again = _cli([*CLI, "--out", "s.csv"], tmp_path)                         # without the limit: resumes
     assert again.returncode == 0 and "2 computed, 2 reused" in again.stdout, again.stderr
@@ -298,12 +298,13 @@ THEORY_OVERFLOWS = pytest.mark.filterwarnings("ignore:overflow encountered:Runti
 @THEORY_OVERFLOWS
 def test_non_finite_estimate_is_an_error_recorded_and_reported_again(tmp_path):
     out = tmp_path / "s.csv"
-    with pytest.raises(lm.NonFiniteResultError, match=r"grid cell alpha_r=1e\+200.*not a finite number") as info:
+    with pytest.raises(lm.NonFiniteResultError, match=r"grid cell alpha_r=1e\+200: .*overflows double precision") \
+            as info:
         lm.sweep(PROB, HUGE, RUNS, SEED, out=out)
     table = info.value.table
     assert table["status"].tolist() == ["ok", "error"]
     assert table["mean"].iloc[0] == lm.simulate(PROB, RUNS, SEED).mean and np.isnan(table["mean"].iloc[1])
-    assert table["note"].iloc[1].startswith("error: the Monte Carlo estimate is not a finite number")
+    assert table["note"].iloc[1].startswith("error: ") and "overflows double precision" in table["note"].iloc[1]
     first = out.read_bytes()
     with pytest.raises(lm.NonFiniteResultError, match=r"alpha_r=1e\+200") as again:      # same error, from the file
         lm.sweep(PROB, HUGE, RUNS, SEED, out=out)
@@ -329,11 +330,29 @@ def test_non_finite_error_from_the_estimator_spares_the_other_cells(monkeypatch)
     assert table["mean"].iloc[0] == lm.simulate(PROB, RUNS, SEED).mean
 
 
+@THEORY_OVERFLOWS
+def test_an_estimator_that_returns_inf_is_turned_into_an_error(monkeypatch):
+    """An estimator returning a non-finite mean (no error of its own) gives the same error row."""
+    real = lm.estimate.simulate_curve
+
+    def lax(prob, field, values, *args, **kwargs):
+        t = real(prob, field, [min(v, 0.5) for v in values], *args, **kwargs)
+        t.loc[[v > 1e100 for v in values], ["mean", "stderr"]] = [np.inf, np.nan]
+        return t
+
+    monkeypatch.setattr("linmeta.sweeping.run.simulate_curve", lax)
+    with pytest.raises(lm.NonFiniteResultError, match=r"alpha_r=1e\+200: the Monte Carlo estimate is not a finite "
+                       r"number \(mean=inf, stderr=nan\)") as info:
+        lm.sweep(PROB, HUGE, RUNS, SEED)
+    assert info.value.table["status"].tolist() == ["ok", "error"]
+    assert info.value.table["mean"].iloc[0] == lm.simulate(PROB, RUNS, SEED).mean
+
+
 def test_non_finite_estimate_on_the_command_line(tmp_path):
     args = [*CLI[:CLI.index("--grid")], "--grid", "alpha_r=0.2,1e200", "--runs", "5", "--quiet", "--out", "s.csv"]
     for _ in range(2):                                                        # the rerun says the same
         _one_line(_cli(args, tmp_path, warnings="ignore:overflow encountered:RuntimeWarning"),
-                  "grid cell alpha_r=1e+200", "not a finite number")
+                  "grid cell alpha_r=1e+200", "overflows double precision")
 
 
 def test_one_run_per_cell_resumes(tmp_path):

@@ -211,8 +211,8 @@ class OutFile:
                 n = _pwrite(fd, view, pos)
                 view, pos = view[n:], pos + n
             self._written()
-        except OSError as err:
-            raise self._error(f"cannot be written ({err.strerror or err})") from None
+        except OSError as err:            # a full disk, a file-size limit: the rows so far are kept
+            raise self._error(err.strerror or str(err)) from None
 
     def create(self, header):
         """Create the file (it must still be absent) with the ``header`` line, and lock it."""

@@ -127,11 +127,13 @@ def _run_task(prob, curve, values, n_runs, seed, method):
             t = simulate_curve(prob, field, values, n_runs, seed, method, progress=False)
         except NonFiniteResultError as err:
             t = err
-    if isinstance(t, NonFiniteResultError):
-        if len(values) == 1:
-            return [str(t)]
+    if isinstance(t, NonFiniteResultError) and len(values) > 1:     # the values' own runs warn again
         return [r for v in values for r in _run_task(prob, field, [v], n_runs, seed, method)]
-    out = [_not_finite(float(m), float(s), n_runs) or (float(m), float(s)) for m, s in zip(t["mean"], t["stderr"])]
+    if isinstance(t, NonFiniteResultError):
+        out = [str(t)]
+    else:
+        out = [_not_finite(float(m), float(s), n_runs) or (float(m), float(s))
+               for m, s in zip(t["mean"], t["stderr"])]
     failed = any(isinstance(r, str) for r in out)
     for w in caught:      # numpy's overflow warnings say what the error row says; any other warning is passed on
         if not (failed and issubclass(w.category, RuntimeWarning) and _FLOAT_WARNING.match(str(w.message))):
