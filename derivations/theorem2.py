@@ -147,9 +147,10 @@ def main():
     sp.pprint(slope_derived)
     print("dL/dalpha_t at 0, printed =")
     sp.pprint(slope_printed)
-    assert sp.simplify(slope_derived - h_r * sigma**2 * p / (n_v * m)) == 0, "talk's slope not reproduced"
+    assert sp.simplify(slope_derived - h_r * sigma**2 * p / (n_v * m)) == 0, "derived slope is not h_r sigma^2 p/(n_v m)"
     assert sp.simplify(slope_printed + h_r * nu**2 * (n_v + 1 + p) / (n_v * m)) == 0
-    print("the derived form reproduces the talk's slope h_r sigma^2 p/(n_v m) > 0 (optimal alpha_t < 0);")
+    print("the derived slope is h_r sigma^2 p/(n_v m) > 0 (optimal alpha_t < 0; the talk prints sigma^2 p/(n_v m),")
+    print("without the factor h_r);")
     print("the printed form gives -h_r nu^2 (n_v+1+p)/(n_v m) < 0, contradicting the talk's own claim")
 
     # numbers at FIG3 (p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=nu=0.2, alpha_r=0.2)

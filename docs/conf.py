@@ -19,6 +19,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax 3 from the package into _static/: formulas render without a network
     "sphinx.ext.doctest",
     "numpydoc",
     "sphinxarg.ext",

@@ -9,7 +9,10 @@ panels), :mod:`linmeta.figures.finite_size`,
 (simulation and theory), writes the table to ``<outdir>/<name>.csv`` (with the
 parameters, seed, runs and linmeta version on every row), reads it back and
 draws from the file only, then saves ``<name>.png`` and ``<name>.pdf`` with
-deterministic metadata.  The same seed regenerates identical bytes.
+deterministic metadata.  The same seed regenerates identical bytes on one
+machine and library build; on another CPU or build the last bits of some values
+may move, and :func:`make` then leaves a file on disk untouched when it agrees
+within the cross-machine tolerance (:mod:`linmeta.figures.agree`).
 
 Registering a figure is one entry::
 
@@ -35,6 +38,7 @@ References
 """
 from __future__ import annotations
 
+import io
 import os
 import time
 
@@ -44,14 +48,16 @@ from matplotlib.figure import Figure as MplFigure
 
 from linmeta._checks import check_real
 from linmeta._rng import check_seed
-from linmeta.figures import finite_size, panels, stepsize_bound
+from linmeta.figures import agree, finite_size, panels, stepsize_bound
+from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note
 from linmeta.figures.finite_size import FINITE_SETS, compute_finite_size, draw_finite_size, finite_size_summary
 from linmeta.figures.panels import EXACT_RUNS, GRIDS, PROTOCOL_RUNS
+from linmeta.sweeping import read_table
 
 __all__ = ["Figure", "FIGURES", "PAPER_PANELS", "Made", "make", "render", "scaled_runs", "theory_or_note",
            "read_csv", "finite_size_summary", "STYLE", "GRIDS", "PROTOCOL_RUNS", "EXACT_RUNS", "FINITE_SETS",
-           "compute_finite_size", "draw_finite_size", "panels", "finite_size", "stepsize_bound"]
+           "compute_finite_size", "draw_finite_size", "panels", "finite_size", "stepsize_bound", "agree"]
 
 STYLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "linmeta.mplstyle")
 PAPER_PANELS = ("fig2a", "fig2b", "fig3a", "fig3b")
@@ -64,35 +70,109 @@ FIGURES = {
     "fig3b": panels.panel("fig3b", "fig3", "alpha_t", printed=True),
     "finite_size": Figure(compute_finite_size, draw_finite_size, size=(7.2, 9.0),
                           description="relative deviation of theory from simulation vs m (T2), size scale (T1) "
-                          "and alpha_t (leading vs finite size)"),
+                          "and alpha_t (leading vs finite size)",
+                          # "mean" is a relative deviation (absolute error = the parts' relative errors);
+                          # the finite-size theory comes from an iterative solver
+                          tolerances={(None, "mean"): (0.0, ITERATIVE_RTOL),
+                                      ("deviation_finite", "theory"): (ITERATIVE_RTOL, 0.0),
+                                      ("deviation_finite", "stderr"): (ITERATIVE_RTOL, 0.0)}),
     "stepsize_bound": Figure(stepsize_bound.compute_stepsize_bound, stepsize_bound.draw_stepsize_bound,
                              size=(7.2, 3.1), description="multi-step bound (B1): product norms, convergence, "
-                             "optimal alpha_t vs -bound/L"),
+                             "optimal alpha_t vs -bound/L",
+                             # simulated optima (minimisers) and a residual at rounding level
+                             tolerances={**{("optimal", c): (MINIMISER_RTOL, MINIMISER_ATOL) for c in
+                                            ("alpha_star", "alpha_star_se", "alpha_star_ci_low",
+                                             "alpha_star_ci_high", "star_over_bound", "N_alpha_star")},
+                                         ("bound", "gd_error_ratio"): (0.0, ROUNDING_ATOL)}),
 }
 
 
-def render(name, table, outdir):
-    """Draw ``table`` with ``FIGURES[name].draw`` and save PNG and PDF; returns the paths."""
+def _drawn(name, table):
+    """``{ext: bytes}`` of ``table`` drawn with ``FIGURES[name].draw``, as PNG and PDF."""
     spec = FIGURES[name]
-    paths = []
+    out = {}
     with matplotlib.style.context(STYLE):
         fig = MplFigure(figsize=spec.size, layout="constrained")  # no pyplot: no global state, Agg/PDF canvases
         spec.draw(fig, table)
         for ext in ("png", "pdf"):
-            path = os.path.join(outdir, f"{name}.{ext}")
-            fig.savefig(path, format=ext, metadata=_META[ext])
-            paths.append(path)
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, metadata=_META[ext])
+            out[ext] = buf.getvalue()
+    return out
+
+
+def render(name, table, outdir):
+    """Draw ``table`` with ``FIGURES[name].draw`` and save PNG and PDF; returns the paths."""
+    paths = []
+    for ext, data in _drawn(name, table).items():
+        path = os.path.join(outdir, f"{name}.{ext}")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        paths.append(path)
     return paths
 
 
-def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, workers=None):
+def _check_outdir(outdir):
+    """``outdir`` as a string; ``ValueError`` if it, or the nearest existing folder above it, is not a folder."""
+    path = os.fspath(outdir)
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        where = "is an existing file" if probe == os.path.abspath(path) else f"lies under the file {probe!r}"
+        raise ValueError(f"outdir must be a folder (existing or to be created); {path!r} {where}")
+    return path
+
+
+def _read(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _write_csv(csv, table, tolerances, keep_agreeing, notes):
+    """Write ``table`` to ``csv`` unless the file there agrees with it; returns whether it was kept."""
+    buf = io.StringIO()
+    table.to_csv(buf, index=False)
+    data = buf.getvalue().encode("utf-8")
+    old = _read(csv) if keep_agreeing and os.path.isfile(csv) else None
+    if old is not None and old != data:
+        try:
+            previous = read_table(old)
+        except (ValueError, UnicodeDecodeError):   # not a table (pandas' parser errors are ValueErrors)
+            previous = None
+        verdict = None if previous is None else agree.compare_tables(previous, read_table(data), tolerances)
+        if verdict is not None and verdict.same:
+            notes.append(f"{csv} kept: {verdict.differing} values differ from it, all within the cross-machine "
+                         f"tolerance (largest relative difference {verdict.max_rel:.1e}; "
+                         f"{verdict.max_rel_loosened:.1e} in minimisers and iterative solutions)")
+            return True
+    if data == old:
+        return True
+    with open(csv, "wb") as fh:
+        fh.write(data)
+    return False
+
+
+def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, workers=None, keep_agreeing=True):
     """Compute, save the CSV, and draw figure ``name`` from that CSV.
+
+    With ``keep_agreeing`` (the default), a CSV already in ``outdir`` is left
+    untouched when the new table agrees with it within the cross-machine
+    tolerance (:func:`linmeta.figures.agree.compare_tables`: a relative 1e-12,
+    looser only where the figure says why), and the figure is drawn from that
+    file; a PNG or PDF already there is left untouched when the new drawing is
+    the same picture (:func:`linmeta.figures.agree.same_picture`: PNG, the same
+    pixels; PDF, the same drawing whatever the font subsetter).  So on another
+    CPU or library build, where the last bits of some values move, regenerating
+    the committed figures leaves them as they are; a note says what agreed.  On
+    one machine and library build the files are identical bit for bit anyway.
 
     Parameters
     ----------
     name : str
         A key of :data:`FIGURES`.
     outdir : str or path, default="figures"
+        A folder, created if missing.
     seed : int, default=0
     runs_scale : float, default=1.0
         Multiplies every run count (``0.01`` for a quick look).
@@ -100,15 +180,34 @@ def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, worke
         Progress bars; by default only on a terminal.
     workers : int, optional
         Numba threads for the simulation (the numbers do not depend on it).
+    keep_agreeing : bool, default=True
+        ``False`` rewrites every file whatever is on disk.
 
     Returns
     -------
     Made
+        ``kept`` lists the files left untouched.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``name``, a bad ``seed`` or ``runs_scale``, or an ``outdir`` that is (or
+        lies under) an existing file; all before any computing.
+
+    Examples
+    --------
+    >>> import linmeta as lm, tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     lm.figures.make("fig3b", f.name)
+    Traceback (most recent call last):
+    ...
+    ValueError: outdir must be a folder (existing or to be created); '...' is an existing file
     """
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; known: {sorted(FIGURES)}")
     seed = check_seed(seed)
     runs_scale = check_real(runs_scale, "runs_scale", min_val=0, strict=True)
+    outdir = _check_outdir(outdir)
     os.makedirs(outdir, exist_ok=True)
     before = numba.get_num_threads()
     try:
@@ -119,7 +218,16 @@ def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, worke
         seconds = time.perf_counter() - t0
     finally:
         numba.set_num_threads(before)
+    notes = list(table.attrs.get("notes", []))
     csv = os.path.join(outdir, f"{name}.csv")
-    table.to_csv(csv, index=False)
-    paths = [csv, *render(name, read_csv(csv), outdir)]  # drawn from the file, never from memory
-    return Made(name, paths, seconds, list(table.attrs.get("notes", [])))
+    kept = [csv] if _write_csv(csv, table, FIGURES[name].tolerances, keep_agreeing, notes) else []
+    paths = [csv]
+    for ext, drawn in _drawn(name, read_csv(csv)).items():  # drawn from the file, never from memory
+        path = os.path.join(outdir, f"{name}.{ext}")
+        if keep_agreeing and os.path.isfile(path) and agree.same_picture(_read(path), drawn, ext):
+            kept.append(path)
+        else:
+            with open(path, "wb") as fh:
+                fh.write(drawn)
+        paths.append(path)
+    return Made(name, paths, seconds, notes, kept)

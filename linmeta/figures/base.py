@@ -30,22 +30,32 @@ class Figure:
     size : tuple of float
         Figure size in inches (fixed, so that files are reproducible).
     description : str
+    tolerances : dict
+        ``{(kind, column): (rtol, atol)}``: cells that floating point fixes less tightly than
+        :data:`linmeta.figures.agree.RTOL` across machines (minimisers, iterative solutions);
+        see :func:`linmeta.figures.agree.compare_tables`.
     """
 
     compute: Callable
     draw: Callable
     size: tuple
     description: str = ""
+    tolerances: dict = field(default_factory=dict)
 
 
 @dataclass
 class Made:
-    """What :func:`linmeta.figures.make` produced: paths, compute seconds, notes for the user."""
+    """What :func:`linmeta.figures.make` produced: paths, compute seconds, notes for the user.
+
+    ``kept`` lists the paths of ``paths`` left untouched because the file on disk already agreed
+    (see :func:`linmeta.figures.make`).
+    """
 
     name: str
     paths: list
     seconds: float
     notes: list = field(default_factory=list)
+    kept: list = field(default_factory=list)
 
 
 def scaled_runs(n, runs_scale):

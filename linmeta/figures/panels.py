@@ -15,10 +15,11 @@ import pandas as pd
 
 from linmeta import plotting, presets
 from linmeta.estimate import simulate_curve
+from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL
 from linmeta.figures.base import Figure, scaled_runs, theory_or_note, with_problem
 from linmeta.optimum import simulate_optimum
 
-__all__ = ["GRIDS", "PROTOCOL_RUNS", "EXACT_RUNS", "compute_panel", "draw_panel", "panel"]
+__all__ = ["GRIDS", "PROTOCOL_RUNS", "EXACT_RUNS", "compute_panel", "draw_panel", "panel", "panel_tolerances"]
 
 #: paper protocol (docs: theory, §7): runs per point in panel a / panel b
 PROTOCOL_RUNS = {"alpha_r": 100, "alpha_t": 1000}
@@ -107,6 +108,18 @@ def _title(figure, preset, parameter):
             f"$\\sigma={p.sigma:g}$, $\\nu={p.nu:g}$, ${sym}={getattr(p, fixed):g}$")
 
 
+def panel_tolerances(parameter):
+    """Cells of a panel table that floating point fixes less tightly than ``RTOL`` across machines.
+
+    The optima are minimisers (``value``, the varied parameter's column, and the simulated
+    optimum's bootstrap ``stderr``); the finite-size curve comes from an iterative solver.
+    """
+    tol = {(kind, col): (MINIMISER_RTOL, MINIMISER_ATOL) for kind in ("optimum_theory", "optimum_simulation")
+           for col in ("value", parameter, "stderr")}
+    tol[("theory_finite", "mean")] = (ITERATIVE_RTOL, 0.0)
+    return tol
+
+
 def panel(figure, preset, parameter, printed=False):
     """The :class:`~linmeta.figures.base.Figure` of paper panel ``figure`` (e.g. ``"fig2a"``)."""
     label = {"alpha_r": "varies alpha_r at alpha_t = 0.2", "alpha_t": "varies alpha_t at alpha_r = 0.2"}[parameter]
@@ -115,4 +128,5 @@ def panel(figure, preset, parameter, printed=False):
         draw=partial(draw_panel, parameter=parameter, title=_title(figure, preset, parameter)),
         size=(4.3, 4.6),
         description=f"paper Fig. {figure[3:]}: {presets.PRESETS[preset].regime}, {label}",
+        tolerances=panel_tolerances(parameter),
     )
