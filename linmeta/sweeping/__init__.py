@@ -4,8 +4,10 @@
 module:
 
 * :mod:`linmeta.sweeping.grid`: grid values, cells and cell keys;
-* :mod:`linmeta.sweeping.table`: the CSV (recognising, validating,
-  appending, finalising) and :func:`read_table`;
+* :mod:`linmeta.sweeping.table`: what the CSV's bytes mean (columns,
+  recognising and validating a file, row digests) and :func:`read_table`;
+* :mod:`linmeta.sweeping.outfile`: the file on disk (lock, identity checks
+  before every write, the atomic rewrite beside the target);
 * :mod:`linmeta.sweeping.schedulers`: serial, process pool, Dask;
 * :mod:`linmeta.sweeping.run`: :func:`sweep` and :func:`theory_values`.
 

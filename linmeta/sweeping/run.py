@@ -31,6 +31,8 @@ docs: theory, MAML1 (the model), T0 (test loss), T1 and T2 (the two regimes).
 """
 from __future__ import annotations
 
+import math
+import re
 import sys
 import warnings
 
@@ -41,15 +43,19 @@ from tqdm.auto import tqdm
 from linmeta import __version__, theory
 from linmeta._checks import check_int
 from linmeta._rng import check_seed
+from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve
 from linmeta.inner_maps import check_curve_field
 from linmeta.moments import InfiniteMomentWarning, warn_if_infinite_moments
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
 from linmeta.sweeping import table as tables
 from linmeta.sweeping.grid import PARAMS, cell_key, cells_of, curve_tasks
+from linmeta.sweeping.outfile import OutFile
 from linmeta.sweeping.schedulers import check_scheduler, make_scheduler
 
 __all__ = ["sweep", "theory_values"]
+
+_FLOAT_WARNING = re.compile(r"^(overflow|invalid value) encountered")
 
 
 def theory_values(prob):
@@ -60,8 +66,9 @@ def theory_values(prob):
     (Theorem 2 as printed in the talk, docs: theory, T2), which exists for
     one-step MAML in the under-parameterised regime only; elsewhere it is NaN.
     If the theory has no closed form for the problem's algorithm
-    (``NotImplementedError``, e.g. first-order MAML or iMAML), ``theory`` is
-    NaN and ``note`` says why (the exception's message).  Every other error
+    (``NotImplementedError``, e.g. first-order MAML or iMAML) or no finite
+    value (:class:`linmeta.NonFiniteResultError`), ``theory`` is NaN and
+    ``note`` says why (the exception's message).  Every other error
     propagates: a failing formula is a bug, never a NaN.
 
     Parameters
@@ -84,27 +91,54 @@ def theory_values(prob):
     out = {"theory": float("nan"), "theory_printed": float("nan"), "note": ""}
     try:
         out["theory"] = float(theory.test_loss(prob))
-    except NotImplementedError as err:
+    except (NotImplementedError, NonFiniteResultError) as err:
         out["note"] = "theory: " + " ".join(str(err).split())
         return out
     if prob.algorithm == "maml" and prob.n_steps == 1 and prob.regime == "underparameterized":
-        out["theory_printed"] = float(theory.test_loss(prob, form="printed"))
+        try:
+            out["theory_printed"] = float(theory.test_loss(prob, form="printed"))
+        except NonFiniteResultError as err:
+            out["note"] = "theory_printed: " + " ".join(str(err).split())
     return out
 
 
+def _not_finite(mean, stderr, n_runs):
+    """Why ``(mean, stderr)`` is no estimate, or ``None`` if it is one (one run has no standard error)."""
+    if math.isfinite(mean) and (math.isfinite(stderr) or (n_runs == 1 and math.isnan(stderr))):
+        return None
+    return (f"the Monte Carlo estimate is not a finite number (mean={mean!r}, stderr={stderr!r}): the loss "
+            "overflows double precision at this cell")
+
+
 def _run_task(prob, curve, values, n_runs, seed, method):
-    """Evaluate one task in a worker: ``[(mean, stderr), ...]`` per value.
+    """Evaluate one task in a worker: per value, ``(mean, stderr)`` or the message of a non-finite estimate.
 
     Top-level and argument-only, so it pickles to any process or Dask worker.
-    The caller has already warned about infinite moments, once per cell.
+    The caller has already warned about infinite moments, once per cell.  A
+    curve that fails as a whole with :class:`linmeta.NonFiniteResultError`
+    is evaluated value by value (the same numbers: common random numbers), so
+    that only the failing values are errors.
     """
-    with warnings.catch_warnings():
+    field, values = (curve, values) if curve is not None else ("alpha_t", [prob.alpha_t])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("ignore", InfiniteMomentWarning)
-        if curve is None:
-            t = simulate_curve(prob, "alpha_t", [prob.alpha_t], n_runs, seed, method, progress=False)
-        else:
-            t = simulate_curve(prob, curve, values, n_runs, seed, method, progress=False)
-    return [(float(m), float(s)) for m, s in zip(t["mean"], t["stderr"])]
+        try:
+            t = simulate_curve(prob, field, values, n_runs, seed, method, progress=False)
+        except NonFiniteResultError as err:
+            t = err
+    if isinstance(t, NonFiniteResultError) and len(values) > 1:     # the values' own runs warn again
+        return [r for v in values for r in _run_task(prob, field, [v], n_runs, seed, method)]
+    if isinstance(t, NonFiniteResultError):
+        out = [str(t)]
+    else:
+        out = [_not_finite(float(m), float(s), n_runs) or (float(m), float(s))
+               for m, s in zip(t["mean"], t["stderr"])]
+    failed = any(isinstance(r, str) for r in out)
+    for w in caught:      # numpy's overflow warnings say what the error row says; any other warning is passed on
+        if not (failed and issubclass(w.category, RuntimeWarning) and _FLOAT_WARNING.match(str(w.message))):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
 
 
 def _parse_param(name, text):
@@ -151,12 +185,22 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         read, never written, until it is recognised as a sweep made with the
         same arguments: header and every row are validated
         (:func:`linmeta.sweeping.table.recognise`).  A file that is not such a
-        sweep (a text, binary or empty file, other columns, other arguments)
-        or that holds an invalid row (a non-number ``mean``, an unknown
-        ``status``, parameters that do not match the row's ``cell_key``, ...)
-        is *refused* with :class:`~linmeta.sweeping.SweepArgumentError` naming
+        sweep (a text, binary or empty file, other columns, other arguments,
+        CRLF line endings, a last line that is not the start of one of its
+        rows) or that holds an invalid row (a non-number or negative ``mean``,
+        an unknown ``status``, parameters that do not match the row's
+        ``cell_key``, numbers that do not match the row's ``digest``, ...) is
+        *refused* with :class:`~linmeta.sweeping.SweepArgumentError` naming
         the file and the line, and left byte-identical; invalid rows are not
-        recomputed.  Only then is a partial last row (a killed writer) cut.
+        recomputed.  Only a regular file is read (a FIFO or a device is
+        refused), and no more bytes than a sweep of these cells can hold.  A
+        symbolic link is followed: its target is written and keeps its
+        permissions.  While the sweep runs it holds a lock on the file (a
+        second sweep on it is refused, on systems with ``fcntl``), and before
+        every write it checks that the file is still the one it recognised:
+        a file replaced, deleted or changed meanwhile stops the sweep with
+        :class:`~linmeta.sweeping.SweepArgumentError`, and nothing is written
+        into another file (:mod:`linmeta.sweeping.outfile`).
     method : {"exact", "protocol"}, default="exact"
         Simulation method (:func:`linmeta.simulate`).
     workers : int, default=2
@@ -175,18 +219,45 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
     pandas.DataFrame
         One row per cell, in grid order: the grid fields, ``theory``,
         ``theory_printed``, ``mean``, ``stderr``, ``n_runs``, ``seed``,
-        ``method``, ``status`` (``"ok"`` or ``"skipped"``), ``note``, the other
-        problem fields, ``w0_norm``, ``start_distance``, ``linmeta_version``,
-        ``cell_key``.  ``table.attrs`` holds ``"computed"`` (cells simulated
-        by this call), ``"reused"`` (cells read back from ``out``) and
-        ``"skipped"`` (the ``(changes, note)`` of cells at the interpolation
-        threshold).
+        ``method``, ``status`` (``"ok"``, ``"skipped"`` or ``"error"``),
+        ``note``, the other problem fields, ``w0_norm``, ``start_distance``,
+        ``linmeta_version``, ``cell_key``, ``digest`` (a fingerprint of the
+        row's numbers, :func:`linmeta.sweeping.table.row_digest`).
+        ``table.attrs`` holds ``"computed"`` (cells simulated by this call),
+        ``"reused"`` (cells read back from ``out``), ``"skipped"`` (the
+        ``(changes, note)`` of cells at the interpolation threshold) and
+        ``"errors"`` (the same for cells without a finite estimate).
 
     Raises
     ------
     ValueError
         Bad arguments, named; :class:`~linmeta.sweeping.SweepArgumentError`
         (a ``ValueError``) for an unusable ``out`` or ``scheduler``.
+    linmeta.NonFiniteResultError
+        Some cells have no finite estimate (the loss overflows, e.g. at a
+        huge step size).  Every other cell is still computed and saved; the
+        failing cells are rows with ``status="error"``, empty numbers and the
+        cause in ``note``, so the file stays resumable: a rerun reuses them
+        (the numbers depend only on the cell and the seed, so recomputing
+        would fail the same way) and raises the same error again.  The
+        finished table is the error's ``table`` attribute.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> prob = lm.Problem(p=10, m=2, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.2, alpha_r=0.2)
+    >>> table = lm.sweep(prob, {"m": [1, 9]}, n_runs=20, seed=0)
+    >>> table[["m", "n_runs", "status"]].values.tolist(), table.attrs["computed"]
+    ([[1, 20, 'ok'], [9, 20, 'ok']], 2)
+
+    With ``out``, a rerun reads the finished cells back instead of computing them:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.csv")
+    >>> first = lm.sweep(prob, {"m": [1, 9]}, 20, 0, out=path)
+    >>> again = lm.sweep(prob, {"m": [1, 9]}, 20, 0, out=path)
+    >>> again.attrs["computed"], again.attrs["reused"], bool((again["mean"] == first["mean"]).all())
+    (0, 2, True)
     """
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
@@ -209,18 +280,54 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         row.update(theory=float("nan"), theory_printed=float("nan"), mean=float("nan"), stderr=float("nan"),
                    n_runs=n_runs, seed=seed, method=method, status="ok" if q is not None else "skipped", note=note,
                    w0_norm=float(np.linalg.norm(prob.w0)), start_distance=float(np.linalg.norm(prob.start_offset)),
-                   linmeta_version=__version__, cell_key=cell_key(prob, changes, n_runs, seed, method))
+                   linmeta_version=__version__, cell_key=cell_key(prob, changes, n_runs, seed, method), digest="")
         if q is not None:
             warn_if_infinite_moments(q, stacklevel=2)  # once per cell, here in the caller's process
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InfiniteMomentWarning)
                 row.update(theory_values(q))
+        row["digest"] = tables.row_digest(row["cell_key"], row["status"], row["mean"], row["stderr"], row["note"])
         rows.append(row)
     table = pd.DataFrame(rows, columns=tables.columns(names))
-    keys = table["cell_key"].tolist()
     skipped = [(c, n) for c, q, n in cells if q is None]
 
-    rec = tables.recognise(out, table, _rekey(prob)) if out is not None else None
+    file = OutFile(out) if out is not None else None
+    try:
+        table = _run(prob, cells, names, table, (n_runs, seed, method), file, (scheduler, workers, threads),
+                     progress, on_task)
+    finally:
+        if file is not None:
+            file.close()
+    errors = [(c, n) for (c, _, _), n, s in zip(cells, table["note"], table["status"]) if s == "error"]
+    table.attrs.update(skipped=skipped, errors=errors)
+    if errors:
+        raise _failed(errors, len(cells), out, table)
+    return table
+
+
+def _failed(errors, n_cells, out, table):
+    """The error of a sweep with cells that have no finite estimate (the finished ``table`` attached)."""
+    changes, note = errors[0]
+    cell = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "the cell"
+    cause = note[note.index("error: ") + len("error: "):]
+    more = f" (and {len(errors) - 1} more of the {n_cells} cells)" if len(errors) > 1 else ""
+    saved = f"their rows in {out} have status 'error', the other cells are saved" if out is not None else \
+        "the table with status 'error' rows is this error's .table"
+    err = NonFiniteResultError(None, None, f"sweep: no finite estimate at grid cell {cell}{more}: {cause}; {saved}")
+    err.table = table
+    return err
+
+
+def _run(prob, cells, names, table, spec, file, where, progress, on_task):
+    """Recognise ``file`` (if any), compute the missing cells, save them; returns the finished table.
+
+    ``spec`` is ``(n_runs, seed, method)``, ``where`` is ``(scheduler, workers, threads)``.
+    """
+    (n_runs, seed, method), keys = spec, table["cell_key"].tolist()
+    rec = None
+    if file is not None:
+        data = file.read(tables.size_limit(table))
+        rec = tables.recognise(file.path, table, _rekey(prob), data)
     done = set(rec.done) if rec is not None else set()
     reused = sum(1 for k, (_, q, _) in zip(keys, cells) if q is not None and k in done)
     curve, tasks = curve_tasks(cells, names)
@@ -229,13 +336,16 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
     tasks = [t for t in tasks if not all(keys[i] in done for i in t)]
     n_left = sum(len(t) for t in tasks)
 
-    sched = make_scheduler(scheduler, workers, threads) if tasks else None   # connect before writing
+    sched = make_scheduler(*where) if tasks else None   # connect before writing
     try:
         if rec is not None:
-            tables.prepare(rec, table.columns)
+            if not rec.exists:
+                file.create(tables.rows_text(table.iloc[:0], header=True))
+            elif rec.partial:
+                file.cut(rec.size)
             new_skips = table[(table.status == "skipped") & ~table.cell_key.isin(done)]
             if len(new_skips):
-                tables.append(out, new_skips)
+                file.append(tables.rows_text(new_skips))
                 done |= set(new_skips.cell_key)
         ids = {}
         for t in tasks:
@@ -247,11 +357,10 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
                   leave=False, file=sys.stderr) as bar:
             for tid, res in (sched.results() if sched is not None else ()):
                 t = ids[tid]
-                for i, (mean, se) in zip(t, res):
-                    table.loc[i, "mean"] = mean
-                    table.loc[i, "stderr"] = se
-                if out is not None:
-                    tables.append(out, table.iloc[[i for i in t if keys[i] not in done]])
+                for i, r in zip(t, res):
+                    _record(table, i, r)
+                if file is not None:
+                    file.append(tables.rows_text(table.iloc[[i for i in t if keys[i] not in done]]))
                 finished += len(t)
                 bar.update(len(t))
                 if on_task is not None:
@@ -260,7 +369,19 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         if sched is not None:
             sched.close()
     computed = n_left - sum(1 for t in tasks for i in t if keys[i] in done)
-    if out is not None:
-        table = tables.finalise(out, keys)
-    table.attrs.update(computed=computed, reused=reused, skipped=skipped)
+    if file is not None:
+        table = tables.read_table(file.finalise(tables.ordered(file.contents(), keys)))
+    table.attrs.update(computed=computed, reused=reused)
     return table
+
+
+def _record(table, i, result):
+    """Put one cell's result (``(mean, stderr)`` or the message of a non-finite estimate) into row ``i``."""
+    if isinstance(result, str):
+        table.loc[i, "status"] = "error"
+        table.loc[i, "note"] = tables.error_note(table.loc[i, "note"], result)
+    else:
+        table.loc[i, "mean"], table.loc[i, "stderr"] = result
+    row = table.loc[i]
+    table.loc[i, "digest"] = tables.row_digest(row["cell_key"], row["status"], row["mean"], row["stderr"],
+                                               row["note"])

@@ -16,8 +16,14 @@ Examples
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import numba
@@ -50,6 +56,38 @@ def _set_threads(threads):
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent):
+    """End this process when ``parent`` (its parent's pid) ends, however it ends (even by ``SIGKILL``).
+
+    On Linux the kernel sends ``SIGKILL`` when the parent dies
+    (``prctl(PR_SET_PDEATHSIG)``), which works even while a compiled kernel
+    holds the interpreter.  Elsewhere a daemon thread checks the parent's pid
+    every half second.  Either way, a parent that died before this call is
+    caught by comparing ``os.getppid()`` afterwards.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:
+                os._exit(1)
+            return
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="linmeta-parent-watch", daemon=True).start()
+
+
+def _start_worker(threads, parent):
+    _die_with(parent)
+    _set_threads(threads)
+
+
 class Serial:
     """Run every task in this process, in submission order, when results are asked for."""
 
@@ -69,14 +107,17 @@ class Serial:
 
 
 class Pool:
-    """A pool of ``workers`` spawned processes, each with ``threads`` Numba threads."""
+    """A pool of ``workers`` spawned processes, each with ``threads`` Numba threads.
+
+    The workers end with this process, even when it is killed (see :func:`_die_with`).
+    """
 
     def __init__(self, workers, threads=None):
         if threads is None:
             threads = max(1, (os.cpu_count() or 1) // workers)
         # spawn: a forked child would inherit Numba's running thread pool
         self.ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_set_threads, initargs=(threads,))
+                                      initializer=_start_worker, initargs=(threads, os.getpid()))
         self.futs = {}
 
     def submit(self, fn, *args):

@@ -1,21 +1,31 @@
 """The resumable sweep table: a CSV written row by row, recognised before it is touched.
 
-Layout: a header line (:func:`columns`), then one line per cell.  Finished
-cells are appended as they complete (flushed and synced); when every cell is
-done the file is rewritten atomically in grid order, so it ends byte-identical
-to an uninterrupted run.
+Layout: a header line (:func:`columns`), then one line per cell, lines ending
+in ``"\\n"`` on every platform.  Finished cells are appended as they complete
+(flushed and synced); when every cell is done the file is rewritten
+atomically in grid order, so it ends byte-identical to an uninterrupted run.
+The file operations themselves (locking, identity checks, the atomic
+rewrite) live in :mod:`linmeta.sweeping.outfile`; this module decides what
+the bytes mean.
 
 Trust rule: an existing file is read, never written, until it is recognised
 as a sweep made with the same arguments.  :func:`recognise` checks the header
-and *every* complete row (field count, known status, finite ``mean`` and
-``stderr >= 0`` for ``"ok"`` rows, empty numbers for ``"skipped"`` rows, the
-row's parameters, run count, seed, method, theory and linmeta version equal to
-its cell's).  Anything else raises :class:`~linmeta.sweeping.SweepArgumentError`
-naming the file (and the line), and the file is left byte-identical: an
-invalid row is refused, not silently recomputed, because a row that does not
-read back as written means something other than this sweep wrote to the file.
-Only after recognition may :func:`prepare` cut a partial last row (a writer
-killed mid-line).
+and *every* complete row (field count, known status, a finite ``mean >= 0``
+and ``stderr >= 0`` for ``"ok"`` rows, empty numbers for ``"skipped"`` and
+``"error"`` rows, the row's parameters, run count, seed, method, theory and
+linmeta version equal to its cell's, and the row's ``digest``).  Anything else
+raises :class:`~linmeta.sweeping.SweepArgumentError` naming the file (and the
+line), and the file is left byte-identical: an invalid row is refused, not
+silently recomputed, because a row that does not read back as written means
+something other than this sweep wrote to the file.  A last line without its
+newline is cut only if it is provably the beginning of one of this sweep's
+rows (a writer killed mid-line); any other unfinished last line (a note added
+with ``printf 'note' >> file``) refuses the file.
+
+The ``digest`` column is a SHA-256 fingerprint of the row's cell key, status,
+numbers and note.  It catches accidental edits of the numbers (a changed
+digit, a value pasted from another row); it is not a signature, and anyone
+who means to forge a row can recompute it.
 
 Examples
 --------
@@ -26,11 +36,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
+import json
 import math
 import os
 import re
-import tempfile
 
 import numpy as np
 import pandas as pd
@@ -39,13 +50,21 @@ from linmeta.sweeping.errors import SweepArgumentError
 from linmeta.sweeping.grid import PARAMS
 
 __all__ = ["RESULT_COLUMNS", "STATUSES", "THEORY_COLUMNS", "columns", "read_table", "check_out", "recognise",
-           "Recognised", "prepare", "append", "finalise"]
+           "Recognised", "row_digest", "error_note", "rows_text", "size_limit", "ordered",
+           "file_kind"]
 
 THEORY_COLUMNS = ("theory", "theory_printed")
 RESULT_COLUMNS = (*THEORY_COLUMNS, "mean", "stderr", "n_runs", "seed", "method", "status", "note")
-STATUSES = ("ok", "skipped")
+#: ``"ok"``: simulated; ``"skipped"``: an interpolation-threshold cell; ``"error"``: no finite estimate.
+STATUSES = ("ok", "skipped", "error")
+#: Columns read as text by :func:`read_table` (hexadecimal fingerprints such as ``"0123e456..."``).
+TEXT_COLUMNS = ("cell_key", "digest")
 _INT_RE = re.compile(r"^-?[0-9]+$")
+_NUM_RE = re.compile(r"^[-+0-9.eE]*$")       # the characters of a float as written (partial or whole)
+_HEX_RE = re.compile(r"^[0-9a-f]{0,16}$")
 _NUMBERS = ("mean", "stderr")
+_ERROR = "error: "
+_LIMIT_SLACK = 4096                           # bytes per row beyond its known fields: two numbers, a digest, a note
 
 
 def columns(grid_names):
@@ -53,25 +72,27 @@ def columns(grid_names):
 
     Examples
     --------
-    >>> columns(["alpha_t"])[:4]
-    ['alpha_t', 'theory', 'theory_printed', 'mean']
+    >>> columns(["alpha_t"])[:4], columns(["alpha_t"])[-2:]
+    (['alpha_t', 'theory', 'theory_printed', 'mean'], ['cell_key', 'digest'])
     """
     rest = [k for k in PARAMS if k not in grid_names]
-    return [*grid_names, *RESULT_COLUMNS, *rest, "w0_norm", "start_distance", "linmeta_version", "cell_key"]
+    return [*grid_names, *RESULT_COLUMNS, *rest, "w0_norm", "start_distance", "linmeta_version", "cell_key",
+            "digest"]
 
 
 def read_table(data):
-    """Parse CSV bytes exactly: every float is parsed by Python's ``float`` (correctly rounded).
+    """Parse a CSV file or CSV bytes exactly: every float is parsed by Python's ``float`` (correctly rounded).
 
     Pandas' fast float parser is not guaranteed to round-trip ``repr`` in the
     last bit (and its ``float_precision`` switch is deprecated), so columns
     are read as text and converted here: integers to ``int``, numbers to
-    ``float`` (empty -> NaN), anything else stays text.
+    ``float`` (empty -> NaN), anything else stays text.  The fingerprint
+    columns ``cell_key`` and ``digest`` always stay text.
 
     Parameters
     ----------
-    data : bytes
-        CSV with a header line.
+    data : bytes, str or os.PathLike
+        CSV bytes with a header line, or the path of such a file.
 
     Returns
     -------
@@ -82,11 +103,29 @@ def read_table(data):
     >>> t = read_table(b"a,b,c\\n1,0.1,x\\n2,,y\\n")
     >>> t["a"].tolist(), t["b"].tolist(), t["c"].tolist()
     ([1, 2], [0.1, nan], ['x', 'y'])
+
+    A path works too:
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_bytes(b"m,mean\\n10,0.25\\n")
+    >>> read_table(path)["mean"].tolist(), read_table(str(path))["m"].tolist()
+    ([0.25], [10])
     """
-    raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            path = os.fspath(data)
+        except TypeError:
+            raise ValueError(f"read_table needs CSV bytes or a path; got {type(data).__name__}") from None
+        with open(path, "rb") as f:
+            data = f.read()
+    raw = pd.read_csv(io.BytesIO(bytes(data)), dtype=str, keep_default_na=False, na_filter=False)
     out = {}
     for col in raw.columns:
         vals = raw[col].tolist()
+        if col in TEXT_COLUMNS:
+            out[col] = np.array(vals, dtype=object)
+            continue
         try:
             out[col] = np.array([int(v) for v in vals], dtype=np.int64) if all(_INT_RE.match(v) for v in vals) \
                 else np.array([float(v) if v != "" else np.nan for v in vals], dtype=float)
@@ -101,8 +140,29 @@ def _refuse(out, cause):
     return SweepArgumentError("out", out, f"{cause}; the file was not changed")
 
 
+_KINDS = {"S_ISFIFO": "a named pipe (FIFO)", "S_ISCHR": "a character device", "S_ISBLK": "a block device",
+          "S_ISSOCK": "a socket", "S_ISDIR": "a folder"}
+
+
+def file_kind(mode):
+    """What a ``stat`` mode describes, in words, if it is not a regular file (else ``None``).
+
+    Examples
+    --------
+    >>> import os
+    >>> file_kind(os.stat(".").st_mode)
+    'a folder'
+    """
+    import stat
+
+    for test, words in _KINDS.items():
+        if getattr(stat, test)(mode):
+            return words
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
 def check_out(out):
-    """``out`` as a path string if a sweep can use it (its folder exists; it is not a folder).
+    """``out`` as a path string if a sweep can use it: a text path, in an existing folder, a regular file if it exists.
 
     Examples
     --------
@@ -110,17 +170,103 @@ def check_out(out):
     Traceback (most recent call last):
     ...
     linmeta.sweeping.errors.SweepArgumentError: out='no/such/folder/s.csv': folder 'no/such/folder' does not exist
+    >>> check_out(b"s.csv")
+    Traceback (most recent call last):
+    ...
+    linmeta.sweeping.errors.SweepArgumentError: out=b's.csv': must be a str or os.PathLike text path, not bytes
     """
+    if isinstance(out, (bytes, bytearray)):
+        raise SweepArgumentError("out", out, "must be a str or os.PathLike text path, not bytes")
     try:
         out = os.fspath(out)
     except TypeError:
         raise ValueError(f"out must be a path or None; got {type(out).__name__}") from None
-    folder = os.path.dirname(out) or "."
+    if not isinstance(out, str):
+        raise SweepArgumentError("out", out, "must be a str or os.PathLike text path, not bytes")
+    if not out:
+        raise SweepArgumentError("out", out, "is empty; give a file name")
+    target = os.path.realpath(out)
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
-        raise SweepArgumentError("out", out, f"folder {folder!r} does not exist")
-    if os.path.isdir(out):
+        shown = (os.path.dirname(out) or ".") if target == os.path.abspath(out) else folder
+        raise SweepArgumentError("out", out, f"folder {shown!r} does not exist")
+    try:
+        kind = file_kind(os.stat(target).st_mode)
+    except FileNotFoundError:
+        kind = None
+    except OSError as err:
+        raise SweepArgumentError("out", out, f"cannot be read ({err.strerror or err})") from None
+    if kind == "a folder":
         raise SweepArgumentError("out", out, "is a folder, not a file")
+    if kind is not None:
+        raise _refuse(out, f"is {kind}, not a regular file; choose another file")
     return out
+
+
+def _number_text(v):
+    """A number as the digest sees it: ``repr(float)``, or ``""`` for a missing one (NaN or empty text)."""
+    if isinstance(v, str):
+        if v == "":
+            return ""
+        v = float(v)
+    return "" if v is None or math.isnan(v) else repr(float(v))
+
+
+def row_digest(cell_key, status, mean, stderr, note):
+    """A 16-hex-digit SHA-256 fingerprint of a row's cell key, status, numbers and note.
+
+    Numbers may be floats or their text (empty or NaN: missing).  It guards
+    against accidental edits, not against someone who recomputes it.
+
+    Examples
+    --------
+    >>> key = "0123abcd0123abcd"
+    >>> a = row_digest(key, "ok", 0.5, 0.01, "")
+    >>> a == row_digest(key, "ok", "0.5", "0.010", ""), a == row_digest(key, "ok", 0.6, 0.01, "")
+    (True, False)
+    """
+    spec = [cell_key, status, _number_text(mean), _number_text(stderr), note]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+
+
+def error_note(base, message):
+    """The note of a cell without a finite estimate: the cell's own note (if any), then ``"error: " + message``.
+
+    Examples
+    --------
+    >>> error_note("", "the estimate is not finite (mean=inf)")
+    'error: the estimate is not finite (mean=inf)'
+    """
+    message = " ".join(str(message).split())           # one line: a row never spans lines
+    return f"{base}; {_ERROR}{message}" if base else f"{_ERROR}{message}"
+
+
+def rows_text(frame, header=False):
+    """``frame`` as CSV text, lines ending in ``"\\n"`` on every platform (no index).
+
+    Examples
+    --------
+    >>> rows_text(pd.DataFrame({"a": [1], "b": [0.1]}), header=True)
+    'a,b\\n1,0.1\\n'
+    """
+    return frame.to_csv(header=header, index=False, lineterminator="\n")
+
+
+def _render(fields):
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
+
+
+def _csv_rows(frame):
+    rows = list(csv.reader(io.StringIO(rows_text(frame, header=True))))
+    return rows[0], rows[1:]
+
+
+def size_limit(table):
+    """The most bytes a sweep file of ``table``'s cells can hold; anything larger is not such a sweep."""
+    cols, rows = _csv_rows(table)
+    return len(_render(cols)) + 1 + sum(len(_render(r)) + 1 + _LIMIT_SLACK for r in rows)
 
 
 @dataclasses.dataclass
@@ -131,17 +277,26 @@ class Recognised:
     exists: bool
     done: dict
     size: int          # bytes up to the end of the last complete row
-    partial: bool      # a partial last row follows (to be cut by ``prepare``)
+    partial: bool      # a partial last row of this sweep follows (to be cut)
 
 
-def _split_line(line):
-    return next(csv.reader([line]))
-
-
-def _csv_rows(frame):
-    text = frame.to_csv(index=False)
-    rows = list(csv.reader(io.StringIO(text)))
-    return rows[0], rows[1:]
+def _check_numbers(out, where, row):
+    status = row["status"]
+    for c in _NUMBERS:
+        v = row[c]
+        if status != "ok":
+            if v != "":
+                raise _refuse(out, f"{where}: a row with status {status!r} has {c}={v!r}; expected empty")
+            continue
+        if c == "stderr" and v == "" and row["n_runs"] == "1":
+            continue                                  # one run has no standard error
+        try:
+            x = float(v)
+        except ValueError:
+            raise _refuse(out, f"{where}: {c}={v!r} is not a number") from None
+        if not math.isfinite(x) or x < 0:
+            what = "a loss" if c == "mean" else "a standard error"
+            raise _refuse(out, f"{where}: {c}={v!r} must be finite and >= 0 ({what})")
 
 
 def _check_row(out, n, cols, fields, expected, rekey):
@@ -153,18 +308,7 @@ def _check_row(out, n, cols, fields, expected, rekey):
     status = row["status"]
     if status not in STATUSES:
         raise _refuse(out, f"{where}: status {status!r} is not one of {STATUSES}")
-    for c in _NUMBERS:
-        v = row[c]
-        if status == "skipped":
-            if v != "":
-                raise _refuse(out, f"{where}: a skipped row has {c}={v!r}; expected empty")
-            continue
-        try:
-            x = float(v)
-        except ValueError:
-            raise _refuse(out, f"{where}: {c}={v!r} is not a number") from None
-        if not math.isfinite(x) or (c == "stderr" and x < 0):
-            raise _refuse(out, f"{where}: {c}={v!r} must be finite{' and >= 0' if c == 'stderr' else ''}")
+    _check_numbers(out, where, row)
     key = row["cell_key"]
     want = expected.get(key)
     if want is None:
@@ -178,8 +322,12 @@ def _check_row(out, n, cols, fields, expected, rekey):
                 detail.append(f"{c}: file has {row[c]!r}, now {now[:3]}")
         raise _refuse(out, f"holds a sweep made with different arguments ({'; '.join(detail) or 'grid values'}); "
                       "rerun with the original arguments to resume, or choose another file")
+    failed = status == "error" and want["status"] == "ok"
     for c in cols:
-        if c in _NUMBERS or row[c] == want[c]:
+        if c in _NUMBERS or c == "digest" or row[c] == want[c] or (failed and c == "status"):
+            continue
+        if failed and c == "note" and row[c].startswith(error_note(want[c], "")) and \
+                len(row[c]) > len(error_note(want[c], "")):
             continue
         if c == "linmeta_version":
             raise _refuse(out, f"{where} was made by linmeta {row[c]}, this is {want[c]}; choose another file")
@@ -188,21 +336,60 @@ def _check_row(out, n, cols, fields, expected, rekey):
                           f"(cell_key {key}); the row was edited or made by other code")
         raise _refuse(out, f"{where}: cell_key {key!r} does not match the row's parameters "
                       f"({c}={row[c]!r}, the cell has {want[c]!r}); the row was edited")
+    if row["digest"] != row_digest(key, status, row["mean"], row["stderr"], row["note"]):
+        raise _refuse(out, f"{where}: digest {row['digest']!r} does not match the row's numbers "
+                      f"(mean={row['mean']!r}, stderr={row['stderr']!r}); the row was edited")
     return key
 
 
-def recognise(out, table, rekey):
-    """Read ``out`` (never writing) and check it against this sweep's ``table``.
+def _is_row_start(tail, cols, want):
+    """Whether ``tail`` (no newline) is provably the beginning of a row this sweep writes for cell ``want``.
+
+    The row is the cell's known fields, with the two numbers, the digest and
+    (for an ``"error"`` row) the note left open.
+    """
+    fields = [want[c] for c in cols]
+    i_mean, i_stderr = cols.index("mean"), cols.index("stderr")
+    head = _render(fields[:i_mean]) + ","
+    if len(tail) <= len(head):
+        return head.startswith(tail)
+    if not tail.startswith(head):
+        return False
+    parts = tail[len(head):].split(",", 2)
+    if not all(_NUM_RE.match(p) for p in parts[:2]):
+        return False
+    if len(parts) < 3:
+        return True
+    rest, after = parts[2], fields[i_stderr + 1:]
+    statuses = [want["status"], "error"] if want["status"] == "ok" else [want["status"]]
+    for status in statuses:
+        g = [status if c == "status" else f for c, f in zip(cols[i_stderr + 1:], after)]
+        if status == "error":                          # the note (free text) and what follows are open
+            known = _render(g[:cols.index("note") - i_stderr - 1]) + ","
+            if known.startswith(rest) or rest.startswith(known):
+                return True
+            continue
+        known = _render(g[:-1]) + ","                  # every field but the digest
+        if known.startswith(rest) or (rest.startswith(known) and _HEX_RE.match(rest[len(known):])):
+            return True
+    return False
+
+
+def recognise(out, table, rekey, data):
+    """Check the bytes of ``out`` (never writing) against this sweep's ``table``.
 
     Parameters
     ----------
     out : str
-        Path (see :func:`check_out`).
+        Path (see :func:`check_out`); named in every message.
     table : pandas.DataFrame
         This sweep's rows with empty ``mean``/``stderr`` (theory, parameters, keys filled in).
     rekey : callable
         ``rekey(row) -> str``: the cell key recomputed from a row's text fields
         (``None`` if they do not parse).
+    data : bytes or None
+        The file's contents (:meth:`linmeta.sweeping.outfile.OutFile.read`), or
+        ``None`` if it does not exist.
 
     Returns
     -------
@@ -211,18 +398,14 @@ def recognise(out, table, rekey):
     Raises
     ------
     SweepArgumentError
-        The file cannot be read, is binary, empty, has other columns, holds
-        an invalid row (named by line) or a sweep made with other arguments.
+        The file is binary, empty, has other columns or other line endings,
+        holds an invalid row (named by line), a sweep made with other
+        arguments, or ends with text that is not the start of one of its rows.
     """
     cols, exp_rows = _csv_rows(table)
     expected = {dict(zip(cols, r))["cell_key"]: dict(zip(cols, r)) for r in exp_rows}
-    if not os.path.lexists(out):
+    if data is None:
         return Recognised(out, False, {}, 0, False)
-    try:
-        with open(out, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        raise SweepArgumentError("out", out, f"cannot be read ({err.strerror or err})") from None
     if not data:
         raise _refuse(out, "is empty, not a linmeta sweep; delete it or choose another file")
     try:
@@ -232,11 +415,17 @@ def recognise(out, table, rekey):
     except UnicodeDecodeError:
         raise _refuse(out, "is a binary file, not a linmeta sweep CSV; choose another file") from None
     lines = text.split("\n")
-    complete, tail = lines[:-1], lines[-1]          # tail: "" or a partial last row
-    if not complete or complete[0] != ",".join(cols):
-        first = (complete[0] if complete else tail)[:60]
-        raise _refuse(out, f"has different columns (a different grid, or not a linmeta sweep; first line {first!r}); "
-                      "choose another file")
+    complete, tail = lines[:-1], lines[-1]          # tail: "" or an unfinished last line
+    header = ",".join(cols)
+    first = complete[0] if complete else tail
+    if first.rstrip("\r") == header and "\r" in first:
+        raise _refuse(out, "has Windows line endings (CRLF); a sweep file ends its lines with LF only: convert it "
+                      "back (e.g. dos2unix) or choose another file")
+    if first == ",".join(cols[:-1]):
+        raise _refuse(out, "was written by an earlier linmeta (no digest column); choose another file")
+    if not complete or complete[0] != header:
+        raise _refuse(out, f"has different columns (a different grid, or not a linmeta sweep; first line "
+                      f"{first[:60]!r}); choose another file")
     done = {}
     for n, line in enumerate(complete[1:], start=2):
         try:
@@ -247,56 +436,26 @@ def recognise(out, table, rekey):
         if key in done and done[key] != fields:
             raise _refuse(out, f"line {n} repeats cell {key} with other numbers")
         done[key] = fields
+    if tail and not any(_is_row_start(tail, cols, want) for want in expected.values()):
+        raise _refuse(out, f"ends with {tail[:40]!r} (no newline), which is not the start of a row of this sweep; "
+                      "remove it or choose another file")
     size = len(data) - len(tail.encode("utf-8"))
     return Recognised(out, True, done, size, bool(tail))
 
 
-def prepare(rec, header):
-    """Make a recognised ``out`` ready for appending: create it with ``header``, or cut a partial last row.
+def _split_line(line):
+    return next(csv.reader([line]))
 
-    Returns the number of bytes cut (0 or the partial row's length).
+
+def ordered(data, keys_in_order):
+    """The sweep file ``data`` (bytes) rewritten with one row per key, in ``keys_in_order``.
+
+    Rows are kept as saved, byte for byte (first occurrence of a repeated cell).
     """
-    if not rec.exists:
-        try:
-            with open(rec.path, "x", newline="") as f:
-                f.write(",".join(header) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as err:
-            raise SweepArgumentError("out", rec.path, f"cannot be created ({err.strerror or err})") from None
-        return 0
-    if rec.partial:
-        cut = os.path.getsize(rec.path) - rec.size
-        with open(rec.path, "r+b") as f:
-            f.truncate(rec.size)
-        return cut
-    return 0
-
-
-def append(out, frame):
-    """Append ``frame``'s rows (no header) to ``out``, flushed and synced to disk."""
-    with open(out, "a", newline="") as f:
-        frame.to_csv(f, header=False, index=False)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def finalise(out, keys_in_order):
-    """Rewrite ``out`` atomically with one row per key, in ``keys_in_order``; returns the table read back."""
-    with open(out, "rb") as f:
-        table = read_table(f.read())
-    table = table.drop_duplicates("cell_key").set_index("cell_key", drop=False).loc[keys_in_order]
-    table = table.reset_index(drop=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out) or ".", prefix=f".{os.path.basename(out)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            table.to_csv(f, index=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)      # atomic: the file is either the old one or the finished one
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    with open(out, "rb") as f:
-        return read_table(f.read())
+    lines = data.decode("utf-8").split("\n")
+    header, rows = lines[0], lines[1:-1]
+    i_key = _split_line(header).index("cell_key")
+    by_key = {}
+    for ln in rows:
+        by_key.setdefault(_split_line(ln)[i_key], ln)
+    return "".join(f"{ln}\n" for ln in [header, *(by_key[k] for k in keys_in_order)]).encode("utf-8")
