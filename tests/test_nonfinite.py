@@ -61,3 +61,23 @@ def test_cli_prints_one_line_and_exits_2(capsys):
     assert out == ""
     assert err.count("\n") == 1
     assert err.startswith("linmeta: error: alpha_r=1e+200: the test loss overflows double precision")
+
+
+def test_theory_refuses_an_overflowing_loss_and_keeps_finite_values():
+    import warnings
+
+    import linmeta as lm
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning on the way
+        with pytest.raises(lm.NonFiniteResultError, match="alpha_r=1e\\+200"):
+            lm.theory.test_loss(lm.presets.FIG2.replace(alpha_r=1e200))
+        with pytest.raises(lm.NonFiniteResultError, match="expected_distance"):
+            lm.theory.expected_distance(lm.presets.FIG3, alpha_t=1e200)
+    assert lm.theory.test_loss(lm.presets.FIG2) == lm.theory.test_loss.__wrapped__(lm.presets.FIG2)  # passed through
+
+
+def test_replace_sizes_refuses_a_p_whose_vectors_cannot_fit():
+    import linmeta as lm
+    from linmeta.sweeping.grid import replace_sizes
+    with pytest.raises(ValueError, match="p=1000000000000 needs about"):
+        replace_sizes(lm.presets.FIG3, p=10**12)

@@ -25,7 +25,7 @@ import numpy as np
 
 from linmeta._checks import check_int
 from linmeta.inner_maps import INNER_MAPS
-from linmeta.problem import INT_FIELDS, VECTOR_FIELDS, Problem
+from linmeta.problem import INT_FIELDS, VECTOR_FIELDS, Problem, check_size
 
 __all__ = ["PARAMS", "CURVE_FIELDS", "check_grid", "cells_of", "replace_sizes", "cell_key", "curve_tasks"]
 
@@ -150,7 +150,7 @@ def replace_sizes(prob, **changes):
                 raise ValueError(f"cannot change p from {prob.p} to {new_p}: {name} is not a constant vector; "
                                  f"set {name} for the new p as well")
             if isinstance(new_p, numbers.Integral) and new_p >= 1:
-                changes[name] = np.full(int(new_p), v[0] if v.size else 0.0)
+                changes[name] = np.full(check_size(int(new_p)), v[0] if v.size else 0.0)
     return prob.replace(**changes)
 
 

@@ -5,9 +5,12 @@ Thin, validated wrappers around the emitted NumPy code in ``_generated.py``
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from linmeta._checks import check_int
+from linmeta.errors import NonFiniteResultError
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
@@ -116,6 +119,22 @@ def _distance(prob, alpha_t, form):
     return gen.distance_underparameterized(*args)
 
 
+def _finite_result(func):
+    """Raise :class:`~linmeta.NonFiniteResultError` where ``func``'s value overflows, instead of returning it."""
+    @functools.wraps(func)
+    def checked(prob, *args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = func(prob, *args, **kwargs)
+        if not np.all(np.isfinite(value)):
+            rates = {name: kwargs.get(name) if kwargs.get(name) is not None else getattr(prob, name)
+                     for name in ("alpha_t", "alpha_r")}
+            raise NonFiniteResultError(None, None, f"{func.__name__} is not a finite number (it overflows double "
+                                       f"precision) at alpha_t={rates['alpha_t']!r}, alpha_r={rates['alpha_r']!r}")
+        return value
+    return checked
+
+
+@_finite_result
 def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=None):
     """Expected squared distance ``E|omega* - w0|^2`` of the meta-trained parameters.
 
@@ -182,6 +201,7 @@ def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=
     return _out(_distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form))
 
 
+@_finite_result
 def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, alpha_r=None):
     """Average meta-test loss, leading order (or finite size) in the regime of ``prob``.
 
@@ -221,6 +241,8 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     NotImplementedError
         For ``algorithm="fomaml"`` or ``"imaml"``: no closed form (the message
         gives the reason).
+    NonFiniteResultError
+        If the loss overflows double precision (e.g. ``alpha_r=1e200``).
 
     Warns
     -----
