@@ -155,7 +155,8 @@ def thread_doubles(prob, method="exact", test_sampler="projected", route="auto")
     """Work arrays one thread allocates to meta-train one run (doubles).
 
     Two stacked ``k x p`` systems (``P`` and ``Q``, or ``Z`` and its
-    residual), about six Gram-sized (``min(k, p)`` square) matrices with
+    residual), for N-step and first-order MAML up to ``POLY_DOUBLES`` of
+    products built once for every ``alpha_t``, about six Gram-sized (``min(k, p)`` square) matrices with
     temporaries, and the per-task ``n_t x n_t`` / ``n_v x n_t`` blocks; no
     ``p x p`` matrix when ``p > k``.  An upper bound when the
     under-parameterised blocks go through the task factors
@@ -163,7 +164,13 @@ def thread_doubles(prob, method="exact", test_sampler="projected", route="auto")
     """
     p, k, m, n_t, n_v = _coords(prob, method, test_sampler, route), prob.k, prob.m, prob.n_t, prob.n_v
     s = min(k, p)
-    return 2.0 * k * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
+    out = 2.0 * k * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
+    if prob.algorithm != "imaml" and not (prob.algorithm == "maml" and prob.n_steps == 1):
+        from linmeta._kernels_variants import POLY_DOUBLES, poly_doubles  # noqa: PLC0415
+
+        # the products the N-step kernel may build once per run for all rates
+        out += min(POLY_DOUBLES, poly_doubles(p, m, n_t, n_v, prob.n_steps, prob.algorithm == "fomaml", p > k))
+    return out
 
 
 def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
@@ -228,7 +235,15 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
         n_t, n_v, m = prob.n_t, prob.n_v, prob.m
         build = 2 * k * n_t * p + k * p * p + 2 * m * (n_t * n_t * (n_v + p) + 2 * n_t * p * p)
     per_rate = s**3 / 3 + 4 * k * p                        # a Cholesky factorisation and the solve
-    if not one_step:                                       # rebuilt for every rate: N products, one Gram
+    if not one_step and _poly(prob, int(p), n_alpha_t):   # products once, combined per rate (_kernels_variants)
+        N, mt = steps, prob.m * prob.n_t
+        if p > k:
+            build += N * k * prob.n_t * p + ((N + 1) * k) ** 2 * p
+            per_rate += (N + 1) ** 2 * k * k
+        else:
+            build += k * p * p + (2 * N + N * (N + 1) / 2) * mt * p * p
+            per_rate += (N + N * (N + 1) / 2) * p * p
+    elif not one_step:                                     # rebuilt for every rate: N products, one Gram
         per_rate += steps * 2 * k * prob.n_t * p + k * p * s
     flops = build + n_alpha_t * per_rate
     if method == "protocol":
@@ -236,6 +251,14 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
         per_task = points * p * (1 if test_sampler == "full" else 0) + points * n_alpha_t * n_alpha_r + p * n_alpha_t
         flops += n_test_tasks * per_task
     return flops
+
+
+def _poly(prob, p, n_alpha_t):
+    """Whether the variant kernels build their products once for all rates (:func:`linmeta._kernels_variants.poly_cheaper`)."""
+    from linmeta._kernels_variants import poly_cheaper  # noqa: PLC0415
+
+    return prob.algorithm != "imaml" and poly_cheaper(p, prob.m, prob.n_t, prob.n_v, prob.n_steps, n_alpha_t,
+                                                      prob.algorithm == "fomaml", p > prob.k)
 
 
 def _sizes(prob):
