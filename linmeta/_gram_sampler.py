@@ -79,6 +79,9 @@ _NORMS: dict = {}
 def start_norm(prob, block=1 << 20) -> float:
     """``|omega0 - w0|`` computed block by block (no ``p``-vector is allocated), remembered per vector pair."""
     w0, om = prob.w0, prob.omega0
+    defaults = getattr(prob, "_default_vectors", ())
+    if "w0" in defaults and "omega0" in defaults:  # both left at their default: zero vectors
+        return 0.0
     key = (id(w0), id(om))
     hit = _NORMS.get(key)
     if hit is not None and hit[0]() is w0 and hit[1]() is om:

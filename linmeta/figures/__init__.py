@@ -44,7 +44,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from linmeta._checks import check_real
 from linmeta._rng import check_seed
-from linmeta.figures import finite_size, panels, stepsize_bound
+from linmeta.figures import finite_size, large_p, panels, stepsize_bound
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note
 from linmeta.figures.finite_size import FINITE_SETS, compute_finite_size, draw_finite_size, finite_size_summary
 from linmeta.figures.panels import EXACT_RUNS, GRIDS, PROTOCOL_RUNS
@@ -68,6 +68,8 @@ FIGURES = {
     "stepsize_bound": Figure(stepsize_bound.compute_stepsize_bound, stepsize_bound.draw_stepsize_bound,
                              size=(7.2, 3.1), description="multi-step bound (B1): product norms, convergence, "
                              "optimal alpha_t vs -bound/L"),
+    "large_p": Figure(large_p.compute_large_p, large_p.draw_large_p, size=(7.2, 3.1),
+                      description="distance against p up to 1e8 at FIG2's m, n_t, n_v: Theorem 1 and finite-size theory"),
 }
 
 
