@@ -141,3 +141,17 @@ def test_simulate_at_p_1e8_runs_without_p_vectors():
     dist = 2 * est.values - (q.sigma**2 + q.nu**2)
     z = (dist.mean() - exact) / (dist.std(ddof=1) / np.sqrt(len(dist)))
     assert abs(z) < 4 and 0.2 < dist.std() / exact < 1  # resolved: the spread is far above float rounding of 0.625
+
+
+def test_derivation_script_asserts_the_moments_and_its_controls():
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, str(root / "derivations" / "sufficient_statistics.py")], capture_output=True,
+                         text=True, cwd=root, timeout=600, env={"PYTHONPATH": str(root), "PATH": ""})
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert "0 mismatches" in lines[0] and lines[-1].endswith("all checks passed")
+    assert all(" 0 mismatches" not in line for line in lines[1:3])  # both controls caught
