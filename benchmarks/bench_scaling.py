@@ -300,8 +300,7 @@ def plot(table, path):
             bx.plot(sw.p[ok], sw.floor_1thread_ms[ok], "^:", color="C7", label="old floor (draws + products)")
         switch = _budget.GRAM_FACTOR * (lm.presets.FIG2.m * (1 + lm.presets.FIG2.n_t + lm.presets.FIG2.n_v) + 1)
         bx.axvline(switch, color="k", lw=0.6, ls=":")
-        bx.text(switch * 1.15, bx.get_ylim()[0] * 1.5 if bx.get_ylim()[0] > 0 else 1e-2, "sufficient statistics",
-                fontsize=7)
+        bx.text(switch * 1.15, 0.03, "sufficient statistics", fontsize=7, transform=bx.get_xaxis_transform())
         bx.set_xscale("log")
         bx.set_yscale("log")
         bx.set_xlabel("p")

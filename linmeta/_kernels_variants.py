@@ -242,55 +242,56 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
                     delta[ia] = d
         return
     T = X_t.reshape((m * n_t, p))
-    G0 = _linalg.gram_cols(P)
-    L = np.empty((N, p, p))              # L_j = sum_i X^T R_ij^T X_v,i
-    A = np.empty((m * n_t, p))
-    for j in range(N):
-        for i in range(m):
-            A[i * n_t:(i + 1) * n_t] = np.dot(Rm[i, j].T, X_v[i])
-        L[j] = np.dot(T.T, A)
     nS = 0 if algo == 1 else N * (N + 1) // 2
-    S = np.empty((nS, p, p))             # S_jl + S_lj (j < l) or S_jj, each X^T K X with K symmetric n_t x n_t
-    if algo != 1:
-        q = 0
-        for j in range(N):
-            for l in range(j, N):
-                S[q] = _symmetric_form(X_t, Rm, j, l, A)
-                q += 1
-    M = np.empty((p, p))
+    # every p x p piece of the meta-system, flattened: M(alpha_t) = weights . blocks (one gemv per alpha_t)
+    blocks = np.empty((1 + N + nS, p * p))
+    blocks[0] = _linalg.gram_cols(P).ravel()
+    A = np.empty((m * n_t, p))
+    for j in range(N):  # L_j = sum_i X^T R_ij^T X_v,i, with R_ij^T X_v,i = G_i (R_i,j-1^T X_v,i)
+        for i in range(m):
+            rows = slice(i * n_t, (i + 1) * n_t)
+            A[rows] = np.dot(Rm[i, 0].T, X_v[i]) if j == 0 else np.dot(np.dot(X_t[i], X_t[i].T), A[rows])
+        Lj = np.dot(T.T, A)
+        # first order: P^T Q_j = L_j^T; least squares: P^T Q_j + Q_j^T P = L_j + L_j^T
+        blocks[1 + j] = (np.ascontiguousarray(Lj.T) if algo == 1 else Lj + Lj.T).ravel()
+    q = 0
+    for j in range(N if algo != 1 else 0):  # least squares only: S_jl + S_lj (j < l) or S_jj
+        for l in range(j, N):
+            blocks[1 + N + q] = _symmetric_form(X_t, Rm, j, l, A).ravel()
+            q += 1
+    PTy = np.dot(yv, P)                  # P^T r = P^T y_v + sum_j c_j P^T rho_j
+    PTrho = np.empty((N, p))
+    for j in range(N):
+        PTrho[j] = np.dot(rho[j], P)
+    weights = np.empty(1 + N + nS)
     u = np.empty(m * n_t)
     for ia in range(alphas.shape[0]):
         _coefficients(alphas[ia], n_t, N, c)
         r[:] = yv
+        PTr = PTy.copy()
         for j in range(N):
             r += c[j + 1] * rho[j]
-        for a in range(p):
-            for b in range(p):
-                acc = G0[a, b]
-                for j in range(N):
-                    acc += c[j + 1] * (L[j, b, a] if algo == 1 else L[j, a, b] + L[j, b, a])
-                M[a, b] = acc
+            PTr += c[j + 1] * PTrho[j]
+        weights[:1 + N] = c
+        q = 0
+        for j in range(N if algo != 1 else 0):
+            for l in range(j, N):
+                weights[1 + N + q] = c[j + 1] * c[l + 1]
+                q += 1
+        M = np.dot(weights, blocks).reshape((p, p))
         if algo == 1:  # P^T Z = P^T P + sum_j c_j L_j^T; rhs P^T r
-            rhs = np.dot(P.T, r)
+            rhs = PTr
             piv = np.empty(p, dtype=np.int32)
             cond[ia] = _linalg.lu_factor(M, piv)
             x = _linalg.lu_solve(M, piv, rhs) if cond[ia] < np.inf else np.full(p, np.nan)
         else:  # Z^T Z = P^T P + sum_j c_j (L_j + L_j^T) + sum_jl c_j c_l S_jl; rhs Z^T r
-            q = 0
-            for j in range(N):
-                for l in range(j, N):
-                    w = c[j + 1] * c[l + 1]
-                    for a in range(p):
-                        for b in range(p):
-                            M[a, b] += w * S[q, a, b]
-                    q += 1
             for i in range(m):
                 ri = r[i * n_v:(i + 1) * n_v]
                 ui = np.zeros(n_t)
                 for j in range(N):
                     ui += c[j + 1] * np.dot(Rm[i, j].T, ri)
                 u[i * n_t:(i + 1) * n_t] = ui
-            rhs = np.dot(P.T, r) + np.dot(T.T, u)
+            rhs = PTr + np.dot(T.T, u)
             cond[ia] = _linalg.cholesky_factor(M)
             x = _linalg.cholesky_solve(M, rhs) if cond[ia] < np.inf else np.full(p, np.nan)
         dist2[ia] = np.dot(x, x)
