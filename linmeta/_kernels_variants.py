@@ -49,7 +49,7 @@ import numpy as np
 from linmeta import _linalg
 from linmeta._linalg import jit
 
-__all__ = ["variant_solve", "variant_deltas_numpy", "poly_cheaper", "poly_doubles", "POLY_DOUBLES"]
+__all__ = ["POLY_DOUBLES", "poly_cheaper", "poly_doubles", "variant_deltas_numpy", "variant_solve"]
 
 #: largest work array (doubles) of the polynomial route's p-sized products per thread
 POLY_DOUBLES = 2.5e7

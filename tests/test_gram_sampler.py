@@ -150,7 +150,7 @@ def test_derivation_script_asserts_the_moments_and_its_controls():
 
     root = pathlib.Path(__file__).resolve().parents[1]
     res = subprocess.run([sys.executable, str(root / "derivations" / "sufficient_statistics.py")], capture_output=True,
-                         text=True, cwd=root, timeout=600, env={"PYTHONPATH": str(root), "PATH": ""})
+                         text=True, cwd=root, timeout=600, env={"PYTHONPATH": str(root), "PATH": ""}, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     lines = res.stdout.splitlines()
     assert "0 mismatches" in lines[0] and lines[-1].endswith("all checks passed")

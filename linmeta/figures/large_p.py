@@ -25,7 +25,7 @@ from linmeta import _budget, presets
 from linmeta.estimate import simulate
 from linmeta.figures.base import scaled_runs, stamp, theory_or_note
 
-__all__ = ["P_GRID", "LARGE_P_RUNS", "FINITE_MAX_P", "compute_large_p", "draw_large_p"]
+__all__ = ["FINITE_MAX_P", "LARGE_P_RUNS", "P_GRID", "compute_large_p", "draw_large_p"]
 
 P_GRID = (60, 100, 200, 500, 1000, 3000, 10_000, 30_000, 100_000, 10**6, 10**7, 10**8)
 #: runs per p: relative SE of D about 0.4 %
