@@ -241,8 +241,8 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
             build += N * k * prob.n_t * p + ((N + 1) * k) ** 2 * p
             per_rate += (N + 1) ** 2 * k * k
         else:
-            build += k * p * p + (2 * N + N * (N + 1) / 2) * mt * p * p
-            per_rate += (N + N * (N + 1) / 2) * p * p
+            build += k * p * p + (2 * N + 2 * N - 1) * mt * p * p
+            per_rate += (3 * N - 1) * p * p
     elif not one_step:                                     # rebuilt for every rate: N products, one Gram
         per_rate += steps * 2 * k * prob.n_t * p + k * p * s
     flops = build + n_alpha_t * per_rate

@@ -34,8 +34,9 @@ For several ``alpha_t`` the gradient-step maps are polynomials in
 
 :func:`_poly_run` builds every ``p``-sized product once per run (over: the
 Gram matrix of the stacked ``Q_0 = P, Q_j = (R_ij X)_i``; under: ``P^T P``,
-``L_j = sum_i X^T R_ij^T X_v,i`` and ``S_jl = sum_i X^T R_ij^T R_il X``, the last
-as symmetric forms by :func:`_symmetric_form`) and
+``L_j = sum_i X^T R_ij^T X_v,i`` and, grouped by the power of ``alpha_t``,
+the ``2N - 1`` symmetric forms ``sum_{j + l = q} c_j c_l S_jl`` with
+``S_jl = sum_i X^T R_ij^T R_il X`` (:func:`_power_form`)) and
 each ``alpha_t`` only combines them with the ``c_j`` and factors.  It is
 taken when the cost model :func:`poly_cheaper` says so (several ``alpha_t``).  The plain-NumPy twin :func:`variant_deltas_numpy`
 builds the ``p x p`` matrices directly (``matrix_power``, ``inv``) and serves as
@@ -62,7 +63,7 @@ def poly_doubles(p, m, n_t, n_v, n_steps, first_order, over):
     N = float(n_steps)
     if over:
         return ((N + 1) * k) ** 2 + (N + 1) * k * p
-    blocks = N + (0.0 if first_order else N * (N + 1) / 2)
+    blocks = N + (0.0 if first_order else 2 * N - 1)
     return (blocks + 1) * p * p + (N + 3) * m * n_t * p
 
 
@@ -72,9 +73,9 @@ def poly_cheaper(p, m, n_t, n_v, n_steps, n_alphas, first_order, over):
     Multiplications per run: rebuilding costs ``A (k n_t p + k^2 p / 2)``
     over-parameterised and ``A (k n_t p + k p^2 / 2)`` under (``k p^2`` for
     first-order MAML); the polynomial route ``N k n_t p + ((N + 1) k)^2 p / 2 +
-    A (N + 1)^2 k^2`` over and ``k p^2 / 2 + (N + N (N + 1) / 2) m n_t p^2 +
-    A (N + N (N + 1) / 2) p^2`` under (no ``S_jl`` for first-order MAML).  Its
-    products must also fit in :data:`POLY_DOUBLES`.
+    A (N + 1)^2 k^2`` over and ``k p^2 / 2 + (N + (2N - 1) / 2) m n_t p^2 +
+    A (3N - 1) p^2`` under (no symmetric forms for first-order MAML: ``N`` and
+    ``N`` in place of ``N + (2N - 1) / 2`` and ``3N - 1``).  Its products must also fit in :data:`POLY_DOUBLES`.
 
     Examples
     --------
@@ -89,8 +90,8 @@ def poly_cheaper(p, m, n_t, n_v, n_steps, n_alphas, first_order, over):
         old = A * (k * n_t * p + k * k * p / 2)
         new = N * k * n_t * p + ((N + 1) * k) ** 2 * p / 2 + A * (N + 1) ** 2 * k * k
     else:
-        blocks = N + (0.0 if first_order else N * (N + 1) / 2)
-        products = N + (0.0 if first_order else N * (N + 1) / 4)
+        blocks = N + (0.0 if first_order else 2 * N - 1)
+        products = N + (0.0 if first_order else (2 * N - 1) / 2)
         old = A * (k * n_t * p + (k * p * p if first_order else k * p * p / 2))
         new = k * p * p / 2 + products * m * n_t * p * p + A * blocks * p * p
     return n_alphas > 1 and size <= POLY_DOUBLES and new < old
@@ -135,22 +136,26 @@ def _coefficients(alpha, n_t, n_steps, c):
 
 
 @jit
-def _symmetric_form(X_t, Rm, j, l, work):
-    """``sum_i X_i^T K_i X_i`` with ``K_i = R_ij^T R_il`` (``+ K_i^T`` when ``l > j``), by two ``dsyrk`` calls.
+def _power_form(X_t, Rm, q, work):
+    """``T_q = sum_i X_i^T K_i X_i``, ``K_i = sum_{j + l = q} binom(N, j) binom(N, l) R_ij^T R_il``, by two ``dsyrk`` calls.
 
+    ``T_q`` is the coefficient of ``(-alpha_t / n_t)^q`` in ``sum_i Q_i^T Q_i``
+    (``q = 2 .. 2N``; ``j, l = 1 .. N``, ``R_ij`` stored at ``Rm[i, j - 1]``).
     Each ``K_i`` (``n_t x n_t``, symmetric) is split by its eigenvalues into
     ``V+ diag(mu+) V+^T - V- diag(|mu-|) V-^T``, so the form is
     ``Y+^T Y+ - Y-^T Y-`` with rows ``sqrt(|mu_a|) v_a^T X_i``: half the
     multiplications of a general product with the same ``m n_t`` rows.
     """
     m, n_t, p = X_t.shape
+    N = Rm.shape[1]
     neg = np.empty_like(work)
     n_pos = 0
     n_neg = 0
     for i in range(m):
-        K = np.dot(Rm[i, j].T, Rm[i, l])
-        if l > j:
-            K = K + K.T
+        K = np.zeros((n_t, n_t))
+        for j in range(max(1, q - N), min(N, q - 1) + 1):
+            K += _binom(N, j) * _binom(N, q - j) * np.dot(Rm[i, j - 1].T, Rm[i, q - j - 1])
+        K = 0.5 * (K + K.T)  # symmetric up to rounding: the pairs (j, l) and (l, j) are both in the sum
         mu, V = np.linalg.eigh(K)
         Y = np.dot(V.T, X_t[i])
         for a in range(n_t):
@@ -163,6 +168,14 @@ def _symmetric_form(X_t, Rm, j, l, work):
     out = _linalg.gram_cols(np.ascontiguousarray(work[:n_pos])) if n_pos > 0 else np.zeros((p, p))
     if n_neg > 0:
         out -= _linalg.gram_cols(np.ascontiguousarray(neg[:n_neg]))
+    return out
+
+
+@jit
+def _binom(n, j):
+    out = 1.0
+    for r in range(1, j + 1):
+        out = out * (n - j + r) / r
     return out
 
 
@@ -242,7 +255,7 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
                     delta[ia] = d
         return
     T = X_t.reshape((m * n_t, p))
-    nS = 0 if algo == 1 else N * (N + 1) // 2
+    nS = 0 if algo == 1 else 2 * N - 1
     # every p x p piece of the meta-system, flattened: M(alpha_t) = weights . blocks (one gemv per alpha_t)
     blocks = np.empty((1 + N + nS, p * p))
     blocks[0] = _linalg.gram_cols(P).ravel()
@@ -254,11 +267,8 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
         Lj = np.dot(T.T, A)
         # first order: P^T Q_j = L_j^T; least squares: P^T Q_j + Q_j^T P = L_j + L_j^T
         blocks[1 + j] = (np.ascontiguousarray(Lj.T) if algo == 1 else Lj + Lj.T).ravel()
-    q = 0
-    for j in range(N if algo != 1 else 0):  # least squares only: S_jl + S_lj (j < l) or S_jj
-        for l in range(j, N):
-            blocks[1 + N + q] = _symmetric_form(X_t, Rm, j, l, A).ravel()
-            q += 1
+    for q in range(nS):  # least squares only: the coefficient of t^(q + 2) in sum_i Q_i^T Q_i, t = -alpha_t / n_t
+        blocks[1 + N + q] = _power_form(X_t, Rm, q + 2, A).ravel()
     PTy = np.dot(yv, P)                  # P^T r = P^T y_v + sum_j c_j P^T rho_j
     PTrho = np.empty((N, p))
     for j in range(N):
@@ -273,11 +283,9 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
             r += c[j + 1] * rho[j]
             PTr += c[j + 1] * PTrho[j]
         weights[:1 + N] = c
-        q = 0
-        for j in range(N if algo != 1 else 0):
-            for l in range(j, N):
-                weights[1 + N + q] = c[j + 1] * c[l + 1]
-                q += 1
+        t = -alphas[ia] / n_t
+        for q in range(nS):
+            weights[1 + N + q] = t ** (q + 2)
         M = np.dot(weights, blocks).reshape((p, p))
         if algo == 1:  # P^T Z = P^T P + sum_j c_j L_j^T; rhs P^T r
             rhs = PTr
