@@ -60,7 +60,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -68,13 +67,17 @@ import pandas as pd
 from linmeta import _formula
 from linmeta._checks import check_int
 from linmeta._rng import check_seed
-from linmeta.estimate import METHODS
+from linmeta.estimate import METHODS, finite_estimate, losses_over_runs
+from linmeta.inner_maps import check_curve_field
+from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
-from linmeta.sweeping import cells_of, sweep
+from linmeta.sweeping.grid import cells_of, curve_tasks
 
-__all__ = ["check", "CheckResult", "CORRECTION", "VERDICTS"]
+__all__ = ["check", "CheckResult", "CORRECTION", "SKEW_CORRECTION", "VERDICTS"]
 
 CORRECTION = "holm"
+# every one-sided probability of the studentised mean goes through Hall's (1992) transformation
+SKEW_CORRECTION = "hall"
 # z-test mode: passed / rejected; tolerance mode: equivalent / differs / inconclusive
 VERDICTS = ("passed", "rejected", "equivalent", "differs", "inconclusive")
 
@@ -114,6 +117,11 @@ class CheckResult:
     runs_needed : int or None
         For an inconclusive verdict, roughly the runs per cell that would settle it
         (``None`` otherwise, or when the observed deviation sits on the edge ``rtol``).
+    skewness : tuple of float
+        The sample skewness of the per-run losses of each cell, in table order (also
+        ``table.attrs["skewness"]``); it enters every p-value through Hall's transformation.
+    skew_correction : str
+        ``"hall"``: the skewness correction of the tests (see :mod:`linmeta._check`).
     """
 
     passed: bool
@@ -129,6 +137,8 @@ class CheckResult:
     verdict: str = ""
     fixed: dict = dataclasses.field(default_factory=dict)
     runs_needed: int | None = None
+    skewness: tuple = ()
+    skew_correction: str = SKEW_CORRECTION
 
     def _scope(self):
         if not self.fixed:
@@ -204,44 +214,128 @@ def _sf(x):
     return 0.5 * math.erfc(x / math.sqrt(2.0))
 
 
-def _p_value(mean, stderr, value, rtol):
+def _skewness(losses):
+    """Sample skewness ``m3 / m2^(3/2)`` of the per-run losses (central moments with divisor ``n``); 0 if constant."""
+    centred = losses - losses.mean()
+    m2, m3 = float(np.mean(centred**2)), float(np.mean(centred**3))
+    return m3 / m2**1.5 if m2 > 0 else 0.0
+
+
+def _hall(t, skew, n_runs):
+    """Hall's (1992) transformation of a studentised mean ``t``: ``g(t)`` is standard normal up to ``O(1/n)``.
+
+    ``g(t) = t + a (t^2 + 1/2) + a^2 t^3 / 3`` with ``a = skew / (3 sqrt(n))``: Johnson's (1978)
+    correction ``t + skew (2 t^2 + 1) / (6 sqrt(n))``, which removes the ``n^(-1/2)`` (skewness) term
+    of the Edgeworth expansion ``P(T <= t) = Phi(t) + skew (2 t^2 + 1) phi(t) / (6 sqrt(n)) + O(1/n)``,
+    plus a cubic term that makes it increasing, ``g'(t) = (1 + a t)^2 >= 0``, so that a one-sided
+    p-value is largest at the edge of its null hypothesis.  ``skew = 0`` gives ``g(t) = t``.
+    """
+    if skew == 0:
+        return t
+    if abs(t) > 1e50:     # g is increasing from -inf to +inf: the sign decides
+        return math.copysign(math.inf, t)
+    a = skew / (3.0 * math.sqrt(n_runs))
+    return t + a * (t * t + 0.5) + a * a * t**3 / 3.0
+
+
+def _p_value(mean, stderr, value, rtol, skew=0.0, n_runs=1):
+    """p-value of the difference test of ``|mu - value| <= rtol |value|`` (the two-sided z-test at ``rtol = 0``).
+
+    With ``D = |mean - value|``, the probability that the estimate lands at least ``D`` from ``value``
+    (either side), each tail through :func:`_hall`, at the two edges ``mu = value -+ rtol |value|``;
+    the larger one.  At ``skew = 0``: ``Phi(-d/se) + Phi(-(d + 2 band)/se)``, ``d = D - band``.
+    """
     band = rtol * abs(value)
-    d = abs(mean - value) - band
+    dist = abs(mean - value)
     if stderr == 0:
-        return 0.0 if d > 0 else 1.0
-    return min(1.0, _sf(d / stderr) + _sf((d + 2 * band) / stderr))
+        return 0.0 if dist - band > 0 else 1.0
+    p = 0.0
+    for edge in (band, -band):       # mu = value + edge
+        high = _sf(_hall((dist - edge) / stderr, skew, n_runs))       # P(mean >= value + D)
+        low = _sf(-_hall((-dist - edge) / stderr, skew, n_runs))      # P(mean <= value - D)
+        p = max(p, high + low)
+    return min(1.0, p)
 
 
-def _p_equivalence(mean, stderr, value, rtol):
-    """p-value of the two one-sided tests of ``|mu/value - 1| >= rtol``: ``Phi((|mean - value| - band)/stderr)``."""
-    d = abs(mean - value) - rtol * abs(value)
+def _p_equivalence(mean, stderr, value, rtol, skew=0.0, n_runs=1):
+    """p-value of the two one-sided tests of ``|mu/value - 1| >= rtol``, each through :func:`_hall`.
+
+    ``H0: mu >= value + band`` is rejected for a small mean, p-value ``Phi(g((mean - value - band)/se))``;
+    ``H0: mu <= value - band`` for a large one, ``1 - Phi(g((mean - value + band)/se))``; the larger of the
+    two.  At ``skew = 0``: ``Phi((|mean - value| - band)/se)``.
+    """
+    band = rtol * abs(value)
+    diff = mean - value
     if stderr == 0:
-        return 0.0 if d < 0 else 1.0
-    return _sf(-d / stderr)
+        return 0.0 if abs(diff) - band < 0 else 1.0
+    upper = _sf(-_hall((diff - band) / stderr, skew, n_runs))
+    lower = _sf(_hall((diff + band) / stderr, skew, n_runs))
+    return max(upper, lower)
 
 
-def _runs_needed(table, n_runs, rtol, level):
+def _simulated(prob, cells, names, n_runs, seed, method):
+    """Per-run losses of every cell, in grid order (draws shared along ``alpha_t``, else ``alpha_r``).
+
+    The numbers of :func:`linmeta.sweep` and :func:`linmeta.simulate` bit for bit; refuses a cell
+    without a finite mean or standard error (:class:`~linmeta.NonFiniteResultError`).
+    """
+    curve, tasks = curve_tasks(cells, names)
+    for _, cell, _ in cells:
+        warn_if_infinite_moments(cell, stacklevel=4)
+    losses = [None] * len(cells)
+    for task in tasks:
+        base = cells[task[0]][1]
+        alpha_ts, alpha_rs = [base.alpha_t], [base.alpha_r]
+        if curve:
+            rates = [getattr(cells[i][1], curve) for i in task]
+            check_curve_field(base, curve, rates)
+            alpha_ts, alpha_rs = (rates, alpha_rs) if curve == "alpha_t" else (alpha_ts, rates)
+        runs = losses_over_runs(base, n_runs, seed, alpha_ts, alpha_rs, method, 100, 50, None, False, "check")
+        for j, i in enumerate(task):
+            values = runs[:, j, 0] if curve != "alpha_r" else runs[:, 0, j]
+            cell = cells[i][1]
+            finite_estimate(values, seed, method, cell, cell.alpha_t, cell.alpha_r)
+            losses[i] = values
+    return losses
+
+
+def _fewest_runs(settles, n_runs):
+    """The fewest runs ``n > n_runs`` with ``settles(n)`` (assumed monotone), ``None`` if none up to ``1e15``."""
+    low, high = n_runs, 2 * n_runs
+    while not settles(high):
+        low, high = high, 2 * high
+        if high > 1e15:
+            return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if settles(middle) else (middle, high)
+    return high
+
+
+def _runs_needed(table, skewness, n_runs, rtol, level):
     """Roughly the runs per cell that settle an inconclusive tolerance check, ``None`` if none would.
 
-    With standard errors scaling like ``1/sqrt(n)`` and the observed relative deviations held
-    fixed: if some cell's estimate lies outside ``rtol``, the fewest runs that make one such
-    cell differ at the Bonferroni level ``level/K`` (Holm's first step); otherwise the runs
-    that certify every cell (each at ``level``).
+    With standard errors scaling like ``1/sqrt(n)`` and the observed relative deviations and
+    skewnesses held fixed, the p-values recomputed at ``n`` runs: if some cell's estimate lies
+    outside ``rtol``, the fewest runs that make one such cell differ at the Bonferroni level
+    ``level/K`` (Holm's first step); otherwise the runs that certify every cell (each at ``level``).
     """
-    dev = np.abs(table["mean"].to_numpy() - table["formula"].to_numpy())
-    band = rtol * np.abs(table["formula"].to_numpy())
-    se = table["stderr"].to_numpy()
-    z_cert, z_diff = NormalDist().inv_cdf(1 - level), NormalDist().inv_cdf(1 - level / len(table))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        outside = dev > band
-        if outside.any():
-            need = n_runs * (z_diff * se[outside] / (dev[outside] - band[outside])) ** 2
-            need = need.min()
-        else:
-            need = (n_runs * (z_cert * se / (band - dev)) ** 2).max()
-    if not math.isfinite(need) or need > 1e15:
+    mean, value, se = (table[c].to_numpy(dtype=float) for c in ("mean", "formula", "stderr"))
+    outside = np.abs(mean - value) > rtol * np.abs(value)
+
+    def at(i, n):      # (mean, stderr, value, rtol, skew, n) of cell i with n runs
+        return mean[i], se[i] * math.sqrt(n_runs / n), value[i], rtol, skewness[i], n
+
+    if outside.any():
+        needs = [_fewest_runs(lambda n, i=i: _p_value(*at(i, n)) <= level / len(table), n_runs)
+                 for i in np.flatnonzero(outside)]
+        needs = [n for n in needs if n is not None]
+        need = min(needs) if needs else None
+    else:
+        needs = [_fewest_runs(lambda n, i=i: _p_equivalence(*at(i, n)) <= level, n_runs) for i in range(len(table))]
+        need = None if None in needs else max(needs)
+    if need is None:
         return None
-    need = max(math.ceil(need), n_runs + 1)
     digits = max(0, len(str(need)) - 2)        # two significant figures, rounded up
     return math.ceil(need / 10**digits) * 10**digits
 
@@ -359,19 +453,20 @@ def check(formula, prob, grid, n_runs=4000, seed=0, rtol=0.0, level=0.01, method
             raise ValueError(f"formula is not finite at grid cell {changes}: {v}")
         values.append(v)
 
-    sim = sweep(prob, grid, n_runs=n_runs, seed=seed, method=method, progress=False)
     names = list(grid)
-    table = sim[names].copy()
+    losses = _simulated(prob, cells, names, n_runs, seed, method)
+    table = pd.DataFrame({name: [changes[name] for changes, _, _ in cells] for name in names})
     table["formula"] = values
-    table["mean"] = sim["mean"].to_numpy(dtype=float)
-    table["stderr"] = sim["stderr"].to_numpy(dtype=float)
+    table["mean"] = [float(x.mean()) for x in losses]
+    table["stderr"] = [float(x.std(ddof=1) / np.sqrt(n_runs)) for x in losses]
+    skewness = tuple(_skewness(x) for x in losses)
     diff = table["mean"] - table["formula"]
     with np.errstate(divide="ignore", invalid="ignore"):
         table["z"] = np.where(diff == 0, 0.0, diff / table["stderr"])
         table["rel_dev"] = diff / table["formula"]
     rtol, level = float(rtol), float(level)
-    columns = list(zip(table["mean"], table["stderr"], table["formula"]))
-    p_values = np.array([_p_value(m, s, f, rtol) for m, s, f in columns])
+    columns = list(zip(table["mean"], table["stderr"], table["formula"], skewness))
+    p_values = np.array([_p_value(m, s, f, rtol, g, n_runs) for m, s, f, g in columns])
     table["p_value"] = p_values
     rejected = _holm(p_values, level)
     runs_needed = None
@@ -382,17 +477,18 @@ def check(formula, prob, grid, n_runs=4000, seed=0, rtol=0.0, level=0.01, method
         verdict = "rejected" if rejected.any() else "passed"
     else:
         mode = "tolerance"
-        table["p_equiv"] = [_p_equivalence(m, s, f, rtol) for m, s, f in columns]
+        table["p_equiv"] = [_p_equivalence(m, s, f, rtol, g, n_runs) for m, s, f, g in columns]
         certified = (table["p_equiv"].to_numpy() <= level) & ~rejected
         table["outcome"] = np.where(rejected, "differs", np.where(certified, "equivalent", "open"))
         table["passed"] = certified
         table["mode"] = f"tolerance (rtol={rtol:g})"
         verdict = "differs" if rejected.any() else "equivalent" if certified.all() else "inconclusive"
         if verdict == "inconclusive":
-            runs_needed = _runs_needed(table, n_runs, rtol, level)
+            runs_needed = _runs_needed(table, skewness, n_runs, rtol, level)
     fixed = _fixed(cells, used)
     table.attrs.update(formula=label, mode=mode, correction=CORRECTION, rtol=rtol, level=level, n_runs=n_runs,
-                       seed=seed, method=method, verdict=verdict, fixed=fixed, runs_needed=runs_needed)
+                       seed=seed, method=method, verdict=verdict, fixed=fixed, runs_needed=runs_needed,
+                       skewness=skewness, skew_correction=SKEW_CORRECTION)
     return CheckResult(passed=verdict in ("passed", "equivalent"), table=table, formula=label, mode=mode,
                        correction=CORRECTION, rtol=rtol, level=level, n_runs=n_runs, seed=seed, method=method,
-                       verdict=verdict, fixed=fixed, runs_needed=runs_needed)
+                       verdict=verdict, fixed=fixed, runs_needed=runs_needed, skewness=skewness)
