@@ -144,6 +144,7 @@ def test_cli_exit_status_equivalent_differs_inconclusive(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["verdict"] == "inconclusive" and doc["passed"] is False and doc["runs_needed"] > 200
     assert doc["fixed"]["p"] == 10 and "m" not in doc["fixed"]
+    assert doc["skew_correction"] == "hall" and len(doc["skewness"]) == 2 and min(doc["skewness"]) > 1
     assert _cli("--help") == 0
     assert "3 inconclusive" in capsys.readouterr().out
 
@@ -199,6 +200,8 @@ def test_certification_holds_its_level_at_both_edges_where_the_normal_rule_does_
     low, high = stats.binom(SAMPLES, LEVEL).interval(0.999)
     assert low <= rejected["z-test"] <= high
     assert rejected["upper"] <= crit and rejected["lower"] <= crit
+    # valid at the edge where the larger p-value is taken, conservative at the other, not vacuous over both
+    assert rejected["upper"] + rejected["lower"] >= stats.binom(2 * SAMPLES, LEVEL).ppf(0.001)
     # the rule above is lm.check's: block 0 is its seed-0 sample, and the verdicts agree
     for f, name in ((upper, "upper"), (mu, "exact")):
         res = lm.check(repr(float(f)), ONE, {"m": [1]}, n_runs=RUNS, seed=0, rtol=RTOL, level=LEVEL)
