@@ -64,6 +64,16 @@ def test_simulate_keeps_the_per_run_losses_on_request_and_check_uses_them():
     assert res.skewness == res.table.attrs["skewness"] and res.skew_correction == "hall"
 
 
+@pytest.mark.parametrize("grid", [{"alpha_t": [-0.5, 0.5], "m": [1, 2]}, {"m": [1, 2], "alpha_r": [0.1, 0.4]}])
+def test_means_and_standard_errors_are_the_sweeps_bit_for_bit(grid):
+    res = lm.check("sigma^2 + nu", OVER, grid, n_runs=60, seed=3)
+    sim = lm.sweep(OVER, grid, n_runs=60, seed=3)
+    np.testing.assert_array_equal(res.table["mean"], sim["mean"])
+    np.testing.assert_array_equal(res.table["stderr"], sim["stderr"])
+    for name in grid:
+        np.testing.assert_array_equal(res.table[name], sim[name])
+
+
 def test_string_sympy_and_callable_formulas_agree():
     import linmeta.symbolic as ls
 
