@@ -30,8 +30,10 @@ two-sided threshold at --level after Holm's correction over the grid cells.
 rtol>0 is an equivalence test with three outcomes: EQUIVALENT when two one-sided
 tests at --level certify |E[loss]/formula - 1| < rtol at every cell; DIFFERS
 when some cell is shown (Holm-corrected) to be off by more than rtol; otherwise
-INCONCLUSIVE, with roughly the runs per cell that would settle it.  The verdict
-holds on the grid only; the summary names the parameters held fixed.
+INCONCLUSIVE, with roughly the runs per cell that would settle it.  Every test
+corrects for the skewness of the per-run losses (Hall's transformation); use at
+least a few hundred runs.  The verdict holds on the grid only; the summary names
+the parameters held fixed.
 Exit status: 0 passed or equivalent, 1 rejected or differs, 2 bad input,
 3 inconclusive.
 
@@ -109,7 +111,8 @@ def run(args) -> int:
         print(json.dumps({
             "linmeta_version": __version__, "formula": res.formula, "passed": res.passed, "verdict": res.verdict,
             "runs_needed": res.runs_needed, "fixed": res.fixed, "mode": res.mode,
-            "correction": res.correction, "rtol": res.rtol, "level": res.level, "n_runs": res.n_runs,
+            "correction": res.correction, "skew_correction": res.skew_correction, "skewness": list(res.skewness),
+            "rtol": res.rtol, "level": res.level, "n_runs": res.n_runs,
             "seed": res.seed, "method": res.method, "preset": args.preset, "problem": prob.to_dict(),
             "cells": json.loads(res.table.to_json(orient="records")),
         }, indent=2))

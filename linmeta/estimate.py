@@ -20,7 +20,7 @@ the thread count, chunk size or executor.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,9 @@ class Estimate:
     method : str
     values : ndarray of shape (n_runs,)
         Per-run losses, in run order.
+    losses : ndarray of shape (n_runs,) or None
+        The per-run losses when asked for (``simulate(..., return_losses=True)``),
+        in run order; ``None`` otherwise.
 
     Examples
     --------
@@ -80,6 +83,7 @@ class Estimate:
     seed: int
     method: str = "exact"
     values: np.ndarray = field(default=None, repr=False)
+    losses: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_values(cls, values, seed, method):
@@ -96,6 +100,10 @@ class Estimate:
             arrays = self.values is None and other.values is None
         else:
             arrays = np.array_equal(self.values, other.values, equal_nan=True)
+        if self.losses is None or other.losses is None:
+            arrays = arrays and self.losses is None and other.losses is None
+        else:
+            arrays = arrays and np.array_equal(self.losses, other.losses, equal_nan=True)
         return (same(self.mean, other.mean) and same(self.stderr, other.stderr) and self.n_runs == other.n_runs
                 and self.seed == other.seed and self.method == other.method and arrays)
 
@@ -210,7 +218,7 @@ def _check_common(n_runs, seed, method, n_test_tasks, n_test_points):
 
 
 def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_test_points=50,
-             test_sampler="projected", chunk_size=None, progress=None):
+             test_sampler="projected", chunk_size=None, progress=None, return_losses=False):
     """Estimate the average meta-test loss of ``prob`` by Monte Carlo.
 
     Parameters
@@ -235,6 +243,11 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
         Progress bar; by default shown only on a terminal.  With
         ``progress=True`` the estimated time is printed first when it exceeds
         about a minute (see :func:`estimated_seconds`).
+    return_losses : bool, default=False
+        Keep the per-run losses on the result as ``Estimate.losses`` (an
+        array of ``n_runs`` losses in run order; ``None`` otherwise).  They
+        are the numbers the mean and standard error are computed from, e.g.
+        for a test that needs more than the first two moments.
 
     Returns
     -------
@@ -275,14 +288,23 @@ def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_t
     >>> 0.02 < est.mean < 0.05
     True
 
+    With ``return_losses=True`` the per-run losses come with it:
+
+    >>> runs = lm.simulate(lm.presets.FIG3, n_runs=200, seed=0, return_losses=True)
+    >>> runs.losses.shape, bool(runs.losses.mean() == est.mean), est.losses is None
+    ((200,), True, True)
+
     References
     ----------
     docs: theory, §2 (MAML1), T0, §7.
     """
     n_runs, seed, method, n_test_tasks, n_test_points = _check_common(n_runs, seed, method, n_test_tasks, n_test_points)
     test_sampler = _check_test_sampler(test_sampler)
+    if not isinstance(return_losses, (bool, np.bool_)):
+        raise ValueError(f"return_losses must be True or False; got {return_losses!r}")
     warn_if_infinite_moments(prob, stacklevel=3)
-    return _simulate(prob, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress)
+    est = _simulate(prob, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress)
+    return replace(est, losses=est.values) if return_losses else est
 
 
 def _simulate(prob, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress):
