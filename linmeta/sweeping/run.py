@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from linmeta import __version__, theory
+from linmeta import theory
+from linmeta._version import __version__
 from linmeta._checks import check_int
 from linmeta._rng import check_seed
 from linmeta.errors import NonFiniteResultError
