@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 
 from linmeta import _formula
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 from linmeta._rng import check_seed
 from linmeta.estimate import METHODS
 from linmeta.problem import Problem

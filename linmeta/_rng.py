@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 
 __all__ = ["check_seed", "run_rng", "TRAIN", "TEST", "TEST_PROJECTED"]
 

@@ -28,7 +28,7 @@ from scipy import special
 from tqdm.auto import tqdm
 
 from linmeta import _budget
-from linmeta._checks import check_int, check_real
+from linmeta._validation import check_int, check_real
 from linmeta._engine import run_losses
 from linmeta._rng import check_seed
 from linmeta.inner_maps import check_curve_field

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from linmeta import presets, sampling
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 from linmeta._rng import check_seed
 from linmeta.bounds import product_norm, smoothness, step_size_bound
 from linmeta._engine import run_losses

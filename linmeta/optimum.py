@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import interpolate, optimize, special
 
-from linmeta._checks import check_int, check_real
+from linmeta._validation import check_int, check_real
 from linmeta._rng import check_seed, run_rng
 from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linmeta._budget import check_vectors_fit
-from linmeta._checks import check_int, check_real, check_vector
+from linmeta._validation import check_int, check_real, check_vector
 from linmeta.inner_maps import INNER_MAPS
 
 __all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "SIZE_MAX",

@@ -46,7 +46,7 @@ import matplotlib.style
 import numba
 from matplotlib.figure import Figure as MplFigure
 
-from linmeta._checks import check_real
+from linmeta._validation import check_real
 from linmeta._rng import check_seed
 from linmeta.figures import agree, finite_size, panels, stepsize_bound
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL

@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 from linmeta.inner_maps import INNER_MAPS
 from linmeta.problem import INT_FIELDS, VECTOR_FIELDS, Problem, check_size
 

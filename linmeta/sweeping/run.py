@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from linmeta import theory
 from linmeta._version import __version__
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 from linmeta._rng import check_seed
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve

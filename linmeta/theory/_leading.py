@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 from linmeta.errors import NonFiniteResultError
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.moments import warn_if_infinite_moments
