@@ -127,3 +127,21 @@ def test_finite_size_tends_to_theorem1_where_it_holds():
     devs = [lm.theory.expected_distance(q, approximation="finite") / lm.theory.expected_distance(q) - 1
             for q in fixed_ratio]
     assert min(devs) > 0.09
+
+
+def test_finite_size_tends_to_theorem1_as_p_grows_at_fixed_tasks():
+    # FIG2's m, n_t, n_v (k = 6) and p -> infinity: H has an atom at 0 of mass 1 - n_t/p and its bulk at p/n_t,
+    # and the fluctuation modes of its eigenvalue law must stay accurate across that range.  The deviation
+    # from Theorem 1 shrinks like 1/p (about 9/p here; stated bound 10/p from p = 1e5 on) and monotonically.
+    ps = [3_000, 30_000, 100_000, 1_000_000, 100_000_000]
+    for alpha_t in (-1.0, 0.2):
+        dev = []
+        for p in ps:
+            prob = lm.presets.FIG2.replace(p=p, alpha_t=alpha_t)
+            fin = lm.theory.expected_distance(prob, approximation="finite")
+            assert np.isfinite(fin), (p, alpha_t)
+            dev.append(abs(fin / lm.theory.expected_distance(prob) - 1))
+        assert all(a > b for a, b in zip(dev, dev[1:])), (alpha_t, dev)
+        for p, d in zip(ps, dev):
+            if p >= 100_000:
+                assert d < 10 / p, (alpha_t, p, d)

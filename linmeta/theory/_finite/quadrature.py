@@ -85,8 +85,10 @@ def spectral_modes(n: int, p: int, K: int = 12):
     coefficients from :func:`_recurrence`, norms ``beta_1 ... beta_l``),
     ``dw_i = w_i sum_{l=1}^{K-1} pi_l(eta_i) c_l / |pi_l|^2``, ``c_l = (tr pi_l(H) - E tr pi_l(H))/p``,
     so ``Cov(dw) = T C T^T`` with ``C_lk = Cov(tr pi_l(H), tr pi_k(H))/p^2`` exact from the joint
-    moments ``E tr H^i tr H^j`` (:func:`wishart_trace_moments`).  Returns the eigen-pairs
-    ``(s, V)`` of ``Cov(dw)`` (``s > 0``).
+    moments ``E tr H^i tr H^j`` (:func:`wishart_trace_moments`).  ``Cov(dw)`` is formed in exact rational
+    arithmetic at the (binary) nodes and weights, ``pi_l`` by its three-term recurrence, and rounded once:
+    for ``p >> n`` the law has an atom at 0 and its bulk at ``p / n``, and a floating-point evaluation
+    loses every digit.  Returns the eigen-pairs ``(s, V)`` of ``Cov(dw)`` (``s > 0``).
     """
     alpha, beta = _recurrence(n, p, K)
     M, nn = wishart_trace_moments(n, p), Fraction(n)
@@ -105,18 +107,27 @@ def spectral_modes(n: int, p: int, K: int = 12):
         if i == 0 or j == 0:
             return Fraction(0)
         return M(tuple(sorted((i, j)))) / nn ** (i + j) - etr[i] * etr[j]
-    C = np.zeros((K, K))
-    for l1 in range(1, K):
-        for l2 in range(l1, K):
-            c = sum(a * b * cov(i, j) for i, a in enumerate(polys[l1]) for j, b in enumerate(polys[l2]))
-            C[l1, l2] = C[l2, l1] = float(c / p**2)
-    eta, ew = eigenvalue_rule(n, p, K)
     norm = [Fraction(1)]
     for l in range(1, K):
         norm.append(norm[-1] * beta[l])
-    T = np.stack([ew * np.polyval([float(c) for c in poly[::-1]], eta) / float(nrm)
-                  for poly, nrm in zip(polys, norm)], axis=1)
-    s, V = np.linalg.eigh(T @ C @ T.T)
+    C = [[Fraction(0)] * K for _ in range(K)]             # C_lk / (|pi_l|^2 |pi_k|^2)
+    for l1 in range(1, K):
+        for l2 in range(l1, K):
+            c = sum(a * b * cov(i, j) for i, a in enumerate(polys[l1]) for j, b in enumerate(polys[l2]))
+            C[l1][l2] = C[l2][l1] = c / p**2 / (norm[l1] * norm[l2])
+    # T C T^T exactly: in floating point pi_l(eta_i) and the products cancel catastrophically once the law
+    # spans many orders of magnitude (FIG2's n = 30: wrong by orders of magnitude from p ~ 3e4)
+    eta, ew = eigenvalue_rule(n, p, K)
+    T = []
+    for e, w in zip(eta, ew):
+        x = Fraction(float(e))
+        vals = [Fraction(1), x - alpha[0]]
+        for l in range(1, K - 1):
+            vals.append((x - alpha[l]) * vals[l] - beta[l] * vals[l - 1])
+        T.append([Fraction(float(w)) * v for v in vals])
+    TC = [[sum(row[l] * C[l][k] for l in range(1, K)) for k in range(K)] for row in T]
+    cov_dw = np.array([[float(sum(TC[i][k] * T[j][k] for k in range(1, K))) for j in range(K)] for i in range(K)])
+    s, V = np.linalg.eigh(cov_dw)
     keep = s > 1e-12 * max(s.max(), 1e-300)
     return s[keep], V[:, keep]
 
