@@ -1,8 +1,8 @@
-"""The paper's symbols as sympy Symbols, one per name, with their assumptions, and the derivations' own symbols.
+"""The paper's symbols as sympy Symbols (one per name, with their assumptions) and the derivations' own.
 
 The public symbols and their assumptions come from :mod:`linmeta._formulas.symbols`: sizes are positive
-integers; rates are real (negative allowed); noise levels and distances are non-negative.  ``dist0`` is ``|omega0 - w0|``.  The internal
-symbols ``s2`` (``|omega0 - w0|**2``), ``d2`` (``E|omega* - w0|**2``), ``n``
+integers; rates are real (negative allowed); noise levels and distances are non-negative.  ``dist0`` is
+``|omega0 - w0|``.  The internal symbols ``s2`` (``|omega0 - w0|**2``), ``d2`` (``E|omega* - w0|**2``), ``n``
 (a generic Wishart sample size) and ``h`` (an eigenvalue of ``H``: a
 polynomial ``f(h)`` stands for the matrix ``f(H)``) are used by the
 derivations and the emitted code.
