@@ -53,7 +53,7 @@ def _public(expr):
     return expr.subs(s2, dist0**2)
 
 
-def _check(regime, form=None):
+def _validate_regime_and_form(regime, form=None):
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}; got {regime!r}")
     if form is not None and form not in FORMS:
@@ -82,7 +82,7 @@ def expected_distance(regime, form="derived"):
     >>> ls.expected_distance("overparameterized").subs(s.alpha_t, 0).expand()
     -dist0**2*m*n_v/p + dist0**2 + m*n_v*nu**2/p + m*n_v*sigma**2/p
     """
-    _check(regime, form)
+    _validate_regime_and_form(regime, form)
     if regime == REGIMES[0]:
         return _public(_T.t1_distance())
     return _T.t2_distance() if form == "derived" else _T.t2_printed_distance()
@@ -108,7 +108,7 @@ def test_loss(regime, form="derived"):
     >>> ls.compare(ls.test_loss("overparameterized", "printed"), ls.test_loss("overparameterized")).equal
     True
     """
-    _check(regime, form)
+    _validate_regime_and_form(regime, form)
     if form == "printed":
         return _public(_T.t1_printed_loss() if regime == REGIMES[0] else _T.t2_printed_loss())
     return _T.t0_printed(expected_distance(regime))
@@ -166,7 +166,7 @@ def expected_distance_alpha0(regime):
     >>> ls.expected_distance_alpha0("underparameterized").subs(ls.symbols.nu, 0)
     p*sigma**2/(m*n_v - p - 1)
     """
-    _check(regime)
+    _validate_regime_and_form(regime)
     return _public(_T.exact_alpha0_over() if regime == REGIMES[0] else _T.exact_alpha0_under())
 
 
@@ -243,7 +243,7 @@ def nstep_expected_distance(regime, n_steps):
     >>> ls.compare(d1, ls.expected_distance("underparameterized")).equal
     True
     """
-    _check(regime)
+    _validate_regime_and_form(regime)
     if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
         raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
     moments = dict(zip((_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG), _T.nstep_trace_moments(n_steps)))

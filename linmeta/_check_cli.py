@@ -1,4 +1,4 @@
-"""``linmeta check``: a formula against the simulation, from the shell.
+"""``linmeta check``: the command line of :func:`linmeta.check` (a formula against the simulation, from the shell).
 
 Exit status: 0 passed (or equivalent within ``--rtol``), 1 rejected (or differs), 2 bad input, 3 inconclusive.
 """
