@@ -36,7 +36,7 @@ from linmeta._formulas.sympy_bridge import as_expr, parse, to_callable
 from linmeta.symbolic import _theorems as _T
 from linmeta.symbolic._compare import Comparison, compare
 from linmeta.symbolic._symbols import Symbols, dist0, s2, symbols
-from linmeta.symbolic._wishart import wick_moment, wishart_moment
+from linmeta.symbolic._wishart_moments import wick_moment, wishart_moment
 
 __all__ = [
     "symbols", "Symbols", "test_loss", "expected_distance", "g", "wishart_moment", "wick_moment",

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import gammaln, roots_genlaguerre
 
 from linmeta._linalg import jit
-from linmeta.theory._wishart import raw_moment
+from linmeta.theory._wishart_exact import raw_moment
 
 __all__ = ["wishart_trace_moments", "eigenvalue_rule", "spectral_modes", "trace_fluctuations", "gamma_rule",
            "gauss_gamma", "column_rule"]
@@ -29,7 +29,7 @@ def wishart_trace_moments(n: int, p: int):
     """Exact ``E prod_j tr W^{k_j}`` for ``W = X^T X``, ``X`` n x p standard Gaussian (real).
 
     Returns a function of a tuple ``(k_1, ...)`` (all ``k >= 1``) giving a ``Fraction``: the
-    Stein recursion of :func:`linmeta.theory._wishart.raw_moment` (memoised there), which the
+    Stein recursion of :func:`linmeta.theory._wishart_exact.raw_moment` (memoised there), which the
     tests check against the sympy implementation and Wick's theorem.
 
     Examples
