@@ -35,12 +35,12 @@ from linmeta.inner_maps import check_curve_field
 from linmeta.errors import NonFiniteResultError
 from linmeta.loss import h
 from linmeta.moments import warn_if_infinite_moments
+from linmeta.problem import RATE_FIELDS
 
 __all__ = ["Estimate", "simulate", "simulate_curve", "estimated_seconds", "METHODS"]
 
 METHODS = ("exact", "protocol")
 TEST_SAMPLERS = ("projected", "full")
-_CRN_PARAMS = ("alpha_t", "alpha_r")
 
 
 @dataclass(frozen=True, eq=False)
@@ -383,7 +383,7 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     check_curve_field(prob, name, [getattr(q, name) for q in problems])
     for q in problems:
         warn_if_infinite_moments(q, stacklevel=3)
-    if name in _CRN_PARAMS:
+    if name in RATE_FIELDS:
         rates = [getattr(q, name) for q in problems]
         alpha_ts = rates if name == "alpha_t" else [prob.alpha_t]
         alpha_rs = rates if name == "alpha_r" else [prob.alpha_r]

@@ -43,14 +43,15 @@ from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
 from linmeta.moments import warn_if_infinite_moments, worst_rate
+from linmeta.problem import RATE_FIELDS
 
-__all__ = ["Optimum", "simulate_optimum", "PARAMS", "DEFAULT_BRACKETS"]
+__all__ = ["Optimum", "simulate_optimum", "DEFAULT_BRACKETS"]
 
-PARAMS = ("alpha_t", "alpha_r")
+_BOOTSTRAP_STREAM = 2**32 - 1   # a one-index stream: never a run's (run, stream) pair
+
 #: default search intervals: the alpha_t optimum is negative in both regimes of the paper and above -2 at its
 #: parameter sets; the alpha_r optimum lies in (0, 1 / (1 + (p + 1) / n_r)) (docs: theory, T0)
 DEFAULT_BRACKETS = {"alpha_t": (-2.0, 1.0), "alpha_r": (-0.5, 1.0)}
-_BOOTSTRAP_STREAM = 2**32 - 1   # a one-index stream: never a run's (run, stream) pair
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,8 +226,8 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
     >>> bool(0 < opt.value < 0.3)
     True
     """
-    if param not in PARAMS:
-        raise ValueError(f"param must be one of {PARAMS}; got {param!r}")
+    if param not in RATE_FIELDS:
+        raise ValueError(f"param must be one of {RATE_FIELDS}; got {param!r}")
     check_curve_field(prob, param)
     n_runs = check_int(n_runs, "n_runs", min_val=10)
     seed = check_seed(seed)
