@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import interpolate, optimize, special
 
 from linmeta._validation import check_int, check_real
-from linmeta._rng import check_seed, run_rng
+from linmeta._rng import bootstrap_rng, check_seed
 from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
@@ -46,8 +46,6 @@ from linmeta.moments import warn_if_infinite_moments, worst_rate
 from linmeta.problem import RATE_FIELDS
 
 __all__ = ["Optimum", "simulate_optimum", "DEFAULT_BRACKETS"]
-
-_BOOTSTRAP_STREAM = 2**32 - 1   # a one-index stream: never a run's (run, stream) pair
 
 #: default search intervals: the alpha_t optimum is negative in both regimes of the paper and above -2 at its
 #: parameter sets; the alpha_r optimum lies in (0, 1 / (1 + (p + 1) / n_r)) (docs: theory, T0)
@@ -126,7 +124,7 @@ def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, leve
     if i in (0, n_grid - 1):
         raise ValueError(f"the simulated minimum lies at the edge of bracket=({lo:g}, {hi:g}) (at {xs[i]:g}); "
                          "widen the bracket")
-    rng = run_rng(seed, _BOOTSTRAP_STREAM)
+    rng = bootstrap_rng(seed)
     counts = rng.multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=n_boot).astype(float) / n_runs
 
     def add(new):
