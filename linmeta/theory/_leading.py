@@ -349,6 +349,11 @@ def optimal_alpha_t(prob, *, form="derived"):
         For N-step MAML, first-order MAML and iMAML (derived for one-step MAML
         only; :func:`linmeta.simulate_optimum` estimates it).
 
+    See Also
+    --------
+    linmeta.simulate_optimum : the optimum of the simulated test loss, with a bootstrap standard error.
+    linmeta.experiments.optimal_alpha_t : the simulated optimum of ``N``-step MAML against the step-size bound.
+
     Examples
     --------
     >>> import linmeta as lm
