@@ -114,7 +114,7 @@ def test_dyson_over_reduces_to_exact_at_alpha0_and_new_scheme_is_close():
 
 
 def _dyson_over_loss(prob):
-    """Test loss with the previous Dyson-resummed over-parameterised formula (kept as a control)."""
+    """Test loss with the Dyson-resummed over-parameterised formula (a control)."""
     return _loss_given_distance(prob, _sympy_distance("dyson_over")(*_distance_args(prob)))
 
 
@@ -137,7 +137,7 @@ def test_over_one_task_reduction_matches_simulation_and_controls_rejected(prob, 
 
 
 def _dyson_under_loss(prob):
-    """Test loss with the previous Dyson-resummed under-parameterised formula (kept as a control)."""
+    """Test loss with the Dyson-resummed under-parameterised formula (a control)."""
     return _loss_given_distance(prob, _sympy_distance("dyson_under")(*_distance_args(prob)))
 
 
