@@ -4,7 +4,7 @@ Run ``python derivations/finite_limits.py``: writes ``figures/finite_limits.csv`
 ``figures/finite_limits.png``: ``|D_finite / D_T2 - 1|`` against ``m`` (FIG3 sizes otherwise,
 ``alpha_t = -1`` and ``0.5``) for the finite-size formula (default: with the second-order term in the
 fluctuation of ``H``'s eigenvalue law) and without that term (``fluctuation=False``, one-point law
-of ``H``; see ``linmeta.theory._finite.distance_under``).
+of ``H``; see ``linmeta.theory._finite.regimes.distance_under``).
 Theorem 2 is exact as ``m -> infinity`` at fixed ``p, n_t, n_v``; a formula that has the right
 ``1/m`` coefficient differs from it by ``O(1/m)`` relative.
 """
@@ -18,7 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import linmeta as lm  # noqa: E402
-from linmeta.theory import _finite, _generated as gen  # noqa: E402
+from linmeta.theory import _generated as gen  # noqa: E402
+from linmeta.theory._finite import regimes  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -31,8 +32,8 @@ def main():
             args = (base.p, int(m), base.n_t, base.n_v, base.sigma, base.nu, alpha_t)
             t2 = gen.distance_underparameterized(alpha_t, *args[:6])   # Theorem 2, derived
             rows.append(dict(alpha_t=alpha_t, m=int(m), theorem2=t2,
-                             finite=_finite.distance_under(*args),
-                             finite_one_point=_finite.distance_under(*args, fluctuation=False)))
+                             finite=regimes.distance_under(*args),
+                             finite_one_point=regimes.distance_under(*args, fluctuation=False)))
     df = pd.DataFrame(rows)
     df.to_csv(ROOT / "figures/finite_limits.csv", index=False)
     fig, ax = plt.subplots(figsize=(5, 3.6))

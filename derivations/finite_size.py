@@ -136,8 +136,8 @@ import sympy as sp
 from linmeta.symbolic import _theorems as T
 from linmeta.symbolic._codegen import module_source
 from linmeta.symbolic._symbols import alpha_t, h, h_t, k, m, n, n_t, n_v, nu, p, s2, sigma
-from linmeta.symbolic._wishart import expect_trace, wick_moment, wishart_moment
-from linmeta.theory._wishart import raw_moment
+from linmeta.symbolic._wishart_moments import expect_trace, wick_moment, wishart_moment
+from linmeta.theory._wishart_exact import raw_moment
 
 TITLE = "Exact E|omega* - w0|^2 at alpha_t = 0 and finite size (docs: theory, T0, T1, T2, derivation)."
 #: the emitted argument for |omega0 - w0|^2 (the name fixes the printed operation order)
@@ -220,7 +220,7 @@ def main() -> int:
         for nn, pp in [(5, 30), (10, 10), (7, 4)]:
             want = wick_moment(*key).subs({n: nn, p: pp})
             assert sp.Rational(raw_moment(key, nn, pp), nn ** sum(key)) == want, key
-    print("runtime Stein recursion (linmeta.theory._wishart) = Wick for E prod tr H^k (k total <= 5)")
+    print("runtime Stein recursion (linmeta.theory._wishart_exact) = Wick for E prod tr H^k (k total <= 5)")
     assert sp.simplify(expect_trace((1 - alpha_t * h) ** 2).subs(n, n_t) / p - h_t) == 0   # h_t = E tr A^2 / p
     exact_over, exact_under = T.exact_alpha0_over(), T.exact_alpha0_under()
     print("\nExact at alpha_t = 0 (over):"); sp.pprint(exact_over)

@@ -34,7 +34,7 @@ from linmeta.symbolic._theorems import (
     A, g_functions, optimal_alpha_r, t0_printed, t2_braces as braces, t2_distance as distance,
     t2_printed_distance as printed_distance, t2_printed_loss as printed_loss, xi_second_moment,
 )
-from linmeta.symbolic._wishart import expect_trace
+from linmeta.symbolic._wishart_moments import expect_trace
 
 
 # ----------------------------------------------------------------- Monte Carlo

@@ -36,7 +36,7 @@ instead the integration-by-parts (Stein) recursion for real Wishart matrices,
                     + sum_r 2 j_r tr W^{k+j_r-1} G / tr W^{j_r}],   G = prod_r tr W^{j_r},
 
 checks it against Wick's theorem; linmeta evaluates it in exact rational
-arithmetic at runtime (``linmeta.theory._wishart``).
+arithmetic at runtime (``linmeta.theory._wishart_exact``).
 The result for ``N = 1`` is asserted to be Theorems 1 and 2 (derived forms).
 
 **Where it does not.**  iMAML needs ``E tr (H + lam I)^{-j}``: resolvent moments
@@ -60,8 +60,8 @@ import sympy as sp
 from linmeta.symbolic import _theorems as T
 from linmeta.symbolic._codegen import module_source
 from linmeta.symbolic._symbols import alpha_t, h, m, n, n_t, n_v, nu, p, s2, sigma
-from linmeta.symbolic._wishart import expect_trace, wick_moment
-from linmeta.theory import _wishart as runtime
+from linmeta.symbolic._wishart_moments import expect_trace, wick_moment
+from linmeta.theory import _wishart_exact as runtime
 
 tA2, tA4, tA2sq, tF2H, tG, tAG = T.tA2, T.tA4, T.tA2sq, T.tF2H, T.tG, T.tAG
 distance_over, distance_under = T.nstep_distance_over, T.nstep_distance_under

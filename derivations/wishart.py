@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from linmeta.symbolic._symbols import n, p
-from linmeta.symbolic._wishart import wick_moment as moment, wishart_moment
+from linmeta.symbolic._wishart_moments import wick_moment as moment, wishart_moment
 
 MAX_DEGREE = 4
 

@@ -8,7 +8,7 @@ Examples
 >>> batch = lm.sample_tasks(prob, seed=0)
 >>> omega = lm.meta_train(batch, prob)
 """
-__version__ = "0.1.0"
+from linmeta._version import __version__
 
 from linmeta import presets, theory
 from linmeta import algorithms, bounds, experiments

@@ -97,8 +97,9 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from linmeta import _formula
-from linmeta._checks import check_int
+from linmeta._formulas import evaluation, grammar
+from linmeta._formulas.symbols import SYMBOL_NAMES, problem_values
+from linmeta._validation import check_int
 from linmeta._rng import check_seed
 from linmeta.estimate import METHODS, finite_estimate, losses_over_runs
 from linmeta.inner_maps import check_curve_field
@@ -225,19 +226,19 @@ def _is_sympy(obj):
 def _evaluator(formula):
     """``(label, function of a Problem, symbol names used)`` for a string, a sympy expression or a callable."""
     if isinstance(formula, str):
-        tree = _formula.parse(formula)
+        tree = grammar.parse(formula)
 
         def evaluate(prob):
-            return _formula.evaluate(tree, _formula.problem_values(prob))
+            return evaluation.evaluate(tree, problem_values(prob))
 
-        return formula, evaluate, _formula.names(tree)
+        return formula, evaluate, grammar.names(tree)
     if _is_sympy(formula):
         import linmeta.symbolic as ls  # sympy only when the user passed a sympy object
 
         used = {sym.name for sym in getattr(formula, "free_symbols", ())}
         return str(formula), ls.to_callable(formula), used
     if callable(formula):   # it may read any field
-        return getattr(formula, "__name__", repr(formula)), formula, set(_formula.SYMBOLS)
+        return getattr(formula, "__name__", repr(formula)), formula, set(SYMBOL_NAMES)
     raise ValueError(f"formula must be a string, a sympy expression or a callable taking a Problem; "
                      f"got {type(formula).__name__}")
 
@@ -377,9 +378,9 @@ def _runs_needed(table, skewness, n_runs, rtol, level):
 
 def _fixed(cells, used):
     """``{symbol: value}`` of the symbols in ``used`` that take one value over all cells, in symbol order."""
-    values = [_formula.problem_values(cell) for _, cell, _ in cells]
+    values = [problem_values(cell) for _, cell, _ in cells]
     fixed = {}
-    for name in _formula.SYMBOLS:
+    for name in SYMBOL_NAMES:
         if name in used and all(v[name] == values[0][name] for v in values):
             value = values[0][name]
             fixed[name] = int(value) if isinstance(value, numbers.Integral) else float(value)

@@ -2,7 +2,8 @@
 
 Run ``i`` of a simulation with seed ``s`` draws its meta-training data from
 ``run_rng(s, i, 0)`` and its meta-test data from ``run_rng(s, i, 1)``
-(``run_rng(s, i, 2)`` with the projected protocol sampler).  The streams
+(``run_rng(s, i, 2)`` with the projected protocol sampler); the bootstrap of a
+simulated optimum resamples runs from :func:`bootstrap_rng` ``(s)``.  The streams
 depend only on these indices, never on chunking, thread count or executor,
 so every printed number is fixed by the seed.
 """
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 
-__all__ = ["check_seed", "run_rng", "TRAIN", "TEST", "TEST_PROJECTED"]
+__all__ = ["check_seed", "run_rng", "bootstrap_rng", "TRAIN", "TEST", "TEST_PROJECTED", "BOOTSTRAP"]
 
 TRAIN, TEST, TEST_PROJECTED = 0, 1, 2
+#: the bootstrap's stream: one index, so never a run's ``(run, stream)`` pair
+BOOTSTRAP = 2**32 - 1
 
 
 def check_seed(seed):
@@ -38,3 +41,14 @@ def run_rng(seed, *index):
     True
     """
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=tuple(index))))
+
+
+def bootstrap_rng(seed):
+    """Return the generator of the bootstrap over runs under ``seed`` (stream :data:`BOOTSTRAP`).
+
+    Examples
+    --------
+    >>> bool(bootstrap_rng(3).integers(1 << 30) == run_rng(3, BOOTSTRAP).integers(1 << 30))
+    True
+    """
+    return run_rng(seed, BOOTSTRAP)

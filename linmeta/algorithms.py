@@ -23,7 +23,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from linmeta._checks import check_int, check_real
+from linmeta._validation import check_int, check_real
 from linmeta.bounds import smoothness
 from linmeta.inner_maps import INNER_MAPS
 from linmeta.maml import FOMAML_COND_MAX, first_order_fixed_point, meta_system

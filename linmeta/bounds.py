@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from linmeta._checks import check_int, check_real
+from linmeta._validation import check_int, check_real
 from linmeta.maml import meta_system
 
 __all__ = ["step_size_bound", "smoothness", "Smoothness", "product_norm", "meta_smoothness"]

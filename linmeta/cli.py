@@ -43,13 +43,14 @@ import time
 
 import numba
 
-from linmeta import __version__, presets, simulate, sweep, theory
+from linmeta import presets, theory
+from linmeta._version import __version__
+from linmeta.estimate import estimated_seconds, simulate
 from linmeta.figures import FIGURES, PAPER_PANELS, make
-from linmeta.estimate import estimated_seconds
-from linmeta.sweeping import SweepArgumentError, cells_of
+from linmeta.sweeping import SweepArgumentError, cells_of, sweep
 from linmeta._cli_args import (COUNT, POSITIVE, UsageError, Parser, add_command, add_problem_arguments,
                                add_seed, add_threads, parse_grid, parse_set, writing)
-from linmeta import _cli_check
+from linmeta import _check_cli
 
 __all__ = ["main", "build_parser", "add_command", "add_problem_arguments", "COMMANDS", "UsageError",
            "parse_set", "parse_grid", "EXIT_STATUS", "EXIT_BROKEN_PIPE"]
@@ -320,7 +321,7 @@ def _sweep(sub):
 
 
 #: Subcommand builders, in --help order; each is ``add(sub)``.
-COMMANDS = [_figures, _theory, _simulate, _sweep, _cli_check.add]
+COMMANDS = [_figures, _theory, _simulate, _sweep, _check_cli.add]
 
 
 def build_parser():

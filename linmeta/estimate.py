@@ -28,19 +28,19 @@ from scipy import special
 from tqdm.auto import tqdm
 
 from linmeta import _budget
-from linmeta._checks import check_int, check_real
+from linmeta._validation import check_int, check_real
 from linmeta._engine import run_losses
 from linmeta._rng import check_seed
 from linmeta.inner_maps import check_curve_field
 from linmeta.errors import NonFiniteResultError
 from linmeta.loss import h
 from linmeta.moments import warn_if_infinite_moments
+from linmeta.problem import RATE_FIELDS
 
 __all__ = ["Estimate", "simulate", "simulate_curve", "estimated_seconds", "METHODS"]
 
 METHODS = ("exact", "protocol")
 TEST_SAMPLERS = ("projected", "full")
-_CRN_PARAMS = ("alpha_t", "alpha_r")
 
 
 @dataclass(frozen=True, eq=False)
@@ -405,7 +405,7 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     check_curve_field(prob, name, [getattr(q, name) for q in problems])
     for q in problems:
         warn_if_infinite_moments(q, stacklevel=3)
-    if name in _CRN_PARAMS:
+    if name in RATE_FIELDS:
         rates = [getattr(q, name) for q in problems]
         alpha_ts = rates if name == "alpha_t" else [prob.alpha_t]
         alpha_rs = rates if name == "alpha_r" else [prob.alpha_r]

@@ -5,7 +5,8 @@
   meta-objective's smoothness and whether outer gradient descent with the step
   the bound licenses converges.
 * :func:`optimal_alpha_t`: the optimal (negative) inner rate of ``N``-step
-  MAML found by simulation, next to ``-bound(N) / L`` ("linking the two papers").
+  MAML found by simulation, next to ``-bound(N) / L`` ("linking the two papers");
+  :func:`linmeta.theory.optimal_alpha_t` is the closed-form optimum of one step.
 
 Plot helpers draw on a given Axes and return the artists.
 """
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from linmeta import presets, sampling
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 from linmeta._rng import check_seed
 from linmeta.bounds import product_norm, smoothness, step_size_bound
 from linmeta._engine import run_losses
@@ -159,6 +160,11 @@ def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=
     ------
     ValueError
         If the simulated minimum lies at an end of the bracket.
+
+    See Also
+    --------
+    linmeta.theory.optimal_alpha_t : the closed-form (leading-order) optimum of one-step MAML, no simulation.
+    linmeta.simulate_optimum : the simulated optimum of one problem, which this calls for each ``N``.
 
     Examples
     --------

@@ -37,20 +37,19 @@ import numpy as np
 import pandas as pd
 from scipy import interpolate, optimize, special
 
-from linmeta._checks import check_int, check_real
-from linmeta._rng import check_seed, run_rng
+from linmeta._validation import check_int, check_real
+from linmeta._rng import bootstrap_rng, check_seed
 from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
 from linmeta.moments import warn_if_infinite_moments, worst_rate
+from linmeta.problem import RATE_FIELDS
 
-__all__ = ["Optimum", "simulate_optimum", "PARAMS", "DEFAULT_BRACKETS"]
+__all__ = ["Optimum", "simulate_optimum", "DEFAULT_BRACKETS"]
 
-PARAMS = ("alpha_t", "alpha_r")
 #: default search intervals: the alpha_t optimum is negative in both regimes of the paper and above -2 at its
 #: parameter sets; the alpha_r optimum lies in (0, 1 / (1 + (p + 1) / n_r)) (docs: theory, T0)
 DEFAULT_BRACKETS = {"alpha_t": (-2.0, 1.0), "alpha_r": (-0.5, 1.0)}
-_BOOTSTRAP_STREAM = 2**32 - 1   # a one-index stream: never a run's (run, stream) pair
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +124,7 @@ def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, leve
     if i in (0, n_grid - 1):
         raise ValueError(f"the simulated minimum lies at the edge of bracket=({lo:g}, {hi:g}) (at {xs[i]:g}); "
                          "widen the bracket")
-    rng = run_rng(seed, _BOOTSTRAP_STREAM)
+    rng = bootstrap_rng(seed)
     counts = rng.multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=n_boot).astype(float) / n_runs
 
     def add(new):
@@ -225,8 +224,8 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
     >>> bool(0 < opt.value < 0.3)
     True
     """
-    if param not in PARAMS:
-        raise ValueError(f"param must be one of {PARAMS}; got {param!r}")
+    if param not in RATE_FIELDS:
+        raise ValueError(f"param must be one of {RATE_FIELDS}; got {param!r}")
     check_curve_field(prob, param)
     n_runs = check_int(n_runs, "n_runs", min_val=10)
     seed = check_seed(seed)

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linmeta._budget import check_vectors_fit
-from linmeta._checks import check_int, check_real, check_vector
+from linmeta._validation import check_int, check_real, check_vector
 from linmeta.inner_maps import INNER_MAPS
 
-__all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "SIZE_MAX",
+__all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "RATE_FIELDS", "SIZE_MAX",
            "SCALE_MAX", "check_size"]
 
 ALGORITHMS = tuple(INNER_MAPS)  # "maml", "fomaml", "imaml", "erm"
@@ -40,6 +40,9 @@ _INT_FIELDS = ("p", "m", "n_t", "n_v", "n_r")
 INT_FIELDS = (*_INT_FIELDS, "n_steps")
 FLOAT_FIELDS = ("sigma", "nu", "alpha_t", "alpha_r", "lam")   # lam may also be None
 VECTOR_FIELDS = ("w0", "omega0")
+#: The two step sizes.  A run draws its tasks and data independently of them, so every value of a rate shares
+#: one set of random draws (common random numbers): a curve or an optimum over a rate is simulated in one pass.
+RATE_FIELDS = ("alpha_t", "alpha_r")
 #: Largest size (``p, m, n_t, n_v, n_r``): the formulas use sizes as floats, exact up to 2**53.
 SIZE_MAX = 2**53
 #: Largest ``sigma``, ``nu`` and ``|w0|``, ``|omega0|`` entry.  The loss is homogeneous of degree 2 in
@@ -144,7 +147,7 @@ class Problem:
             put(name, check_size(getattr(self, name), name))
         for name in ("sigma", "nu"):
             put(name, check_real(getattr(self, name), name, min_val=0, max_abs=SCALE_MAX))
-        for name in ("alpha_t", "alpha_r"):
+        for name in RATE_FIELDS:
             put(name, check_real(getattr(self, name), name))
         # remember which vectors the user left at their default, so that replace(p=...) resizes them
         put("_default_vectors", tuple(name for name in VECTOR_FIELDS if getattr(self, name) is None))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from linmeta._rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
-from linmeta._checks import check_int  # noqa: F401
+from linmeta._validation import check_int  # noqa: F401
 
 __all__ = ["TaskBatch", "sample_tasks"]
 

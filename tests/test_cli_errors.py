@@ -83,7 +83,7 @@ def test_check_plot_file_is_validated_before_simulating(tmp_path, capsys, monkey
     def no_simulation(*args, **kwargs):
         raise AssertionError("simulated before validating --plot")
 
-    monkeypatch.setattr("linmeta._cli_check.check", no_simulation)
+    monkeypatch.setattr("linmeta._check_cli.check", no_simulation)
     _refused(["check", "sigma^2/2", "--runs", "20", "--plot", str(tmp_path / "x.xyz")], capsys,
              "--plot", "x.xyz: unknown format 'xyz'; known: ", "png")
     _refused(["check", "sigma^2/2", "--runs", "20", "--plot", str(tmp_path / "no" / "x.png")], capsys,

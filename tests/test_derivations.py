@@ -114,7 +114,7 @@ def test_every_generated_function_is_called_by_the_package():
 
 
 def test_generated_modules_hold_no_runtime_code_but_the_emitted_functions():
-    """The Wishart recursion lives once, in linmeta.theory._wishart, not pasted into generated code."""
+    """The Wishart recursion lives once, in linmeta.theory._wishart_exact, not pasted into generated code."""
     import inspect
 
     from linmeta.theory import _generated, _generated_finite, _generated_variants

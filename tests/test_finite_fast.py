@@ -1,8 +1,8 @@
 """Fast solver of the finite-size fixed points (joint Newton, compiled Gauss rules).
 
-REGRESSION ANCHORS, not correctness claims: the values below were computed by the previous
-implementation (nested brentq around a damped fixed-point iteration, scipy Gauss-Laguerre rules)
-before the solver was replaced; the new solver must reproduce them to 1e-10 relative.
+REGRESSION ANCHORS, not correctness claims: the values below were computed by the nested solve
+(brentq around a damped fixed-point iteration, SciPy Gauss-Laguerre rules); the joint Newton solver
+must reproduce them to 1e-10 relative.
 Correctness against simulation is tested in ``test_finite_size.py``.
 """
 import numpy as np
@@ -10,12 +10,13 @@ import pytest
 
 import linmeta as lm
 from linmeta.theory import _finite
+from linmeta.theory._finite import quadrature, regimes, solver
 
 UNDER5 = lm.Problem(p=10, m=5, n_t=10, n_v=10, n_r=10, sigma=0.5, nu=0.5, alpha_t=0.0, alpha_r=0.2)
 OVER5 = lm.Problem(p=50, m=5, n_t=25, n_v=4, n_r=20, sigma=0.5, nu=0.5, alpha_t=0.0, alpha_r=0.2,
                    omega0=np.r_[1.0, np.zeros(49)])
 
-# regression anchors (previous implementation, E|omega* - w0|^2)
+# regression anchors (nested solve, E|omega* - w0|^2)
 ANCHORS = [
     (lm.presets.FIG3, -2.0, 0.018714966756204394), (lm.presets.FIG3, 0.5, 0.010151617083966995),
     (lm.presets.FIG3, 1.0, 0.018769690159210952),
@@ -25,22 +26,22 @@ ANCHORS = [
 ]
 
 
-@pytest.mark.parametrize("prob, alpha_t, old", ANCHORS)
-def test_fast_solver_reproduces_previous_values(prob, alpha_t, old):
+@pytest.mark.parametrize("prob, alpha_t, anchor", ANCHORS)
+def test_newton_solver_reproduces_the_nested_solve(prob, alpha_t, anchor):
     prob = prob.replace(alpha_t=alpha_t)
     args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, alpha_t)
     if prob.regime == "overparameterized":
-        got = _finite.subordination_over.__wrapped__(*args, float(prob.start_offset @ prob.start_offset))
+        got = regimes.subordination_over.__wrapped__(*args, float(prob.start_offset @ prob.start_offset))
     else:
-        got = _finite.subordination_under.__wrapped__(*args)
-    assert abs(got / old - 1) < 1e-10
+        got = regimes.subordination_under.__wrapped__(*args)
+    assert abs(got / anchor - 1) < 1e-10
 
 
 def test_compiled_gamma_rule_equals_scipy_rule():
     y, w = np.empty(32), np.empty(32)
     for mean, var in [(4.0, 8.0), (0.3, 0.01), (2.0, 30.0)]:
-        _finite._gauss_gamma(mean, var, y, w)
-        x, v = _finite._gamma_rule(mean, var)
+        quadrature.gauss_gamma(mean, var, y, w)
+        x, v = quadrature.gamma_rule(mean, var)
         o = np.argsort(y)
         assert np.allclose(y[o], x, rtol=1e-12) and np.allclose(w[o], v, rtol=1e-11, atol=1e-300)
         for f in (lambda t: t, lambda t: t**3, lambda t: 1 / (1 + t)):
@@ -50,8 +51,8 @@ def test_compiled_gamma_rule_equals_scipy_rule():
 def test_newton_and_nested_solvers_agree():
     # the nested solve is the fallback where Newton fails; both must solve the same equations
     p, m, n_t, n_v, a = 10, 5, 10, 10, 0.5
-    lam_n, psi1_n, psi2_n = _finite._nested_under(p, m, n_t, n_v, a)
-    x, psi1, psi2 = _finite._solve_under(p, m, n_t, n_v, a)
+    lam_n, psi1_n, psi2_n = solver.nested_under(p, m, n_t, n_v, a)
+    x, psi1, psi2 = solver.solve_under(p, m, n_t, n_v, a)
     assert np.isclose(np.exp(x[0]), lam_n, rtol=1e-11)
     assert np.isclose(psi1, psi1_n, rtol=1e-10) and np.isclose(psi2, psi2_n, rtol=1e-10)
 
@@ -73,21 +74,21 @@ def test_uncorrected_scheme_jumps_at_alpha0():
     for prob in (UNDER5, OVER5):
         args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, 1e-6)
         if prob.regime == "overparameterized":
-            raw = _finite.subordination_over(*args, float(prob.start_offset @ prob.start_offset))
+            raw = regimes.subordination_over(*args, float(prob.start_offset @ prob.start_offset))
         else:
-            raw = _finite.subordination_under(*args)
+            raw = regimes.subordination_under(*args)
         assert abs(raw / _finite.exact_alpha0_distance(prob) - 1) > 1e-4
 
 
 def test_spectral_modes_reproduce_exact_trace_covariances():
     # Var(tr A^2) and Cov(tr H, tr A^2) from the node-weight covariance equal the exact Wishart values
     for n_t, p in [(5, 30), (2, 10)]:
-        eta, ew = _finite.eigenvalue_rule(n_t, p, 12)
-        s, V = _finite.spectral_modes(n_t, p, 12)
+        eta, ew = quadrature.eigenvalue_rule(n_t, p, 12)
+        s, V = quadrature.spectral_modes(n_t, p, 12)
         cov = (V * s) @ V.T * p**2
         for alpha_t in (-2.0, -1.0, 0.5):
             a = (1 - alpha_t * eta) ** 2
-            var_a2, cov_ha2 = _finite.trace_fluctuations(n_t, p, alpha_t)
+            var_a2, cov_ha2 = quadrature.trace_fluctuations(n_t, p, alpha_t)
             assert np.isclose(a @ cov @ a, var_a2, rtol=1e-8)
             assert np.isclose(eta @ cov @ a, cov_ha2, rtol=1e-8)
 
@@ -102,8 +103,8 @@ def test_fluctuation_term_gives_the_theorem2_limit():
     for m in ms:
         args = (base.p, int(m), base.n_t, base.n_v, base.sigma, base.nu, -1.0)
         t2 = gen.distance_underparameterized(args[6], *args[:6])   # Theorem 2, derived
-        dev.append(abs(_finite.distance_under(*args) / t2 - 1))
-        dev_one_point.append(abs(_finite.distance_under(*args, fluctuation=False) / t2 - 1))
+        dev.append(abs(regimes.distance_under(*args) / t2 - 1))
+        dev_one_point.append(abs(regimes.distance_under(*args, fluctuation=False) / t2 - 1))
     slope = np.polyfit(np.log(ms), np.log(dev), 1)[0]
     assert -1.15 < slope < -0.85, slope
     assert dev[-1] < 1e-5 and dev_one_point[-1] > 2e-3
@@ -126,3 +127,21 @@ def test_finite_size_tends_to_theorem1_where_it_holds():
     devs = [lm.theory.expected_distance(q, approximation="finite") / lm.theory.expected_distance(q) - 1
             for q in fixed_ratio]
     assert min(devs) > 0.09
+
+
+def test_finite_size_tends_to_theorem1_as_p_grows_at_fixed_tasks():
+    # FIG2's m, n_t, n_v (k = 6) and p -> infinity: H has an atom at 0 of mass 1 - n_t/p and its bulk at p/n_t,
+    # and the fluctuation modes of its eigenvalue law must stay accurate across that range.  The deviation
+    # from Theorem 1 shrinks like 1/p (about 9/p here; stated bound 10/p from p = 1e5 on) and monotonically.
+    ps = [3_000, 30_000, 100_000, 1_000_000, 100_000_000]
+    for alpha_t in (-1.0, 0.2):
+        dev = []
+        for p in ps:
+            prob = lm.presets.FIG2.replace(p=p, alpha_t=alpha_t)
+            fin = lm.theory.expected_distance(prob, approximation="finite")
+            assert np.isfinite(fin), (p, alpha_t)
+            dev.append(abs(fin / lm.theory.expected_distance(prob) - 1))
+        assert all(a > b for a, b in zip(dev, dev[1:])), (alpha_t, dev)
+        for p, d in zip(ps, dev):
+            if p >= 100_000:
+                assert d < 10 / p, (alpha_t, p, d)

@@ -14,6 +14,7 @@ import pytest
 
 import linmeta as lm
 from linmeta.theory import _finite, _generated_finite as gen
+from linmeta.theory._finite import quadrature, regimes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 Z = 4.0
@@ -113,7 +114,7 @@ def test_dyson_over_reduces_to_exact_at_alpha0_and_new_scheme_is_close():
 
 
 def _dyson_over_loss(prob):
-    """Test loss with the previous Dyson-resummed over-parameterised formula (kept as a control)."""
+    """Test loss with the Dyson-resummed over-parameterised formula (a control)."""
     return _loss_given_distance(prob, _sympy_distance("dyson_over")(*_distance_args(prob)))
 
 
@@ -136,7 +137,7 @@ def test_over_one_task_reduction_matches_simulation_and_controls_rejected(prob, 
 
 
 def _dyson_under_loss(prob):
-    """Test loss with the previous Dyson-resummed under-parameterised formula (kept as a control)."""
+    """Test loss with the Dyson-resummed under-parameterised formula (a control)."""
     return _loss_given_distance(prob, _sympy_distance("dyson_under")(*_distance_args(prob)))
 
 
@@ -164,7 +165,7 @@ def test_stein_moments_and_eigenvalue_rule_exact():
     import linmeta.symbolic as ls
     from linmeta.symbolic._symbols import n, p
     for (nn, pp) in [(5, 30), (10, 10)]:
-        M = _finite.wishart_trace_moments(nn, pp)
+        M = quadrature.wishart_trace_moments(nn, pp)
         for key in [(1,), (2,), (3,), (1, 1), (1, 2), (2, 2), (1, 1, 2)]:
             wick = ls.wick_moment(*key).subs({n: nn, p: pp})   # Wick's theorem, independent
             assert M(key) / Fraction(nn) ** sum(key) == Fraction(int(wick.p), int(wick.q)), key
@@ -172,7 +173,7 @@ def test_stein_moments_and_eigenvalue_rule_exact():
             exact = ls.wishart_moment(key, n=nn, p=pp)
             assert M(key) / Fraction(nn) ** sum(key) == Fraction(int(exact.p), int(exact.q)), key
             assert M(key[::-1]) == M(key)                      # any order of the powers
-        x, w = _finite.eigenvalue_rule(nn, pp, 12)
+        x, w = quadrature.eigenvalue_rule(nn, pp, 12)
         assert np.isclose(w.sum(), 1.0, rtol=1e-13)
         for j in range(1, 16):          # Gauss rule integrates degree < 2K exactly
             exact = float(M((j,)) / Fraction(nn) ** j / pp)
@@ -183,11 +184,11 @@ def test_nested_loo_near_exact_at_alpha0_and_large_m_bound():
     # the raw scheme is not exact at alpha_t = 0 (distance_under rescales by the alpha_t = 0 ratios): stated sizes
     for prob, tol in [(lm.presets.FIG3, 1e-4), (UNDER5, 5e-3)]:
         args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu)
-        near = _finite.subordination_under(*args, 1e-9)
+        near = regimes.subordination_under(*args, 1e-9)
         assert abs(near / _finite.exact_alpha0_distance(prob) - 1) < tol
     # m -> infinity at fixed p: misses n_v Var(tr A^2)/kappa^2 (one-point density of H), so it stays
     # ~0.4 % from the (then exact) leading order instead of converging to it
     prob = lm.presets.FIG3.replace(alpha_t=-1.0, m=4000)
     args = (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, prob.alpha_t)
-    rel = _finite.subordination_under(*args) / _sympy_distance("t2_distance")(*args, 0.0) - 1
+    rel = regimes.subordination_under(*args) / _sympy_distance("t2_distance")(*args, 0.0) - 1
     assert 0.002 < abs(rel) < 0.006

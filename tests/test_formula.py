@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from linmeta import _formula
+from linmeta._formulas import evaluation, grammar
 
 SAFE = {
     "p": 9, "2*p^2": 2 * 9**2, "2*p**2": 162, "-p**2": -81, "(-p)**2": 81, "2^3^2": 2**9, "1e-3*p": 0.009,
@@ -17,7 +17,7 @@ VALUES = {"p": 9, "m": 3, "n_t": 5, "n_v": 2, "n_r": 4, "sigma": 0.5, "nu": 0.5,
 
 @pytest.mark.parametrize("text, expected", SAFE.items())
 def test_safe_formulas_evaluate(text, expected):
-    assert math.isclose(_formula.evaluate(_formula.parse(text), VALUES), expected, rel_tol=1e-15)
+    assert math.isclose(evaluation.evaluate(grammar.parse(text), VALUES), expected, rel_tol=1e-15)
 
 
 UNSAFE = {
@@ -52,7 +52,7 @@ UNSAFE = {
 @pytest.mark.parametrize("text, token", UNSAFE.items())
 def test_unsafe_formulas_are_refused_naming_the_token(text, token):
     with pytest.raises(ValueError, match="formula") as err:
-        _formula.parse(text)
+        grammar.parse(text)
     assert token in str(err.value)
 
 
@@ -62,26 +62,26 @@ def test_parser_never_calls_eval(monkeypatch):
 
     monkeypatch.setattr(builtins, "eval", trap)
     monkeypatch.setattr(builtins, "exec", trap)
-    assert _formula.evaluate(_formula.parse("p^2 - m"), VALUES) == 78
+    assert evaluation.evaluate(grammar.parse("p^2 - m"), VALUES) == 78
     with pytest.raises(ValueError, match="__import__"):
-        _formula.parse("__import__('os').system('echo owned')")
+        grammar.parse("__import__('os').system('echo owned')")
 
 
 def test_non_string_and_overlong_formulas_are_refused():
     with pytest.raises(ValueError, match="string"):
-        _formula.tokenize(b"p")
+        grammar.tokenize(b"p")
     with pytest.raises(ValueError, match="at most"):
-        _formula.tokenize("p+" * 6000 + "p")
+        grammar.tokenize("p+" * 6000 + "p")
 
 
 def test_evaluation_errors_are_value_errors():
     with pytest.raises(ValueError, match="division by zero"):
-        _formula.evaluate(_formula.parse("1/(p - 9)"), VALUES)
+        evaluation.evaluate(grammar.parse("1/(p - 9)"), VALUES)
     with pytest.raises(ValueError, match="formula"):
-        _formula.evaluate(_formula.parse("log(-p)"), VALUES)
+        evaluation.evaluate(grammar.parse("log(-p)"), VALUES)
     with pytest.raises(ValueError, match="not real"):
-        _formula.evaluate(_formula.parse("(-p)^0.5"), VALUES)
+        evaluation.evaluate(grammar.parse("(-p)^0.5"), VALUES)
 
 
 def test_names():
-    assert _formula.names(_formula.parse("sqrt(nu^2 + dist0) * 3")) == {"nu", "dist0"}
+    assert grammar.names(grammar.parse("sqrt(nu^2 + dist0) * 3")) == {"nu", "dist0"}

@@ -8,7 +8,8 @@ import sympy as sp
 
 import linmeta as lm
 import linmeta.symbolic as ls
-from linmeta import _formula
+from linmeta._formulas import evaluation, grammar
+from linmeta._formulas.symbols import problem_values
 
 PROB = lm.Problem(p=10, m=2, n_t=5, n_v=2, n_r=5, sigma=0.5, nu=0.5, alpha_t=0.0, alpha_r=0.2)
 
@@ -86,9 +87,9 @@ POWERS = "p^" * 300 + "p"
 
 @pytest.mark.parametrize("text", [DEEP, CALLS, SIGNS, POWERS])
 def test_deep_nesting_is_refused_naming_the_limit_and_the_formula(text):
-    pattern = rf"nested more than {_formula.MAX_DEPTH} levels deep .* of '{re.escape(text[:10])}"
+    pattern = rf"nested more than {grammar.MAX_DEPTH} levels deep .* of '{re.escape(text[:10])}"
     with pytest.raises(ValueError, match=pattern):
-        _formula.parse(text)
+        grammar.parse(text)
     with pytest.raises(ValueError, match="nested more than"):
         ls.parse(text)
     with pytest.raises(ValueError, match="nested more than"):
@@ -96,11 +97,11 @@ def test_deep_nesting_is_refused_naming_the_limit_and_the_formula(text):
 
 
 def test_the_deepest_accepted_nesting_works_everywhere():
-    text = "(" * (_formula.MAX_DEPTH - 1) + "p" + ")" * (_formula.MAX_DEPTH - 1)
-    assert _formula.evaluate(_formula.parse(text), {"p": 3.0}) == 3.0
+    text = "(" * (grammar.MAX_DEPTH - 1) + "p" + ")" * (grammar.MAX_DEPTH - 1)
+    assert evaluation.evaluate(grammar.parse(text), {"p": 3.0}) == 3.0
     horner = "(" * 20 + "p" + "".join("*p + 1)" for _ in range(20))       # a degree-21 polynomial, Horner form
     expr = ls.parse(horner)
-    assert ls.to_callable(expr)(PROB) == _formula.evaluate(_formula.parse(horner), _formula.problem_values(PROB))
+    assert ls.to_callable(expr)(PROB) == evaluation.evaluate(grammar.parse(horner), problem_values(PROB))
     assert ls.compare(expr, sp.expand(expr)).equal
 
 
@@ -109,20 +110,20 @@ def test_a_1000_term_sum_is_evaluated_left_to_right_bit_for_bit():
     acc = 0.1
     for _ in range(998):
         acc = acc + 0.1
-    assert _formula.evaluate(_formula.parse(text), {"p": 9.0}) == acc + 9.0
+    assert evaluation.evaluate(grammar.parse(text), {"p": 9.0}) == acc + 9.0
     assert ls.parse(text) == sp.Rational(999, 10) + ls.symbols.p
     chain = "p" + "".join(f" {'-' if k % 2 else '+'} {k}*m / n_v" for k in range(1, 300))
     expected = 9.0
     for k in range(1, 300):
         term = k * 3 / 2
         expected = expected - term if k % 2 else expected + term
-    assert _formula.evaluate(_formula.parse(chain), {"p": 9, "m": 3, "n_v": 2}) == expected
+    assert evaluation.evaluate(grammar.parse(chain), {"p": 9, "m": 3, "n_v": 2}) == expected
 
 
 def test_too_many_operands_are_refused():
-    text = "+".join(["p"] * (_formula.MAX_OPERANDS + 1))
-    with pytest.raises(ValueError, match=f"at most {_formula.MAX_OPERANDS} numbers and symbols; got 1001"):
-        _formula.parse(text)
+    text = "+".join(["p"] * (grammar.MAX_OPERANDS + 1))
+    with pytest.raises(ValueError, match=f"at most {grammar.MAX_OPERANDS} numbers and symbols; got 1001"):
+        grammar.parse(text)
 
 
 def test_cli_refuses_a_too_deep_formula_on_one_line(capsys):

@@ -11,7 +11,7 @@ import sympy as sp
 import linmeta as lm
 import linmeta.symbolic as ls
 from linmeta.symbolic import _symbols as S
-from linmeta.theory import _wishart as runtime
+from linmeta.theory import _wishart_exact as runtime
 
 s = ls.symbols
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from linmeta import __version__, theory
+from linmeta import theory
+from linmeta._version import __version__
 from linmeta.sweeping import read_table
 
 __all__ = ["Figure", "Made", "scaled_runs", "theory_or_note", "with_problem", "stamp", "read_csv"]

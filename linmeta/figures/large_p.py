@@ -25,14 +25,11 @@ from linmeta import _budget, presets
 from linmeta.estimate import simulate
 from linmeta.figures.base import scaled_runs, stamp, theory_or_note
 
-__all__ = ["FINITE_MAX_P", "LARGE_P_RUNS", "P_GRID", "compute_large_p", "draw_large_p"]
+__all__ = ["LARGE_P_RUNS", "P_GRID", "compute_large_p", "draw_large_p"]
 
 P_GRID = (60, 100, 200, 500, 1000, 3000, 10_000, 30_000, 100_000, 10**6, 10**7, 10**8)
 #: runs per p: relative SE of D about 0.4 %
 LARGE_P_RUNS = 20_000
-#: the finite-size theory is evaluated up to this p (at FIG2's sizes it is 12 % above the simulation at
-#: p = 3 10^4 and its fixed point returns NaN from p = 10^5: a numerical breakdown, not a limit of the theory)
-FINITE_MAX_P = 10_000
 
 
 def _problem(p):
@@ -52,8 +49,7 @@ def compute_large_p(seed=0, runs_scale=1.0, progress=None):
     Rows ``kind == "simulation"``: mean and SE of ``|omega* - w0|^2`` over
     ``LARGE_P_RUNS x runs_scale`` runs (exact method, ``alpha_r = 0``);
     ``"theorem1"``: the leading order (:func:`linmeta.theory.expected_distance`);
-    ``"finite"``: the finite-size theory, up to :data:`FINITE_MAX_P` (a note
-    says why not beyond).  ``route`` names the sampler the engine chose.
+    ``"finite"``: the finite-size theory.  ``route`` names the sampler the engine chose.
     """
     n = scaled_runs(LARGE_P_RUNS, runs_scale)
     rows, notes = [], []
@@ -66,12 +62,9 @@ def compute_large_p(seed=0, runs_scale=1.0, progress=None):
         lead = theory_or_note("expected_distance", notes, prob)
         if lead is not None:
             rows.append(_row("theorem1", prob, float(lead), 0.0, 0, seed, "theory"))
-        if p <= FINITE_MAX_P:
-            fin = theory_or_note("expected_distance", notes, prob, approximation="finite")
-            if fin is not None:
-                rows.append(_row("finite", prob, float(fin), 0.0, 0, seed, "theory"))
-    notes.append(f"finite-size theory shown up to p = {FINITE_MAX_P}: at FIG2's sizes it is 12 % above the simulation "
-                 "at p = 3e4 and its fixed point returns NaN from p = 1e5")
+        fin = theory_or_note("expected_distance", notes, prob, approximation="finite")
+        if fin is not None:
+            rows.append(_row("finite", prob, float(fin), 0.0, 0, seed, "theory"))
     table = stamp(pd.DataFrame(rows), "large_p")
     table.attrs["notes"] = notes
     return table

@@ -23,16 +23,14 @@ import numbers
 
 import numpy as np
 
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 from linmeta.inner_maps import INNER_MAPS
-from linmeta.problem import INT_FIELDS, VECTOR_FIELDS, Problem, check_size
+from linmeta.problem import INT_FIELDS, RATE_FIELDS, VECTOR_FIELDS, Problem, check_size
 
-__all__ = ["PARAMS", "CURVE_FIELDS", "check_grid", "cells_of", "replace_sizes", "cell_key", "curve_tasks"]
+__all__ = ["PARAMS", "check_grid", "cells_of", "replace_sizes", "cell_key", "curve_tasks"]
 
 #: The Problem fields a grid may change (every field except the vectors), in Problem order.
 PARAMS = tuple(f.name for f in dataclasses.fields(Problem) if f.name not in VECTOR_FIELDS)
-#: Fields whose cells share their random draws (evaluated as one curve), in order of preference.
-CURVE_FIELDS = ("alpha_t", "alpha_r")
 
 
 def _coerce(name, v):
@@ -208,7 +206,7 @@ def curve_tasks(cells, grid_names):
     >>> curve_tasks(cells_of(lm.presets.FIG3, {"alpha_t": [0.1, 0.2], "m": [10, 20]}), ["alpha_t", "m"])
     ('alpha_t', [[0, 2], [1, 3]])
     """
-    curve = next((n for n in CURVE_FIELDS if n in grid_names), None)
+    curve = next((n for n in RATE_FIELDS if n in grid_names), None)   # cells sharing their draws: one curve
     groups = {}
     for i, (changes, q, _) in enumerate(cells):
         if q is None:

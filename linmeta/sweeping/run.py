@@ -40,8 +40,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from linmeta import __version__, theory
-from linmeta._checks import check_int
+from linmeta import theory
+from linmeta._version import __version__
+from linmeta._validation import check_int
 from linmeta._rng import check_seed
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve

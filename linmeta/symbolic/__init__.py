@@ -29,17 +29,14 @@ Comparison(equal=True, difference=0, witness=None)
 >>> res.equal, sorted(sym.name for sym in res.witness)    # keyed by the symbols themselves
 (False, ['alpha_r', 'm', 'n_r', 'n_t', 'n_v', 'nu', 'p', 'sigma'])
 """
-import numbers
-
 import sympy as sp
 
-from linmeta._formula import SYMBOLS as _FORMULA_SYMBOLS
-from linmeta._formula import problem_values
+from linmeta._formulas.symbols import problem_values
+from linmeta._formulas.sympy_bridge import as_expr, parse, to_callable
 from linmeta.symbolic import _theorems as _T
 from linmeta.symbolic._compare import Comparison, compare
-from linmeta.symbolic._convert import as_expr, parse
-from linmeta.symbolic._symbols import NAMES, Symbols, dist0, s2, symbols
-from linmeta.symbolic._wishart import wick_moment, wishart_moment
+from linmeta.symbolic._symbols import Symbols, dist0, s2, symbols
+from linmeta.symbolic._wishart_moments import wick_moment, wishart_moment
 
 __all__ = [
     "symbols", "Symbols", "test_loss", "expected_distance", "g", "wishart_moment", "wick_moment",
@@ -49,7 +46,6 @@ __all__ = [
 
 REGIMES = ("overparameterized", "underparameterized")
 FORMS = ("derived", "printed")
-assert tuple(_FORMULA_SYMBOLS) == NAMES
 
 
 def _public(expr):
@@ -57,7 +53,7 @@ def _public(expr):
     return expr.subs(s2, dist0**2)
 
 
-def _check(regime, form=None):
+def _validate_regime_and_form(regime, form=None):
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}; got {regime!r}")
     if form is not None and form not in FORMS:
@@ -86,7 +82,7 @@ def expected_distance(regime, form="derived"):
     >>> ls.expected_distance("overparameterized").subs(s.alpha_t, 0).expand()
     -dist0**2*m*n_v/p + dist0**2 + m*n_v*nu**2/p + m*n_v*sigma**2/p
     """
-    _check(regime, form)
+    _validate_regime_and_form(regime, form)
     if regime == REGIMES[0]:
         return _public(_T.t1_distance())
     return _T.t2_distance() if form == "derived" else _T.t2_printed_distance()
@@ -112,7 +108,7 @@ def test_loss(regime, form="derived"):
     >>> ls.compare(ls.test_loss("overparameterized", "printed"), ls.test_loss("overparameterized")).equal
     True
     """
-    _check(regime, form)
+    _validate_regime_and_form(regime, form)
     if form == "printed":
         return _public(_T.t1_printed_loss() if regime == REGIMES[0] else _T.t2_printed_loss())
     return _T.t0_printed(expected_distance(regime))
@@ -170,7 +166,7 @@ def expected_distance_alpha0(regime):
     >>> ls.expected_distance_alpha0("underparameterized").subs(ls.symbols.nu, 0)
     p*sigma**2/(m*n_v - p - 1)
     """
-    _check(regime)
+    _validate_regime_and_form(regime)
     return _public(_T.exact_alpha0_over() if regime == REGIMES[0] else _T.exact_alpha0_under())
 
 
@@ -247,7 +243,7 @@ def nstep_expected_distance(regime, n_steps):
     >>> ls.compare(d1, ls.expected_distance("underparameterized")).equal
     True
     """
-    _check(regime)
+    _validate_regime_and_form(regime)
     if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
         raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
     moments = dict(zip((_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG), _T.nstep_trace_moments(n_steps)))
@@ -278,55 +274,3 @@ def nstep_test_loss(regime, n_steps):
 
 
 nstep_test_loss.__test__ = False
-
-
-def to_callable(expr):
-    """``expr`` as a function of a :class:`~linmeta.Problem` returning a float.
-
-    The symbols take the problem's values (``dist0 = |omega0 - w0|``).
-
-    Parameters
-    ----------
-    expr : sympy.Expr or str
-        An expression in :data:`symbols` only; a string is read by :func:`parse`.
-
-    Returns
-    -------
-    callable
-        ``f(prob) -> float``; a value that is not a real number (``sqrt`` of a negative,
-        ``I``), or a domain error, raises ``ValueError`` naming the problem's values.
-
-    Examples
-    --------
-    >>> import linmeta as lm, linmeta.symbolic as ls
-    >>> f = ls.to_callable(ls.test_loss("underparameterized"))
-    >>> bool(abs(f(lm.presets.FIG3) - float(lm.theory.test_loss(lm.presets.FIG3))) < 1e-12)
-    True
-    >>> ls.to_callable(ls.symbols.p + sp.I)(lm.presets.FIG3)
-    Traceback (most recent call last):
-        ...
-    ValueError: formula: value (30+1j) is not a real number at p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=0.2, alpha_t=0.2, alpha_r=0.2, dist0=0
-    """
-    expr = as_expr(expr, "formula")
-    unknown = sorted(s.name for s in expr.free_symbols if s not in set(symbols.values()))
-    if unknown:
-        raise ValueError(f"formula: unknown symbols {unknown}; known: {', '.join(symbols)}")
-    args = [symbols[name] for name in NAMES]
-    func = sp.lambdify(args, expr, modules="math")
-
-    def evaluate(prob):
-        values = problem_values(prob)
-        where = ", ".join(f"{name}={values[name]:g}" for name in NAMES)
-        try:
-            value = func(*(float(values[name]) for name in NAMES))   # floats: a huge power overflows, not hangs
-        except ZeroDivisionError:
-            raise ValueError(f"formula: division by zero at {where}") from None
-        except OverflowError:
-            raise ValueError(f"formula: overflow at {where}") from None
-        except (ValueError, TypeError) as err:   # math domain errors, complex arguments
-            raise ValueError(f"formula: {err} at {where}") from None
-        if isinstance(value, complex) or not isinstance(value, (numbers.Real, sp.Number)):
-            raise ValueError(f"formula: value {value!r} is not a real number at {where}")
-        return float(value)
-
-    return evaluate

@@ -4,7 +4,7 @@ import random
 
 import sympy as sp
 
-from linmeta.symbolic._convert import as_expr
+from linmeta._formulas.sympy_bridge import as_expr
 
 __all__ = ["Comparison", "compare"]
 

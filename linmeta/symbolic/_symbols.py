@@ -1,8 +1,8 @@
-"""The paper's symbols as sympy Symbols, one per name, with their assumptions.
+"""The paper's symbols as sympy Symbols (one per name, with their assumptions) and the derivations' own.
 
-Sizes are positive integers; rates are real (negative allowed); noise levels
-and distances are non-negative.  ``dist0`` is ``|omega0 - w0|``.  The internal
-symbols ``s2`` (``|omega0 - w0|**2``), ``d2`` (``E|omega* - w0|**2``), ``n``
+The public symbols and their assumptions come from :mod:`linmeta._formulas.symbols`: sizes are positive
+integers; rates are real (negative allowed); noise levels and distances are non-negative.  ``dist0`` is
+``|omega0 - w0|``.  The internal symbols ``s2`` (``|omega0 - w0|**2``), ``d2`` (``E|omega* - w0|**2``), ``n``
 (a generic Wishart sample size) and ``h`` (an eigenvalue of ``H``: a
 polynomial ``f(h)`` stands for the matrix ``f(H)``) are used by the
 derivations and the emitted code.
@@ -11,11 +11,12 @@ from collections.abc import Mapping
 
 import sympy as sp
 
-p, m, n_t, n_v, n_r, n = sp.symbols("p m n_t n_v n_r n", positive=True, integer=True)
-alpha_t, alpha_r = sp.symbols("alpha_t alpha_r", real=True)
-sigma, nu = sp.symbols("sigma nu", nonnegative=True)
+from linmeta._formulas.symbols import SYMBOL_NAMES
+from linmeta._formulas.sympy_bridge import SYMBOLS_SYMPY
+
+p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0 = (SYMBOLS_SYMPY[name] for name in SYMBOL_NAMES)
+n = sp.Symbol("n", positive=True, integer=True)
 s2, d2 = sp.symbols("s2 d2", nonnegative=True)
-dist0 = sp.Symbol("dist0", nonnegative=True)
 h = sp.Symbol("h", real=True)
 
 k = n_v * m  # number of validation equations
@@ -28,9 +29,6 @@ def h_of(alpha, n_pts):
 
 h_t = h_of(alpha_t, n_t)
 h_r = h_of(alpha_r, n_r)
-
-NAMES = ("p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0")
-
 
 class Symbols(Mapping):
     """The public symbols, by name (``symbols["p"]``) and by attribute (``symbols.p``).
@@ -72,4 +70,4 @@ class Symbols(Mapping):
         return f"Symbols({', '.join(self._table)})"
 
 
-symbols = Symbols({name: globals()[name] for name in NAMES})
+symbols = Symbols(SYMBOLS_SYMPY)

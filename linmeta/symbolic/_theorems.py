@@ -12,7 +12,7 @@ import sympy as sp
 from linmeta.symbolic._symbols import (
     alpha_r, alpha_t, h, h_r, h_t, k, m, n, n_r, n_t, n_v, nu, p, s2, sigma,
 )
-from linmeta.symbolic._wishart import expect_trace, wishart_moment
+from linmeta.symbolic._wishart_moments import expect_trace, wishart_moment
 
 A = 1 - alpha_t * h  # the inner-step matrix A = I - alpha_t H, as a polynomial in H
 

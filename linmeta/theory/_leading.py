@@ -9,11 +9,11 @@ import functools
 
 import numpy as np
 
-from linmeta._checks import check_int
+from linmeta._validation import check_int
 from linmeta.errors import NonFiniteResultError
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.moments import warn_if_infinite_moments
-from linmeta.problem import Problem
+from linmeta.problem import RATE_FIELDS, Problem
 from linmeta.theory import _erm, _finite, _variants
 from linmeta.theory import _generated as gen
 
@@ -130,7 +130,7 @@ def _finite_result(func):
             value = func(prob, *args, **kwargs)
         if not np.all(np.isfinite(value)):
             rates = {name: kwargs.get(name) if kwargs.get(name) is not None else getattr(prob, name)
-                     for name in ("alpha_t", "alpha_r")}
+                     for name in RATE_FIELDS}
             raise NonFiniteResultError(None, None, f"{func.__name__} is not a finite number (it overflows double "
                                        f"precision) at alpha_t={rates['alpha_t']!r}, alpha_r={rates['alpha_r']!r}")
         return value
@@ -351,6 +351,11 @@ def optimal_alpha_t(prob, *, form="derived"):
     NotImplementedError
         For N-step MAML, first-order MAML and iMAML (derived for one-step MAML
         only; :func:`linmeta.simulate_optimum` estimates it).
+
+    See Also
+    --------
+    linmeta.simulate_optimum : the optimum of the simulated test loss, with a bootstrap standard error.
+    linmeta.experiments.optimal_alpha_t : the simulated optimum of ``N``-step MAML against the step-size bound.
 
     Examples
     --------

@@ -18,7 +18,7 @@ from fractions import Fraction
 from linmeta.inner_maps import INNER_MAPS
 from linmeta.loss import loss_from_distance
 from linmeta.theory import _generated_variants as _g
-from linmeta.theory._wishart import nstep_trace_moments
+from linmeta.theory._wishart_exact import nstep_trace_moments
 
 __all__ = ["expected_distance", "test_loss"]
 

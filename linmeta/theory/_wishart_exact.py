@@ -1,4 +1,4 @@
-"""Exact Wishart moments at runtime, in rational arithmetic (no sympy).
+"""Exact Wishart moments at runtime, in rational arithmetic (no sympy): the numbers the theory evaluates.
 
 The one runtime implementation of ``E[prod_r tr W^{k_r}]`` for ``W = X^T X``,
 ``X`` an ``n x p`` standard Gaussian matrix, by the integration-by-parts (Stein)

@@ -1,4 +1,4 @@
-"""Exact Wishart moments ``E[prod_j tr H^{k_j}]``, ``H = X^T X / n`` (docs: theory, derivation).
+"""Exact Wishart moments ``E[prod_j tr H^{k_j}]``, ``H = X^T X / n``, as sympy expressions (docs: theory, derivation).
 
 Two independent derivations: the integration-by-parts (Stein) recursion, any
 order, for integer or symbolic ``n, p`` (:func:`wishart_moment`), and Wick's

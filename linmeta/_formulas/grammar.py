@@ -1,13 +1,13 @@
-"""Safe parsing of a formula string in the paper's symbols; no ``eval``, no sympy.
+"""Safe parsing of a formula string in the paper's symbols into a tree of tuples; no ``eval``, no sympy.
 
 The string is tokenized by a regular expression; only numbers, the symbol names
-:data:`SYMBOLS`, the operators ``+ - * / ** ^`` (``^`` is a power), parentheses
-and the functions :data:`FUNCTIONS` are accepted.  Anything else (attribute
+:data:`~linmeta._formulas.symbols.SYMBOL_NAMES`, the operators ``+ - * / ** ^`` (``^`` is a power), parentheses
+and the functions :data:`~linmeta._formulas.symbols.FUNCTION_NAMES` are accepted.  Anything else (attribute
 access, other names or calls, ``__import__``, ``lambda``, subscripts, commas,
 strings) raises ``ValueError`` naming the offending token.  The accepted token
 stream is parsed by recursive descent into a small tree of tuples, which
-:func:`evaluate` computes with :mod:`math` and :func:`linmeta.symbolic.parse`
-turns into a sympy expression.
+:func:`~linmeta._formulas.evaluation.evaluate` computes with :mod:`math` and
+:func:`~linmeta._formulas.sympy_bridge.from_tree` turns into a sympy expression.
 
 Size limits keep every later step (evaluation, sympy) within Python's recursion
 limit: at most :data:`MAX_LENGTH` characters, :data:`MAX_OPERANDS` numbers and
@@ -31,9 +31,8 @@ Tree nodes: ``("num", text)``, ``("sym", name)``, ``("neg", a)``, ``("call", nam
 
 Examples
 --------
->>> tree = parse("sigma^2/2 * (1 + alpha_r**2 * p/n_r)")
->>> evaluate(tree, {"sigma": 1.0, "alpha_r": 0.5, "p": 4, "n_r": 2})
-0.75
+>>> parse("sigma^2/2 * p")
+('*/', ('**', ('sym', 'sigma'), ('num', '2')), (('/', ('num', '2')), ('*', ('sym', 'p'))))
 >>> parse("__import__('os')")
 Traceback (most recent call last):
     ...
@@ -41,14 +40,12 @@ ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p
 """
 from __future__ import annotations
 
-import math
 import re
 
-__all__ = ["SYMBOLS", "FUNCTIONS", "MAX_LENGTH", "MAX_OPERANDS", "MAX_DEPTH", "tokenize", "parse", "children",
-           "evaluate", "names", "problem_values"]
+from linmeta._formulas.symbols import FUNCTION_NAMES, SYMBOL_NAMES
 
-SYMBOLS = ("p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0")
-FUNCTIONS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "Abs": abs}
+__all__ = ["MAX_LENGTH", "MAX_OPERANDS", "MAX_DEPTH", "tokenize", "parse", "children", "names"]
+
 MAX_LENGTH = 10_000
 MAX_OPERANDS = 1000
 MAX_DEPTH = 60
@@ -66,7 +63,7 @@ def _excerpt(text):
 
 
 def _allowed():
-    return f"allowed symbols: {', '.join(SYMBOLS)}; functions: {', '.join(FUNCTIONS)}"
+    return f"allowed symbols: {', '.join(SYMBOL_NAMES)}; functions: {', '.join(FUNCTION_NAMES)}"
 
 
 def tokenize(text):
@@ -91,17 +88,17 @@ def tokenize(text):
         if match is None:
             bad = re.match(r"[A-Za-z_0-9.]+|\S", text[pos:]).group(0)
             raise ValueError(f"formula: refused token {bad!r} at position {pos}; only numbers, symbols, "
-                             f"+ - * / ** ^ ( ) and {', '.join(FUNCTIONS)} are allowed")
+                             f"+ - * / ** ^ ( ) and {', '.join(FUNCTION_NAMES)} are allowed")
         kind = match.lastgroup
         if kind != "space":
             value = match.group(kind)
-            if kind == "name" and value not in SYMBOLS and value not in FUNCTIONS:
+            if kind == "name" and value not in SYMBOL_NAMES and value not in FUNCTION_NAMES:
                 raise ValueError(f"formula: unknown name {value!r} at position {pos}; {_allowed()}")
             tokens.append((kind, value, pos))
         pos = match.end()
     if not tokens:
         raise ValueError("formula: empty formula")
-    operands = sum(kind in ("number", "name") and value not in FUNCTIONS for kind, value, _ in tokens)
+    operands = sum(kind in ("number", "name") and value not in FUNCTION_NAMES for kind, value, _ in tokens)
     if operands > MAX_OPERANDS:
         raise ValueError(f"formula: at most {MAX_OPERANDS} numbers and symbols; got {operands} in {_excerpt(text)}")
     return tokens
@@ -163,7 +160,7 @@ class _Parser:
         kind, value, pos = self.take()
         if kind == "number":
             return ("num", value)
-        if kind == "name" and value in FUNCTIONS:
+        if kind == "name" and value in FUNCTION_NAMES:
             if self.peek()[1] != "(":
                 raise ValueError(f"formula: function {value!r} at position {pos} must be followed by '('")
             self.take("(")
@@ -188,7 +185,7 @@ def parse(text):
     Parameters
     ----------
     text : str
-        A formula in the symbols :data:`SYMBOLS`.
+        A formula in the symbols :data:`SYMBOL_NAMES`.
 
     Returns
     -------
@@ -237,54 +234,3 @@ def names(tree):
             found.add(node[1])
         stack.extend(children(node))
     return found
-
-
-def evaluate(tree, values):
-    """Evaluate ``tree`` in floating point with ``values`` (``{symbol name: number}``).
-
-    Division by zero and domain errors raise ``ValueError`` naming the formula's trouble.
-    """
-    op = tree[0]
-    try:
-        if op == "num":
-            return float(tree[1])
-        if op == "sym":
-            return float(values[tree[1]])
-        if op == "neg":
-            return -evaluate(tree[1], values)
-        if op == "call":
-            return float(FUNCTIONS[tree[1]](evaluate(tree[2], values)))
-        if op in ("+-", "*/"):
-            acc = evaluate(tree[1], values)
-            for sign, node in tree[2]:     # left to right, as written
-                b = evaluate(node, values)
-                acc = acc + b if sign == "+" else acc - b if sign == "-" else acc * b if sign == "*" else acc / b
-            return acc
-        a, b = evaluate(tree[1], values), evaluate(tree[2], values)
-        out = a**b
-        if isinstance(out, complex):
-            raise ValueError(f"formula: {a!r} ** {b!r} is not real")
-        return float(out)
-    except ZeroDivisionError:
-        raise ValueError(f"formula: division by zero at {values}") from None
-    except OverflowError:
-        raise ValueError(f"formula: overflow at {values}") from None
-    except (ValueError, TypeError) as err:
-        if str(err).startswith("formula:"):
-            raise
-        raise ValueError(f"formula: {err} at {values}") from None
-
-
-def problem_values(prob):
-    """``{symbol name: value}`` of a :class:`~linmeta.Problem` (``dist0 = |omega0 - w0|``).
-
-    Examples
-    --------
-    >>> import linmeta as lm
-    >>> problem_values(lm.presets.FIG3)["p"], problem_values(lm.presets.FIG3)["dist0"]
-    (30, 0.0)
-    """
-    values = {name: getattr(prob, name) for name in SYMBOLS if name != "dist0"}
-    offset = prob.start_offset
-    values["dist0"] = math.sqrt(float(offset @ offset))
-    return values

@@ -1,4 +1,4 @@
-"""``linmeta check``: a formula against the simulation, from the shell.
+"""``linmeta check``: the command line of :func:`linmeta.check` (a formula against the simulation, from the shell).
 
 Exit status: 0 passed (or equivalent within ``--rtol``), 1 rejected (or differs), 2 bad input, 3 inconclusive.
 """
@@ -10,7 +10,8 @@ import math
 
 from matplotlib.figure import Figure
 
-from linmeta import __version__, presets
+from linmeta import presets
+from linmeta._version import __version__
 from linmeta._check import check
 from linmeta._cli_args import (COUNT, NON_NEGATIVE, add_command, add_problem_arguments, add_seed, check_plot_file,
                                parse_grid, parse_set, writing)
