@@ -96,19 +96,19 @@ def test_runs_scale():
 
 
 def test_theory_errors_raise_and_only_no_closed_form_becomes_a_note(monkeypatch):
-    from linmeta.figures import base
-
     def broken(*args, **kwargs):
         raise TypeError("a bug")
 
-    monkeypatch.setitem(base._THEORY, "optimal_alpha_r", broken)
+    monkeypatch.setattr(lm.theory, "optimal_alpha_r", broken)
     with pytest.raises(TypeError, match="a bug"):
         figures.FIGURES["fig2a"].compute(runs_scale=TINY, progress=False)
     notes = []
     assert figures.theory_or_note("test_loss", notes, lm.presets.FIG3.replace(algorithm="imaml", lam=1.0)) is None
     assert len(notes) == 1 and "no closed-form theory for algorithm='imaml'" in notes[0]
-    with pytest.raises(ValueError, match="printed"):
-        figures.theory_or_note("test_loss", [], lm.presets.FIG2, form="printed")
+    with pytest.raises(ValueError, match="approximation"):
+        figures.theory_or_note("test_loss", [], lm.presets.FIG2, approximation="exact")
+    with pytest.raises(lm.NonFiniteResultError):
+        figures.theory_or_note("test_loss", [], lm.presets.FIG2, alpha_t=1e200)
 
 
 def test_plotting_accepts_plain_curve_and_sweep_tables():

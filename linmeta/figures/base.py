@@ -67,23 +67,22 @@ def scaled_runs(n, runs_scale):
     return max(2, int(round(n * runs_scale)))
 
 
-_THEORY = {"test_loss": theory.test_loss, "expected_distance": theory.expected_distance,
-           "optimal_alpha_t": theory.optimal_alpha_t, "optimal_alpha_r": theory.optimal_alpha_r}
+def theory_or_note(name, notes, prob, **kwargs):
+    """``linmeta.theory.<name>(prob, **kwargs)``, or ``None`` and a note where there is no value.
 
-
-def theory_or_note(name, notes, *args, **kwargs):
-    """``linmeta.theory.<name>(*args, **kwargs)``, or ``None`` and a note where there is no closed form.
-
-    Only the documented "no closed form" case (``NotImplementedError``, e.g.
-    first-order MAML, iMAML, or an optimum not derived for N-step MAML)
-    becomes a note, which carries the reason; any other error is raised.
+    The value or the reason comes from :func:`linmeta.theory.value_or_reason`:
+    only a quantity without a closed form (e.g. first-order MAML, iMAML, or
+    an optimum not derived for N-step MAML) or not defined for the problem
+    becomes a note, which carries the reason; any other error (an overflow
+    included) is raised.
 
     Parameters
     ----------
     name : {"test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r"}
     notes : list
         Appended to.
-    *args, **kwargs
+    prob : Problem
+    **kwargs
         Passed on.
 
     Returns
@@ -99,13 +98,11 @@ def theory_or_note(name, notes, *args, **kwargs):
     >>> notes[0].startswith("linmeta.theory.test_loss(): no closed-form theory for algorithm='fomaml'")
     True
     """
-    fn = _THEORY[name]
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError as err:
+    got = theory.value_or_reason(name, prob, **kwargs)
+    if got.reason:
         what = f"linmeta.theory.{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-        notes.append(f"{what}: {err}; drawn without it")
-        return None
+        notes.append(f"{what}: {got.reason}; drawn without it")
+    return got.value
 
 
 def stamp(table, figure):

@@ -65,10 +65,10 @@ def theory_values(prob):
     problem's regime).  ``theory_printed`` is its ``form="printed"`` variant
     (Theorem 2 as printed in the talk, docs: theory, T2), which exists for
     one-step MAML in the under-parameterised regime only; elsewhere it is NaN.
-    If the theory has no closed form for the problem's algorithm
-    (``NotImplementedError``, e.g. first-order MAML or iMAML) or no finite
-    value (:class:`linmeta.NonFiniteResultError`), ``theory`` is NaN and
-    ``note`` says why (the exception's message).  Every other error
+    Both come from :func:`linmeta.theory.value_or_reason`: if the theory has
+    no closed form for the problem's algorithm (e.g. first-order MAML or
+    iMAML) or no finite value (:class:`linmeta.NonFiniteResultError`), the
+    value is NaN and ``note`` gives the reason.  Every other error
     propagates: a failing formula is a bug, never a NaN.
 
     Parameters
@@ -89,16 +89,16 @@ def theory_values(prob):
     'theory: no closed-form theory for algorithm='
     """
     out = {"theory": float("nan"), "theory_printed": float("nan"), "note": ""}
-    try:
-        out["theory"] = float(theory.test_loss(prob))
-    except (NotImplementedError, NonFiniteResultError) as err:
-        out["note"] = "theory: " + " ".join(str(err).split())
+    leading = theory.value_or_reason("test_loss", prob, not_finite="reason")
+    if leading.reason:
+        out["note"] = "theory: " + leading.reason
         return out
-    if prob.algorithm == "maml" and prob.n_steps == 1 and prob.regime == "underparameterized":
-        try:
-            out["theory_printed"] = float(theory.test_loss(prob, form="printed"))
-        except NonFiniteResultError as err:
-            out["note"] = "theory_printed: " + " ".join(str(err).split())
+    out["theory"] = float(leading.value)
+    printed = theory.value_or_reason("test_loss", prob, form="printed", not_finite="reason")
+    if printed.reason and printed.defined:
+        out["note"] = "theory_printed: " + printed.reason
+    elif not printed.reason:
+        out["theory_printed"] = float(printed.value)
     return out
 
 
