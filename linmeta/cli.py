@@ -182,7 +182,7 @@ def cmd_sweep(args):
     for changes, note in table.attrs["skipped"]:
         cell = ", ".join(f"{k}={v}" for k, v in changes.items())
         print(f"skipped cell {cell}: {note}")
-    cols = [*grid, "theory", "mean", "stderr", "n_runs", "seed", "status"]
+    cols = [*grid, "theory_leading", "mean", "stderr", "n_runs", "seed", "status"]
     if not args.quiet:
         print(table[cols].to_string(index=False))
     dest = f"; wrote {args.out}" if args.out else ""

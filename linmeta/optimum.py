@@ -26,8 +26,8 @@ Examples
 >>> lo, hi = opt.ci
 >>> bool(lo < opt.value < hi), opt.n_runs, opt.seed
 (True, 200, 0)
->>> list(opt.curve.columns[:4])
-['value', 'mean', 'stderr', 'n_runs']
+>>> opt.curve[["alpha_r", "mean", "stderr", "n_runs"]].shape
+(25, 4)
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import interpolate, optimize, special
 
 from linmeta._checks import check_int, check_real
+from linmeta._tidy import curve_table
 from linmeta._rng import check_seed, run_rng
 from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field
@@ -75,7 +76,7 @@ class Optimum:
     n_boot : int
     bracket : tuple of float
     curve : pandas.DataFrame
-        The mean curve it came from (layout of :func:`linmeta.simulate_curve`).
+        The mean curve it came from (the table layout of :func:`linmeta.simulate_curve`).
     """
 
     param: str
@@ -288,8 +289,7 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
 
     value, se, ci, loss, xs, losses = _minimise_runs(evaluate, n_runs, seed, (lo, hi), n_grid, n_fine, n_boot,
                                                     level, grid)
-    curve = pd.DataFrame({"value": xs, "mean": losses.mean(axis=0),
-                          "stderr": losses.std(axis=0, ddof=1) / np.sqrt(n_runs), "n_runs": n_runs, "seed": seed,
-                          "parameter": param, "method": method, param: xs})
+    curve = curve_table([prob.replace(**{param: float(x)}) for x in xs], losses.mean(axis=0),
+                        losses.std(axis=0, ddof=1) / np.sqrt(n_runs), n_runs, seed, method)
     return Optimum(param, value, se, ci, loss, n_runs, seed, method, level, n_boot, (lo, hi), curve)
 

@@ -53,7 +53,7 @@ def _edit(data, line, column, value):
     (2, "status", "WRONG", "status 'WRONG' is not one of"),
     (5, "m", "2", "does not match the row's parameters"),          # key recomputed from m=2 differs
     (3, "alpha_t", "0.25", "does not match the row's parameters"),
-    (2, "theory", "0.5", "theory='0.5' differs"),
+    (2, "theory_leading", "0.5", "theory_leading='0.5' differs"),
     (4, "n_runs", "x", "does not match the row's parameters"),
 ])
 def test_invalid_row_is_refused_naming_file_and_line(reference, tmp_path, line, column, value, words):
@@ -136,7 +136,7 @@ def test_theory_value_error_raises(monkeypatch):
 
 def test_no_closed_form_is_a_note_saying_why():
     table = lm.sweep(PROB.replace(algorithm="fomaml", alpha_t=0.0), {"m": [1, 9]}, 4, 0)   # finite mean at 0
-    assert table["theory"].isna().all() and table["mean"].notna().all()
+    assert table["theory_leading"].isna().all() and table["mean"].notna().all()
     with pytest.raises(NotImplementedError) as info:
         lm.theory.test_loss(PROB.replace(algorithm="fomaml", m=1, alpha_t=0.0))
-    assert all(n == "theory: " + str(info.value) for n in table["note"])
+    assert all(n == "theory_leading: " + str(info.value) for n in table["note"])

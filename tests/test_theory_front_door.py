@@ -72,10 +72,10 @@ def test_the_three_callers_agree_with_the_front_door(prob):
     figure_notes = []
     drawn = theory_or_note("test_loss", figure_notes, prob)
     if got.available:
-        assert th["test_loss"] == row["theory"] == drawn == got.value
+        assert th["test_loss"] == row["theory_leading"] == drawn == got.value
     else:
-        assert th["test_loss"] is None and np.isnan(row["theory"]) and drawn is None
-        assert f"test_loss: {got.reason}" in notes and row["note"] == f"theory: {got.reason}"
+        assert th["test_loss"] is None and np.isnan(row["theory_leading"]) and drawn is None
+        assert f"test_loss: {got.reason}" in notes and row["note"] == f"theory_leading: {got.reason}"
         assert figure_notes == [f"linmeta.theory.test_loss(): {got.reason}; drawn without it"]
     for rate in ("alpha_t", "alpha_r"):
         opt = lm.theory.value_or_reason(f"optimal_{rate}", prob)

@@ -1,4 +1,4 @@
-"""What every figure shares: the :class:`Figure` record, run scaling, provenance columns, theory look-ups.
+"""What every figure shares: the :class:`Figure` record, run scaling, the table layout, theory look-ups.
 
 Examples
 --------
@@ -11,10 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import pandas as pd
+
 from linmeta import __version__, theory
+from linmeta._tidy import PROBLEM_COLUMNS, SIMULATION_COLUMNS, THEORY_COLUMNS, problem_columns
 from linmeta.sweeping import read_table
 
-__all__ = ["Figure", "Made", "scaled_runs", "theory_or_note", "with_problem", "stamp", "read_csv"]
+__all__ = ["Figure", "Made", "COLUMNS", "scaled_runs", "theory_or_note", "series_table", "finish", "stamp",
+           "read_csv"]
+
+#: linmeta's table columns (:mod:`linmeta.plotting`); a figure table adds ``figure``, the columns that
+#: identify a series (``kind``, ...) and ``linmeta_version``.
+COLUMNS = (*PROBLEM_COLUMNS, *SIMULATION_COLUMNS, *THEORY_COLUMNS.values())
 
 
 @dataclass(frozen=True)
@@ -112,12 +120,28 @@ def stamp(table, figure):
     return table
 
 
-def with_problem(table, prob, figure):
-    """Add the problem's fields, the varied parameter's column and provenance to a curve table."""
-    for k, v in prob.to_dict().items():
+def series_table(prob, parameter, values, kind, **columns):
+    """Rows of one series of a figure in linmeta's table layout: ``prob`` with ``parameter`` at each of ``values``.
+
+    ``columns`` fills the simulation or theory columns; the rest are empty.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> t = series_table(lm.presets.FIG2, "alpha_r", [0.1, 0.2], "theory_leading", theory_leading=[1.0, 2.0])
+    >>> t[["kind", "alpha_r", "alpha_t", "theory_leading"]].values.tolist()
+    [['theory_leading', 0.1, 0.2, 1.0], ['theory_leading', 0.2, 0.2, 2.0]]
+    """
+    table = pd.DataFrame({"kind": kind, **problem_columns(prob)}, index=range(len(values)))
+    table[parameter] = list(values)
+    for k, v in columns.items():
         table[k] = v
-    varied = table["parameter"].iloc[0]
-    table[varied] = table["value"]
+    return table.reindex(columns=["kind", *COLUMNS])
+
+
+def finish(parts, figure, series=("kind",)):
+    """The figure table of ``parts``: ``figure``, the ``series`` columns, linmeta's table columns, the version."""
+    table = pd.concat([p.reindex(columns=[*series, *COLUMNS]) for p in parts], ignore_index=True)
     return stamp(table, figure)
 
 
