@@ -55,6 +55,15 @@ _SIMULATION_KINDS = ("protocol", "exact")
 _THEORY_KINDS = tuple(THEORY_COLUMNS.values())
 
 
+def _numbers(table):
+    """``table`` with empty text in its number columns read as missing (an all-empty CSV column reads as text)."""
+    cols = [c for c in ("mean", "stderr", *_THEORY_KINDS)
+            if c in table.columns and not pd.api.types.is_numeric_dtype(table[c])]
+    if not cols:
+        return table
+    return table.assign(**{c: [np.nan if v == "" or v is None else float(v) for v in table[c]] for c in cols})
+
+
 def _rows(table, kind, x=None):
     """The rows of series ``kind``, with their x values in ``_x`` and y values in ``_y``, sorted by x.
 
@@ -64,6 +73,7 @@ def _rows(table, kind, x=None):
         x = varied_column(table)
     elif x not in table.columns:
         raise ValueError(f"x must name a column of the table; got x={x!r}, columns {list(table.columns)}")
+    table = _numbers(table)
     y = kind if kind in _THEORY_KINDS or kind == "optimum_theory" else "mean"
     y = "theory_leading" if kind == "optimum_theory" else y
     if "kind" in table.columns:
@@ -198,6 +208,7 @@ def deviation(table, column):
     >>> deviation(t, "theory_leading")[["deviation", "deviation_stderr"]].round(4).values.tolist()
     [[0.1, 0.055]]
     """
+    table = _numbers(table)
     rows = table[table[column].notna()] if column in table.columns else table.iloc[:0].assign(**{column: np.nan})
     th, mean = rows[column], rows["mean"]
     return rows.assign(deviation=(th - mean) / mean, deviation_stderr=th * rows["stderr"] / mean**2)
@@ -213,6 +224,7 @@ def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
     ``target``: shade ``|deviation| <= target``.  Returns a dict of the artists by theory column.
     """
     out = {}
+    table = _numbers(table)
     labels = {"theory_leading": "theory (derived, leading order)", "theory_printed": "Theorem 2 as printed",
               "theory_finite": "theory, finite-size"}
     markers = {"theory_leading": "o", "theory_printed": "s", "theory_finite": "D"}

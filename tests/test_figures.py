@@ -328,3 +328,28 @@ def test_compare_tables_rules():
     assert agree.compare_tables(old, far, {("b", "y"): (0.0, 0.01)}).same      # loosened for kind b
     assert not agree.compare_tables(old, far, {("a", "y"): (0.0, 0.01)}).same  # not for kind a
     assert agree.compare_tables(old, far, {(None, "y"): (1e-3, 0.0)}).same     # every row
+
+
+@pytest.mark.parametrize("name", sorted(figures.FIGURES))
+def test_every_figure_draws_a_sweep_curve_and_optimum_table(name, tmp_path):
+    prob = lm.presets.FIG2
+    out = tmp_path / "sweep.csv"
+    swept = lm.sweep(prob, {"alpha_r": [0.0, 0.2, 0.4]}, 5, 0, out=out)
+    tables = {"sweep": read_table(out.read_bytes()), "sweep in memory": swept,
+              "curve": lm.simulate_curve(prob, "alpha_r", [0.0, 0.2, 0.4], 5, 0),
+              "optimum curve": lm.simulate_optimum(prob, "alpha_r", 20, 0, n_boot=20).curve}
+    for what, table in tables.items():
+        fig = MplFigure()
+        artists = figures.FIGURES[name].draw(fig, table)
+        if name == "finite_size" and "theory_leading" not in table.columns:   # a deviation needs a theory column
+            assert "pending" in artists["alpha_r"], what
+            continue
+        drawn = [ln for ax in fig.axes for ln in ax.get_lines() if len(ln.get_xdata()) >= 3]
+        assert artists and drawn, (name, what)
+        xs = sorted({float(x) for ln in drawn for x in ln.get_xdata()})
+        assert set(np.round(table["alpha_r"], 12)) <= set(np.round(xs, 12)) or name == "finite_size", (name, what)
+    fig = MplFigure()
+    figures.FIGURES[name].draw(fig, tables["sweep"])
+    theory = [ln for ax in fig.axes for ln in ax.get_lines() if list(ln.get_ydata()) == list(swept["theory_leading"])]
+    if name != "finite_size":                                      # finite_size draws (theory - mean) / mean
+        assert theory, name

@@ -13,6 +13,7 @@ from functools import partial
 import numpy as np
 
 from linmeta import plotting, presets
+from linmeta._tidy import varied_column
 from linmeta.estimate import simulate_curve
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL
 from linmeta.figures.base import Figure, finish, scaled_runs, series_table, theory_or_note
@@ -91,8 +92,15 @@ def compute_panel(figure, preset, parameter, seed=0, runs_scale=1.0, progress=No
 
 
 def draw_panel(fig, table, *, parameter, title):
-    """Draw a paper panel onto ``fig`` (one Axes)."""
+    """Draw a paper panel onto ``fig`` (one Axes).
+
+    Any other table in linmeta's layout (no ``kind`` column: a curve or a sweep) is drawn the same way
+    against its own varied parameter.
+    """
     ax = fig.subplots()
+    if "kind" not in table.columns:
+        parameter = varied_column(table)
+        title = f"varying {parameter}"
     regime = "overparameterized" if table["p"].iloc[0] > table["n_v"].iloc[0] * table["m"].iloc[0] else \
         "underparameterized"
     return plotting.plot_loss_panel(ax, table, parameter=parameter, regime=regime, title=title)
