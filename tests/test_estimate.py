@@ -64,7 +64,8 @@ def test_curve_points_equal_single_simulations(name):
     for v, row in zip(values, table.itertuples()):
         q = prob.replace(**{name: v})
         single = lm.simulate(q, n_runs=20, seed=3)
-        assert (getattr(row, name), row.mean, row.stderr, row.n_runs, row.seed) == (v, single.mean, single.stderr, 20, 3)
+        got = (getattr(row, name), row.mean, row.stderr, row.n_runs, row.seed)
+        assert got == (v, single.mean, single.stderr, 20, 3)
         assert {k: getattr(row, k) for k in q.to_dict()} == q.to_dict()          # every problem field, per row
 
 

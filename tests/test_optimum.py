@@ -73,7 +73,8 @@ def test_result_fields_and_reproducibility():
     assert list(a.curve.columns) == list(t.columns)                      # simulate_curve's table layout
     assert a.curve["alpha_t"].is_monotonic_increasing and (a.curve["alpha_r"] == lm.presets.FIG2.alpha_r).all()
     # the coarse grid is simulate_curve's, run for run
-    np.testing.assert_array_equal(a.curve.set_index("alpha_t").loc[[-2.0, 1.0], "mean"].to_numpy(), t["mean"].to_numpy())
+    np.testing.assert_array_equal(a.curve.set_index("alpha_t").loc[[-2.0, 1.0], "mean"].to_numpy(),
+                                  t["mean"].to_numpy())
     assert set(a.to_dict()) >= {"value", "stderr", "ci_low", "ci_high", "n_runs", "seed"}
 
 

@@ -46,7 +46,8 @@ def test_one_row_per_cell_equal_to_simulate(reference):
 def test_theory_column_is_the_theory(reference):
     table, _ = reference
     row = table.iloc[-1]
-    assert row.theory_leading == pytest.approx(lm.theory.test_loss(PROB.replace(alpha_t=row.alpha_t, m=row.m)), rel=1e-12)
+    expected = lm.theory.test_loss(PROB.replace(alpha_t=row.alpha_t, m=row.m))
+    assert row.theory_leading == pytest.approx(expected, rel=1e-12)
 
 
 def test_in_memory_equals_file(reference, tmp_path):

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from linmeta import plotting, presets
-from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta._tidy import problem_columns, varied_column
+from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.figures.base import COLUMNS, read_csv, scaled_runs, stamp, theory_or_note
-from linmeta.plotting import deviation
 from linmeta.figures.panels import GRIDS
+from linmeta.plotting import deviation
 from linmeta.problem import Problem
 from linmeta.sweeping import replace_sizes
 

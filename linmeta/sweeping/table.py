@@ -70,17 +70,12 @@ _LIMIT_SLACK = 4096                           # bytes per row beyond its known f
 
 
 def columns(grid_names=None):
-    """The table's columns: linmeta's one table layout (:func:`linmeta.simulate_curve`), then the sweep's own.
+    """The columns of every sweep table: :func:`linmeta.simulate_curve`'s, then the sweep's own.
 
-    Every grid has the same columns (``grid_names`` does not change them):
-    the problem columns (every scalar Problem field, ``w0_norm``,
-    ``start_distance``), :data:`RESULT_COLUMNS`, ``linmeta_version``,
-    ``cell_key`` and ``digest``.
+    ``grid_names`` does not change them.
 
-    Examples
-    --------
-    >>> columns()[:3], columns()[14:21], columns()[-2:]
-    (['p', 'm', 'n_t'], ['mean', 'stderr', 'n_runs', 'seed', 'method', 'theory_leading', 'theory_printed'], ['cell_key', 'digest'])
+    >>> columns()[:2], columns()[14:16], columns()[19:21], columns()[-1]
+    (['p', 'm'], ['mean', 'stderr'], ['theory_leading', 'theory_printed'], 'digest')
     """
     return [*PROBLEM_COLUMNS, *RESULT_COLUMNS, "linmeta_version", "cell_key", "digest"]
 
@@ -432,8 +427,8 @@ def recognise(out, table, rekey, data):
         raise _refuse(out, "was written by an earlier linmeta (its columns are in the layout before the "
                       "'theory_leading' column); choose another file")
     if not complete or complete[0] != header:
-        raise _refuse(out, f"has different columns (a different grid, or not a linmeta sweep; first line "
-                      f"{first[:60]!r}); choose another file")
+        raise _refuse(out, f"has different columns (not a linmeta sweep; first line {first[:60]!r}); "
+                      "choose another file")
     done = {}
     for n, line in enumerate(complete[1:], start=2):
         try:
