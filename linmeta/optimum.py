@@ -26,8 +26,8 @@ Examples
 >>> lo, hi = opt.ci
 >>> bool(lo < opt.value < hi), opt.n_runs, opt.seed
 (True, 200, 0)
->>> opt.curve[["alpha_r", "mean", "stderr", "n_runs"]].shape
-(25, 4)
+>>> list(opt.curve.columns[-5:]), bool(opt.curve["alpha_r"].is_monotonic_increasing)
+(['mean', 'stderr', 'n_runs', 'seed', 'method'], True)
 """
 from __future__ import annotations
 
