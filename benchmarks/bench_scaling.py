@@ -22,10 +22,19 @@ with common random numbers, exact test loss (``simulate_curve(prob, "alpha_t", .
 
 The machine may be shared: absolute times are noisy, ratios measured in the same run are what
 matters (``linmeta(1 thread) / floor(1 thread)`` is the least sensitive to other load).
+**p sweep** (right panel, rows ``regime = "p sweep"``): FIG2's ``m, n_t, n_v`` at ``p = 60 .. 10^8``, one thread:
+linmeta as chosen by the engine (the direct sampler below ``p = 2 (n + 1) = 200``, the sufficient statistics
+above, :mod:`linmeta._gram_sampler`), the direct sampler forced (``route="direct"``, up to ``--direct-max-p``)
+and the old floor (its draws and products, same limit).  Then the targets, each as a ratio measured in this run:
+a 25-point ``alpha_t`` curve at FIG2's sizes per run at ``p = 10^6`` and ``10^8`` against 2 ms, its memory
+against 1 GB, bit for bit across 1 and 2 threads; N-step (N = 3) and first-order MAML curves against the
+one-step curve at ``p = 120, k = 4000`` (FIG3 x 4) against 2x.
+
 Writes ``figures/scaling.csv`` and ``figures/scaling.png``; ``--big`` adds FIG2's sizes at
 ``p = 20 000``, ``--variants`` the other algorithms (N-step MAML, first-order MAML, iMAML).
 
-Usage: ``python benchmarks/bench_scaling.py [--budget 2] [--numpy-max-p 240] [--big] [--variants] [--out figures]``
+Usage: ``python benchmarks/bench_scaling.py [--budget 2] [--numpy-max-p 240] [--direct-max-p 1000000] [--big]
+[--variants] [--out figures]``
 """
 import argparse
 import json
@@ -41,7 +50,7 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 import linmeta as lm
-from linmeta import _reference, sampling
+from linmeta import _budget, _reference, sampling
 
 ALPHAS = np.linspace(-2, 1, 25)
 SCALES = {"FIG2": (0.5, 1, 2, 4, 8, 16), "FIG3": (1, 2, 4, 8, 16, 32)}
@@ -59,7 +68,7 @@ with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the c
     f.write("5")
 before = dict(hwm())
 prob = lm.Problem(**json.loads(sys.argv[1]))
-_engine.run_losses(prob, [0], 0, np.linspace(-2, 1, 25), [0.2], sys.argv[2])
+_engine.run_losses(prob, [0], 0, np.linspace(-2, 1, 25), [0.2], sys.argv[2], route=sys.argv[3])
 after = dict(hwm())
 print(json.dumps((after["VmHWM:"] - before["VmRSS:"]) / 2**20))
 """
@@ -105,9 +114,9 @@ def floor_run(prob, run, seed=0):
         scipy.linalg.cholesky(G, lower=True, check_finite=False, overwrite_a=False)
 
 
-def memory_per_run(prob, method="exact"):
+def memory_per_run(prob, method="exact", route="auto"):
     """Peak extra resident memory (MiB) of one run in a fresh process (one thread)."""
-    out = subprocess.run([sys.executable, "-c", MEMORY, json.dumps(_fields(prob)), method], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", MEMORY, json.dumps(_fields(prob)), method, route], capture_output=True,
                          text=True, check=True, env={**os.environ, "NUMBA_NUM_THREADS": "1"})
     return json.loads(out.stdout)
 
@@ -138,7 +147,7 @@ def measure(preset, s, budget, numpy_max_p, cores, repeats=3):
         with threadpool_limits(1):
             Rn = 1 if prob.p > 120 else 3
             t_np = _per_run(lambda: _reference.run_losses(prob, np.arange(Rn), 0, ALPHAS, [prob.alpha_r]), Rn)
-    mem = memory_per_run(prob)
+    mem = memory_per_run(prob, route="direct")
     return dict(preset=preset, s=s, regime=regime, p=prob.p, k=prob.k, n_t=prob.n_t, runs=R,
                 linmeta_ms=1e3 * min(t_all), linmeta_1thread_ms=1e3 * min(t_one), floor_ms=1e3 * min(f_one) / cores,
                 floor_1thread_ms=1e3 * min(f_one), numpy_loop_ms=1e3 * t_np / cores, memory_mib=mem)
@@ -178,6 +187,83 @@ def variants(cores, budget):
     return pd.DataFrame(out)
 
 
+P_SWEEP = (60, 120, 240, 480, 1000, 3000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 10**7, 10**8)
+
+
+def _best_of(f, R, repeats=3):
+    return min(_per_run(f, R) for _ in range(repeats))
+
+
+def p_sweep(budget, direct_max_p):
+    """Per-run time (one thread) of a 25-point curve at FIG2's ``m, n_t, n_v`` against ``p``: engine, direct, floor."""
+    numba.set_num_threads(1)
+    rows = []
+    for p in P_SWEEP:
+        prob = lm.presets.FIG2.replace(p=p)
+        _curve(prob, 1)
+        t1 = _per_run(lambda: _curve(prob, 2, seed=1), 2)
+        R = int(np.clip(budget / 3 / max(t1, 1e-6), 1, 2000))
+        row = dict(preset="FIG2 m, n_t, n_v", regime="p sweep", p=p, k=prob.k, n_t=prob.n_t, runs=R,
+                   route="gram" if _budget.gram_route(prob) else "direct",
+                   linmeta_1thread_ms=1e3 * _best_of(lambda: _curve(prob, R), R), memory_mib=memory_per_run(prob))
+        if p <= direct_max_p:
+            Rd = int(np.clip(budget / 3 / max(_per_run(lambda: _direct(prob, [0]), 1), 1e-6), 1, 400))
+            row["direct_1thread_ms"] = 1e3 * _best_of(lambda: _direct(prob, range(Rd)), Rd)
+            with threadpool_limits(1):
+                row["floor_1thread_ms"] = 1e3 * _best_of(lambda: [floor_run(prob, r) for r in range(Rd)], Rd)
+            row["direct_memory_mib"] = memory_per_run(prob, route="direct")
+        rows.append(row)
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+    return pd.DataFrame(rows)
+
+
+def _direct(prob, runs):
+    """The 25-point curve of ``runs`` on the direct sampler, one run at a time (a run's draws may be GBs)."""
+    from linmeta import _engine  # noqa: PLC0415
+
+    for r in runs:
+        _engine.run_losses(prob, [r], 0, ALPHAS, [prob.alpha_r], route="direct")
+
+
+def targets(cores):
+    """The issue's targets, each measured in this run and printed as a ratio (<= 1 meets it)."""
+    from linmeta import _engine  # noqa: PLC0415
+
+    out = {}
+    for p in (10**6, 10**8):
+        prob = lm.presets.FIG2.replace(p=p)
+        numba.set_num_threads(cores)
+        _curve(prob, cores)
+        R = 1000
+        ms = 1e3 * _best_of(lambda: _curve(prob, R), R)
+        numba.set_num_threads(1)
+        ms1 = 1e3 * _best_of(lambda: _curve(prob, R), R)
+        a = _engine.run_losses(prob, np.arange(40), 5, ALPHAS, [0.2])
+        numba.set_num_threads(min(2, cores))
+        b = _engine.run_losses(prob, np.arange(40), 5, ALPHAS, [0.2])
+        numba.set_num_threads(cores)
+        mem = memory_per_run(prob)
+        out[p] = dict(ms_per_run=ms, ms_per_run_1thread=ms1, ms_ratio=ms1 / 2.0, memory_mib=mem,
+                      memory_ratio=mem * 2**20 / 1e9, bit_for_bit_1_vs_2_threads=bool(np.array_equal(a, b)))
+        print(f"p = {p:.0e}: 25-point curve {ms:.3f} ms/run ({cores} threads), {ms1:.3f} ms/run (1 thread; "
+              f"/ 2 ms = {ms1 / 2:.2f}); memory {mem:.1f} MiB (/ 1 GB = {mem * 2**20 / 1e9:.3f}); "
+              f"1 vs 2 threads bit for bit: {np.array_equal(a, b)}", flush=True)
+    numba.set_num_threads(1)
+    base = scaled("FIG3", 4)
+    one = None
+    for name, kw in (("MAML, 1 step", {}), ("MAML, 3 steps", dict(n_steps=3)),
+                     ("first-order MAML, 3 steps", dict(algorithm="fomaml", n_steps=3))):
+        prob = base.replace(**kw)
+        _curve(prob, 1)
+        t = 1e3 * _best_of(lambda: _curve(prob, 6), 6)
+        one = t if one is None else one
+        out[name] = dict(ms_per_run_1thread=t, ratio_to_one_step=t / one)
+        print(f"FIG3 x 4 (p = 120, k = 4000), {name}: {t:.1f} ms/run (1 thread), {t / one:.2f}x the one-step curve "
+              f"(/ 2 = {t / one / 2:.2f})", flush=True)
+    numba.set_num_threads(cores)
+    return out
+
+
 def law(table, regime, column="linmeta_1thread_ms"):
     """Least-squares slope of log(time) against log(p) over the three largest sizes of a regime."""
     t = table[table.regime == regime].sort_values("p").tail(3)
@@ -190,8 +276,8 @@ def plot(table, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for (regime, t), color in zip(table.groupby("regime"), ("C0", "C3")):
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    for (regime, t), color in zip(table[table.regime != "p sweep"].groupby("regime"), ("C0", "C3")):
         t = t.sort_values("p")
         label = {"over": "over-parameterised (FIG2 x s)", "under": "under-parameterised (FIG3 x s)"}[regime]
         ax.plot(t.p, t.linmeta_ms, "o-", color=color, label=f"linmeta, {label}")
@@ -205,6 +291,23 @@ def plot(table, path):
     ax.set_title("one-step MAML, time per run against p", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
+    sw = table[table.regime == "p sweep"].sort_values("p")
+    if len(sw):
+        bx.plot(sw.p, sw.linmeta_1thread_ms, "o-", color="C2", label="linmeta (engine's choice)")
+        if "direct_1thread_ms" in sw:
+            ok = sw.direct_1thread_ms.notna()
+            bx.plot(sw.p[ok], sw.direct_1thread_ms[ok], "s--", color="C0", label="direct sampler")
+            bx.plot(sw.p[ok], sw.floor_1thread_ms[ok], "^:", color="C7", label="old floor (draws + products)")
+        switch = _budget.GRAM_FACTOR * (lm.presets.FIG2.m * (1 + lm.presets.FIG2.n_t + lm.presets.FIG2.n_v) + 1)
+        bx.axvline(switch, color="k", lw=0.6, ls=":")
+        bx.text(switch * 1.15, 0.03, "sufficient statistics", fontsize=7, transform=bx.get_xaxis_transform())
+        bx.set_xscale("log")
+        bx.set_yscale("log")
+        bx.set_xlabel("p")
+        bx.set_ylabel("time per run [ms], one thread")
+        bx.set_title("FIG2's m, n_t, n_v: 25-point alpha_t curve against p", fontsize=10)
+        bx.legend(fontsize=7)
+        bx.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -216,6 +319,7 @@ def main(argv=None):
     ap.add_argument("--big", action="store_true", help="also time FIG2's sizes at p = 20 000")
     ap.add_argument("--variants", action="store_true", help="also time N-step MAML, first-order MAML and iMAML")
     ap.add_argument("--only-extras", action="store_true", help="skip the scaling table (with --big/--variants)")
+    ap.add_argument("--direct-max-p", type=int, default=1_000_000, help="largest p of the p sweep's direct sampler")
     ap.add_argument("--out", default="figures", help="directory for scaling.csv and scaling.png")
     args = ap.parse_args(argv)
     cores = os.cpu_count()
@@ -231,6 +335,11 @@ def main(argv=None):
             rows.append(row)
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
     table = pd.DataFrame(rows)
+    print("\np sweep at FIG2's m, n_t, n_v (one thread):", flush=True)
+    sweep = p_sweep(args.budget, args.direct_max_p)
+    print("\ntargets:", flush=True)
+    targets(cores)
+    table = pd.concat([table, sweep], ignore_index=True)
     table["linmeta/floor"] = table.linmeta_ms / table.floor_ms
     table["linmeta/floor (1 thread)"] = table.linmeta_1thread_ms / table.floor_1thread_ms
     table["numpy/linmeta"] = table.numpy_loop_ms / table.linmeta_ms
@@ -240,7 +349,8 @@ def main(argv=None):
     cols = ["preset", "s", "p", "k", "runs", "linmeta_ms", "floor_ms", "linmeta/floor", "linmeta/floor (1 thread)",
             "numpy_loop_ms", "numpy/linmeta", "memory_mib"]
     print()
-    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(table[table.regime != "p sweep"][cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(sweep.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     for regime in ("over", "under"):
         print(f"{regime}: time ~ p^{law(table, regime):.2f} (linmeta, 1 thread), floor ~ p^"
               f"{law(table, regime, 'floor_1thread_ms'):.2f} over the three largest sizes")

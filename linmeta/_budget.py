@@ -11,6 +11,10 @@ and every Numba thread meta-trains one run at a time with its own work
 arrays: the stacked ``k x p`` systems (``k = n_v m``) and the Gram blocks
 (``min(k, p)`` square) with their temporaries; no ``p x p`` matrix exists
 when ``p > k``.
+Over-parameterised problems with ``p`` well above the number of Gaussian rows
+of a run are drawn from sufficient statistics instead (:func:`gram_route`,
+:mod:`linmeta._gram_sampler`): every size above then counts ``n + 1``
+coordinates in place of ``p``.
 The per-run losses of the whole simulation (``n_runs x A x B`` values, kept in
 :attr:`linmeta.Estimate.values`) are held in memory until the end.
 
@@ -24,7 +28,9 @@ Examples
 >>> pl = plan(lm.presets.FIG3, n_runs=100)
 >>> pl.chunk >= 1, pl.seconds < 60
 (True, True)
->>> plan(lm.presets.FIG2.replace(p=10**8), n_runs=10)
+>>> plan(lm.presets.FIG2.replace(p=10**8), n_runs=10).chunk_bytes < 1e8   # sufficient statistics: no p-vector
+True
+>>> plan(lm.presets.FIG2.replace(p=10**8), n_runs=10, route="direct")
 Traceback (most recent call last):
 ...
 ValueError: cannot simulate p=100000000, m=3, n_t=30, n_v=2, n_r=20 (method='exact'): one run needs about ... GB (kernel work arrays of about 16.0 GB per thread: the k x p systems and the Gram blocks of side min(k, p), k = n_v*m = 6; draws of 80.0 GB per run), but about ... GB of memory is available; reduce p
@@ -36,8 +42,9 @@ from dataclasses import dataclass
 
 import numba
 
-__all__ = ["Plan", "available_bytes", "check_vectors_fit", "PROBLEM_VECTORS", "thread_doubles", "draw_doubles", "run_doubles", "run_flops", "factored_under", "plan", "describe_time",
-           "FLOPS_PER_THREAD", "SECONDS_PER_DRAW", "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT"]
+__all__ = ["Plan", "available_bytes", "check_vectors_fit", "PROBLEM_VECTORS", "thread_doubles", "draw_doubles",
+           "run_doubles", "run_flops", "factored_under", "plan", "describe_time", "FLOPS_PER_THREAD", "SECONDS_PER_DRAW",
+           "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT", "gram_route", "ROUTES", "GRAM_FACTOR"]
 
 #: target size of one chunk's draws (doubles): about 32 MB
 CHUNK_DOUBLES = 4_000_000
@@ -58,6 +65,46 @@ PROBLEM_VECTORS = 3
 #: below this many bytes of problem vectors the memory available is not read (it cannot matter)
 _SMALL_VECTORS = 2**28
 _GB = 1e9
+#: how the meta-training draws are made: chosen by cost, the direct sampler, or the sufficient statistics
+ROUTES = ("auto", "direct", "gram")
+#: the sufficient-statistic route is taken from ``p >= GRAM_FACTOR (n + 1)`` (``n = m (1 + n_t + n_v)`` rows):
+#: its draws (``n (n + 3) / 2``) are then at least 4x fewer than the direct sampler's (about ``n p``), and its
+#: kernels work in ``n + 1`` coordinates instead of ``p``; FIG2 (``p = 60``, ``n + 1 = 100``) stays direct
+GRAM_FACTOR = 2
+
+
+def gram_route(prob, method="exact", test_sampler="projected", route="auto") -> bool:
+    """Whether the meta-training draws come from sufficient statistics (:mod:`linmeta._gram_sampler`).
+
+    Only over-parameterised problems (``p > n_v m``), and not with the full
+    protocol test sampler (it draws every input in ``p`` coordinates).
+    ``route="auto"``: when ``p >= GRAM_FACTOR (n + 1)``; ``"direct"`` /
+    ``"gram"`` force the choice (``"gram"`` where it is valid: ``p > n + 1``).
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> gram_route(lm.presets.FIG2), gram_route(lm.presets.FIG2.replace(p=10**6)), gram_route(lm.presets.FIG3)
+    (False, True, False)
+    """
+    if route not in ROUTES:
+        raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
+    n1 = prob.m * (1 + prob.n_t + prob.n_v) + 1
+    valid = prob.p > prob.k and prob.p > n1 and not (method == "protocol" and test_sampler == "full")
+    if route == "direct" or not valid:
+        if route == "gram":
+            raise ValueError(f"route='gram' needs p > n_v*m, p > m (1 + n_t + n_v) + 1 = {n1} and not the full "
+                             f"protocol test sampler; got p={prob.p}, n_v*m={prob.k}, method={method!r}, "
+                             f"test_sampler={test_sampler!r}")
+        return False
+    return route == "gram" or prob.p >= GRAM_FACTOR * n1
+
+
+def _coords(prob, method="exact", test_sampler="projected", route="auto"):
+    """The number of coordinates the kernels work in: ``p``, or ``n + 1`` on the sufficient-statistic route."""
+    if gram_route(prob, method, test_sampler, route):
+        return prob.m * (1 + prob.n_t + prob.n_v) + 1
+    return prob.p
 
 
 @dataclass(frozen=True)
@@ -135,24 +182,43 @@ def check_vectors_fit(p, available=None) -> None:
             f"p must be <= {int(share // (8 * PROBLEM_VECTORS))} here")
 
 
-def thread_doubles(prob) -> float:
+def thread_doubles(prob, method="exact", test_sampler="projected", route="auto") -> float:
     """Work arrays one thread allocates to meta-train one run (doubles).
 
     Two stacked ``k x p`` systems (``P`` and ``Q``, or ``Z`` and its
-    residual), about six Gram-sized (``min(k, p)`` square) matrices with
+    residual), for N-step and first-order MAML up to ``POLY_DOUBLES`` of
+    products built once for every ``alpha_t``, about six Gram-sized (``min(k, p)`` square) matrices with
     temporaries, and the per-task ``n_t x n_t`` / ``n_v x n_t`` blocks; no
     ``p x p`` matrix when ``p > k``.  An upper bound when the
     under-parameterised blocks go through the task factors
     (:func:`factored_under`: two ``m n_t x p`` arrays, no ``Q``).
     """
-    p, k, m, n_t, n_v = prob.p, prob.k, prob.m, prob.n_t, prob.n_v
+    p, k, m, n_t, n_v = _coords(prob, method, test_sampler, route), prob.k, prob.m, prob.n_t, prob.n_v
     s = min(k, p)
-    return 2.0 * k * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
+    out = 2.0 * k * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
+    if prob.algorithm != "imaml" and not (prob.algorithm == "maml" and prob.n_steps == 1):
+        from linmeta._kernels_variants import POLY_DOUBLES, poly_doubles  # noqa: PLC0415
+
+        # the products the N-step kernel may build once per run for all rates
+        out += min(POLY_DOUBLES, poly_doubles(p, m, n_t, n_v, prob.n_steps, prob.algorithm == "fomaml", p > k))
+    return out
 
 
-def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected") -> int:
-    """Standard-normal draws of one run (doubles)."""
+def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
+                 route="auto") -> int:
+    """Standard-normal draws of one run (doubles).
+
+    On the sufficient-statistic route: the Bartlett factor and ``z``
+    (``n (n + 3) / 2``), the noise, the rows built from them (``n (n + 1)``)
+    and, for the protocol, ``n + 10`` numbers per test task.
+    """
     p = prob.p
+    if gram_route(prob, method, test_sampler, route):
+        n = prob.m * (1 + prob.n_t + prob.n_v)
+        d = n * (n + 3) // 2 + prob.m * (prob.n_t + prob.n_v) + n * (n + 1)
+        if method == "protocol":
+            d += n_test_tasks * (n + 10)
+        return d
     d = prob.m * (p + (prob.n_t + prob.n_v) * (p + 1))
     if method == "protocol" and test_sampler == "full":
         d += n_test_tasks * (p + (prob.n_r + n_test_points) * (p + 1))
@@ -162,10 +228,11 @@ def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_
 
 
 def run_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
-                n_alpha_t=1, n_alpha_r=1) -> float:
+                n_alpha_t=1, n_alpha_r=1, route="auto") -> float:
     """Draws and per-run results one run holds inside a chunk (doubles)."""
-    d = float(draw_doubles(prob, method, n_test_tasks, n_test_points, test_sampler))
-    return d + n_alpha_t * (prob.p + 2.0) + 2.0 * n_alpha_t * n_alpha_r
+    d = float(draw_doubles(prob, method, n_test_tasks, n_test_points, test_sampler, route))
+    p = _coords(prob, method, test_sampler, route)
+    return d + n_alpha_t * (p + 2.0) + 2.0 * n_alpha_t * n_alpha_r
 
 
 def factored_under(p, m, n_t, n_v):
@@ -188,18 +255,26 @@ def factored_under(p, m, n_t, n_v):
 
 
 def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
-              n_alpha_t=1, n_alpha_r=1) -> float:
-    """Floating-point operations of one run (leading terms)."""
-    p, k = float(prob.p), float(prob.k)
+              n_alpha_t=1, n_alpha_r=1, route="auto") -> float:
+    """Floating-point operations of one run (leading terms; ``p`` is ``n + 1`` on the sufficient-statistic route)."""
+    p, k = float(_coords(prob, method, test_sampler, route)), float(prob.k)
     s = min(k, p)
     steps = prob.n_steps
     one_step = prob.algorithm == "maml" and steps == 1
     build = 2 * k * prob.n_t * p + 3 * k * p * s          # X_v X_t^T X_t and the three Gram blocks
-    if p <= k and one_step and factored_under(prob.p, prob.m, prob.n_t, prob.n_v):
+    if p <= k and one_step and factored_under(prob.p, prob.m, prob.n_t, prob.n_v):  # p <= k: never the gram route
         n_t, n_v, m = prob.n_t, prob.n_v, prob.m
         build = 2 * k * n_t * p + k * p * p + 2 * m * (n_t * n_t * (n_v + p) + 2 * n_t * p * p)
     per_rate = s**3 / 3 + 4 * k * p                        # a Cholesky factorisation and the solve
-    if not one_step:                                       # rebuilt for every rate: N products, one Gram
+    if not one_step and _poly(prob, int(p), n_alpha_t):   # products once, combined per rate (_kernels_variants)
+        N, mt = steps, prob.m * prob.n_t
+        if p > k:
+            build += N * k * prob.n_t * p + ((N + 1) * k) ** 2 * p
+            per_rate += (N + 1) ** 2 * k * k
+        else:
+            build += k * p * p + (2 * N + 2 * N - 1) * mt * p * p
+            per_rate += (3 * N - 1) * p * p
+    elif not one_step:                                     # rebuilt for every rate: N products, one Gram
         per_rate += steps * 2 * k * prob.n_t * p + k * p * s
     flops = build + n_alpha_t * per_rate
     if method == "protocol":
@@ -209,12 +284,20 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
     return flops
 
 
+def _poly(prob, p, n_alpha_t):
+    """Whether the variant kernels build their products once for all rates (:func:`linmeta._kernels_variants.poly_cheaper`)."""
+    from linmeta._kernels_variants import poly_cheaper  # noqa: PLC0415
+
+    return prob.algorithm != "imaml" and poly_cheaper(p, prob.m, prob.n_t, prob.n_v, prob.n_steps, n_alpha_t,
+                                                      prob.algorithm == "fomaml", p > prob.k)
+
+
 def _sizes(prob):
     return f"p={prob.p}, m={prob.m}, n_t={prob.n_t}, n_v={prob.n_v}, n_r={prob.n_r}"
 
 
 def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, test_sampler="projected",
-         n_alpha_t=1, n_alpha_r=1, chunk_size=None, threads=None, available=None) -> Plan:
+         n_alpha_t=1, n_alpha_r=1, chunk_size=None, threads=None, available=None, route="auto") -> Plan:
     """Check that a simulation fits in memory and choose its chunk size, before allocating anything.
 
     Parameters
@@ -231,6 +314,8 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
         Numba threads (default: the current setting).
     available : float, optional
         Bytes of memory available (default: :func:`available_bytes`).
+    route : {"auto", "direct", "gram"}, default="auto"
+        How the meta-training draws are made (:func:`gram_route`).
 
     Returns
     -------
@@ -246,9 +331,10 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
     threads = numba.get_num_threads() if threads is None else int(threads)
     available = MEMORY_SHARE * (available_bytes() if available is None else float(available))
     kw = dict(method=method, n_test_tasks=n_test_tasks, n_test_points=n_test_points, test_sampler=test_sampler,
-              n_alpha_t=n_alpha_t, n_alpha_r=n_alpha_r)
+              n_alpha_t=n_alpha_t, n_alpha_r=n_alpha_r, route=route)
     per_run = 8.0 * run_doubles(prob, **kw)
-    work = 8.0 * thread_doubles(prob) * min(threads, n_runs)
+    tw = 8.0 * thread_doubles(prob, method, test_sampler, route)
+    work = tw * min(threads, n_runs)
     results = 8.0 * n_runs * n_alpha_t * n_alpha_r
     one = per_run + work
     if results > RESULTS_LIMIT:
@@ -260,7 +346,7 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
         if one > available:
             raise ValueError(
                 f"cannot simulate {_sizes(prob)} (method={method!r}): one run needs about {one / _GB:.1f} GB "
-                f"(kernel work arrays of about {8.0 * thread_doubles(prob) / _GB:.1f} GB per thread: the k x p systems "
+                f"(kernel work arrays of about {tw / _GB:.1f} GB per thread: the k x p systems "
                 f"and the Gram blocks of side min(k, p), k = n_v*m = {prob.k}; draws of {per_run / _GB:.1f} GB per run), "
                 f"but about {available / _GB:.1f} GB of memory is available; reduce p")
         raise ValueError(
@@ -268,13 +354,13 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
             f"{results / _GB:.1f} GB (n_runs x {n_alpha_t} x {n_alpha_r} values, kept in Estimate.values), "
             f"but about {available / _GB:.1f} GB of memory is available; reduce n_runs")
     # at least one run per thread (a chunk is the unit the threads share), a whole number of runs per thread
-    default = max(1, CHUNK_DOUBLES // draw_doubles(prob, method, n_test_tasks, n_test_points, test_sampler))
+    draws = draw_doubles(prob, method, n_test_tasks, n_test_points, test_sampler, route)
+    default = max(1, CHUNK_DOUBLES // draws)
     default = max(threads, default - default % threads)
     chunk = default if chunk_size is None else int(chunk_size)
     fit = max(1, int((available - work - results) // per_run))
     chunk = max(1, min(chunk, fit, n_runs))
-    per_run_seconds = run_flops(prob, **kw) / FLOPS_PER_THREAD + SECONDS_PER_DRAW * draw_doubles(
-        prob, method, n_test_tasks, n_test_points, test_sampler)
+    per_run_seconds = run_flops(prob, **kw) / FLOPS_PER_THREAD + SECONDS_PER_DRAW * draws
     seconds = n_runs * per_run_seconds / max(1, min(threads, n_runs))
     return Plan(chunk, chunk * per_run + work, chunk * per_run + work + results, seconds)
 

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from linmeta import _kernels, _kernels_erm, _kernels_variants, sampling
+from linmeta import _budget, _gram_sampler, _kernels, _kernels_erm, _kernels_variants, sampling
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.loss import loss_from_distance
 from linmeta.maml import COND_WARN, IllConditionedWarning
@@ -30,14 +30,19 @@ __all__ = ["solve", "run_losses"]
 _BLAS = ThreadpoolController()
 
 
-def solve(prob, draws, alpha_ts, want_delta=False):
+def solve(prob, draws, alpha_ts, want_delta=False, start=None):
     """Meta-train every run of ``draws`` for every ``alpha_t``.
+
+    ``draws`` may be in ``p`` coordinates (:func:`linmeta.sampling.draw_training`)
+    or in the ``n + 1`` coordinates of the sufficient-statistic sampler
+    (:func:`linmeta._gram_sampler.draw_training`, with its ``start``); ``p``
+    (``nu / sqrt(p)``, the regime) is always ``prob.p``.
 
     Returns
     -------
     dist2 : ndarray (R, A)
         ``|omega*(alpha_t) - w0|^2``.
-    delta : ndarray (R, A, p) or None
+    delta : ndarray (R, A, p) (or (R, A, n + 1)) or None
         ``omega*(alpha_t) - w0`` when ``want_delta`` (the protocol needs it;
         the exact method does not, and then no ``p``-vector per run is formed
         in the over-parameterised regime).
@@ -50,10 +55,11 @@ def solve(prob, draws, alpha_ts, want_delta=False):
     R, A = draws["g"].shape[0], len(alpha_ts)
     alphas = np.asarray(alpha_ts, dtype=float)
     dist2 = np.empty((R, A))
-    delta = np.empty((R, A, prob.p if want_delta else 0))
+    delta = np.empty((R, A, draws["X_t"].shape[-1] if want_delta else 0))
     cond = np.empty((R, A))
+    start = prob.start_offset if start is None else start
     args = (draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], prob.nu / np.sqrt(prob.p),
-            prob.sigma, np.ascontiguousarray(prob.start_offset, dtype=float), alphas)
+            prob.sigma, np.ascontiguousarray(start, dtype=float), alphas)
     entry = INNER_MAPS[prob.algorithm]
     with _BLAS.limit(limits=1):
         if uses_one_step_kernel(prob):
@@ -83,22 +89,34 @@ def _deltas(prob, draws, alpha_ts):
 
 
 def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50,
-               test_sampler="projected"):
+               test_sampler="projected", route="auto"):
     """Per-run test losses for runs ``runs`` on the grid ``alpha_ts x alpha_rs``: (R, A, B).
 
     The engine behind :func:`linmeta.simulate` and
     :func:`linmeta.simulate_curve`; inputs are assumed validated.
+    ``route`` (:func:`linmeta._budget.gram_route`): the draws come from the
+    direct sampler or, over-parameterised with ``p`` well above the rows of
+    a run, from sufficient statistics (:mod:`linmeta._gram_sampler`); both
+    have the same distribution, each fixed by the seed.
     """
     workers = numba.get_num_threads()
-    draws = sampling.draw_training(prob, seed, runs, workers)
-    dist2, delta = solve(prob, draws, alpha_ts, want_delta=method == "protocol")
+    gram = _budget.gram_route(prob, method, test_sampler, route)
+    if gram:
+        draws, start = _gram_sampler.draw_training(prob, seed, runs, workers)
+    else:
+        draws, start = sampling.draw_training(prob, seed, runs, workers), None
+    dist2, delta = solve(prob, draws, alpha_ts, want_delta=method == "protocol", start=start)
     del draws
     alpha_rs = np.asarray(alpha_rs, dtype=float)
     if method == "exact":
         # a loss beyond the largest double is left as inf (no numpy warning): the estimate refuses it, naming why
         with np.errstate(over="ignore", invalid="ignore"):
             return loss_from_distance(dist2[:, :, None], prob, alpha_rs[None, None, :])
-    test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler)
+    if gram:
+        test = _gram_sampler.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers)
+        delta = _gram_sampler.pad_delta(delta)
+    else:
+        test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler)
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
     if test_sampler == "projected":
         _kernels.protocol_losses_projected(delta, test["g"], test["chi2"], test["vv"], test["rest_r"], test["b_r"],

@@ -23,9 +23,22 @@ with ``C_i = X_v,i X^T`` and ``W_i = C_i B_i`` (``n_v x n_t``):
 Cost per run and ``alpha_t``: ``O(m N n_v n_t^2 + k n_t p)`` for ``Z`` plus
 ``O(k^2 p + k^3)`` (over-parameterised, ``k = n_v m``) or ``O(k p^2 + p^3)``
 (under-parameterised) for the meta-system; no ``p x p`` matrix when
-over-parameterised.  Unlike one-step MAML the system is not quadratic in
-``alpha_t``, so it is rebuilt for each ``alpha_t`` (iMAML ignores ``alpha_t``
-and solves once per run).  The plain-NumPy twin :func:`variant_deltas_numpy`
+over-parameterised (iMAML ignores ``alpha_t`` and solves once per run).
+
+For several ``alpha_t`` the gradient-step maps are polynomials in
+``s = alpha_t / n_t``: ``(I - s X^T X)^N = I + X^T B X`` with
+``B = sum_{j=1..N} c_j G^{j-1}``, ``c_j = binom(N, j) (-s)^j``, and
+``beta = -B y_t``, so
+
+``Z_i = X_v,i + sum_j c_j R_ij X``,  ``r_i = y_v,i + sum_j c_j R_ij y_t,i``,  ``R_ij = C_i G_i^{j-1}``.
+
+:func:`_poly_run` builds every ``p``-sized product once per run (over: the
+Gram matrix of the stacked ``Q_0 = P, Q_j = (R_ij X)_i``; under: ``P^T P``,
+``L_j = sum_i X^T R_ij^T X_v,i`` and, grouped by the power of ``alpha_t``,
+the ``2N - 1`` symmetric forms ``sum_{j + l = q} c_j c_l S_jl`` with
+``S_jl = sum_i X^T R_ij^T R_il X`` (:func:`_power_form`)) and
+each ``alpha_t`` only combines them with the ``c_j`` and factors.  It is
+taken when the cost model :func:`poly_cheaper` says so (several ``alpha_t``).  The plain-NumPy twin :func:`variant_deltas_numpy`
 builds the ``p x p`` matrices directly (``matrix_power``, ``inv``) and serves as
 the test oracle and benchmark baseline.
 """
@@ -37,7 +50,51 @@ import numpy as np
 from linmeta import _linalg
 from linmeta._linalg import jit
 
-__all__ = ["variant_solve", "variant_deltas_numpy"]
+__all__ = ["POLY_DOUBLES", "poly_cheaper", "poly_doubles", "variant_deltas_numpy", "variant_solve"]
+
+#: largest work array (doubles) of the polynomial route's p-sized products per thread
+POLY_DOUBLES = 2.5e7
+
+
+@jit
+def poly_doubles(p, m, n_t, n_v, n_steps, first_order, over):
+    """Doubles of the products :func:`_poly_run` builds once per run (over: ``(N + 1) k`` rows and their Gram)."""
+    k = float(m * n_v)
+    N = float(n_steps)
+    if over:
+        return ((N + 1) * k) ** 2 + (N + 1) * k * p
+    blocks = N + (0.0 if first_order else 2 * N - 1)
+    return (blocks + 1) * p * p + (N + 3) * m * n_t * p
+
+
+def poly_cheaper(p, m, n_t, n_v, n_steps, n_alphas, first_order, over):
+    """Whether :func:`_poly_run` (products built once, combined per ``alpha_t``) costs less than rebuilding.
+
+    Multiplications per run: rebuilding costs ``A (k n_t p + k^2 p / 2)``
+    over-parameterised and ``A (k n_t p + k p^2 / 2)`` under (``k p^2`` for
+    first-order MAML); the polynomial route ``N k n_t p + ((N + 1) k)^2 p / 2 +
+    A (N + 1)^2 k^2`` over and ``k p^2 / 2 + (N + (2N - 1) / 2) m n_t p^2 +
+    A (3N - 1) p^2`` under (no symmetric forms for first-order MAML: ``N`` and
+    ``N`` in place of ``N + (2N - 1) / 2`` and ``3N - 1``).  Its products must also fit in :data:`POLY_DOUBLES`.
+
+    Examples
+    --------
+    >>> poly_cheaper(120, 40, 20, 100, 3, 25, False, False), poly_cheaper(120, 40, 20, 100, 3, 1, False, False)
+    (True, False)
+    """
+    k = float(m * n_v)
+    N = float(n_steps)
+    A = float(n_alphas)
+    size = poly_doubles(p, m, n_t, n_v, n_steps, first_order, over)
+    if over:
+        old = A * (k * n_t * p + k * k * p / 2)
+        new = N * k * n_t * p + ((N + 1) * k) ** 2 * p / 2 + A * (N + 1) ** 2 * k * k
+    else:
+        blocks = N + (0.0 if first_order else 2 * N - 1)
+        products = N + (0.0 if first_order else (2 * N - 1) / 2)
+        old = A * (k * n_t * p + (k * p * p if first_order else k * p * p / 2))
+        new = k * p * p / 2 + products * m * n_t * p * p + A * blocks * p * p
+    return n_alphas > 1 and size <= POLY_DOUBLES and new < old
 
 
 @jit
@@ -62,6 +119,192 @@ def _task_system(Xt, Xv, yt, yv, algo, alpha, n_steps, lam, Z, res):
             beta = beta - s * (np.dot(G, beta) - yt)
     Z[:] = Xv + np.dot(W, Xt)
     res[:] = yv - np.dot(C, beta)
+
+
+poly_cheaper_jit = jit(poly_cheaper)
+
+
+@jit
+def _coefficients(alpha, n_t, n_steps, c):
+    """``c[0] = 1``, ``c[j] = binom(N, j) (-alpha / n_t)^j`` (``j = 1..N``)."""
+    s = -alpha / n_t
+    c[0] = 1.0
+    b = 1.0
+    for j in range(1, n_steps + 1):
+        b = b * (n_steps - j + 1) / j
+        c[j] = b * s**j
+
+
+@jit
+def _power_form(X_t, Rm, q, work):
+    """``T_q = sum_i X_i^T K_i X_i``, ``K_i = sum_{j + l = q} binom(N, j) binom(N, l) R_ij^T R_il``, by two ``dsyrk`` calls.
+
+    ``T_q`` is the coefficient of ``(-alpha_t / n_t)^q`` in ``sum_i Q_i^T Q_i``
+    (``q = 2 .. 2N``; ``j, l = 1 .. N``, ``R_ij`` stored at ``Rm[i, j - 1]``).
+    Each ``K_i`` (``n_t x n_t``, symmetric) is split by its eigenvalues into
+    ``V+ diag(mu+) V+^T - V- diag(|mu-|) V-^T``, so the form is
+    ``Y+^T Y+ - Y-^T Y-`` with rows ``sqrt(|mu_a|) v_a^T X_i``: half the
+    multiplications of a general product with the same ``m n_t`` rows.
+    """
+    m, n_t, p = X_t.shape
+    N = Rm.shape[1]
+    neg = np.empty_like(work)
+    n_pos = 0
+    n_neg = 0
+    for i in range(m):
+        K = np.zeros((n_t, n_t))
+        for j in range(max(1, q - N), min(N, q - 1) + 1):
+            K += _binom(N, j) * _binom(N, q - j) * np.dot(Rm[i, j - 1].T, Rm[i, q - j - 1])
+        K = 0.5 * (K + K.T)  # symmetric up to rounding: the pairs (j, l) and (l, j) are both in the sum
+        mu, V = np.linalg.eigh(K)
+        Y = np.dot(V.T, X_t[i])
+        for a in range(n_t):
+            if mu[a] > 0.0:
+                work[n_pos] = np.sqrt(mu[a]) * Y[a]
+                n_pos += 1
+            elif mu[a] < 0.0:
+                neg[n_neg] = np.sqrt(-mu[a]) * Y[a]
+                n_neg += 1
+    out = _linalg.gram_cols(np.ascontiguousarray(work[:n_pos])) if n_pos > 0 else np.zeros((p, p))
+    if n_neg > 0:
+        out -= _linalg.gram_cols(np.ascontiguousarray(neg[:n_neg]))
+    return out
+
+
+@jit
+def _binom(n, j):
+    out = 1.0
+    for r in range(1, j + 1):
+        out = out * (n - j + r) / r
+    return out
+
+
+@jit
+def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, over, want_delta, dist2, delta, cond):
+    """One run of :func:`variant_solve` for gradient-step maps, products built once (module docstring)."""
+    m, n_t, p = X_t.shape
+    n_v = X_v.shape[1]
+    k = m * n_v
+    N = n_steps
+    P = X_v.reshape((k, p))
+    yt = np.empty((m, n_t))
+    yv = np.empty(k)
+    Rm = np.empty((m, N, n_v, n_t))      # R_ij = C_i G_i^(j-1)
+    rho = np.empty((N, k))               # R_ij y_t,i
+    for i in range(m):
+        u = nu_s * g[i]
+        yt[i] = np.dot(X_t[i], u) + sigma * e_t[i]
+        yv[i * n_v:(i + 1) * n_v] = np.dot(X_v[i], u) + sigma * e_v[i]
+        G = np.dot(X_t[i], X_t[i].T)
+        Rm[i, 0] = np.dot(X_v[i], X_t[i].T)
+        for j in range(1, N):
+            Rm[i, j] = np.dot(Rm[i, j - 1], G)
+        for j in range(N):
+            rho[j, i * n_v:(i + 1) * n_v] = np.dot(Rm[i, j], yt[i])
+    c = np.empty(N + 1)
+    r = np.empty(k)
+    start_sq = np.dot(start, start)
+    if over:
+        Qall = np.empty(((N + 1) * k, p))
+        Qall[:k] = P
+        for j in range(N):
+            for i in range(m):
+                Qall[(j + 1) * k + i * n_v:(j + 1) * k + (i + 1) * n_v] = np.dot(Rm[i, j], X_t[i])
+        Gb = _linalg.gram_rows(Qall)
+        qd = np.dot(Qall, start)
+        PPt = np.ascontiguousarray(Gb[:k, :k])
+        M = np.empty((k, k))
+        Zs = np.empty(k)
+        for ia in range(alphas.shape[0]):
+            _coefficients(alphas[ia], n_t, N, c)
+            r[:] = yv
+            Zs[:] = qd[:k]
+            for j in range(N):
+                r += c[j + 1] * rho[j]
+                Zs += c[j + 1] * qd[(j + 1) * k:(j + 2) * k]
+            rhs = r - Zs
+            if algo == 1:  # Z P^T = sum_j c_j Q_j P^T
+                for a in range(k):
+                    for b in range(k):
+                        acc = 0.0
+                        for j in range(N + 1):
+                            acc += c[j] * Gb[j * k + a, b]
+                        M[a, b] = acc
+                piv = np.empty(k, dtype=np.int32)
+                cond[ia] = _linalg.lu_factor(M, piv)
+                x = _linalg.lu_solve(M, piv, rhs) if cond[ia] < np.inf else np.full(k, np.nan)
+                # omega - w0 = start + P^T x
+                dist2[ia] = start_sq + 2.0 * np.dot(x, qd[:k]) + np.dot(x, np.dot(PPt, x))
+                if want_delta:
+                    delta[ia] = start + np.dot(P.T, x)
+            else:  # Z Z^T = sum_jl c_j c_l Q_j Q_l^T
+                for a in range(k):
+                    for b in range(k):
+                        acc = 0.0
+                        for j in range(N + 1):
+                            for l in range(N + 1):
+                                acc += c[j] * c[l] * Gb[j * k + a, l * k + b]
+                        M[a, b] = acc
+                cond[ia] = _linalg.cholesky_factor(M)
+                x = _linalg.cholesky_solve(M, rhs) if cond[ia] < np.inf else np.full(k, np.nan)
+                dist2[ia] = start_sq + 2.0 * np.dot(x, Zs) + np.dot(x, rhs)
+                if want_delta:
+                    d = start + np.dot(P.T, x)
+                    for j in range(N):
+                        d += c[j + 1] * np.dot(x, Qall[(j + 1) * k:(j + 2) * k])
+                    delta[ia] = d
+        return
+    T = X_t.reshape((m * n_t, p))
+    nS = 0 if algo == 1 else 2 * N - 1
+    # every p x p piece of the meta-system, flattened: M(alpha_t) = weights . blocks (one gemv per alpha_t)
+    blocks = np.empty((1 + N + nS, p * p))
+    blocks[0] = _linalg.gram_cols(P).ravel()
+    A = np.empty((m * n_t, p))
+    for j in range(N):  # L_j = sum_i X^T R_ij^T X_v,i, with R_ij^T X_v,i = G_i (R_i,j-1^T X_v,i)
+        for i in range(m):
+            rows = slice(i * n_t, (i + 1) * n_t)
+            A[rows] = np.dot(Rm[i, 0].T, X_v[i]) if j == 0 else np.dot(np.dot(X_t[i], X_t[i].T), A[rows])
+        Lj = np.dot(T.T, A)
+        # first order: P^T Q_j = L_j^T; least squares: P^T Q_j + Q_j^T P = L_j + L_j^T
+        blocks[1 + j] = (np.ascontiguousarray(Lj.T) if algo == 1 else Lj + Lj.T).ravel()
+    for q in range(nS):  # least squares only: the coefficient of t^(q + 2) in sum_i Q_i^T Q_i, t = -alpha_t / n_t
+        blocks[1 + N + q] = _power_form(X_t, Rm, q + 2, A).ravel()
+    PTy = np.dot(yv, P)                  # P^T r = P^T y_v + sum_j c_j P^T rho_j
+    PTrho = np.empty((N, p))
+    for j in range(N):
+        PTrho[j] = np.dot(rho[j], P)
+    weights = np.empty(1 + N + nS)
+    u = np.empty(m * n_t)
+    for ia in range(alphas.shape[0]):
+        _coefficients(alphas[ia], n_t, N, c)
+        r[:] = yv
+        PTr = PTy.copy()
+        for j in range(N):
+            r += c[j + 1] * rho[j]
+            PTr += c[j + 1] * PTrho[j]
+        weights[:1 + N] = c
+        t = -alphas[ia] / n_t
+        for q in range(nS):
+            weights[1 + N + q] = t ** (q + 2)
+        M = np.dot(weights, blocks).reshape((p, p))
+        if algo == 1:  # P^T Z = P^T P + sum_j c_j L_j^T; rhs P^T r
+            rhs = PTr
+            piv = np.empty(p, dtype=np.int32)
+            cond[ia] = _linalg.lu_factor(M, piv)
+            x = _linalg.lu_solve(M, piv, rhs) if cond[ia] < np.inf else np.full(p, np.nan)
+        else:  # Z^T Z = P^T P + sum_j c_j (L_j + L_j^T) + sum_jl c_j c_l S_jl; rhs Z^T r
+            for i in range(m):
+                ri = r[i * n_v:(i + 1) * n_v]
+                ui = np.zeros(n_t)
+                for j in range(N):
+                    ui += c[j + 1] * np.dot(Rm[i, j].T, ri)
+                u[i * n_t:(i + 1) * n_t] = ui
+            rhs = PTr + np.dot(T.T, u)
+            cond[ia] = _linalg.cholesky_factor(M)
+            x = _linalg.cholesky_solve(M, rhs) if cond[ia] < np.inf else np.full(p, np.nan)
+        dist2[ia] = np.dot(x, x)
+        if want_delta:
+            delta[ia] = x
 
 
 @jit(parallel=True)
@@ -95,10 +338,15 @@ def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_ste
         matrix for MAML and iMAML; an estimate from the LU factor of ``P^T Z``
         or ``Z P^T`` for FOMAML).
     """
-    R = X_t.shape[0]
+    R, m, n_t, p = X_t.shape
+    poly = algo != 2 and poly_cheaper_jit(p, m, n_t, X_v.shape[2], n_steps, alphas.shape[0], algo == 1, over)
     for r in numba.prange(R):  # the body is a separate function: parfors must not rewrite its sums
-        _one_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, start, alphas, algo, n_steps, lam, over, want_delta,
-                 dist2[r], delta[r], cond[r])
+        if poly:
+            _poly_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, start, alphas, algo, n_steps, over, want_delta,
+                      dist2[r], delta[r], cond[r])
+        else:
+            _one_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, start, alphas, algo, n_steps, lam, over,
+                     want_delta, dist2[r], delta[r], cond[r])
 
 
 @jit

@@ -154,7 +154,11 @@ def sample_tasks(prob, seed=0, *, run=0):
     seed : int, default=0
     run : int, default=0
         Run index: ``sample_tasks(prob, seed, run=i)`` is exactly the
-        meta-training set that run ``i`` of ``simulate(prob, seed=seed)`` uses.
+        meta-training set that run ``i`` of ``simulate(prob, seed=seed)`` uses
+        on the direct route; over-parameterised problems with ``p`` at least
+        twice the rows of a run plus one (:func:`linmeta._budget.gram_route`)
+        are simulated from sufficient statistics of the same law
+        (:mod:`linmeta._gram_sampler`), which hold no ``p``-vectors.
 
     Returns
     -------

@@ -8,23 +8,26 @@ from linmeta import _budget
 
 
 def test_huge_p_is_refused_before_allocating():
-    # FIG2's sizes at p = 10**8: the draws of one run alone are 79 GB (3 tasks x 32 points x p)
+    # FIG2's sizes at p = 10**8 on the direct route: the draws of one run alone are 79 GB (3 tasks x 32 points x p);
+    # the full protocol test sampler needs every input in p coordinates, so it takes that route
     prob = lm.presets.FIG2.replace(p=10**8)
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match=r"p=100000000, m=3, n_t=30, n_v=2, n_r=20.*draws of 80\.0 GB per run"):
-        lm.simulate(prob, n_runs=10)
+        _budget.plan(prob, 10, route="direct")
+    with pytest.raises(ValueError, match=r"p=100000000, m=3, n_t=30, n_v=2, n_r=20 \(method='protocol'\)"):
+        lm.simulate(prob, n_runs=10, method="protocol", test_sampler="full")
     with pytest.raises(ValueError, match="p=100000000"):
-        lm.simulate_curve(prob, "alpha_t", [0.0, 0.1], n_runs=10)
+        lm.simulate_curve(prob, "alpha_t", [0.0, 0.1], n_runs=10, method="protocol", test_sampler="full")
     assert time.perf_counter() - t0 < 5   # refused before anything was drawn
 
 
 def test_large_over_parameterised_p_fits_without_a_p_by_p_matrix():
     # p = 10**6 at FIG2's sizes: about 0.8 GB of draws and 0.1 GB of k x p systems per run and thread;
     # a p x p matrix (8 TB) would never fit, so the plan must not count one
-    pl = _budget.plan(lm.presets.FIG2.replace(p=10**6), n_runs=4, threads=2, available=8e9)
+    pl = _budget.plan(lm.presets.FIG2.replace(p=10**6), n_runs=4, threads=2, available=8e9, route="direct")
     assert pl.chunk == 2 and pl.chunk_bytes < 2.5e9          # one run per thread
-    assert _budget.plan(lm.presets.FIG2.replace(p=10**6), n_runs=4, threads=2, available=2e9).chunk == 1
-    assert _budget.thread_doubles(lm.presets.FIG2.replace(p=10**6)) < 2.5e7
+    assert _budget.plan(lm.presets.FIG2.replace(p=10**6), n_runs=4, threads=2, available=2e9, route="direct").chunk == 1
+    assert _budget.thread_doubles(lm.presets.FIG2.replace(p=10**6), route="direct") < 2.5e7
 
 
 def test_too_many_runs_are_refused(monkeypatch):

@@ -299,3 +299,15 @@ def test_cli_set_algorithm_erm(capsys):
     assert main(["sweep", "--preset", "fig3", "--set", "algorithm=erm", "--grid", "alpha_t=0,0.5", "--runs", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "alpha_t cannot be varied for algorithm='erm'" in err[0]
+
+
+@pytest.mark.statistical
+def test_erm_on_the_sufficient_statistic_route_matches_its_exact_theory():
+    from linmeta._budget import gram_route
+    prob = lm.presets.FIG2.replace(algorithm="erm", p=100_000)
+    assert gram_route(prob)
+    est = lm.simulate(prob, n_runs=4000, seed=1)
+    exact = lm.theory.test_loss(prob, approximation="finite")  # exact for ERM (docs: theory, E1)
+    unpooled = lm.theory.test_loss(prob.replace(algorithm="maml", alpha_t=0.0), approximation="finite")
+    assert abs(est.mean - exact) < 4 * est.stderr
+    assert abs(est.mean - unpooled) > 8 * est.stderr  # control: MAML's n_v in place of n_t + n_v

@@ -50,7 +50,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from linmeta._checks import check_real
 from linmeta._rng import check_seed
-from linmeta.figures import agree, finite_size, panels, stepsize_bound
+from linmeta.figures import agree, finite_size, large_p, panels, stepsize_bound
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note
 from linmeta.figures.finite_size import FINITE_SETS, compute_finite_size, draw_finite_size, finite_size_summary
@@ -83,6 +83,8 @@ FIGURES = {
                                             ("alpha_star", "alpha_star_se", "alpha_star_ci_low",
                                              "alpha_star_ci_high", "star_over_bound", "N_alpha_star")},
                                          ("bound", "gd_error_ratio"): (0.0, ROUNDING_ATOL)}),
+    "large_p": Figure(large_p.compute_large_p, large_p.draw_large_p, size=(7.2, 3.1),
+                      description="distance against p up to 1e8 at FIG2's m, n_t, n_v: Theorem 1 and finite-size theory"),
 }
 
 

@@ -88,13 +88,16 @@ def _is_variant(prob, form):
     return isinstance(prob, Problem) and form == "derived" and not uses_one_step_kernel(prob)
 
 
-def _validate(prob, form, approximation):
-    """Check the arguments shared by the theory functions; warn if the loss has no finite mean or variance."""
+def _validate(prob, form, approximation, stacklevel=4):
+    """Check the arguments shared by the theory functions; warn if the loss has no finite mean or variance.
+
+    ``stacklevel`` points the warning at the caller of the public function (one more behind
+    :func:`_finite_result`)."""
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     _check_form_and_approximation(form, approximation)
     if INNER_MAPS[prob.algorithm].theory is None:  # otherwise no closed form is given: NotImplementedError follows
-        warn_if_infinite_moments(prob, stacklevel=4)
+        warn_if_infinite_moments(prob, stacklevel=stacklevel)
 
 
 def _finite_elementwise(func, prob, alpha_t, alpha_r):
@@ -185,7 +188,7 @@ def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=
     ----------
     (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
-    _validate(prob, form, approximation)
+    _validate(prob, form, approximation, stacklevel=5)
     if prob.algorithm == "erm":  # MAML at alpha_t = 0 with n_v -> n_t + n_v (linmeta.theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
         if approximation == "finite":  # exact for ERM
@@ -270,7 +273,7 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     ----------
     (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
-    _validate(prob, form, approximation)
+    _validate(prob, form, approximation, stacklevel=5)
     if prob.algorithm == "erm":  # MAML at alpha_t = 0 with n_v -> n_t + n_v (linmeta.theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
         if approximation == "finite":  # exact for ERM
