@@ -13,12 +13,12 @@ from typing import Callable
 
 import pandas as pd
 
-from linmeta import __version__, theory
-from linmeta._tidy import PROBLEM_COLUMNS, SIMULATION_COLUMNS, THEORY_COLUMNS, problem_columns
+from linmeta import __version__, plotting, theory
+from linmeta._tidy import PROBLEM_COLUMNS, SIMULATION_COLUMNS, THEORY_COLUMNS, problem_columns, varied_column
 from linmeta.sweeping import read_table
 
 __all__ = ["Figure", "Made", "COLUMNS", "scaled_runs", "theory_or_note", "series_table", "finish", "stamp",
-           "read_csv"]
+           "read_csv", "draw_table"]
 
 #: linmeta's table columns (:mod:`linmeta.plotting`); a figure table adds ``figure``, the columns that
 #: identify a series (``kind``, ...) and ``linmeta_version``.
@@ -137,6 +137,16 @@ def series_table(prob, parameter, values, kind, **columns):
     for k, v in columns.items():
         table[k] = v
     return table.reindex(columns=["kind", *COLUMNS])
+
+
+def draw_table(ax, table):
+    """Draw any table in linmeta's layout on ``ax``: simulation and theory columns against the varied column."""
+    x = varied_column(table)
+    out = {"simulation": plotting.plot_simulation(ax, table, x=x, label="simulation (±2 SE)"),
+           **{k: plotting.plot_theory(ax, table, kind=k, x=x) for k in THEORY_COLUMNS.values()}}
+    ax.set_xlabel(plotting.SYMBOLS.get(x, x))
+    ax.legend(loc="best")
+    return out
 
 
 def finish(parts, figure, series=("kind",)):

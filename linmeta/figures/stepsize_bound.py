@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from linmeta import plotting
-from linmeta._tidy import THEORY_COLUMNS, varied_column
 from linmeta.experiments import optimal_alpha_t, plot_optimal_alpha_t, plot_stepsize_bound, stepsize_bound
-from linmeta.figures.base import stamp
+from linmeta.figures.base import draw_table, stamp
 
 __all__ = ["compute_stepsize_bound", "draw_stepsize_bound"]
 
@@ -39,13 +37,8 @@ def draw_stepsize_bound(fig, table):
     """
     a, b = fig.subplots(1, 2)
     if "kind" not in table.columns:
-        x = varied_column(table)
         a.set_axis_off()
-        out = {"simulation": plotting.plot_simulation(b, table, x=x, label="simulation (±2 SE)"),
-               **{k: plotting.plot_theory(b, table, kind=k, x=x) for k in THEORY_COLUMNS.values()}}
-        b.set_xlabel(plotting.SYMBOLS.get(x, x))
-        b.legend(loc="best")
-        return out
+        return {"table": draw_table(b, table)}
     bound = table[table["kind"] == "bound"].copy()
     bound["converges"] = bound["converges"].astype(bool)
     out = {"bound": plot_stepsize_bound(a, bound),
