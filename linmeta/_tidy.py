@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from linmeta.problem import VECTOR_FIELDS, Problem
 
 __all__ = ["PROBLEM_COLUMNS", "SIMULATION_COLUMNS", "THEORY_COLUMNS", "problem_columns", "theory_column",
-           "varied_column", "curve_table"]
+           "varied_column", "curve_table", "rate_curve_table"]
 
 #: The scalar Problem fields in Problem order, then the vector fields' summaries.
 PROBLEM_COLUMNS = (*(f.name for f in dataclasses.fields(Problem) if f.name not in VECTOR_FIELDS),
@@ -46,9 +47,15 @@ THEORY_COLUMNS = {("leading", "derived"): "theory_leading", ("leading", "printed
 
 
 def problem_columns(prob):
-    """``{column: value}`` of the problem columns of ``prob``."""
-    d = prob.to_dict()
-    return {k: d[k] for k in PROBLEM_COLUMNS}
+    """``{column: value}`` of the problem columns of ``prob`` (the values of :meth:`linmeta.Problem.to_dict`).
+
+    Vectors left at their default (zero) are summarised without reading them.
+    """
+    out = {k: getattr(prob, k) for k in PROBLEM_COLUMNS[:-2]}
+    defaults = getattr(prob, "_default_vectors", ())
+    out["w0_norm"] = 0.0 if "w0" in defaults else float(np.linalg.norm(prob.w0))
+    out["start_distance"] = 0.0 if {"w0", "omega0"} <= set(defaults) else float(np.linalg.norm(prob.start_offset))
+    return out
 
 
 def curve_table(problems, mean, stderr, n_runs, seed, method):
@@ -56,6 +63,13 @@ def curve_table(problems, mean, stderr, n_runs, seed, method):
     table = pd.DataFrame([problem_columns(q) for q in problems], columns=list(PROBLEM_COLUMNS))
     table["mean"], table["stderr"] = list(mean), list(stderr)
     table["n_runs"], table["seed"], table["method"] = n_runs, seed, method
+    return table
+
+
+def rate_curve_table(prob, name, values, mean, stderr, n_runs, seed, method):
+    """:func:`curve_table` of ``prob`` with the rate ``name`` at each of ``values`` (no problem is rebuilt)."""
+    table = curve_table([prob] * len(values), mean, stderr, n_runs, seed, method)
+    table[name] = list(values)
     return table
 
 

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import interpolate, optimize, special
 
 from linmeta._checks import check_int, check_real
-from linmeta._tidy import curve_table
+from linmeta._tidy import rate_curve_table
 from linmeta._rng import check_seed, run_rng
 from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field
@@ -289,7 +289,7 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
 
     value, se, ci, loss, xs, losses = _minimise_runs(evaluate, n_runs, seed, (lo, hi), n_grid, n_fine, n_boot,
                                                     level, grid)
-    curve = curve_table([prob.replace(**{param: float(x)}) for x in xs], losses.mean(axis=0),
-                        losses.std(axis=0, ddof=1) / np.sqrt(n_runs), n_runs, seed, method)
+    curve = rate_curve_table(prob, param, [float(x) for x in xs], losses.mean(axis=0),
+                             losses.std(axis=0, ddof=1) / np.sqrt(n_runs), n_runs, seed, method)
     return Optimum(param, value, se, ci, loss, n_runs, seed, method, level, n_boot, (lo, hi), curve)
 
