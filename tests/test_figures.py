@@ -166,7 +166,8 @@ def test_plot_functions_draw_on_the_given_axes_and_return_artists():
     ax2 = MplFigure().subplots()
     bars = plotting.plot_finite_size(ax2, dev, x="m")["theory_leading"]
     assert bars.lines[0].axes is ax2
-    np.testing.assert_allclose(np.asarray(bars.lines[0].get_ydata(), dtype=float), [0.1, -0.1])   # (theory - mean) / mean
+    ys = np.asarray(bars.lines[0].get_ydata(), dtype=float)
+    np.testing.assert_allclose(ys, [0.1, -0.1])                           # (theory - mean) / mean
 
 
 def test_finite_size_summary_reads_the_alpha_t_rows():
