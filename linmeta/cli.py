@@ -84,29 +84,20 @@ def _problem(args):
 def _theory_dict(prob):
     """Leading-order theory of ``prob`` and notes for what has no closed form.
 
-    ``test_loss`` exists for one-step and N-step MAML; first-order MAML and
-    iMAML have no closed form (``NotImplementedError``: a note quoting why).
-    The printed form of Theorem 2 and the optimal rates exist for one-step
-    MAML (the printed form in the under-parameterised regime only).  Any
-    other error propagates.
+    Every quantity comes from :func:`linmeta.theory.value_or_reason`; a
+    quantity without a value is ``None`` with a note quoting the reason,
+    except the printed form of Theorem 2, which is shown only where it is defined.
+    Any other error propagates.
     """
     notes = []
-    out = dict.fromkeys(("test_loss", "test_loss_printed", "optimal_alpha_t", "optimal_alpha_r"))
-    try:
-        out["test_loss"] = float(theory.test_loss(prob))
-    except NotImplementedError as err:
-        notes.append(f"test_loss: {err}")
-    if prob.algorithm == "maml" and prob.n_steps == 1:
-        if prob.regime == "underparameterized":
-            out["test_loss_printed"] = float(theory.test_loss(prob, form="printed"))
-        out["optimal_alpha_t"] = float(theory.optimal_alpha_t(prob))
-        out["optimal_alpha_r"] = float(theory.optimal_alpha_r(prob))
-    elif prob.algorithm == "erm":  # no inner step: alpha_r only
-        out["optimal_alpha_r"] = float(theory.optimal_alpha_r(prob))
-        notes.append("optimal_alpha_t: algorithm='erm' has no inner step and reads no alpha_t")
-    else:
-        notes.append("optimal_alpha_t, optimal_alpha_r: closed forms exist for one-step MAML only "
-                     f"(algorithm={prob.algorithm!r}, n_steps={prob.n_steps})")
+    out = {}
+    asked = (("test_loss", "test_loss", {}), ("test_loss_printed", "test_loss", {"form": "printed"}),
+             ("optimal_alpha_t", "optimal_alpha_t", {}), ("optimal_alpha_r", "optimal_alpha_r", {}))
+    for key, quantity, kwargs in asked:
+        got = theory.value_or_reason(quantity, prob, **kwargs)
+        out[key] = None if got.value is None else float(got.value)
+        if got.reason and (got.defined or key != "test_loss_printed"):
+            notes.append(f"{key}: {got.reason}")
     return out, notes
 
 
@@ -192,7 +183,7 @@ def cmd_sweep(args):
     for changes, note in table.attrs["skipped"]:
         cell = ", ".join(f"{k}={v}" for k, v in changes.items())
         print(f"skipped cell {cell}: {note}")
-    cols = [*grid, "theory", "mean", "stderr", "n_runs", "seed", "status"]
+    cols = [*grid, "theory_leading", "mean", "stderr", "n_runs", "seed", "status"]
     if not args.quiet:
         print(table[cols].to_string(index=False))
     dest = f"; wrote {args.out}" if args.out else ""

@@ -23,11 +23,11 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pandas as pd
 from scipy import special
 from tqdm.auto import tqdm
 
 from linmeta import _budget
+from linmeta._tidy import curve_table
 from linmeta._validation import check_int, check_real
 from linmeta._engine import run_losses
 from linmeta._rng import check_seed
@@ -374,9 +374,12 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     Returns
     -------
     pandas.DataFrame
-        One row per value: ``value, mean, stderr, n_runs, seed, parameter,
-        method`` and a column named after the parameter (a copy of ``value``),
-        the layout of :func:`linmeta.sweep` tables.
+        One row per value in linmeta's one table layout (that of
+        :func:`linmeta.sweep` and the figure CSVs): the problem's scalar
+        fields (``p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r,
+        algorithm, n_steps, lam``), ``w0_norm``, ``start_distance``, then
+        ``mean, stderr, n_runs, seed, method``.  The varied parameter is the
+        column whose values vary.
 
     Raises
     ------
@@ -393,8 +396,8 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     --------
     >>> import linmeta as lm
     >>> t = lm.simulate_curve(lm.presets.FIG3, "alpha_t", [-0.5, 0.0, 0.5], n_runs=100)
-    >>> list(t.columns[:5])
-    ['value', 'mean', 'stderr', 'n_runs', 'seed']
+    >>> t["alpha_t"].tolist(), list(t.columns[-5:])
+    ([-0.5, 0.0, 0.5], ['mean', 'stderr', 'n_runs', 'seed', 'method'])
     """
     n_runs, seed, method, n_test_tasks, n_test_points = _check_common(n_runs, seed, method, n_test_tasks, n_test_points)
     test_sampler = _check_test_sampler(test_sampler)
@@ -417,11 +420,4 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
     else:
         ests = [_simulate(q, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress)
                 for q in problems]
-    table = pd.DataFrame({
-        "value": [getattr(q, name) for q in problems],
-        "mean": [e.mean for e in ests], "stderr": [e.stderr for e in ests],
-        "n_runs": n_runs, "seed": seed, "parameter": name, "method": method,
-    })
-    if name not in table.columns:
-        table[name] = table["value"]
-    return table
+    return curve_table(problems, [e.mean for e in ests], [e.stderr for e in ests], n_runs, seed, method)

@@ -196,7 +196,7 @@ def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=
                          alpha_star_ci_high=opt.ci[1], minus_bound_over_L=-bound / L,
                          star_over_bound=opt.value / (-bound / L), N_alpha_star=N * opt.value, L=L,
                          loss_star=opt.loss, loss_zero=float(zero), n_runs=n_runs, seed=seed))
-        curves.append(pd.DataFrame(dict(N=N, alpha_t=opt.curve["value"], mean=opt.curve["mean"],
+        curves.append(pd.DataFrame(dict(N=N, alpha_t=opt.curve["alpha_t"], mean=opt.curve["mean"],
                                         stderr=opt.curve["stderr"])))
     return OptimalAlpha(pd.DataFrame(rows), pd.concat(curves, ignore_index=True))
 

@@ -26,8 +26,8 @@ Examples
 >>> lo, hi = opt.ci
 >>> bool(lo < opt.value < hi), opt.n_runs, opt.seed
 (True, 200, 0)
->>> list(opt.curve.columns[:4])
-['value', 'mean', 'stderr', 'n_runs']
+>>> list(opt.curve.columns[-5:]), bool(opt.curve["alpha_r"].is_monotonic_increasing)
+(['mean', 'stderr', 'n_runs', 'seed', 'method'], True)
 """
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 from scipy import interpolate, optimize, special
 
-from linmeta._validation import check_int, check_real
 from linmeta._rng import bootstrap_rng, check_seed
+from linmeta._tidy import rate_curve_table
+from linmeta._validation import check_int, check_real
 from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
@@ -74,7 +75,7 @@ class Optimum:
     n_boot : int
     bracket : tuple of float
     curve : pandas.DataFrame
-        The mean curve it came from (layout of :func:`linmeta.simulate_curve`).
+        The mean curve it came from (the table layout of :func:`linmeta.simulate_curve`).
     """
 
     param: str
@@ -287,8 +288,7 @@ def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exa
 
     value, se, ci, loss, xs, losses = _minimise_runs(evaluate, n_runs, seed, (lo, hi), n_grid, n_fine, n_boot,
                                                     level, grid)
-    curve = pd.DataFrame({"value": xs, "mean": losses.mean(axis=0),
-                          "stderr": losses.std(axis=0, ddof=1) / np.sqrt(n_runs), "n_runs": n_runs, "seed": seed,
-                          "parameter": param, "method": method, param: xs})
+    curve = rate_curve_table(prob, param, [float(x) for x in xs], losses.mean(axis=0),
+                             losses.std(axis=0, ddof=1) / np.sqrt(n_runs), n_runs, seed, method)
     return Optimum(param, value, se, ci, loss, n_runs, seed, method, level, n_boot, (lo, hi), curve)
 

@@ -174,7 +174,7 @@ def test_alpha_t_is_not_read_and_cannot_be_varied():
     assert curve["mean"].iloc[0] == a.mean
     table = lm.sweep(prob, {"alpha_r": [0.1, 0.2], "m": [3, 5]}, n_runs=8, seed=1)
     assert table.loc[(table.m == 3) & (table.alpha_r == 0.2), "mean"].iloc[0] == a.mean
-    assert np.isfinite(table["theory"]).all()
+    assert np.isfinite(table["theory_leading"]).all()
     opt = lm.simulate_optimum(prob, "alpha_r", n_runs=20, seed=1, n_boot=20)
     assert -0.5 < opt.value < 1.0
 

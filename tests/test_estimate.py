@@ -1,6 +1,7 @@
 """Monte Carlo estimators: kernels vs NumPy twins, reproducibility, protocol vs exact."""
 import numba
 import numpy as np
+import pandas as pd
 import pytest
 
 import linmeta as lm
@@ -59,10 +60,13 @@ def test_curve_points_equal_single_simulations(name):
     prob = SHIFTED["fig3"]
     values = [-0.8, 0.2, 0.5]
     table = lm.simulate_curve(prob, name, values, n_runs=20, seed=3)
-    assert list(table.columns[:5]) == ["value", "mean", "stderr", "n_runs", "seed"]
+    assert list(table.columns[-5:]) == ["mean", "stderr", "n_runs", "seed", "method"]
     for v, row in zip(values, table.itertuples()):
-        single = lm.simulate(prob.replace(**{name: v}), n_runs=20, seed=3)
-        assert (row.value, row.mean, row.stderr, row.n_runs, row.seed) == (v, single.mean, single.stderr, 20, 3)
+        q = prob.replace(**{name: v})
+        single = lm.simulate(q, n_runs=20, seed=3)
+        got = (getattr(row, name), row.mean, row.stderr, row.n_runs, row.seed)
+        assert got == (v, single.mean, single.stderr, 20, 3)
+        assert {k: getattr(row, k) for k in q.to_dict()} == q.to_dict()          # every problem field, per row
 
 
 def test_curve_over_other_fields_uses_common_random_numbers():
@@ -71,7 +75,7 @@ def test_curve_over_other_fields_uses_common_random_numbers():
     # with common random numbers and sigma = 0, omega* - w0 scales linearly in nu
     assert table["mean"].iloc[1] == pytest.approx(4 * table["mean"].iloc[0], rel=1e-12)
     table = lm.simulate_curve(prob, "m", [40, 80], n_runs=10, seed=0)
-    assert table["value"].tolist() == [40, 80]
+    assert table["m"].tolist() == [40, 80]
 
 
 def test_bad_arguments_name_the_parameter():
@@ -201,8 +205,11 @@ def test_estimate_value_semantics_to_dict_and_ci():
             a.ci(bad)
 
 
-def test_simulate_curve_has_the_field_named_column():
+def test_simulate_curve_has_the_table_layout_of_sweep():
     t = lm.simulate_curve(lm.presets.FIG3, "alpha_r", [0.1, 0.2], n_runs=5)
-    assert t["alpha_r"].tolist() == t["value"].tolist() == [0.1, 0.2]
+    assert t["alpha_r"].tolist() == [0.1, 0.2] and (t["alpha_t"] == lm.presets.FIG3.alpha_t).all()
+    swept = lm.sweep(lm.presets.FIG3, {"alpha_r": [0.1, 0.2]}, 5, 0)
+    assert list(swept.columns[:len(t.columns)]) == list(t.columns)
+    pd.testing.assert_frame_equal(swept[t.columns], t, check_dtype=False)
     doc = " ".join(lm.simulate_curve.__doc__.split())
     assert "a size (``p``, ``m``, ``n_t``, ``n_v``, ``n_r``) changes the shape of every draw" in doc

@@ -49,14 +49,17 @@ def test_pdf_and_png_carry_no_dates_or_versions(fig3b_twice):
 def test_csv_has_provenance_and_every_element(fig3b_twice):
     table = read_table(_bytes(next(p for p in fig3b_twice[0].paths if p.endswith("csv"))))
     kinds = set(table["kind"])
-    assert {"protocol", "exact", "theory", "theory_printed", "optimum_theory", "optimum_simulation"} <= kinds
+    assert {"protocol", "exact", "theory_leading", "theory_printed", "optimum_theory", "optimum_simulation"} <= kinds
     for col in ("seed", "n_runs", "linmeta_version", "p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_r"):
         assert col in table.columns
     sim = table[table["kind"] == "protocol"]
     assert (sim["seed"] == 1).all() and (sim["n_runs"] == 2).all() and (sim["method"] == "protocol").all()
     assert set(table["linmeta_version"]) == {lm.__version__}
-    np.testing.assert_array_equal(sim["alpha_t"], sim["value"])          # the varied parameter, row by row
-    assert len(sim) == len(figures.GRIDS["alpha_t"]) and sim["value"].min() < 0
+    np.testing.assert_array_equal(sim["alpha_t"], figures.GRIDS["alpha_t"])   # the varied parameter, row by row
+    assert (table["alpha_r"] == lm.presets.FIG3.alpha_r).all()
+    theory = table[table["kind"] == "theory_leading"]
+    assert theory["mean"].isna().all() and theory["theory_leading"].notna().all()
+    assert "value" not in table.columns and "parameter" not in table.columns
 
 
 def test_protocol_points_are_simulate_curve_bit_for_bit(fig3b_twice):
@@ -75,7 +78,7 @@ def test_committed_fig2a_reproduces():
     table = read_table(_bytes(path))
     sim = table[table["kind"] == "protocol"]
     assert (sim["n_runs"] == 100).all() and (sim["seed"] == 0).all()
-    ref = lm.simulate_curve(lm.presets.FIG2, "alpha_r", sim["value"].to_numpy(), 100, 0, "protocol")
+    ref = lm.simulate_curve(lm.presets.FIG2, "alpha_r", sim["alpha_r"].to_numpy(), 100, 0, "protocol")
     np.testing.assert_allclose(sim["mean"].to_numpy(), ref["mean"].to_numpy(), rtol=agree.RTOL, atol=0)
     np.testing.assert_allclose(sim["stderr"].to_numpy(), ref["stderr"].to_numpy(), rtol=agree.RTOL, atol=0)
     exact = table[table["kind"] == "exact"]
@@ -87,8 +90,8 @@ def test_optimum_row_is_simulate_optimum_on_the_exact_runs(fig3b_twice):
     row = table[table["kind"] == "optimum_simulation"].iloc[0]
     exact = table[table["kind"] == "exact"]
     opt = lm.simulate_optimum(lm.presets.FIG3, "alpha_t", int(row["n_runs"]), 2,
-                              bracket=(exact["value"].min(), exact["value"].max()))
-    assert (row["value"], row["stderr"], row["mean"], row["seed"]) == (opt.value, opt.stderr, opt.loss, 2)
+                              bracket=(exact["alpha_t"].min(), exact["alpha_t"].max()))
+    assert (row["alpha_t"], row["stderr"], row["mean"], row["seed"]) == (opt.value, opt.stderr, opt.loss, 2)
 
 
 def test_runs_scale():
@@ -96,19 +99,19 @@ def test_runs_scale():
 
 
 def test_theory_errors_raise_and_only_no_closed_form_becomes_a_note(monkeypatch):
-    from linmeta.figures import base
-
     def broken(*args, **kwargs):
         raise TypeError("a bug")
 
-    monkeypatch.setitem(base._THEORY, "optimal_alpha_r", broken)
+    monkeypatch.setattr(lm.theory, "optimal_alpha_r", broken)
     with pytest.raises(TypeError, match="a bug"):
         figures.FIGURES["fig2a"].compute(runs_scale=TINY, progress=False)
     notes = []
     assert figures.theory_or_note("test_loss", notes, lm.presets.FIG3.replace(algorithm="imaml", lam=1.0)) is None
     assert len(notes) == 1 and "no closed-form theory for algorithm='imaml'" in notes[0]
-    with pytest.raises(ValueError, match="printed"):
-        figures.theory_or_note("test_loss", [], lm.presets.FIG2, form="printed")
+    with pytest.raises(ValueError, match="approximation"):
+        figures.theory_or_note("test_loss", [], lm.presets.FIG2, approximation="exact")
+    with pytest.raises(lm.NonFiniteResultError):
+        figures.theory_or_note("test_loss", [], lm.presets.FIG2, alpha_t=1e200)
 
 
 def test_plotting_accepts_plain_curve_and_sweep_tables():
@@ -117,15 +120,18 @@ def test_plotting_accepts_plain_curve_and_sweep_tables():
     assert len(plotting.plot_simulation(ax, curve).lines[0].get_xdata()) == 3
     line, _ = plotting.plot_crn_curve(ax, curve)
     assert list(line.get_xdata()) == [0.1, 0.2, 0.3]
-    swept = curve.drop(columns=["value", "parameter"]).assign(theory=[1.0, 2.0, 3.0])
-    assert list(plotting.plot_theory(ax, swept, x="alpha_r").get_ydata()) == [1.0, 2.0, 3.0]
+    swept = curve.assign(theory_leading=[1.0, 2.0, 3.0])
+    assert list(plotting.plot_theory(ax, swept).get_ydata()) == [1.0, 2.0, 3.0]
+    assert list(plotting.plot_theory(ax, swept, x="alpha_r").get_xdata()) == [0.1, 0.2, 0.3]
     with pytest.raises(ValueError, match="x must name the column"):
-        plotting.plot_simulation(ax, swept)
+        plotting.plot_simulation(ax, swept.assign(m=[1, 2, 3]))   # two problem columns vary: which one is x?
+    with pytest.raises(ValueError, match="x must name a column"):
+        plotting.plot_simulation(ax, swept, x="value")
 
 
 def test_registering_a_figure_is_one_entry(monkeypatch, tmp_path):
     def compute(seed=0, runs_scale=1.0, progress=None):
-        return pd.DataFrame({"kind": "protocol", "value": [0.0, 1.0], "mean": [1.0, 2.0], "stderr": 0.1,
+        return pd.DataFrame({"kind": "protocol", "alpha_t": [0.0, 1.0], "mean": [1.0, 2.0], "stderr": 0.1,
                              "n_runs": 10, "seed": seed})
 
     def draw(fig, table):
@@ -139,36 +145,41 @@ def test_registering_a_figure_is_one_entry(monkeypatch, tmp_path):
 
 def test_plot_functions_draw_on_the_given_axes_and_return_artists():
     table = pd.DataFrame({
-        "kind": ["protocol"] * 3 + ["exact"] * 3 + ["theory"] * 3 + ["theory_printed"] * 3
+        "kind": ["protocol"] * 3 + ["exact"] * 3 + ["theory_leading"] * 3 + ["theory_printed"] * 3
         + ["optimum_theory", "optimum_simulation"],
-        "value": [0.0, 0.5, 1.0] * 4 + [0.4, 0.45],
-        "mean": [1.0, 0.5, 1.0] * 4 + [0.48, 0.49],
+        "alpha_t": [0.0, 0.5, 1.0] * 4 + [0.4, 0.45],
+        "mean": [1.0, 0.5, 1.0] * 2 + [np.nan] * 7 + [0.49],
         "stderr": [0.1] * 6 + [np.nan] * 6 + [np.nan, np.nan],
         "n_runs": [100] * 3 + [1000] * 3 + [np.nan] * 8,
+        "theory_leading": [np.nan] * 6 + [1.0, 0.5, 1.0] + [np.nan] * 3 + [0.48, np.nan],
+        "theory_printed": [np.nan] * 9 + [1.0, 0.5, 1.0] + [np.nan] * 2,
     })
     ax = MplFigure().subplots()
     out = plotting.plot_loss_panel(ax, table, parameter="alpha_t", regime="underparameterized")
     assert out["protocol"].lines[0].axes is ax
-    assert out["theory"].get_linestyle() == "-" and out["theory_printed"].get_linestyle() == "--"
+    assert out["theory_leading"].get_linestyle() == "-" and out["theory_printed"].get_linestyle() == "--"
+    assert list(out["theory_printed"].get_ydata()) == [1.0, 0.5, 1.0]
     assert len(out["optima"]) == 2
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("Theorem 2" in s for s in labels) and any("protocol" in s for s in labels)
-    dev = pd.DataFrame({"kind": "deviation", "value": [2, 4], "mean": [0.1, 0.01], "stderr": [0.01, 0.01]})
+    dev = pd.DataFrame({"m": [2, 4], "mean": [1.0, 2.0], "stderr": [0.01, 0.01], "theory_leading": [1.1, 1.8]})
     ax2 = MplFigure().subplots()
-    assert plotting.plot_finite_size(ax2, dev, x="m")["deviation"].lines[0].axes is ax2
+    bars = plotting.plot_finite_size(ax2, dev, x="m")["theory_leading"]
+    assert bars.lines[0].axes is ax2
+    ys = np.asarray(bars.lines[0].get_ydata(), dtype=float)
+    np.testing.assert_allclose(ys, [0.1, -0.1])                           # (theory - mean) / mean
 
 
 def test_finite_size_summary_reads_the_alpha_t_rows():
     # two sets, three alpha_t values; maxima and the within-target count by hand
     rows = []
     for name, lead, fin in [("A", [0.01, -0.02, 0.005], [0.001, -0.004, 0.002]),
-                            ("B", [0.3, 0.1, -0.05], [-0.5, 0.0, 0.003])]:
-        for a, dl, df in zip([-1.0, 0.0, 1.0], lead, fin):
-            for kind, d in (("deviation", dl), ("deviation_finite", df)):
-                rows.append({"kind": kind, "parameter": "alpha_t", "value": a, "set": name, "mean": d,
-                             "n_runs": 100, "sim_mean": 2.0, "sim_stderr": 0.002})
-    rows.append({"kind": "deviation", "parameter": "m", "value": 5, "mean": 9.0, "n_runs": 1,
-                 "sim_mean": 1.0, "sim_stderr": 1.0})
+                            ("B", [0.3, 0.1, -0.05], [-0.5, 0.0, 0.0029])]:
+        for a, dl, df in zip([-1.0, 0.0, 1.0], lead, fin):       # theory = mean (1 + deviation), mean = 2
+            rows.append({"parameter": "alpha_t", "alpha_t": a, "set": name, "mean": 2.0, "stderr": 0.002,
+                         "n_runs": 100, "theory_leading": 2.0 * (1 + dl), "theory_finite": 2.0 * (1 + df)})
+    rows.append({"parameter": "m", "m": 5, "alpha_t": 0.2, "mean": 1.0, "stderr": 1.0, "n_runs": 1,
+                 "theory_leading": 10.0})
     s = figures.finite_size_summary(pd.DataFrame(rows)).set_index("set")
     assert list(s.index) == ["A", "B"]
     assert s.loc["A", "max leading"] == "2.00 % (alpha_t=0)" and s.loc["A", "max finite"] == "0.40 % (alpha_t=0)"
@@ -178,14 +189,15 @@ def test_finite_size_summary_reads_the_alpha_t_rows():
 
 
 def test_finite_size_figure_draws_one_alpha_t_panel_per_set():
-    rows = [{"kind": k, "parameter": "alpha_t", "value": a, "set": name, "mean": 0.001, "stderr": 1e-4}
-            for name in figures.FINITE_SETS for k in ("deviation", "deviation_finite") for a in (-1.0, 0.0)]
-    rows += [{"kind": "deviation", "parameter": x, "value": v, "mean": 0.01, "stderr": 1e-3}
+    rows = [{"parameter": "alpha_t", "alpha_t": a, "set": name, "mean": 1.0, "stderr": 1e-4,
+             "theory_leading": 1.001, "theory_finite": 1.0001}
+            for name in figures.FINITE_SETS for a in (-1.0, 0.0)]
+    rows += [{"parameter": x, x: v, "mean": 1.0, "stderr": 1e-3, "theory_leading": 1.01}
              for x, v in (("m", 5), ("m", 10), ("scale", 1), ("scale", 2))]
     out = figures.draw_finite_size(MplFigure(), pd.DataFrame(rows))
     assert set(figures.FINITE_SETS) <= set(out)
     for name in figures.FINITE_SETS:
-        ax = out[name]["deviation_finite"].lines[0].axes
+        ax = out[name]["theory_finite"].lines[0].axes
         assert ax.get_xscale() == "linear" and "target" in out[name]
 
 
@@ -209,13 +221,13 @@ def small_figure(monkeypatch):
     """A registered figure that computes in no time: a protocol curve and one minimiser row."""
     def compute(seed=0, runs_scale=1.0, progress=None):
         return pd.DataFrame({"kind": ["protocol"] * 3 + ["optimum_simulation"],
-                             "value": [0.0, 0.5, 1.0, 0.4123456789], "mean": [1.25, 0.75, 1.5, 0.7],
+                             "alpha_t": [0.0, 0.5, 1.0, 0.4123456789], "mean": [1.25, 0.75, 1.5, 0.7],
                              "stderr": [0.1, 0.1, 0.1, 0.01], "n_runs": 10, "seed": seed})
 
     def draw(fig, table):
         return plotting.plot_simulation(fig.subplots(), table[table["kind"] == "protocol"])
 
-    tol = {("optimum_simulation", "value"): (agree.MINIMISER_RTOL, agree.MINIMISER_ATOL)}
+    tol = {("optimum_simulation", "alpha_t"): (agree.MINIMISER_RTOL, agree.MINIMISER_ATOL)}
     monkeypatch.setitem(figures.FIGURES, "stepsize_bound", figures.Figure(compute, draw, size=(3, 2), tolerances=tol))
     return "stepsize_bound"
 
@@ -317,3 +329,28 @@ def test_compare_tables_rules():
     assert agree.compare_tables(old, far, {("b", "y"): (0.0, 0.01)}).same      # loosened for kind b
     assert not agree.compare_tables(old, far, {("a", "y"): (0.0, 0.01)}).same  # not for kind a
     assert agree.compare_tables(old, far, {(None, "y"): (1e-3, 0.0)}).same     # every row
+
+
+@pytest.mark.parametrize("name", sorted(figures.FIGURES))
+def test_every_figure_draws_a_sweep_curve_and_optimum_table(name, tmp_path):
+    prob = lm.presets.FIG2
+    out = tmp_path / "sweep.csv"
+    swept = lm.sweep(prob, {"alpha_r": [0.0, 0.2, 0.4]}, 5, 0, out=out)
+    tables = {"sweep": read_table(out.read_bytes()), "sweep in memory": swept,
+              "curve": lm.simulate_curve(prob, "alpha_r", [0.0, 0.2, 0.4], 5, 0),
+              "optimum curve": lm.simulate_optimum(prob, "alpha_r", 20, 0, n_boot=20).curve}
+    for what, table in tables.items():
+        fig = MplFigure()
+        artists = figures.FIGURES[name].draw(fig, table)
+        if name == "finite_size" and "theory_leading" not in table.columns:   # a deviation needs a theory column
+            assert "pending" in artists["alpha_r"], what
+            continue
+        drawn = [ln for ax in fig.axes for ln in ax.get_lines() if len(ln.get_xdata()) >= 3]
+        assert artists and drawn, (name, what)
+        xs = sorted({float(x) for ln in drawn for x in ln.get_xdata()})
+        assert set(np.round(table["alpha_r"], 12)) <= set(np.round(xs, 12)) or name == "finite_size", (name, what)
+    fig = MplFigure()
+    figures.FIGURES[name].draw(fig, tables["sweep"])
+    theory = [ln for ax in fig.axes for ln in ax.get_lines() if list(ln.get_ydata()) == list(swept["theory_leading"])]
+    if name != "finite_size":                                      # finite_size draws (theory - mean) / mean
+        assert theory, name

@@ -69,11 +69,12 @@ def test_result_fields_and_reproducibility():
     b = lm.simulate_optimum(lm.presets.FIG2, "alpha_t", n_runs=50, seed=2, n_boot=50)
     assert (a.value, a.stderr, a.ci) == (b.value, b.stderr, b.ci)
     assert a.n_runs == 50 and a.seed == 2 and a.param == "alpha_t" and len(a.ci) == 2
-    assert {"value", "mean", "stderr", "n_runs", "seed", "parameter", "method", "alpha_t"} <= set(a.curve.columns)
-    assert a.curve["value"].is_monotonic_increasing
-    # the coarse grid is simulate_curve's, run for run
     t = lm.simulate_curve(lm.presets.FIG2, "alpha_t", [-2.0, 1.0], n_runs=50, seed=2)
-    np.testing.assert_array_equal(a.curve.set_index("value").loc[[-2.0, 1.0], "mean"].to_numpy(), t["mean"].to_numpy())
+    assert list(a.curve.columns) == list(t.columns)                      # simulate_curve's table layout
+    assert a.curve["alpha_t"].is_monotonic_increasing and (a.curve["alpha_r"] == lm.presets.FIG2.alpha_r).all()
+    # the coarse grid is simulate_curve's, run for run
+    np.testing.assert_array_equal(a.curve.set_index("alpha_t").loc[[-2.0, 1.0], "mean"].to_numpy(),
+                                  t["mean"].to_numpy())
     assert set(a.to_dict()) >= {"value", "stderr", "ci_low", "ci_high", "n_runs", "seed"}
 
 
@@ -89,10 +90,10 @@ def test_given_grid_is_the_coarse_grid():
     # a fine-grid point within rounding of a coarse one is not added (near-duplicate abscissae wreck the spline)
     even = lm.simulate_optimum(lm.presets.FIG2, "alpha_r", bracket=(grid[0], grid[-1]), **kw)
     assert abs(opt.value - even.value) < 1e-9 and abs(opt.stderr / even.stderr - 1) < 1e-6
-    assert np.min(np.diff(opt.curve["value"])) > 1e-3
-    assert opt.bracket == (grid[0], grid[-1]) and set(grid) <= set(opt.curve["value"])
+    assert np.min(np.diff(opt.curve["alpha_r"])) > 1e-3
+    assert opt.bracket == (grid[0], grid[-1]) and set(grid) <= set(opt.curve["alpha_r"])
     curve = lm.simulate_curve(lm.presets.FIG2, "alpha_r", grid, n_runs=40, seed=3)
-    np.testing.assert_allclose(opt.curve[opt.curve["value"].isin(grid)]["mean"], curve["mean"], rtol=1e-12)
+    np.testing.assert_allclose(opt.curve[opt.curve["alpha_r"].isin(grid)]["mean"], curve["mean"], rtol=1e-12)
 
 
 def test_minimum_at_the_bracket_edge_is_refused():

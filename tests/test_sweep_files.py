@@ -53,7 +53,7 @@ def _edit(data, line, column, value):
     (2, "status", "WRONG", "status 'WRONG' is not one of"),
     (5, "m", "2", "does not match the row's parameters"),          # key recomputed from m=2 differs
     (3, "alpha_t", "0.25", "does not match the row's parameters"),
-    (2, "theory", "0.5", "theory='0.5' differs"),
+    (2, "theory_leading", "0.5", "theory_leading='0.5' differs"),
     (4, "n_runs", "x", "does not match the row's parameters"),
 ])
 def test_invalid_row_is_refused_naming_file_and_line(reference, tmp_path, line, column, value, words):
@@ -136,7 +136,31 @@ def test_theory_value_error_raises(monkeypatch):
 
 def test_no_closed_form_is_a_note_saying_why():
     table = lm.sweep(PROB.replace(algorithm="fomaml", alpha_t=0.0), {"m": [1, 9]}, 4, 0)   # finite mean at 0
-    assert table["theory"].isna().all() and table["mean"].notna().all()
+    assert table["theory_leading"].isna().all() and table["mean"].notna().all()
     with pytest.raises(NotImplementedError) as info:
         lm.theory.test_loss(PROB.replace(algorithm="fomaml", m=1, alpha_t=0.0))
-    assert all(n == "theory: " + str(info.value) for n in table["note"])
+    assert all(n == "theory_leading: " + str(info.value) for n in table["note"])
+
+
+# the header and first row of a sweep file written by linmeta before the one table layout (theory column "theory")
+EARLIER_LAYOUT = (b"alpha_t,m,theory,theory_printed,mean,stderr,n_runs,seed,method,status,note,p,n_t,n_v,n_r,sigma,"
+                  b"nu,alpha_r,algorithm,n_steps,lam,w0_norm,start_distance,linmeta_version,cell_key,digest\n"
+                  b"-0.5,1,0.57,,0.55,0.01,20,5,exact,ok,,10,3,2,3,0.5,0.5,0.2,maml,1,,0.0,0.0,0.1.0,"
+                  b"0123456789abcdef,0123456789abcdef\n")
+
+
+def test_file_in_the_earlier_column_layout_is_refused_saying_so(tmp_path):
+    out = tmp_path / "old.csv"
+    out.write_bytes(EARLIER_LAYOUT)
+    with pytest.raises(ValueError, match="old.csv") as info:
+        lm.sweep(PROB, GRID, RUNS, SEED, out=out)
+    assert "written by an earlier linmeta" in str(info.value) and "'theory_leading'" in str(info.value)
+    assert out.read_bytes() == EARLIER_LAYOUT
+
+
+def test_every_grid_has_the_one_table_layout(reference):
+    table, data = reference
+    curve = lm.simulate_curve(PROB.replace(m=1), "alpha_t", [-0.5, 0.5], RUNS, SEED)
+    assert list(table.columns[:len(curve.columns)]) == list(curve.columns)
+    assert data.split(b"\n")[0].decode().split(",") == list(table.columns) == lm.sweeping.columns()
+    assert list(lm.sweep(PROB, {"sigma": [0.5]}, 2, 0).columns) == list(table.columns)

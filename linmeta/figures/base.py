@@ -1,4 +1,4 @@
-"""What every figure shares: the :class:`Figure` record, run scaling, provenance columns, theory look-ups.
+"""What every figure shares: the :class:`Figure` record, run scaling, the table layout, theory look-ups.
 
 Examples
 --------
@@ -11,11 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from linmeta import theory
+import pandas as pd
+
+from linmeta import plotting, theory
+from linmeta._tidy import PROBLEM_COLUMNS, SIMULATION_COLUMNS, THEORY_COLUMNS, problem_columns, varied_column
 from linmeta._version import __version__
 from linmeta.sweeping import read_table
 
-__all__ = ["Figure", "Made", "scaled_runs", "theory_or_note", "with_problem", "stamp", "read_csv"]
+__all__ = ["Figure", "Made", "COLUMNS", "scaled_runs", "theory_or_note", "series_table", "finish", "stamp",
+           "read_csv", "draw_table"]
+
+#: linmeta's table columns (:mod:`linmeta.plotting`); a figure table adds ``figure``, the columns that
+#: identify a series (``kind``, ...) and ``linmeta_version``.
+COLUMNS = (*PROBLEM_COLUMNS, *SIMULATION_COLUMNS, *THEORY_COLUMNS.values())
 
 
 @dataclass(frozen=True)
@@ -68,23 +76,22 @@ def scaled_runs(n, runs_scale):
     return max(2, int(round(n * runs_scale)))
 
 
-_THEORY = {"test_loss": theory.test_loss, "expected_distance": theory.expected_distance,
-           "optimal_alpha_t": theory.optimal_alpha_t, "optimal_alpha_r": theory.optimal_alpha_r}
+def theory_or_note(name, notes, prob, **kwargs):
+    """``linmeta.theory.<name>(prob, **kwargs)``, or ``None`` and a note where there is no value.
 
-
-def theory_or_note(name, notes, *args, **kwargs):
-    """``linmeta.theory.<name>(*args, **kwargs)``, or ``None`` and a note where there is no closed form.
-
-    Only the documented "no closed form" case (``NotImplementedError``, e.g.
-    first-order MAML, iMAML, or an optimum not derived for N-step MAML)
-    becomes a note, which carries the reason; any other error is raised.
+    The value or the reason comes from :func:`linmeta.theory.value_or_reason`:
+    only a quantity without a closed form (e.g. first-order MAML, iMAML, or
+    an optimum not derived for N-step MAML) or not defined for the problem
+    becomes a note, which carries the reason; any other error (an overflow
+    included) is raised.
 
     Parameters
     ----------
     name : {"test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r"}
     notes : list
         Appended to.
-    *args, **kwargs
+    prob : Problem
+    **kwargs
         Passed on.
 
     Returns
@@ -100,13 +107,11 @@ def theory_or_note(name, notes, *args, **kwargs):
     >>> notes[0].startswith("linmeta.theory.test_loss(): no closed-form theory for algorithm='fomaml'")
     True
     """
-    fn = _THEORY[name]
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError as err:
+    got = theory.value_or_reason(name, prob, **kwargs)
+    if got.reason:
         what = f"linmeta.theory.{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-        notes.append(f"{what}: {err}; drawn without it")
-        return None
+        notes.append(f"{what}: {got.reason}; drawn without it")
+    return got.value
 
 
 def stamp(table, figure):
@@ -116,12 +121,38 @@ def stamp(table, figure):
     return table
 
 
-def with_problem(table, prob, figure):
-    """Add the problem's fields, the varied parameter's column and provenance to a curve table."""
-    for k, v in prob.to_dict().items():
+def series_table(prob, parameter, values, kind, **columns):
+    """Rows of one series of a figure in linmeta's table layout: ``prob`` with ``parameter`` at each of ``values``.
+
+    ``columns`` fills the simulation or theory columns; the rest are empty.
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> t = series_table(lm.presets.FIG2, "alpha_r", [0.1, 0.2], "theory_leading", theory_leading=[1.0, 2.0])
+    >>> t[["kind", "alpha_r", "alpha_t", "theory_leading"]].values.tolist()
+    [['theory_leading', 0.1, 0.2, 1.0], ['theory_leading', 0.2, 0.2, 2.0]]
+    """
+    table = pd.DataFrame({"kind": kind, **problem_columns(prob)}, index=range(len(values)))
+    table[parameter] = list(values)
+    for k, v in columns.items():
         table[k] = v
-    varied = table["parameter"].iloc[0]
-    table[varied] = table["value"]
+    return table.reindex(columns=["kind", *COLUMNS])
+
+
+def draw_table(ax, table):
+    """Draw any table in linmeta's layout on ``ax``: simulation and theory columns against the varied column."""
+    x = varied_column(table)
+    out = {"simulation": plotting.plot_simulation(ax, table, x=x, label="simulation (±2 SE)"),
+           **{k: plotting.plot_theory(ax, table, kind=k, x=x) for k in THEORY_COLUMNS.values()}}
+    ax.set_xlabel(plotting.SYMBOLS.get(x, x))
+    ax.legend(loc="best")
+    return out
+
+
+def finish(parts, figure, series=("kind",)):
+    """The figure table of ``parts``: ``figure``, the ``series`` columns, linmeta's table columns, the version."""
+    table = pd.concat([p.reindex(columns=[*series, *COLUMNS]) for p in parts], ignore_index=True)
     return stamp(table, figure)
 
 

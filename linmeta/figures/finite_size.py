@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from linmeta import plotting, presets
+from linmeta._tidy import problem_columns, varied_column
 from linmeta.estimate import Estimate, simulate, simulate_curve
-from linmeta.figures.base import read_csv, scaled_runs, stamp, theory_or_note
+from linmeta.figures.base import COLUMNS, read_csv, scaled_runs, stamp, theory_or_note
 from linmeta.figures.panels import GRIDS
+from linmeta.plotting import deviation
 from linmeta.problem import Problem
 from linmeta.sweeping import replace_sizes
 
@@ -47,32 +49,31 @@ FINITE_SET_RUNS = {"FIG2": 20_000, "FIG3": 4_000, "over, m=5": 20_000, "under, m
 FINITE_TARGET = 0.003
 
 
-def _deviation_rows(prob, est, notes, forms):
-    rows = []
-    for kind, kw in forms:
+def _row(prob, est, notes, forms):
+    """One row in linmeta's table layout: the problem, the estimate ``est`` and the theory columns of ``forms``."""
+    row = {**problem_columns(prob), "mean": est.mean, "stderr": est.stderr, "n_runs": est.n_runs, "seed": est.seed,
+           "method": est.method}
+    for column, kw in forms:
         th = theory_or_note("test_loss", notes, prob, **kw)
-        if th is None:
-            continue
-        th = float(th)
-        row = {"kind": kind, "mean": (th - est.mean) / est.mean,
-               "stderr": th * est.stderr / est.mean**2, "theory": th, "sim_mean": est.mean,
-               "sim_stderr": est.stderr, "n_runs": est.n_runs, "seed": est.seed, "method": est.method}
-        row.update(prob.to_dict())
-        rows.append(row)
-    return rows
+        row[column] = float(th) if th is not None else np.nan
+    return row
 
 
-def _alpha_t_deviations(seed, runs_scale, progress, notes):
-    """Deviation of leading and finite-size theory over the panel-b ``alpha_t`` grid, per set."""
+_FORMS = (("theory_leading", {}), ("theory_printed", {"form": "printed"}),
+          ("theory_finite", {"approximation": "finite"}))
+
+
+def _alpha_t_rows(seed, runs_scale, progress, notes):
+    """Simulation, leading and finite-size theory over the panel-b ``alpha_t`` grid, per set."""
     rows = []
-    forms = (("deviation", {}), ("deviation_finite", {"approximation": "finite"}))
+    forms = (_FORMS[0], _FORMS[2])
     for name, prob in FINITE_SETS.items():
         n = scaled_runs(FINITE_SET_RUNS[name], runs_scale)
         curve = simulate_curve(prob, "alpha_t", GRIDS["alpha_t"], n, seed, "exact", progress=progress)
         for r in curve.itertuples():
             est = Estimate(r.mean, r.stderr, n, seed, "exact")
-            for row in _deviation_rows(prob.replace(alpha_t=float(r.value)), est, notes, forms):
-                rows.append({**row, "parameter": "alpha_t", "value": float(r.value), "set": name})
+            rows.append({"parameter": "alpha_t", "set": name,
+                         **_row(prob.replace(alpha_t=float(r.alpha_t)), est, notes, forms)})
     return rows
 
 
@@ -97,36 +98,36 @@ def finite_size_summary(table):
     out = []
     for name, g in t.groupby("set", sort=False):
         row = {"set": name, "runs": int(g["n_runs"].iloc[0]),
-               "rel SE": f"{(g['sim_stderr'] / g['sim_mean']).min():.1e}-{(g['sim_stderr'] / g['sim_mean']).max():.1e}"}
-        for kind, label in (("deviation", "leading"), ("deviation_finite", "finite")):
-            k = g[g["kind"] == kind]
+               "rel SE": f"{(g['stderr'] / g['mean']).min():.1e}-{(g['stderr'] / g['mean']).max():.1e}"}
+        for column, label in (("theory_leading", "leading"), ("theory_finite", "finite")):
+            k = deviation(g, column)
             if k.empty:
                 continue
-            i = k["mean"].abs().idxmax()
-            row[f"max {label}"] = f"{100 * abs(k.loc[i, 'mean']):.2f} % (alpha_t={k.loc[i, 'value']:g})"
-            if kind == "deviation_finite":
-                ok = k.loc[k["mean"].abs() <= FINITE_TARGET, "value"]
+            i = k["deviation"].abs().idxmax()
+            row[f"max {label}"] = f"{100 * abs(k.loc[i, 'deviation']):.2f} % (alpha_t={k.loc[i, 'alpha_t']:g})"
+            if column == "theory_finite":
+                ok = k.loc[k["deviation"].abs() <= FINITE_TARGET, "alpha_t"]
                 row["finite within 0.3 %"] = f"{len(ok)}/{len(k)} values"
         out.append(row)
     return pd.DataFrame(out)
 
 
 def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
-    """Relative deviation of theory from simulation: vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2),
-    and over the panel-b ``alpha_t`` grid for :data:`FINITE_SETS`."""
+    """Simulation and theory vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2), and over the panel-b
+    ``alpha_t`` grid for :data:`FINITE_SETS`: one row per problem in linmeta's table layout, with the
+    series columns ``parameter`` (what the series varies), ``set`` and ``scale``; the drawing shows the
+    relative deviation of each theory column from ``mean`` (:func:`linmeta.plotting.deviation`)."""
     notes = []
     n = scaled_runs(FINITE_RUNS, runs_scale)
     rows = []
-    cases = [("m", m, presets.FIG3.replace(m=m)) for m in FINITE_M]
-    cases += [("scale", s, _scaled_fig2(s)) for s in FINITE_SCALE]
-    forms = (("deviation", {}), ("deviation_printed", {"form": "printed"}),
-             ("deviation_finite", {"approximation": "finite"}))
-    for x, v, prob in cases:
+    cases = [("m", "FIG3", presets.FIG3.replace(m=m), np.nan) for m in FINITE_M]
+    cases += [("scale", "FIG2", _scaled_fig2(s), s) for s in FINITE_SCALE]
+    for x, name, prob, s in cases:
         est = simulate(prob, n, seed, "exact", progress=progress)
-        kept = [f for f in forms if f[0] != "deviation_printed" or prob.regime == "underparameterized"]
-        rows += [{**row, "parameter": x, "value": v} for row in _deviation_rows(prob, est, notes, kept)]
-    rows += _alpha_t_deviations(seed, runs_scale, progress, notes)
-    table = stamp(pd.DataFrame(rows), "finite_size")
+        kept = [f for f in _FORMS if f[0] != "theory_printed" or prob.regime == "underparameterized"]
+        rows.append({"parameter": x, "set": name, "scale": s, **_row(prob, est, notes, kept)})
+    rows += _alpha_t_rows(seed, runs_scale, progress, notes)
+    table = stamp(pd.DataFrame(rows).reindex(columns=["parameter", "set", "scale", *COLUMNS]), "finite_size")
     table.attrs["notes"] = sorted(set(notes))
     return table
 
@@ -135,6 +136,9 @@ def draw_finite_size(fig, table):
     """Top: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1); below: one panel per set of
     :data:`FINITE_SETS` over ``alpha_t``, leading order and finite size, with the 0.3 % target."""
     axes = fig.subplots(3, 2)
+    if "parameter" not in table.columns:      # any other table in linmeta's layout: one series, top left
+        x = varied_column(table)
+        return {x: plotting.plot_finite_size(axes[0, 0], table, x=x, xscale="linear", title=f"varying {x}")}
     out = {
         "m": plotting.plot_finite_size(axes[0, 0], table[table["parameter"] == "m"], x="m",
                                        title=r"Theorem 2: FIG3 sizes, varying $m$"),

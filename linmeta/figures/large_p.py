@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from linmeta import _budget, presets
+from linmeta._tidy import problem_columns
 from linmeta.estimate import simulate
-from linmeta.figures.base import scaled_runs, stamp, theory_or_note
+from linmeta.figures.base import COLUMNS, draw_table, scaled_runs, stamp, theory_or_note
 
 __all__ = ["LARGE_P_RUNS", "P_GRID", "compute_large_p", "draw_large_p"]
 
@@ -36,20 +37,19 @@ def _problem(p):
     return presets.FIG2.replace(p=p, alpha_r=0.0)
 
 
-def _row(kind, prob, mean, stderr, n_runs, seed, method):
-    return {"kind": kind, "p": prob.p, "mean": mean, "stderr": stderr, "n_runs": n_runs, "seed": seed,
-            "method": method, "m": prob.m, "n_t": prob.n_t, "n_v": prob.n_v, "n_r": prob.n_r, "sigma": prob.sigma,
-            "nu": prob.nu, "alpha_t": prob.alpha_t, "alpha_r": prob.alpha_r,
-            "route": "sufficient statistics" if _budget.gram_route(prob) else "direct"}
+def _row(prob, mean, stderr, n_runs, seed, method):
+    return {"quantity": "distance", "route": "sufficient statistics" if _budget.gram_route(prob) else "direct",
+            **problem_columns(prob), "mean": mean, "stderr": stderr, "n_runs": n_runs, "seed": seed, "method": method}
 
 
 def compute_large_p(seed=0, runs_scale=1.0, progress=None):
-    """Compute step of the ``large_p`` figure.
+    """Compute step of the ``large_p`` figure: one row per ``p`` in linmeta's table layout.
 
-    Rows ``kind == "simulation"``: mean and SE of ``|omega* - w0|^2`` over
-    ``LARGE_P_RUNS x runs_scale`` runs (exact method, ``alpha_r = 0``);
-    ``"theorem1"``: the leading order (:func:`linmeta.theory.expected_distance`);
-    ``"finite"``: the finite-size theory.  ``route`` names the sampler the engine chose.
+    ``mean`` and ``stderr``: of ``|omega* - w0|^2`` over ``LARGE_P_RUNS x
+    runs_scale`` runs (exact method, ``alpha_r = 0``); ``theory_leading``: the
+    leading order (:func:`linmeta.theory.expected_distance`); ``theory_finite``:
+    the finite-size theory.  The series columns: ``quantity`` (``"distance"``: the
+    numbers are the distance, not the loss) and ``route`` (the sampler the engine chose).
     """
     n = scaled_runs(LARGE_P_RUNS, runs_scale)
     rows, notes = [], []
@@ -57,25 +57,30 @@ def compute_large_p(seed=0, runs_scale=1.0, progress=None):
         prob = _problem(p)
         est = simulate(prob, n, seed, "exact", progress=progress)
         dist = 2.0 * est.values - (prob.sigma**2 + prob.nu**2)  # alpha_r = 0: loss = (sigma^2 + nu^2 + D) / 2
-        rows.append(_row("simulation", prob, float(dist.mean()), float(dist.std(ddof=1) / np.sqrt(n)), n, seed,
-                         "exact"))
+        row = _row(prob, float(dist.mean()), float(dist.std(ddof=1) / np.sqrt(n)), n, seed, "exact")
         lead = theory_or_note("expected_distance", notes, prob)
-        if lead is not None:
-            rows.append(_row("theorem1", prob, float(lead), 0.0, 0, seed, "theory"))
+        row["theory_leading"] = float(lead) if lead is not None else np.nan
         fin = theory_or_note("expected_distance", notes, prob, approximation="finite")
-        if fin is not None:
-            rows.append(_row("finite", prob, float(fin), 0.0, 0, seed, "theory"))
-    table = stamp(pd.DataFrame(rows), "large_p")
+        row["theory_finite"] = float(fin) if fin is not None else np.nan
+        rows.append(row)
+    table = stamp(pd.DataFrame(rows).reindex(columns=["quantity", "route", *COLUMNS]), "large_p")
     table.attrs["notes"] = notes
     return table
 
 
 def draw_large_p(fig, table):
-    """Draw step of the ``large_p`` figure: ``p D`` against ``p`` (left), relative deviations (right)."""
+    """Draw step of the ``large_p`` figure: ``p D`` against ``p`` (left), relative deviations (right).
+
+    Any other table in linmeta's layout (a curve or a sweep) is drawn as simulation and theory against its
+    varied parameter (:func:`linmeta.figures.base.draw_table`).
+    """
     a, b = fig.subplots(1, 2)
-    sim = table[table["kind"] == "simulation"].sort_values("p")
-    lead = table[table["kind"] == "theorem1"].sort_values("p")
-    fin = table[table["kind"] == "finite"].sort_values("p")
+    if "route" not in table.columns:      # any other table in linmeta's layout: simulation and theory, on the left
+        b.set_axis_off()
+        return {"table": draw_table(a, table)}
+    sim = table.sort_values("p")
+    lead = sim[sim["theory_leading"].notna()].assign(mean=lambda t: t["theory_leading"])
+    fin = sim[sim["theory_finite"].notna()].assign(mean=lambda t: t["theory_finite"])
     a.errorbar(sim["p"], sim["p"] * sim["mean"], yerr=2 * sim["p"] * sim["stderr"], fmt="o", ms=3, capsize=2,
                label="simulation (±2 SE)", color="k")
     a.plot(lead["p"], lead["p"] * lead["mean"], "-", label="Theorem 1 (leading order)", color="C0")

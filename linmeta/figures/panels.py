@@ -11,12 +11,12 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-import pandas as pd
 
 from linmeta import plotting, presets
+from linmeta._tidy import varied_column
 from linmeta.estimate import simulate_curve
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL
-from linmeta.figures.base import Figure, scaled_runs, theory_or_note, with_problem
+from linmeta.figures.base import Figure, finish, scaled_runs, series_table, theory_or_note
 from linmeta.optimum import simulate_optimum
 
 __all__ = ["GRIDS", "PROTOCOL_RUNS", "EXACT_RUNS", "compute_panel", "draw_panel", "panel", "panel_tolerances"]
@@ -50,9 +50,14 @@ def compute_panel(figure, preset, parameter, seed=0, runs_scale=1.0, progress=No
 
     Protocol points use ``seed``; the exact-test-side curve and the simulated
     optimum (:func:`linmeta.simulate_optimum` on the same runs) use
-    ``seed + 1``, so that the two estimates are independent.  In the
-    ``optimum_simulation`` row, ``value`` is the simulated minimiser,
-    ``stderr`` its bootstrap standard error and ``mean`` the loss there.
+    ``seed + 1``, so that the two estimates are independent.  Rows are in
+    linmeta's table layout; ``kind`` names the series.  Theory rows hold their
+    value in the theory column of the same name (``theory_leading``,
+    ``theory_printed``, ``theory_finite``).  In the ``optimum_simulation``
+    row, the varied parameter's column is the simulated minimiser, ``stderr``
+    its bootstrap standard error and ``mean`` the loss there; in the
+    ``optimum_theory`` row it is the theory's minimiser and
+    ``theory_leading`` the loss there.
     """
     prob = presets.PRESETS[preset]
     values = GRIDS[parameter]
@@ -64,35 +69,38 @@ def compute_panel(figure, preset, parameter, seed=0, runs_scale=1.0, progress=No
                  .assign(kind="protocol"))
     # the optimum's coarse grid is the panel's grid: its runs give the exact curve, no second pass
     sim = simulate_optimum(prob, parameter, max(10, n_exact), seed + 1, grid=values, progress=progress)
-    parts.append(sim.curve[sim.curve["value"].isin(values)].assign(kind="exact"))
+    parts.append(sim.curve[sim.curve[parameter].isin(values)].assign(kind="exact"))
     dense = np.linspace(values[0], values[-1], _DENSE)
-    forms = [("theory", {})] + ([("theory_printed", {"form": "printed"})] if printed else [])
+    forms = [("theory_leading", {})] + ([("theory_printed", {"form": "printed"})] if printed else [])
     forms.append(("theory_finite", {"approximation": "finite"}))
     for kind, kw in forms:
         # the under-parameterised finite-size formula solves fixed points numerically (~0.5 s a value)
         grid = np.linspace(values[0], values[-1], _DENSE_FINITE) if "approximation" in kw else dense
         y = _theory_curve(prob, parameter, grid, notes, **kw)
         if y is not None:
-            parts.append(pd.DataFrame({"value": grid, "mean": y, "parameter": parameter, "method": "theory",
-                                       "kind": kind}))
+            parts.append(series_table(prob, parameter, grid, kind, **{kind: y}))
     opt = theory_or_note(f"optimal_{parameter}", notes, prob)
     if opt is not None:
         y = theory_or_note("test_loss", notes, prob.replace(**{parameter: float(opt)}))
-        parts.append(pd.DataFrame({"value": [float(opt)], "mean": [float(y) if y is not None else np.nan],
-                                   "parameter": parameter, "method": "theory", "kind": "optimum_theory"}))
-    parts.append(pd.DataFrame({"value": [sim.value], "mean": [sim.loss], "stderr": [sim.stderr],
-                               "n_runs": [sim.n_runs], "seed": [sim.seed], "parameter": parameter,
-                               "method": "exact", "kind": "optimum_simulation"}))
-    cols = ["kind", "parameter", "value", "mean", "stderr", "n_runs", "seed", "method"]
-    table = pd.concat([p.reindex(columns=cols) for p in parts], ignore_index=True)
-    table = with_problem(table, prob, figure)
+        parts.append(series_table(prob, parameter, [float(opt)], "optimum_theory",
+                                  theory_leading=[float(y) if y is not None else np.nan]))
+    parts.append(series_table(prob, parameter, [sim.value], "optimum_simulation", mean=[sim.loss],
+                              stderr=[sim.stderr], n_runs=[sim.n_runs], seed=[sim.seed], method="exact"))
+    table = finish(parts, figure)
     table.attrs["notes"] = notes
     return table
 
 
 def draw_panel(fig, table, *, parameter, title):
-    """Draw a paper panel onto ``fig`` (one Axes)."""
+    """Draw a paper panel onto ``fig`` (one Axes).
+
+    Any other table in linmeta's layout (no ``kind`` column: a curve or a sweep) is drawn the same way
+    against its own varied parameter.
+    """
     ax = fig.subplots()
+    if "kind" not in table.columns:
+        parameter = varied_column(table)
+        title = f"varying {parameter}"
     regime = "overparameterized" if table["p"].iloc[0] > table["n_v"].iloc[0] * table["m"].iloc[0] else \
         "underparameterized"
     return plotting.plot_loss_panel(ax, table, parameter=parameter, regime=regime, title=title)
@@ -115,8 +123,8 @@ def panel_tolerances(parameter):
     optimum's bootstrap ``stderr``); the finite-size curve comes from an iterative solver.
     """
     tol = {(kind, col): (MINIMISER_RTOL, MINIMISER_ATOL) for kind in ("optimum_theory", "optimum_simulation")
-           for col in ("value", parameter, "stderr")}
-    tol[("theory_finite", "mean")] = (ITERATIVE_RTOL, 0.0)
+           for col in (parameter, "stderr")}
+    tol[("theory_finite", "theory_finite")] = (ITERATIVE_RTOL, 0.0)
     return tol
 
 

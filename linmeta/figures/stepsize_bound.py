@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from linmeta.experiments import optimal_alpha_t, plot_optimal_alpha_t, plot_stepsize_bound, stepsize_bound
-from linmeta.figures.base import stamp
+from linmeta.figures.base import draw_table, stamp
 
 __all__ = ["compute_stepsize_bound", "draw_stepsize_bound"]
 
@@ -30,8 +30,15 @@ def compute_stepsize_bound(seed=0, runs_scale=1.0, progress=None):
 
 
 def draw_stepsize_bound(fig, table):
-    """Draw step of the ``stepsize_bound`` figure: product norms (left), optimal ``alpha_t`` (right)."""
+    """Draw step of the ``stepsize_bound`` figure: product norms (left), optimal ``alpha_t`` (right).
+
+    Any other table in linmeta's layout (no ``kind`` column: a curve or a sweep) is drawn as the loss against
+    its varied parameter, simulation and theory, on the right.
+    """
     a, b = fig.subplots(1, 2)
+    if "kind" not in table.columns:
+        a.set_axis_off()
+        return {"table": draw_table(b, table)}
     bound = table[table["kind"] == "bound"].copy()
     bound["converges"] = bound["converges"].astype(bool)
     out = {"bound": plot_stepsize_bound(a, bound),

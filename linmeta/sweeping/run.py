@@ -60,16 +60,16 @@ _FLOAT_WARNING = re.compile(r"^(overflow|invalid value) encountered")
 
 
 def theory_values(prob):
-    """The theory columns of one cell: ``{"theory": ..., "theory_printed": ..., "note": ...}``.
+    """The theory columns of one cell: ``{"theory_leading": ..., "theory_printed": ..., "note": ...}``.
 
-    ``theory`` is :func:`linmeta.theory.test_loss` (the leading order of the
-    problem's regime).  ``theory_printed`` is its ``form="printed"`` variant
+    ``theory_leading`` is :func:`linmeta.theory.test_loss` (the leading order
+    of the problem's regime).  ``theory_printed`` is its ``form="printed"`` variant
     (Theorem 2 as printed in the talk, docs: theory, T2), which exists for
     one-step MAML in the under-parameterised regime only; elsewhere it is NaN.
-    If the theory has no closed form for the problem's algorithm
-    (``NotImplementedError``, e.g. first-order MAML or iMAML) or no finite
-    value (:class:`linmeta.NonFiniteResultError`), ``theory`` is NaN and
-    ``note`` says why (the exception's message).  Every other error
+    Both come from :func:`linmeta.theory.value_or_reason`: if the theory has
+    no closed form for the problem's algorithm (e.g. first-order MAML or
+    iMAML) or no finite value (:class:`linmeta.NonFiniteResultError`), the
+    value is NaN and ``note`` gives the reason.  Every other error
     propagates: a failing formula is a bug, never a NaN.
 
     Parameters
@@ -84,22 +84,22 @@ def theory_values(prob):
     --------
     >>> import linmeta as lm
     >>> v = theory_values(lm.presets.FIG2)
-    >>> round(v["theory"], 6), v["theory_printed"], v["note"]
+    >>> round(v["theory_leading"], 6), v["theory_printed"], v["note"]
     (0.721819, nan, '')
-    >>> theory_values(lm.presets.FIG3.replace(algorithm="fomaml"))["note"][:44]
-    'theory: no closed-form theory for algorithm='
+    >>> theory_values(lm.presets.FIG3.replace(algorithm="fomaml"))["note"][:52]
+    'theory_leading: no closed-form theory for algorithm='
     """
-    out = {"theory": float("nan"), "theory_printed": float("nan"), "note": ""}
-    try:
-        out["theory"] = float(theory.test_loss(prob))
-    except (NotImplementedError, NonFiniteResultError) as err:
-        out["note"] = "theory: " + " ".join(str(err).split())
+    out = {"theory_leading": float("nan"), "theory_printed": float("nan"), "note": ""}
+    leading = theory.value_or_reason("test_loss", prob, not_finite="reason")
+    if leading.reason:
+        out["note"] = "theory_leading: " + leading.reason
         return out
-    if prob.algorithm == "maml" and prob.n_steps == 1 and prob.regime == "underparameterized":
-        try:
-            out["theory_printed"] = float(theory.test_loss(prob, form="printed"))
-        except NonFiniteResultError as err:
-            out["note"] = "theory_printed: " + " ".join(str(err).split())
+    out["theory_leading"] = float(leading.value)
+    printed = theory.value_or_reason("test_loss", prob, form="printed", not_finite="reason")
+    if printed.reason and printed.defined:
+        out["note"] = "theory_printed: " + printed.reason
+    elif not printed.reason:
+        out["theory_printed"] = float(printed.value)
     return out
 
 
@@ -187,7 +187,8 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         same arguments: header and every row are validated
         (:func:`linmeta.sweeping.table.recognise`).  A file that is not such a
         sweep (a text, binary or empty file, other columns, other arguments,
-        CRLF line endings, a last line that is not the start of one of its
+        a sweep written in the column layout of an earlier linmeta, CRLF line
+        endings, a last line that is not the start of one of its
         rows) or that holds an invalid row (a non-number or negative ``mean``,
         an unknown ``status``, parameters that do not match the row's
         ``cell_key``, numbers that do not match the row's ``digest``, ...) is
@@ -218,12 +219,15 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
     Returns
     -------
     pandas.DataFrame
-        One row per cell, in grid order: the grid fields, ``theory``,
-        ``theory_printed``, ``mean``, ``stderr``, ``n_runs``, ``seed``,
-        ``method``, ``status`` (``"ok"``, ``"skipped"`` or ``"error"``),
-        ``note``, the other problem fields, ``w0_norm``, ``start_distance``,
-        ``linmeta_version``, ``cell_key``, ``digest`` (a fingerprint of the
-        row's numbers, :func:`linmeta.sweeping.table.row_digest`).
+        One row per cell, in grid order, in linmeta's one table layout (that
+        of :func:`linmeta.simulate_curve`): every scalar problem field,
+        ``w0_norm``, ``start_distance``, ``mean``, ``stderr``, ``n_runs``,
+        ``seed``, ``method``, then ``theory_leading``
+        (:func:`linmeta.theory.test_loss`), ``theory_printed`` (its printed
+        form, :func:`theory_values`), ``status`` (``"ok"``, ``"skipped"`` or
+        ``"error"``), ``note``, ``linmeta_version``, ``cell_key``, ``digest``
+        (a fingerprint of the row's numbers,
+        :func:`linmeta.sweeping.table.row_digest`).
         ``table.attrs`` holds ``"computed"`` (cells simulated by this call),
         ``"reused"`` (cells read back from ``out``), ``"skipped"`` (the
         ``(changes, note)`` of cells at the interpolation threshold) and
@@ -278,9 +282,10 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
     rows = []
     for changes, q, note in cells:
         row = {k: changes.get(k, getattr(prob, k)) for k in PARAMS}
-        row.update(theory=float("nan"), theory_printed=float("nan"), mean=float("nan"), stderr=float("nan"),
-                   n_runs=n_runs, seed=seed, method=method, status="ok" if q is not None else "skipped", note=note,
-                   w0_norm=float(np.linalg.norm(prob.w0)), start_distance=float(np.linalg.norm(prob.start_offset)),
+        row.update(w0_norm=float(np.linalg.norm(prob.w0)), start_distance=float(np.linalg.norm(prob.start_offset)),
+                   mean=float("nan"), stderr=float("nan"), n_runs=n_runs, seed=seed, method=method,
+                   theory_leading=float("nan"), theory_printed=float("nan"),
+                   status="ok" if q is not None else "skipped", note=note,
                    linmeta_version=__version__, cell_key=cell_key(prob, changes, n_runs, seed, method), digest="")
         if q is not None:
             warn_if_infinite_moments(q, stacklevel=2)  # once per cell, here in the caller's process
@@ -289,7 +294,7 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
                 row.update(theory_values(q))
         row["digest"] = tables.row_digest(row["cell_key"], row["status"], row["mean"], row["stderr"], row["note"])
         rows.append(row)
-    table = pd.DataFrame(rows, columns=tables.columns(names))
+    table = pd.DataFrame(rows, columns=tables.columns())
     skipped = [(c, n) for c, q, n in cells if q is None]
 
     file = OutFile(out) if out is not None else None

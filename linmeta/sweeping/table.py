@@ -46,6 +46,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from linmeta._tidy import PROBLEM_COLUMNS, SIMULATION_COLUMNS
 from linmeta.sweeping.errors import SweepArgumentError
 from linmeta.sweeping.grid import PARAMS
 
@@ -53,8 +54,9 @@ __all__ = ["RESULT_COLUMNS", "STATUSES", "THEORY_COLUMNS", "columns", "read_tabl
            "Recognised", "row_digest", "error_note", "rows_text", "size_limit", "ordered",
            "file_kind"]
 
-THEORY_COLUMNS = ("theory", "theory_printed")
-RESULT_COLUMNS = (*THEORY_COLUMNS, "mean", "stderr", "n_runs", "seed", "method", "status", "note")
+THEORY_COLUMNS = ("theory_leading", "theory_printed")
+#: After the problem columns: the simulation, the theory by approximation, the cell's status and note.
+RESULT_COLUMNS = (*SIMULATION_COLUMNS, *THEORY_COLUMNS, "status", "note")
 #: ``"ok"``: simulated; ``"skipped"``: an interpolation-threshold cell; ``"error"``: no finite estimate.
 STATUSES = ("ok", "skipped", "error")
 #: Columns read as text by :func:`read_table` (hexadecimal fingerprints such as ``"0123e456..."``).
@@ -67,17 +69,15 @@ _ERROR = "error: "
 _LIMIT_SLACK = 4096                           # bytes per row beyond its known fields: two numbers, a digest, a note
 
 
-def columns(grid_names):
-    """The table's columns for a grid over ``grid_names``.
+def columns(grid_names=None):
+    """The columns of every sweep table: :func:`linmeta.simulate_curve`'s, then the sweep's own.
 
-    Examples
-    --------
-    >>> columns(["alpha_t"])[:4], columns(["alpha_t"])[-2:]
-    (['alpha_t', 'theory', 'theory_printed', 'mean'], ['cell_key', 'digest'])
+    ``grid_names`` does not change them.
+
+    >>> columns()[:2], columns()[14:16], columns()[19:21], columns()[-1]
+    (['p', 'm'], ['mean', 'stderr'], ['theory_leading', 'theory_printed'], 'digest')
     """
-    rest = [k for k in PARAMS if k not in grid_names]
-    return [*grid_names, *RESULT_COLUMNS, *rest, "w0_norm", "start_distance", "linmeta_version", "cell_key",
-            "digest"]
+    return [*PROBLEM_COLUMNS, *RESULT_COLUMNS, "linmeta_version", "cell_key", "digest"]
 
 
 def read_table(data):
@@ -423,9 +423,12 @@ def recognise(out, table, rekey, data):
                       "back (e.g. dos2unix) or choose another file")
     if first == ",".join(cols[:-1]):
         raise _refuse(out, "was written by an earlier linmeta (no digest column); choose another file")
+    if {"theory", "cell_key", "digest"} <= set(first.split(",")):
+        raise _refuse(out, "was written by an earlier linmeta (its columns are in the layout before the "
+                      "'theory_leading' column); choose another file")
     if not complete or complete[0] != header:
-        raise _refuse(out, f"has different columns (a different grid, or not a linmeta sweep; first line "
-                      f"{first[:60]!r}); choose another file")
+        raise _refuse(out, f"has different columns (not a linmeta sweep; first line {first[:60]!r}); "
+                      "choose another file")
     done = {}
     for n, line in enumerate(complete[1:], start=2):
         try:

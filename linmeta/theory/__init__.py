@@ -3,6 +3,8 @@
 Leading-order average test loss of theorem 1 (over-parameterised, ``p > n_v m``)
 and theorem 2 (under-parameterised, ``p < n_v m``), the expected distance
 ``E|omega* - w0|^2`` they rest on, optimal rates and the functions ``g1..g4``.
+:func:`value_or_reason` is the front door used by the CLI, sweeps and figures:
+a value, or the documented reason why there is none.
 The formulas are derived with sympy in ``derivations/`` and emitted as NumPy
 code into ``_generated.py`` (``python derivations/emit.py``); sympy is never
 imported at runtime.
@@ -25,6 +27,8 @@ from linmeta.moments import InfiniteMomentWarning
 from linmeta.theory._leading import (
     APPROXIMATIONS, FORMS, expected_distance, g, optimal_alpha_r, optimal_alpha_t, test_loss,
 )
+from linmeta.theory._available import QUANTITIES, TheoryValue, value_or_reason
 
 __all__ = ["test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r", "g", "FORMS", "APPROXIMATIONS",
-           "InfiniteMomentWarning"]
+           "InfiniteMomentWarning",
+           "value_or_reason", "TheoryValue", "QUANTITIES"]
