@@ -67,7 +67,7 @@ import pandas as pd
 
 from linmeta import _formula
 from linmeta._checks import check_int
-from linmeta._rng import check_seed
+from linmeta._sim.rng import check_seed
 from linmeta.estimate import METHODS
 from linmeta.problem import Problem
 from linmeta.sweeping import cells_of, sweep

@@ -18,9 +18,9 @@ import pandas as pd
 
 from linmeta import presets, sampling
 from linmeta._checks import check_int
-from linmeta._rng import check_seed
+from linmeta._sim.rng import check_seed
 from linmeta.bounds import product_norm, smoothness, step_size_bound
-from linmeta._engine import run_losses
+from linmeta._sim.engine import run_losses
 from linmeta.maml import meta_system, meta_train
 from linmeta.optimum import simulate_optimum
 

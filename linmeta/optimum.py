@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import interpolate, optimize, special
 
 from linmeta._checks import check_int, check_real
-from linmeta._rng import check_seed, run_rng
+from linmeta._sim.rng import check_seed, run_rng
 from linmeta.estimate import check_method, losses_over_runs, non_finite_error
 from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance

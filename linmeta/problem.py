@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from linmeta._budget import check_vectors_fit
+from linmeta._sim.budget import check_vectors_fit
 from linmeta._checks import check_int, check_real, check_vector
 from linmeta.inner_maps import INNER_MAPS
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linmeta._rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
+from linmeta._sim.rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
 from linmeta._checks import check_int  # noqa: F401
 
 __all__ = ["TaskBatch", "sample_tasks"]
@@ -136,7 +136,7 @@ def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1, sampler=
     products of (input along the relevant direction, noise): ``vv`` and
     ``gg`` (chi-square, ``n_r`` and ``n_te`` degrees of freedom),
     ``rest_r`` and ``rest_te`` (``n_r - 1`` and ``n_te - 1``), ``b_r`` and
-    ``b_te`` (normal).  See :func:`linmeta._kernels.protocol_losses_projected`
+    ``b_te`` (normal).  See :func:`linmeta._sim.kernels.protocol_losses_projected`
     for why this has the protocol's distribution exactly.
     """
     if sampler == "projected":
@@ -156,9 +156,9 @@ def sample_tasks(prob, seed=0, *, run=0):
         Run index: ``sample_tasks(prob, seed, run=i)`` is exactly the
         meta-training set that run ``i`` of ``simulate(prob, seed=seed)`` uses
         on the direct route; over-parameterised problems with ``p`` at least
-        twice the rows of a run plus one (:func:`linmeta._budget.gram_route`)
+        twice the rows of a run plus one (:func:`linmeta._sim.budget.gram_route`)
         are simulated from sufficient statistics of the same law
-        (:mod:`linmeta._gram_sampler`), which hold no ``p``-vectors.
+        (:mod:`linmeta._sim.gram_sampler`), which hold no ``p``-vectors.
 
     Returns
     -------

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from linmeta import __version__, theory
 from linmeta._checks import check_int
-from linmeta._rng import check_seed
+from linmeta._sim.rng import check_seed
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve
 from linmeta.inner_maps import check_curve_field

@@ -20,7 +20,12 @@ import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from linmeta import _budget, _gram_sampler, _kernels, _kernels_erm, _kernels_variants, sampling
+from linmeta import sampling
+from linmeta._sim import budget as _budget
+from linmeta._sim import gram_sampler as _gram_sampler
+from linmeta._sim import kernels as _kernels
+from linmeta._sim import kernels_erm as _kernels_erm
+from linmeta._sim import kernels_variants as _kernels_variants
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.loss import loss_from_distance
 from linmeta.maml import COND_WARN, IllConditionedWarning
@@ -35,7 +40,7 @@ def solve(prob, draws, alpha_ts, want_delta=False, start=None):
 
     ``draws`` may be in ``p`` coordinates (:func:`linmeta.sampling.draw_training`)
     or in the ``n + 1`` coordinates of the sufficient-statistic sampler
-    (:func:`linmeta._gram_sampler.draw_training`, with its ``start``); ``p``
+    (:func:`linmeta._sim.gram_sampler.draw_training`, with its ``start``); ``p``
     (``nu / sqrt(p)``, the regime) is always ``prob.p``.
 
     Returns
@@ -94,9 +99,9 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
 
     The engine behind :func:`linmeta.simulate` and
     :func:`linmeta.simulate_curve`; inputs are assumed validated.
-    ``route`` (:func:`linmeta._budget.gram_route`): the draws come from the
+    ``route`` (:func:`linmeta._sim.budget.gram_route`): the draws come from the
     direct sampler or, over-parameterised with ``p`` well above the rows of
-    a run, from sufficient statistics (:mod:`linmeta._gram_sampler`); both
+    a run, from sufficient statistics (:mod:`linmeta._sim.gram_sampler`); both
     have the same distribution, each fixed by the seed.
     """
     workers = numba.get_num_threads()

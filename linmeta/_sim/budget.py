@@ -1,6 +1,6 @@
 """Cost model of a simulation: memory per chunk, total work, refusal before allocating.
 
-The Monte Carlo engine (:func:`linmeta._engine.run_losses`) works in chunks
+The Monte Carlo engine (:func:`linmeta._sim.engine.run_losses`) works in chunks
 of runs.  A chunk holds
 
 * the standard-normal draws of its runs (training tasks, and test tasks for
@@ -13,7 +13,7 @@ arrays: the stacked ``k x p`` systems (``k = n_v m``) and the Gram blocks
 when ``p > k``.
 Over-parameterised problems with ``p`` well above the number of Gaussian rows
 of a run are drawn from sufficient statistics instead (:func:`gram_route`,
-:mod:`linmeta._gram_sampler`): every size above then counts ``n + 1``
+:mod:`linmeta._sim.gram_sampler`): every size above then counts ``n + 1``
 coordinates in place of ``p``.
 The per-run losses of the whole simulation (``n_runs x A x B`` values, kept in
 :attr:`linmeta.Estimate.values`) are held in memory until the end.
@@ -74,7 +74,7 @@ GRAM_FACTOR = 2
 
 
 def gram_route(prob, method="exact", test_sampler="projected", route="auto") -> bool:
-    """Whether the meta-training draws come from sufficient statistics (:mod:`linmeta._gram_sampler`).
+    """Whether the meta-training draws come from sufficient statistics (:mod:`linmeta._sim.gram_sampler`).
 
     Only over-parameterised problems (``p > n_v m``), and not with the full
     protocol test sampler (it draws every input in ``p`` coordinates).
@@ -197,7 +197,7 @@ def thread_doubles(prob, method="exact", test_sampler="projected", route="auto")
     s = min(k, p)
     out = 2.0 * k * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
     if prob.algorithm != "imaml" and not (prob.algorithm == "maml" and prob.n_steps == 1):
-        from linmeta._kernels_variants import POLY_DOUBLES, poly_doubles  # noqa: PLC0415
+        from linmeta._sim.kernels_variants import POLY_DOUBLES, poly_doubles  # noqa: PLC0415
 
         # the products the N-step kernel may build once per run for all rates
         out += min(POLY_DOUBLES, poly_doubles(p, m, n_t, n_v, prob.n_steps, prob.algorithm == "fomaml", p > k))
@@ -244,7 +244,7 @@ def factored_under(p, m, n_t, n_v):
     blocks instead of ``n_v``-row ones.  Multiplications per task beyond
     ``C_i`` and ``C_i^T X_v,i`` (or ``Q_i``): ``n_t^2 (n_v + p) + 2 n_t p^2``
     through the factors against ``1.5 n_v p^2`` through ``Q``.  The kernels
-    (:mod:`linmeta._kernels`) take the route this chooses.
+    (:mod:`linmeta._sim.kernels`) take the route this chooses.
 
     Examples
     --------
@@ -285,8 +285,8 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
 
 
 def _poly(prob, p, n_alpha_t):
-    """Whether the variant kernels build their products once for all rates (:func:`linmeta._kernels_variants.poly_cheaper`)."""
-    from linmeta._kernels_variants import poly_cheaper  # noqa: PLC0415
+    """Whether the variant kernels build their products once for all rates (:func:`.kernels_variants.poly_cheaper`)."""
+    from linmeta._sim.kernels_variants import poly_cheaper  # noqa: PLC0415
 
     return prob.algorithm != "imaml" and poly_cheaper(p, prob.m, prob.n_t, prob.n_v, prob.n_steps, n_alpha_t,
                                                       prob.algorithm == "fomaml", p > prob.k)

@@ -9,11 +9,11 @@ training points then the validation points: the rows of
   ``omega* - w0 = start + X^T mu`` with ``(X X^T) mu = r - X start``;
 * under-parameterised: ``(X^T X) (omega* - w0) = X^T r``.
 
-Same conventions as :mod:`linmeta._kernels`: standard-normal draws in (the
+Same conventions as :mod:`linmeta._sim.kernels`: standard-normal draws in (the
 same draws as every other algorithm, so runs are paired across algorithms),
 shifted coordinates (``w0 = 0``), ``prange`` over runs with per-run output
 slots, products in BLAS and the Cholesky factorisation in LAPACK
-(:mod:`linmeta._linalg`, one library thread per worker): bit-for-bit
+(:mod:`linmeta._sim.linalg`, one library thread per worker): bit-for-bit
 independent of the thread count.  No validation, no randomness.  ERM reads no
 ``alpha_t``: one solve per run, copied to every column.  The plain-NumPy twin
 :func:`erm_deltas_numpy` is the test oracle.
@@ -23,8 +23,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta import _linalg
-from linmeta._linalg import jit
+from linmeta._sim import linalg as _linalg
+from linmeta._sim.linalg import jit
 
 __all__ = ["erm_deltas_numpy", "erm_solve"]
 

@@ -17,7 +17,7 @@ independent entries ``L_jj^2 ~ chi2_{p - 1 - j}`` (``j = 0 .. n - 1``) and
 ``rows = [z | L]`` (``n x (n + 1)``),  ``start = |d| e_1``,
 
 with exactly the joint law of all their inner products.  The kernels
-(:mod:`linmeta._kernels`, :mod:`linmeta._kernels_variants`) take these
+(:mod:`linmeta._sim.kernels`, :mod:`linmeta._sim.kernels_variants`) take these
 ``(n + 1)``-dimensional rows as ``X_t``, ``X_v`` and ``g`` (with ``nu_s =
 nu/sqrt(p)`` of the real ``p``): every inner map they build lives in the span
 of the data and ``start``, so ``|omega* - w0|^2`` and ``omega* - w0`` (in these
@@ -31,7 +31,7 @@ standard normals and its squared norm orthogonal to it is ``chi2_{p - n - 1}``
 there).
 
 Streams: run ``i`` draws from ``run_rng(seed, i, TRAIN_GRAM)`` and
-``run_rng(seed, i, TEST_GRAM)`` (indices 3 and 4, after :mod:`linmeta._rng`'s
+``run_rng(seed, i, TEST_GRAM)`` (indices 3 and 4, after :mod:`linmeta._sim.rng`'s
 ``TRAIN, TEST, TEST_PROJECTED = 0, 1, 2``).
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ import weakref
 
 import numpy as np
 
-from linmeta._rng import run_rng
+from linmeta._sim.rng import run_rng
 from linmeta.sampling import _THREADED_DRAWS, _executor, _projected_test_dfs
 
 __all__ = [

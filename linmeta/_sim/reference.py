@@ -19,7 +19,7 @@ __all__ = ["run_losses"]
 
 def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50,
                test_sampler="projected"):
-    """Per-run test losses, (R, A, B); same contract as :func:`linmeta._engine.run_losses`."""
+    """Per-run test losses, (R, A, B); same contract as :func:`linmeta._sim.engine.run_losses`."""
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
     score = _protocol_one if test_sampler == "full" else partial(_protocol_one_projected, n_te=n_test_points)
     for j, run in enumerate(runs):
@@ -50,7 +50,7 @@ def _protocol_one(omega, prob, test, alpha_r):
 
 
 def _protocol_one_projected(omega, prob, test, alpha_r, n_te):
-    """The projected protocol (:func:`linmeta._kernels.protocol_losses_projected`), written out per task."""
+    """The projected protocol (:func:`linmeta._sim.kernels.protocol_losses_projected`), written out per task."""
     losses = []
     c = alpha_r / prob.n_r
     for t in range(test["g"].shape[1]):

@@ -1,8 +1,8 @@
 """Numba kernels for N-step MAML, first-order MAML and iMAML over simulation runs (docs: theory, B1, I1, F1).
 
-Same conventions as :mod:`linmeta._kernels`: standard-normal draws in, shifted
+Same conventions as :mod:`linmeta._sim.kernels`: standard-normal draws in, shifted
 coordinates (``w0 = 0``), ``prange`` over runs with per-run output slots,
-products in BLAS and factorisations in LAPACK (:mod:`linmeta._linalg`, one
+products in BLAS and factorisations in LAPACK (:mod:`linmeta._sim.linalg`, one
 library thread per worker), so results are bit-for-bit independent of the
 thread count.  No validation, no randomness.  Which algorithm a code means is
 decided by :data:`linmeta.inner_maps.INNER_MAPS`.
@@ -47,8 +47,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta import _linalg
-from linmeta._linalg import jit
+from linmeta._sim import linalg as _linalg
+from linmeta._sim.linalg import jit
 
 __all__ = ["POLY_DOUBLES", "poly_cheaper", "poly_doubles", "variant_deltas_numpy", "variant_solve"]
 

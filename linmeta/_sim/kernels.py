@@ -5,17 +5,17 @@ coordinates shifted by ``w0`` (everything depends on ``omega0 - w0`` and
 ``w - w0`` only).  Under ``parallel=True`` each ``prange`` iteration writes
 only its own slots, so results are bit-for-bit independent of the thread
 count; products go to BLAS (``np.dot``) and factorisations to LAPACK
-(:mod:`linmeta._linalg`), which the caller pins to one thread per worker.
+(:mod:`linmeta._sim.linalg`), which the caller pins to one thread per worker.
 Plain-NumPy twins used as test oracles and benchmark baselines live in
-``linmeta._reference``.
+``linmeta._sim.reference``.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from linmeta import _budget, _linalg
-from linmeta._linalg import jit
+from linmeta._sim import budget as _budget, linalg as _linalg
+from linmeta._sim.linalg import jit
 
 
 @jit
@@ -63,7 +63,7 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_de
       ``p x p`` matrix, and no ``p``-vector unless ``want_delta``;
     * under-parameterised: ``G = Z^T Z`` (``p x p``), ``omega* - w0 = G^{-1} Z^T r``;
       ``P^T Q`` and ``Q^T Q`` go through the tasks' ``n_t``-row factors when
-      :func:`linmeta._budget.factored_under` says that is cheaper (``Q`` is then never formed).
+      :func:`linmeta._sim.budget.factored_under` says that is cheaper (``Q`` is then never formed).
 
     Parameters
     ----------
