@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from linmeta._sim import budget as _budget, linalg as _linalg
+from linmeta._model import labels
 from linmeta._sim.linalg import jit
 
 
@@ -26,9 +27,9 @@ def _task_labels(X_t, e_t, X_v, e_v, u, sigma, y, s):
     ``X_v H = C X_t`` costs ``n_v n_t p`` instead of ``n_t p^2``.
     """
     n_t = X_t.shape[0]
-    y_t = np.dot(X_t, u) + sigma * e_t
+    y_t = labels(X_t, u, e_t, sigma)
     C = np.dot(X_v, X_t.T) / n_t
-    y[:] = np.dot(X_v, u) + sigma * e_v
+    y[:] = labels(X_v, u, e_v, sigma)
     s[:] = np.dot(C, y_t)
     return C
 
