@@ -50,6 +50,7 @@ from linmeta.sweeping import SweepArgumentError, cells_of
 from linmeta._cli_args import (COUNT, POSITIVE, UsageError, Parser, add_command, add_problem_arguments,
                                add_seed, add_threads, parse_grid, parse_set, writing)
 from linmeta import _cli_check
+from linmeta.algorithms._registry import INNER_MAPS, is_one_step_maml
 
 __all__ = ["main", "build_parser", "add_command", "add_problem_arguments", "COMMANDS", "UsageError",
            "parse_set", "parse_grid", "EXIT_STATUS", "EXIT_BROKEN_PIPE"]
@@ -95,14 +96,14 @@ def _theory_dict(prob):
         out["test_loss"] = float(theory.test_loss(prob))
     except NotImplementedError as err:
         notes.append(f"test_loss: {err}")
-    if prob.algorithm == "maml" and prob.n_steps == 1:
+    if is_one_step_maml(prob):
         if prob.regime == "underparameterized":
             out["test_loss_printed"] = float(theory.test_loss(prob, form="printed"))
         out["optimal_alpha_t"] = float(theory.optimal_alpha_t(prob))
         out["optimal_alpha_r"] = float(theory.optimal_alpha_r(prob))
-    elif prob.algorithm == "erm":  # no inner step: alpha_r only
+    elif INNER_MAPS[prob.algorithm].as_maml:  # ERM: no inner step, alpha_r only
         out["optimal_alpha_r"] = float(theory.optimal_alpha_r(prob))
-        notes.append("optimal_alpha_t: algorithm='erm' has no inner step and reads no alpha_t")
+        notes.append(f"optimal_alpha_t: algorithm={prob.algorithm!r} has no inner step and reads no alpha_t")
     else:
         notes.append("optimal_alpha_t, optimal_alpha_r: closed forms exist for one-step MAML only "
                      f"(algorithm={prob.algorithm!r}, n_steps={prob.n_steps})")

@@ -29,7 +29,7 @@ import numpy as np
 from linmeta._sim.budget import check_vectors_fit
 from linmeta._checks import check_int, check_real, check_vector
 from linmeta._model import h
-from linmeta.algorithms._registry import INNER_MAPS, check_problem_fields
+from linmeta.algorithms._registry import INNER_MAPS, MAML, check_problem_fields
 
 __all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "SIZE_MAX",
            "SCALE_MAX", "check_size"]
@@ -134,7 +134,7 @@ class Problem:
     alpha_r: float
     w0: np.ndarray | None = field(default=None, repr=False)
     omega0: np.ndarray | None = field(default=None, repr=False)
-    algorithm: str = "maml"
+    algorithm: str = MAML
     n_steps: int = 1
     lam: float | None = None
 

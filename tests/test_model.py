@@ -4,7 +4,7 @@ import pytest
 
 import linmeta as lm
 from linmeta import _model, sampling
-from linmeta._model import ISOTROPIC, layout_doubles
+from linmeta._model import ISOTROPIC
 from linmeta._sim import budget, gram_sampler
 from linmeta.theory import _generated as gen
 

@@ -44,6 +44,9 @@ import numba
 
 from linmeta._model import layout_doubles, model_of
 from linmeta._sim import gram_sampler
+from linmeta._sim.kernels import factored_under
+from linmeta._sim.kernels_variants import POLY_DOUBLES, poly_cheaper, poly_doubles
+from linmeta.algorithms._registry import INNER_MAPS, uses_one_step_kernel
 
 __all__ = ["Plan", "available_bytes", "check_vectors_fit", "PROBLEM_VECTORS", "thread_doubles", "draw_doubles",
            "run_doubles", "run_flops", "factored_under", "plan", "describe_time", "FLOPS_PER_THREAD", "SECONDS_PER_DRAW",
@@ -99,8 +102,8 @@ def gram_route(prob, method="exact", test_sampler="projected", route="auto") -> 
     if route == "direct" or not valid:
         if route == "gram":
             raise ValueError(f"route='gram' needs p > n_v*m, p > m (1 + n_t + n_v) + 1 = {n1}, an isotropic task model "
-                             f"and not the full protocol test sampler; got p={prob.p}, n_v*m={prob.k}, method={method!r}, "
-                             f"test_sampler={test_sampler!r}")
+                             f"and not the full protocol test sampler; got p={prob.p}, n_v*m={prob.k}, "
+                             f"method={method!r}, test_sampler={test_sampler!r}")
         return False
     return route == "gram" or prob.p >= GRAM_FACTOR * n1
 
@@ -203,8 +206,6 @@ def thread_doubles(prob, method="exact", test_sampler="projected", route="auto")
     out = 2.0 * k * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
     record, one_step = _algorithm(prob)
     if record.polynomial and not one_step:
-        from linmeta._sim.kernels_variants import POLY_DOUBLES, poly_doubles  # noqa: PLC0415
-
         # the products the N-step kernel may build once per run for all rates
         out += min(POLY_DOUBLES, poly_doubles(p, m, n_t, n_v, prob.n_steps, not record.gram, p > k))
     return out
@@ -241,25 +242,6 @@ def run_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_s
     return d + n_alpha_t * (p + 2.0) + 2.0 * n_alpha_t * n_alpha_r
 
 
-def factored_under(p, m, n_t, n_v):
-    """Whether under-parameterised Gram blocks are cheaper through the tasks' ``n_t``-row factors.
-
-    ``Q_i = C_i X_t,i`` with ``C_i = X_v,i X_t,i^T / n_t`` (``n_v x n_t``), so
-    ``P^T Q = sum_i (C_i^T X_v,i)^T X_t,i`` and
-    ``Q^T Q = sum_i X_t,i^T (C_i^T C_i) X_t,i``: products of ``n_t``-row
-    blocks instead of ``n_v``-row ones.  Multiplications per task beyond
-    ``C_i`` and ``C_i^T X_v,i`` (or ``Q_i``): ``n_t^2 (n_v + p) + 2 n_t p^2``
-    through the factors against ``1.5 n_v p^2`` through ``Q``.  The kernels
-    (:mod:`linmeta._sim.kernels`) take the route this chooses.
-
-    Examples
-    --------
-    >>> factored_under(120, 40, 20, 100), factored_under(20, 40, 30, 5)
-    (True, False)
-    """
-    return n_t <= n_v and n_t * n_t * (n_v + p) + 2 * n_t * p * p < 1.5 * n_v * p * p
-
-
 def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
               n_alpha_t=1, n_alpha_r=1, route="auto") -> float:
     """Floating-point operations of one run (leading terms; ``p`` is ``n + 1`` on the sufficient-statistic route)."""
@@ -292,8 +274,6 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
 
 def _poly(prob, p, n_alpha_t):
     """Whether the variant kernels build their products once for all rates (:func:`.kernels_variants.poly_cheaper`)."""
-    from linmeta._sim.kernels_variants import poly_cheaper  # noqa: PLC0415
-
     record = _algorithm(prob)[0]
     return record.polynomial and poly_cheaper(p, prob.m, prob.n_t, prob.n_v, prob.n_steps, n_alpha_t,
                                               not record.gram, p > prob.k)
@@ -301,8 +281,6 @@ def _poly(prob, p, n_alpha_t):
 
 def _algorithm(prob):
     """The algorithm's record (:mod:`linmeta.algorithms`) and whether it runs the one-step kernel."""
-    from linmeta.algorithms._registry import INNER_MAPS, uses_one_step_kernel  # noqa: PLC0415  (they import us)
-
     return INNER_MAPS[prob.algorithm], uses_one_step_kernel(prob)
 
 

@@ -51,7 +51,8 @@ from linmeta._sim import linalg as _linalg
 from linmeta._model import labels, labels_numpy
 from linmeta._sim.linalg import jit
 
-__all__ = ["FIRST_ORDER_STEPS", "PROXIMAL", "STEPS", "POLY_DOUBLES", "poly_cheaper", "poly_doubles", "variant_deltas_numpy", "variant_solve"]
+__all__ = ["FIRST_ORDER_STEPS", "PROXIMAL", "STEPS", "POLY_DOUBLES", "poly_cheaper", "poly_doubles",
+           "variant_deltas_numpy", "variant_solve"]
 
 #: the inner-map kinds the kernels dispatch on: gradient steps (least squares), gradient steps with the
 #: first-order fixed point, the proximal map (declared by the algorithm modules, :mod:`linmeta.algorithms`)
@@ -344,7 +345,8 @@ def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_ste
         or ``Z P^T`` for FOMAML).
     """
     R, m, n_t, p = X_t.shape
-    poly = algo != PROXIMAL and poly_cheaper_jit(p, m, n_t, X_v.shape[2], n_steps, alphas.shape[0], algo == FIRST_ORDER_STEPS, over)
+    poly = algo != PROXIMAL and poly_cheaper_jit(p, m, n_t, X_v.shape[2], n_steps, alphas.shape[0],
+                                                 algo == FIRST_ORDER_STEPS, over)
     for r in numba.prange(R):  # the body is a separate function: parfors must not rewrite its sums
         if poly:
             _poly_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, start, alphas, algo, n_steps, over, want_delta,

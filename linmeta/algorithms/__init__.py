@@ -32,45 +32,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from linmeta.algorithms._registry import INNER_MAPS
+from linmeta.algorithms._registry import INNER_MAPS, inner_map
 from linmeta.algorithms._meta import FOMAML_COND_MAX, first_order_fixed_point, meta_system
 from linmeta.algorithms._meta import meta_gradient as _maml_meta_gradient
 from linmeta.algorithms.imaml import IMAMLResult, imaml_gradient_descent, imaml_meta_gradient
 
 __all__ = ["inner_map", "meta_gradient", "meta_train_fomaml", "imaml_meta_gradient", "imaml_gradient_descent",
            "IMAMLResult", "FOMAML_COND_MAX"]
-
-
-def inner_map(batch, prob):
-    """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for any algorithm.
-
-    ``"maml"`` and ``"fomaml"``: ``N = prob.n_steps`` gradient steps of rate
-    ``alpha_t`` (docs: theory, B1).  ``"imaml"``: the exact proximal solution
-    ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (docs: theory, I1), obtained from
-    a Cholesky factorisation of ``H_i + lam I`` (positive definite since
-    ``lam > 0``); ``alpha_t`` plays no role.  ``"erm"``: no inner step
-    (``A = I``, ``b = 0``); its meta-loss scores the pooled training and
-    validation points (docs: theory, E1).
-
-    Returns
-    -------
-    A : ndarray of shape (m, p, p)
-    b : ndarray of shape (m, p)
-
-    Examples
-    --------
-    >>> import numpy as np, linmeta as lm
-    >>> prob = lm.presets.FIG3.replace(algorithm="imaml", lam=2.0)
-    >>> A, b = lm.algorithms.inner_map(lm.sample_tasks(prob, seed=0), prob)
-    >>> ev = np.linalg.eigvalsh(A[0])          # lam / (eigenvalues of H + lam): in (0, 1]
-    >>> bool(ev.min() > 0 and ev.max() <= 1 + 1e-12)
-    True
-
-    References
-    ----------
-    docs: theory, MAML1, B1, I1, F1.
-    """
-    return INNER_MAPS[prob.algorithm].build(batch, prob)
 
 
 def _validation_inputs(batch):

@@ -54,6 +54,10 @@ class InnerMap:
         Gradient-step maps, polynomials in ``alpha_t`` (the variant kernels may build their products once).
     steps_reason : str
         Why ``n_steps`` must be 1 when the map does not read it.
+    as_maml : callable or None
+        For an algorithm whose closed-form theory is one-step MAML's on another
+        problem: ``as_maml(prob)`` returns that problem (ERM: MAML at
+        ``alpha_t = 0`` with ``n_v`` replaced by ``n_t + n_v``).
     """
 
     name: str
@@ -71,3 +75,4 @@ class InnerMap:
     one_step_kernel: bool = False
     polynomial: bool = False
     steps_reason: str = ""
+    as_maml: Callable | None = None

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from linmeta.algorithms._registry import INNER_MAPS, meta_points
+from linmeta.algorithms._registry import INNER_MAPS, inner_map, meta_points
 
 __all__ = ["IllConditionedWarning", "inner_map", "meta_system", "meta_loss", "meta_gradient", "meta_train", "adapt",
            "first_order_fixed_point", "FOMAML_COND_MAX"]
@@ -33,22 +33,6 @@ FOMAML_COND_MAX = 1e12
 
 class IllConditionedWarning(RuntimeWarning):
     """The meta-training system is too ill-conditioned to trust the solution."""
-
-
-def inner_map(batch, prob):
-    """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i``.
-
-    For ``N = prob.n_steps`` gradient steps of rate ``alpha_t`` on the loss of
-    the ``n_t`` training points, ``A_i = (I - alpha_t H_i)^N`` with
-    ``H_i = X_t,i^T X_t,i / n_t`` (docs: theory, MAML1, B1); every algorithm's
-    map comes from the table :data:`linmeta.inner_maps.INNER_MAPS`.
-
-    Returns
-    -------
-    A : ndarray of shape (m, p, p)
-    b : ndarray of shape (m, p)
-    """
-    return INNER_MAPS[prob.algorithm].build(batch, prob)
 
 
 def meta_system(batch, prob):

@@ -12,11 +12,13 @@ import numpy as np
 from linmeta.algorithms import erm, fomaml, imaml, maml
 from linmeta.algorithms._base import InnerMap
 
-__all__ = ["INNER_MAPS", "InnerMap", "check_curve_field", "check_problem_fields", "entry", "inner_map",
-           "meta_points", "uses_one_step_kernel"]
+__all__ = ["INNER_MAPS", "InnerMap", "MAML", "check_curve_field", "check_problem_fields", "entry", "inner_map",
+           "is_one_step_maml", "meta_points", "uses_one_step_kernel"]
 
 #: The table: ``Problem.algorithm`` -> :class:`InnerMap`.
 INNER_MAPS = {module.ENTRY.name: module.ENTRY for module in (maml, fomaml, imaml, erm)}
+#: The paper's algorithm: ``Problem``'s default and the subject of the closed-form theorems.
+MAML = maml.ENTRY.name
 
 
 def entry(prob) -> InnerMap:
@@ -25,28 +27,49 @@ def entry(prob) -> InnerMap:
 
 
 def inner_map(batch, prob):
-    """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for ``prob.algorithm``.
+    """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for any algorithm.
+
+    ``"maml"`` and ``"fomaml"``: ``N = prob.n_steps`` gradient steps of rate
+    ``alpha_t`` (docs: theory, B1).  ``"imaml"``: the exact proximal solution
+    ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (docs: theory, I1), obtained from
+    a Cholesky factorisation of ``H_i + lam I`` (positive definite since
+    ``lam > 0``); ``alpha_t`` plays no role.  ``"erm"``: no inner step
+    (``A = I``, ``b = 0``); its meta-loss scores the pooled training and
+    validation points (docs: theory, E1).
+
+    Returns
+    -------
+    A : ndarray of shape (m, p, p)
+    b : ndarray of shape (m, p)
 
     Examples
     --------
     >>> import numpy as np, linmeta as lm
-    >>> from linmeta.algorithms._registry import inner_map
-    >>> prob = lm.presets.FIG3.replace(alpha_t=0.0)
-    >>> A, b = inner_map(lm.sample_tasks(prob, seed=0), prob)     # no step: the identity
-    >>> bool(np.array_equal(A[0], np.eye(30))), float(abs(b).max())
-    (True, 0.0)
+    >>> prob = lm.presets.FIG3.replace(algorithm="imaml", lam=2.0)
+    >>> A, b = lm.algorithms.inner_map(lm.sample_tasks(prob, seed=0), prob)
+    >>> ev = np.linalg.eigvalsh(A[0])          # lam / (eigenvalues of H + lam): in (0, 1]
+    >>> bool(ev.min() > 0 and ev.max() <= 1 + 1e-12)
+    True
+
+    References
+    ----------
+    docs: theory, MAML1, B1, I1, F1.
     """
     return INNER_MAPS[prob.algorithm].build(batch, prob)
 
 
-def uses_one_step_kernel(prob):
-    """Whether ``prob`` runs the dedicated one-step kernel (Gram matrix quadratic in ``alpha_t``; Theorems 1-2).
+def is_one_step_maml(prob):
+    """Whether ``prob`` is one-step MAML: the dedicated kernel (Gram matrix quadratic in ``alpha_t``), Theorems 1-2.
 
     >>> import linmeta as lm
-    >>> uses_one_step_kernel(lm.presets.FIG3), uses_one_step_kernel(lm.presets.FIG3.replace(n_steps=2))
+    >>> is_one_step_maml(lm.presets.FIG3), is_one_step_maml(lm.presets.FIG3.replace(n_steps=2))
     (True, False)
     """
     return INNER_MAPS[prob.algorithm].one_step_kernel and prob.n_steps == 1
+
+
+#: the simulation's name for :func:`is_one_step_maml`
+uses_one_step_kernel = is_one_step_maml
 
 
 def meta_points(batch, prob):

@@ -136,6 +136,12 @@ def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
                                  inner_tol, cg_tol, max_cg=10 * p)
 
 
+def _validation_smoothness(batch):
+    """``L_v = max_i lambda_max(X_v,i^T X_v,i / n_v)``: :func:`linmeta.bounds.smoothness` of the validation data."""
+    X = batch.X_v
+    return float(np.linalg.eigvalsh(np.einsum("mni,mnj->mij", X, X) / X.shape[1])[:, -1].max())
+
+
 def _check_imaml(prob):
     if prob.algorithm != "imaml":
         raise ValueError(f"prob.algorithm must be 'imaml'; got {prob.algorithm!r}")
@@ -193,9 +199,7 @@ def imaml_gradient_descent(batch, prob, *, outer_step=None, tol=1e-11, max_iter=
     tol = check_real(tol, "tol", min_val=0, strict=True)
     max_iter = check_int(max_iter, "max_iter", min_val=1)
     if outer_step is None:
-        from linmeta.bounds import smoothness  # noqa: PLC0415  (bounds reads the meta-system, built from this table)
-
-        outer_step = 1.0 / smoothness(batch, data="validation").L
+        outer_step = 1.0 / _validation_smoothness(batch)
     outer_step = check_real(outer_step, "outer_step", min_val=0, strict=True)
     m, p = batch.m, batch.p
     omega = (prob.omega0 if omega_init is None else np.asarray(omega_init, float)).copy()

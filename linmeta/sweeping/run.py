@@ -45,7 +45,7 @@ from linmeta._checks import check_int
 from linmeta._sim.rng import check_seed
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve
-from linmeta.inner_maps import check_curve_field
+from linmeta.algorithms._registry import check_curve_field, is_one_step_maml
 from linmeta.moments import InfiniteMomentWarning, warn_if_infinite_moments
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
 from linmeta.sweeping import table as tables
@@ -94,7 +94,7 @@ def theory_values(prob):
     except (NotImplementedError, NonFiniteResultError) as err:
         out["note"] = "theory: " + " ".join(str(err).split())
         return out
-    if prob.algorithm == "maml" and prob.n_steps == 1 and prob.regime == "underparameterized":
+    if is_one_step_maml(prob) and prob.regime == "underparameterized":
         try:
             out["theory_printed"] = float(theory.test_loss(prob, form="printed"))
         except NonFiniteResultError as err:

@@ -50,6 +50,7 @@ from scipy.optimize import brentq
 from numba import njit
 from scipy.special import gammaln, roots_genlaguerre
 
+from linmeta.algorithms._registry import is_one_step_maml
 from linmeta.theory import _generated_finite as _gen
 from linmeta.theory._wishart import raw_moment
 
@@ -716,7 +717,7 @@ def _args(prob):
 
 
 def _check(prob):
-    if prob.algorithm != "maml" or prob.n_steps != 1:
+    if not is_one_step_maml(prob):
         raise ValueError(f"the finite-size theory covers one-step MAML only; got algorithm={prob.algorithm!r}, n_steps={prob.n_steps}")
     if prob.regime == "underparameterized" and prob.k < prob.p + 4:
         raise ValueError(f"finite-size theory needs n_v * m >= p + 4 in the underparameterized regime; got p={prob.p}, n_v * m={prob.k}")
