@@ -119,3 +119,27 @@ def test_imaml_default_outer_step_is_one_over_the_validation_smoothness():
     assert imaml._validation_smoothness(batch) == lm.bounds.smoothness(batch, data="validation").L
     res = lm.algorithms.imaml_gradient_descent(batch, prob, max_iter=1)
     assert res.outer_step == 1.0 / lm.bounds.smoothness(batch, data="validation").L
+
+
+def test_algorithm_names_are_spelled_in_code_only_under_linmeta_algorithms():
+    """String constants (docstrings aside) naming an algorithm live in ``linmeta/algorithms/`` only."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(lm.__file__).parent
+    names = set(INNER_MAPS)
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.parent.name == "algorithms" or path.name.startswith("_generated"):
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and id(node) not in docstrings and isinstance(node.value, str):
+                words = set(node.value.replace("'", " ").replace('"', " ").replace("=", " ").split())
+                if words & names:
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value[:60]!r}")
+    assert not found, "\n".join(found)
