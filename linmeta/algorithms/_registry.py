@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from linmeta.algorithms import erm, fomaml, imaml, maml
+from linmeta.algorithms.erm import ENTRY as ERM
+from linmeta.algorithms.fomaml import ENTRY as FOMAML
+from linmeta.algorithms.imaml import ENTRY as IMAML
+from linmeta.algorithms.maml import ENTRY as ONE_OR_N_STEPS
 from linmeta.algorithms._base import InnerMap
 
 __all__ = ["INNER_MAPS", "InnerMap", "MAML", "check_curve_field", "check_problem_fields", "entry", "inner_map",
            "is_one_step_maml", "meta_points", "uses_one_step_kernel"]
 
 #: The table: ``Problem.algorithm`` -> :class:`InnerMap`.
-INNER_MAPS = {module.ENTRY.name: module.ENTRY for module in (maml, fomaml, imaml, erm)}
+INNER_MAPS = {record.name: record for record in (ONE_OR_N_STEPS, FOMAML, IMAML, ERM)}
 #: The paper's algorithm: ``Problem``'s default and the subject of the closed-form theorems.
-MAML = maml.ENTRY.name
+MAML = ONE_OR_N_STEPS.name
 
 
 def entry(prob) -> InnerMap:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from linmeta._sim import kernels_erm
-from linmeta.algorithms import maml
+from linmeta.algorithms.maml import ENTRY as MAML_ENTRY
 from linmeta.algorithms._base import InnerMap
 
 __all__ = ["ENTRY", "as_maml", "identity"]
@@ -33,7 +33,7 @@ def as_maml(prob):
     >>> q.algorithm, q.alpha_t, q.n_v, q.k
     ('maml', 0.0, 30, 1200)
     """
-    return prob.replace(algorithm=maml.ENTRY.name, alpha_t=0.0, n_v=prob.n_t + prob.n_v, n_steps=1, lam=None)
+    return prob.replace(algorithm=MAML_ENTRY.name, alpha_t=0.0, n_v=prob.n_t + prob.n_v, n_steps=1, lam=None)
 
 
 def _solve(prob, args, over, want_delta, dist2, delta, cond):
