@@ -20,6 +20,15 @@ A task model says
 isotropic Gaussian model of the paper (:class:`IsotropicGaussian`) is the only
 one so far.
 
+A new model (diagonal input or task covariance, a mixture, a user's sampler) is
+a class with the same attributes in a module of this package, chosen by
+:func:`model_of`.  What stays isotropic-only and says so: the projected
+protocol sampler and the sufficient-statistic route (``isotropic = False``
+turns them off or refuses them), and the generated theory code
+(:mod:`linmeta.theory`), whose T0 a test ties to :meth:`IsotropicGaussian.test_loss`.
+Not yet here: a hook that turns standard-normal input draws into a model's
+inputs before the kernels (they take the drawn inputs as they are).
+
 Examples
 --------
 >>> import linmeta as lm
