@@ -14,7 +14,7 @@ with common random numbers, exact test loss (``simulate_curve(prob, "alpha_t", .
   ``X_v,i X_t,i^T X_t,i`` of every task, the three Gram blocks of ``Z = P - alpha_t Q``
   (``k x k`` over-parameterised, ``p x p`` under, NumPy ``@``, which uses ``syrk`` for the
   symmetric ones) and 25 Cholesky factorisations of that size;
-* **NumPy loop**: :func:`linmeta._reference.run_losses` (the obvious per-run loop: ``A_i`` as
+* **NumPy loop**: :func:`linmeta._sim.reference.run_losses` (the obvious per-run loop: ``A_i`` as
   ``p x p`` matrices, ``lstsq`` per ``alpha_t``), single-threaded, divided by the cores; skipped
   above ``--numpy-max-p`` (it grows like ``m p^3`` per ``alpha_t``).
 * **memory per run**: peak resident memory of one run (one thread) in a fresh process, above
@@ -24,7 +24,7 @@ The machine may be shared: absolute times are noisy, ratios measured in the same
 matters (``linmeta(1 thread) / floor(1 thread)`` is the least sensitive to other load).
 **p sweep** (right panel, rows ``regime = "p sweep"``): FIG2's ``m, n_t, n_v`` at ``p = 60 .. 10^8``, one thread:
 linmeta as chosen by the engine (the direct sampler below ``p = 2 (n + 1) = 200``, the sufficient statistics
-above, :mod:`linmeta._gram_sampler`), the direct sampler forced (``route="direct"``, up to ``--direct-max-p``)
+above, :mod:`linmeta._sim.gram_sampler`), the direct sampler forced (``route="direct"``, up to ``--direct-max-p``)
 and the old floor (its draws and products, same limit).  Then the targets, each as a ratio measured in this run:
 a 25-point ``alpha_t`` curve at FIG2's sizes per run at ``p = 10^6`` and ``10^8`` against 2 ms, its memory
 against 1 GB, bit for bit across 1 and 2 threads; N-step (N = 3) and first-order MAML curves against the
@@ -50,13 +50,14 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 import linmeta as lm
-from linmeta import _budget, _reference, sampling
+from linmeta import sampling
+from linmeta._sim import budget as _budget, reference as _reference
 
 ALPHAS = np.linspace(-2, 1, 25)
 SCALES = {"FIG2": (0.5, 1, 2, 4, 8, 16), "FIG3": (1, 2, 4, 8, 16, 32)}
 MEMORY = """
 import json, sys, numpy as np, numba, linmeta as lm
-from linmeta import _engine
+from linmeta._sim import engine as _engine
 numba.set_num_threads(1)
 def hwm():
     for line in open("/proc/self/status"):
@@ -219,7 +220,7 @@ def p_sweep(budget, direct_max_p):
 
 def _direct(prob, runs):
     """The 25-point curve of ``runs`` on the direct sampler, one run at a time (a run's draws may be GBs)."""
-    from linmeta import _engine  # noqa: PLC0415
+    from linmeta._sim import engine as _engine  # noqa: PLC0415
 
     for r in runs:
         _engine.run_losses(prob, [r], 0, ALPHAS, [prob.alpha_r], route="direct")
@@ -227,7 +228,7 @@ def _direct(prob, runs):
 
 def targets(cores):
     """The issue's targets, each measured in this run and printed as a ratio (<= 1 meets it)."""
-    from linmeta import _engine  # noqa: PLC0415
+    from linmeta._sim import engine as _engine  # noqa: PLC0415
 
     out = {}
     for p in (10**6, 10**8):

@@ -2,7 +2,7 @@
 
 Panel b: 25 values of ``alpha_t`` in [-2, 1] x 1000 runs, ``alpha_r = 0.2``, both methods; the
 protocol with its default projected test sampler and with every test input drawn (``full``).
-Baseline: the obvious plain-NumPy per-run loop (``linmeta._reference``: draw the same streams,
+Baseline: the obvious plain-NumPy per-run loop (``linmeta._sim.reference``: draw the same streams,
 build each ``A_i``, ``lstsq``, evaluate; for the protocol, draw every test input and score each
 test task literally), timed in the same run on a subset of runs and scaled per run (it is linear
 in the number of runs).  linmeta: the fastest of three calls; its peak memory is traced in a fourth.  Also prints the cold-start cost (Numba compile,
@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 import linmeta as lm
-from linmeta import _reference
+from linmeta._sim import reference as _reference
 
 ALPHAS = np.linspace(-2, 1, 25)
 COLD = """

@@ -10,10 +10,10 @@ Two estimators of the same quantity, sharing the meta-training draws:
   draws only the statistics of its inputs that the score depends on, which
   have the protocol's distribution exactly and cost ``p + 7`` numbers
   instead of ``p + (n_r + n_te)(p + 1)``; ``test_sampler="full"`` draws
-  every input (see :func:`linmeta._kernels.protocol_losses_projected`).
+  every input (see :func:`linmeta._sim.kernels.protocol_losses_projected`).
 
 Run ``i`` draws from streams addressed by ``(seed, i)`` only
-(:mod:`linmeta._rng`), and every kernel writes per-run slots that are reduced
+(:mod:`linmeta._sim.rng`), and every kernel writes per-run slots that are reduced
 afterwards in a fixed order: a seed fixes every number, bit for bit, whatever
 the thread count, chunk size or executor.
 """
@@ -26,11 +26,11 @@ import numpy as np
 from scipy import special
 from tqdm.auto import tqdm
 
-from linmeta import _budget
+from linmeta._sim import budget as _budget
 from linmeta._tidy import curve_table
 from linmeta._validation import check_int, check_real
-from linmeta._engine import run_losses
-from linmeta._rng import check_seed
+from linmeta._sim.engine import run_losses
+from linmeta._sim.rng import check_seed
 from linmeta.inner_maps import check_curve_field
 from linmeta.errors import NonFiniteResultError
 from linmeta.loss import h
@@ -154,7 +154,7 @@ def estimated_seconds(prob, n_runs=1000, method="exact", *, n_test_tasks=100, n_
                       test_sampler="projected", n_values=1):
     """Rough compute time of :func:`simulate` (or a curve over ``n_values`` rates), in seconds.
 
-    Also checks that the work fits in memory (see :func:`linmeta._budget.plan`).
+    Also checks that the work fits in memory (see :func:`linmeta._sim.budget.plan`).
 
     Parameters
     ----------
@@ -187,7 +187,7 @@ def losses_over_runs(prob, n_runs, seed, alpha_ts, alpha_rs, method, n_test_task
                      chunk_size, progress, desc, test_sampler="projected"):
     """Per-run losses of runs ``0..n_runs-1`` on the grid ``alpha_ts x alpha_rs``: (n_runs, A, B).
 
-    Chunked :func:`run_losses`; checks first (:func:`linmeta._budget.plan`)
+    Chunked :func:`run_losses`; checks first (:func:`linmeta._sim.budget.plan`)
     that a chunk and the results fit in memory, and refuses otherwise.  Inputs
     are assumed validated.
     """

@@ -19,9 +19,10 @@ import pandas as pd
 
 from linmeta import presets, sampling
 from linmeta._validation import check_int
-from linmeta._rng import check_seed
+from linmeta._sim.rng import check_seed
 from linmeta.bounds import product_norm, smoothness, step_size_bound
-from linmeta._engine import run_losses
+from linmeta._sim.engine import run_losses
+from linmeta.algorithms._registry import MAML
 from linmeta.maml import meta_system, meta_train
 from linmeta.optimum import simulate_optimum
 
@@ -98,7 +99,7 @@ def stepsize_bound(prob=None, *, steps=STEPS, ratios=RATIOS, seed=0, n_iter=2000
         bound = step_size_bound(N)
         for ratio in ratios:
             alpha = float(ratio) * bound / L
-            q = prob.replace(algorithm="maml", alpha_t=alpha, n_steps=N, lam=None)
+            q = prob.replace(algorithm=MAML, alpha_t=alpha, n_steps=N, lam=None)
             Z, r = meta_system(batch, q)
             k = Z.shape[0]
             mu = np.linalg.eigvalsh(Z.T @ Z / k)
@@ -187,7 +188,7 @@ def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=
     del draws, X
     rows, curves = [], []
     for N in steps:
-        q = prob.replace(algorithm="maml", n_steps=N, lam=None)
+        q = prob.replace(algorithm=MAML, n_steps=N, lam=None)
         opt = simulate_optimum(q, "alpha_t", n_runs, seed, bracket=(grid[0] / N, grid[-1] / N), n_grid=len(grid),
                                n_boot=n_boot)
         bound = step_size_bound(N)

@@ -6,23 +6,20 @@ points and fresh test points, one step of rate ``alpha_r`` from ``omega``:
 ``E[test loss | omega] = sigma^2/2 (1 + alpha_r^2 p / n_r) + h_r/2 (nu^2 + |omega - w0|^2)``
 
 with ``h_r = (1 - alpha_r)^2 + alpha_r^2 (p + 1) / n_r``.  It is exact at
-finite sizes (it only uses ``E[H] = I`` and ``E[H^2] = (1 + (p+1)/n) I``).
+finite sizes (it only uses ``E[H] = I`` and ``E[H^2] = (1 + (p+1)/n) I``).  The formula belongs to the
+task model (:mod:`linmeta._model`); this module is its public face.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from linmeta._model import h, model_of
+
 __all__ = ["h", "loss_from_distance", "test_loss_given"]
 
 
-def h(alpha, p, n):
-    """``(1 - alpha)^2 + alpha^2 (p + 1) / n``: ``E|(I - alpha H) v|^2 / |v|^2``."""
-    alpha = np.asarray(alpha, dtype=float)
-    return (1 - alpha) ** 2 + alpha**2 * (p + 1) / n
-
-
 def loss_from_distance(dist2, prob, alpha_r=None):
-    """T0 as a function of ``dist2 = |omega - w0|^2`` (broadcasts over arrays).
+    """T0 as a function of ``dist2 = |omega - w0|^2`` (broadcasts over arrays): the task model's exact test side.
 
     Parameters
     ----------
@@ -31,8 +28,7 @@ def loss_from_distance(dist2, prob, alpha_r=None):
     alpha_r : float or ndarray, optional
         Defaults to ``prob.alpha_r``.
     """
-    a = prob.alpha_r if alpha_r is None else np.asarray(alpha_r, dtype=float)
-    return 0.5 * prob.sigma**2 * (1 + a**2 * prob.p / prob.n_r) + 0.5 * h(a, prob.p, prob.n_r) * (prob.nu**2 + dist2)
+    return model_of(prob).test_loss(dist2, prob, alpha_r)
 
 
 def test_loss_given(omega, prob, alpha_r=None):

@@ -57,6 +57,8 @@ import warnings
 
 import numpy as np
 
+from linmeta.algorithms._registry import INNER_MAPS
+
 __all__ = ["InfiniteMomentWarning", "infinite_moment", "moment_margin", "tail_index", "warn_if_infinite_moments",
            "worst_rate"]
 
@@ -112,18 +114,18 @@ def _mechanisms(prob):
     out = []
     if _inconsistent(prob):
         margin = moment_margin(prob)
-        k = "(n_t+n_v)*m" if prob.algorithm == "erm" else "n_v*m"  # prob.k: the meta-training equations
+        k = "(n_t+n_v)*m" if INNER_MAPS[prob.algorithm].pooled else "n_v*m"  # prob.k: the meta-training equations
         side = f"p - {k} - 1" if prob.p > prob.k else f"{k} - p - 1"
         why = f"the inverse Gram matrix has tail index (margin + 2)/2, margin {side} = {margin}"
         out.append(((margin + 2) / 2, why))
-        if prob.algorithm in ("maml", "fomaml") and prob.alpha_t > 0:
+        if INNER_MAPS[prob.algorithm].polynomial and prob.alpha_t > 0:  # gradient steps: (I - alpha_t H_i)^N
             index, how = _singular_map_index(prob)
             out.append((index, ("alpha_t > 0 makes an inner map (I - alpha_t H_i)^N singular with positive density "
                                 f"(an eigenvalue of H_i near 1/alpha_t), tail index {index:g} with {how}")))
     # first-order MAML over-parameterised, P^T (Z P^T)^{-1} Z (w - omega0) is not a projection: a task vector
     # or a start away from w0 is amplified too
     amplified = _inconsistent(prob) or (prob.p > prob.k and (prob.nu > 0 or bool(np.any(prob.start_offset))))
-    if prob.algorithm == "fomaml" and amplified and _sign_change(prob):
+    if not INNER_MAPS[prob.algorithm].gram and amplified and _sign_change(prob):  # first-order fixed point
         # det(P^T Z) (or det(Z P^T)) takes both signs: the smallest singular value s has a positive density at 0,
         # P(s < e) ~ e, and |omega*|^2 ~ s^-2
         out.append((0.5, ("first-order MAML inverts the non-symmetric matrix P^T Z (Z P^T over-parameterised), "

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import interpolate, optimize, special
 
-from linmeta._rng import bootstrap_rng, check_seed
+from linmeta._sim.rng import bootstrap_rng, check_seed
 from linmeta._tidy import rate_curve_table
 from linmeta._validation import check_int, check_real
 from linmeta.estimate import check_method, losses_over_runs, non_finite_error

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from linmeta._budget import check_vectors_fit
+from linmeta._sim.budget import check_vectors_fit
 from linmeta._validation import check_int, check_real, check_vector
-from linmeta.inner_maps import INNER_MAPS
+from linmeta._model import h
+from linmeta.algorithms._registry import INNER_MAPS, MAML, check_problem_fields
 
 __all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "RATE_FIELDS", "SIZE_MAX",
            "SCALE_MAX", "check_size"]
@@ -136,7 +137,7 @@ class Problem:
     alpha_r: float
     w0: np.ndarray | None = field(default=None, repr=False)
     omega0: np.ndarray | None = field(default=None, repr=False)
-    algorithm: str = "maml"
+    algorithm: str = MAML
     n_steps: int = 1
     lam: float | None = None
 
@@ -156,16 +157,8 @@ class Problem:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}; got {self.algorithm!r}")
         put("n_steps", check_int(self.n_steps, "n_steps", min_val=1))
-        if self.algorithm == "imaml":
-            if self.lam is None:
-                raise ValueError("lam must be finite and > 0 for algorithm='imaml'; got None")
-            put("lam", check_real(self.lam, "lam", min_val=0, strict=True))
-            if self.n_steps != 1:
-                raise ValueError(f"n_steps must be 1 for algorithm='imaml' (the inner problem is solved exactly); got {self.n_steps}")
-        elif self.lam is not None:
-            raise ValueError(f"lam must be None unless algorithm='imaml' (algorithm={self.algorithm!r}); got {self.lam!r}")
-        if self.algorithm == "erm" and self.n_steps != 1:
-            raise ValueError(f"n_steps must be 1 for algorithm='erm' (ERM has no inner step); got {self.n_steps}")
+        put("lam", check_problem_fields(self.algorithm, self.n_steps, self.lam,
+                                        lambda lam: check_real(lam, "lam", min_val=0, strict=True)))
         if self.p == self.k:
             k = "(n_t + n_v) * m" if INNER_MAPS[self.algorithm].pooled else "n_v * m"
             raise ValueError(
@@ -189,12 +182,12 @@ class Problem:
     @property
     def h_t(self) -> float:
         """``(1 - alpha_t)**2 + alpha_t**2 (p + 1) / n_t`` (docs: theory, T1)."""
-        return (1 - self.alpha_t) ** 2 + self.alpha_t**2 * (self.p + 1) / self.n_t
+        return float(h(self.alpha_t, self.p, self.n_t))
 
     @property
     def h_r(self) -> float:
         """``(1 - alpha_r)**2 + alpha_r**2 (p + 1) / n_r`` (docs: theory, T0)."""
-        return (1 - self.alpha_r) ** 2 + self.alpha_r**2 * (self.p + 1) / self.n_r
+        return float(h(self.alpha_r, self.p, self.n_r))
 
     @property
     def start_offset(self) -> np.ndarray:

@@ -1,8 +1,11 @@
 """Sampling meta-training sets of Gaussian mixed linear regression (docs: theory, M1).
 
-All draws are standard normals, scaled afterwards by ``nu`` and ``sigma``: two
-problems that differ only in ``sigma``, ``nu``, ``w0``, rates or algorithm see
-the same random numbers for the same ``(seed, run)`` (common random numbers).
+The task model (:mod:`linmeta._model`) says which draws a run makes (its
+layouts) and how they become tasks and labels; this module fills the layouts
+from the run's own stream.  All draws are standard normals (or chi-squares),
+scaled afterwards by ``nu`` and ``sigma``: two problems that differ only in
+``sigma``, ``nu``, ``w0``, rates or algorithm see the same random numbers for
+the same ``(seed, run)`` (common random numbers).
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linmeta._rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
+from linmeta._model import labels_numpy, model_of, require_isotropic
+from linmeta._sim.rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
 from linmeta._validation import check_int  # noqa: F401
 
 __all__ = ["TaskBatch", "sample_tasks"]
@@ -46,30 +50,6 @@ class TaskBatch:
     @property
     def p(self):
         return self.w.shape[1]
-
-
-def _train_shapes(prob, n):
-    m, p = prob.m, prob.p
-    return {"g": (n, m, p), "X_t": (n, m, prob.n_t, p), "e_t": (n, m, prob.n_t),
-            "X_v": (n, m, prob.n_v, p), "e_v": (n, m, prob.n_v)}
-
-
-def _test_shapes(prob, n, n_test_tasks, n_test_points):
-    T, p = n_test_tasks, prob.p
-    return {"g": (n, T, p), "X_r": (n, T, prob.n_r, p), "e_r": (n, T, prob.n_r),
-            "X_te": (n, T, n_test_points, p), "e_te": (n, T, n_test_points)}
-
-
-def _projected_test_shapes(prob, n, n_test_tasks, n_test_points):
-    T = n_test_tasks
-    return {"g": (n, T, prob.p), "chi2": (n, T), "vv": (n, T), "rest_r": (n, T), "b_r": (n, T),
-            "gg": (n, T), "rest_te": (n, T), "b_te": (n, T)}
-
-
-def _projected_test_dfs(prob, n_test_points):
-    """Degrees of freedom of the projected sampler's chi-square draws (its other keys are standard normal)."""
-    return {"chi2": prob.p - 1, "vv": prob.n_r, "rest_r": prob.n_r - 1, "gg": n_test_points,
-            "rest_te": n_test_points - 1}
 
 
 #: fewest numbers a chunk draws before its runs are shared between threads (setting up a run's stream
@@ -120,7 +100,7 @@ def _fill(shapes, seed, runs, stream, workers, dfs=None):
 
 def draw_training(prob, seed, runs, workers=1):
     """Standard-normal meta-training draws for ``runs`` (dict of arrays, leading axis = run)."""
-    return _fill(_train_shapes(prob, len(runs)), seed, runs, TRAIN, workers)
+    return _fill(model_of(prob).train_layout(prob, len(runs)), seed, runs, TRAIN, workers)
 
 
 def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1, sampler="full"):
@@ -136,13 +116,15 @@ def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1, sampler=
     products of (input along the relevant direction, noise): ``vv`` and
     ``gg`` (chi-square, ``n_r`` and ``n_te`` degrees of freedom),
     ``rest_r`` and ``rest_te`` (``n_r - 1`` and ``n_te - 1``), ``b_r`` and
-    ``b_te`` (normal).  See :func:`linmeta._kernels.protocol_losses_projected`
+    ``b_te`` (normal).  See :func:`linmeta._sim.kernels.protocol_losses_projected`
     for why this has the protocol's distribution exactly.
     """
+    model = model_of(prob)
     if sampler == "projected":
-        shapes = _projected_test_shapes(prob, len(runs), n_test_tasks, n_test_points)
-        return _fill(shapes, seed, runs, TEST_PROJECTED, workers, _projected_test_dfs(prob, n_test_points))
-    return _fill(_test_shapes(prob, len(runs), n_test_tasks, n_test_points), seed, runs, TEST, workers)
+        require_isotropic(prob, "the projected protocol test sampler")
+        shapes = model.projected_test_layout(prob, len(runs), n_test_tasks, n_test_points)
+        return _fill(shapes, seed, runs, TEST_PROJECTED, workers, model.projected_test_dfs(prob, n_test_points))
+    return _fill(model.test_layout(prob, len(runs), n_test_tasks, n_test_points), seed, runs, TEST, workers)
 
 
 def sample_tasks(prob, seed=0, *, run=0):
@@ -156,9 +138,9 @@ def sample_tasks(prob, seed=0, *, run=0):
         Run index: ``sample_tasks(prob, seed, run=i)`` is exactly the
         meta-training set that run ``i`` of ``simulate(prob, seed=seed)`` uses
         on the direct route; over-parameterised problems with ``p`` at least
-        twice the rows of a run plus one (:func:`linmeta._budget.gram_route`)
+        twice the rows of a run plus one (:func:`linmeta._sim.budget.gram_route`)
         are simulated from sufficient statistics of the same law
-        (:mod:`linmeta._gram_sampler`), which hold no ``p``-vectors.
+        (:mod:`linmeta._sim.gram_sampler`), which hold no ``p``-vectors.
 
     Returns
     -------
@@ -179,7 +161,7 @@ def sample_tasks(prob, seed=0, *, run=0):
 def batch_from_draws(prob, draws, j):
     """The :class:`TaskBatch` of slot ``j`` of standard-normal training ``draws``."""
     d = {k: v[j] for k, v in draws.items()}
-    w = prob.w0 + prob.nu / np.sqrt(prob.p) * d["g"]
-    y_t = np.einsum("mnp,mp->mn", d["X_t"], w) + prob.sigma * d["e_t"]
-    y_v = np.einsum("mnp,mp->mn", d["X_v"], w) + prob.sigma * d["e_v"]
+    w = model_of(prob).task_vectors(prob, d["g"])
+    y_t = labels_numpy(d["X_t"], w, d["e_t"], prob.sigma)
+    y_v = labels_numpy(d["X_v"], w, d["e_v"], prob.sigma)
     return TaskBatch(X_t=d["X_t"], y_t=y_t, X_v=d["X_v"], y_v=y_v, w=w)

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 import linmeta as lm
-from linmeta import _kernels, _kernels_variants, _reference, algorithms, sampling
-from linmeta._engine import _deltas, run_losses
+from linmeta import algorithms, sampling
+from linmeta._sim import kernels as _kernels, kernels_variants as _kernels_variants, reference as _reference
+from linmeta._sim.engine import _deltas, run_losses
 from linmeta.inner_maps import INNER_MAPS
 from linmeta.maml import meta_loss, meta_system
 

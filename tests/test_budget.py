@@ -4,7 +4,7 @@ import time
 import pytest
 
 import linmeta as lm
-from linmeta import _budget
+from linmeta._sim import budget as _budget
 
 
 def test_huge_p_is_refused_before_allocating():

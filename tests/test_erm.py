@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta import _engine, _kernels_erm, _reference, sampling
+from linmeta import sampling
+from linmeta._sim import engine as _engine, kernels_erm as _kernels_erm, reference as _reference
 from linmeta.moments import InfiniteMomentWarning, infinite_moment, moment_margin
 from linmeta.sampling import TaskBatch
 from linmeta.theory import _erm
@@ -303,7 +304,7 @@ def test_cli_set_algorithm_erm(capsys):
 
 @pytest.mark.statistical
 def test_erm_on_the_sufficient_statistic_route_matches_its_exact_theory():
-    from linmeta._budget import gram_route
+    from linmeta._sim.budget import gram_route
     prob = lm.presets.FIG2.replace(algorithm="erm", p=100_000)
     assert gram_route(prob)
     est = lm.simulate(prob, n_runs=4000, seed=1)

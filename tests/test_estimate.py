@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 import linmeta as lm
-from linmeta import _reference, estimate
+from linmeta import estimate
+from linmeta._sim import reference as _reference
 from linmeta.loss import loss_from_distance
 
 from conftest import z_score

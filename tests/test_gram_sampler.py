@@ -5,8 +5,9 @@ import pytest
 from scipy import stats
 
 import linmeta as lm
-from linmeta import _budget, _engine, _kernels, sampling
-from linmeta import _gram_sampler as gs
+from linmeta import sampling
+from linmeta._sim import budget as _budget, engine as _engine, kernels as _kernels
+from linmeta._sim import gram_sampler as gs
 from linmeta.theory import _finite
 
 P = 40  # n + 1 = 19 rows' coordinates: both samplers run, and p - 1 - j degrees of freedom still matter

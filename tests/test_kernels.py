@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta import _engine, _kernels, _reference, sampling
+from linmeta import sampling
+from linmeta._sim import engine as _engine, kernels as _kernels, reference as _reference
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 
 # p >= 120 in both regimes: the products go to BLAS gemm, the factorisations to LAPACK

@@ -2,7 +2,7 @@
 import numpy as np
 
 import linmeta as lm
-from linmeta import _gram_sampler as gs
+from linmeta._sim import gram_sampler as gs
 from linmeta import figures
 from linmeta.figures import large_p
 

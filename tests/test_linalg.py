@@ -1,8 +1,8 @@
-"""Kernel-side linear algebra (linmeta._linalg) against numpy.linalg, contracts included."""
+"""Kernel-side linear algebra (linmeta._sim.linalg) against numpy.linalg, contracts included."""
 import numpy as np
 import pytest
 
-from linmeta import _linalg
+from linmeta._sim import linalg as _linalg
 
 
 def _spd(n, seed=0, cond=None):
@@ -97,7 +97,7 @@ def test_condition_bounds_track_the_condition_number():
 
 def test_one_decorator_everywhere():
     """Every compiled function of the package is built by _linalg.jit: cached, nogil, no fastmath."""
-    from linmeta import _kernels, _kernels_variants
+    from linmeta._sim import kernels as _kernels, kernels_variants as _kernels_variants
 
     for mod in (_linalg, _kernels, _kernels_variants):
         for name in dir(mod):

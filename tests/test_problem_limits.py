@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta import _budget
+from linmeta._sim import budget as _budget
 from linmeta.problem import SCALE_MAX, SIZE_MAX
 
 GOOD = dict(p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=0.2, alpha_t=0.2, alpha_r=0.2)

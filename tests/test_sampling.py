@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta._rng import TRAIN, run_rng
+from linmeta._sim.rng import TRAIN, run_rng
 
 SMALL = lm.Problem(p=6, m=4, n_t=3, n_v=2, n_r=3, sigma=0.3, nu=0.7, alpha_t=0.1, alpha_r=0.2,
                    w0=np.linspace(-1, 1, 6))

@@ -4,7 +4,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import linmeta as lm
-from linmeta import _kernels_variants as kv
+from linmeta._sim import kernels_variants as kv
 from linmeta import sampling
 from linmeta.inner_maps import INNER_MAPS
 

@@ -49,7 +49,7 @@ import numba
 from matplotlib.figure import Figure as MplFigure
 
 from linmeta._validation import check_real
-from linmeta._rng import check_seed
+from linmeta._sim.rng import check_seed
 from linmeta.figures import agree, finite_size, large_p, panels, stepsize_bound
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note

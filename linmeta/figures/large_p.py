@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from linmeta import _budget, presets
+from linmeta import presets
+from linmeta._sim import budget as _budget
 from linmeta._tidy import problem_columns
 from linmeta.estimate import simulate
 from linmeta.figures.base import COLUMNS, draw_table, scaled_runs, stamp, theory_or_note

@@ -15,6 +15,7 @@ for ERM).
 """
 from __future__ import annotations
 
+from linmeta.algorithms._registry import INNER_MAPS
 from linmeta.loss import loss_from_distance
 from linmeta.theory import _finite
 
@@ -43,10 +44,11 @@ def as_maml(prob, alpha_t=None):
     >>> q.algorithm, q.alpha_t, q.n_v, q.k
     ('maml', 0.0, 30, 1200)
     """
+    record = INNER_MAPS[prob.algorithm]
     if alpha_t is not None:
-        raise ValueError(f"alpha_t must be None for algorithm='erm' (ERM has no inner step and reads no alpha_t); "
-                         f"got {alpha_t!r}")
-    return prob.replace(algorithm="maml", alpha_t=0.0, n_v=prob.n_t + prob.n_v, n_steps=1, lam=None)
+        raise ValueError(f"alpha_t must be None for algorithm={prob.algorithm!r} ({record.steps_reason} and reads "
+                         f"no alpha_t); got {alpha_t!r}")
+    return record.as_maml(prob)
 
 
 def exact_distance(prob) -> float:

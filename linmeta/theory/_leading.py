@@ -11,7 +11,7 @@ import numpy as np
 
 from linmeta._validation import check_int
 from linmeta.errors import NonFiniteResultError
-from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
+from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS, Problem
 from linmeta.theory import _erm, _finite, _variants
@@ -52,8 +52,8 @@ def _check_problem(prob, form):
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     _check_choice(form, "form", FORMS)
-    if prob.algorithm != "maml" or prob.n_steps != 1:
-        raise ValueError("the leading-order theory covers one-step MAML only (algorithm='maml', n_steps=1); "
+    if not is_one_step_maml(prob):
+        raise ValueError(f"the leading-order theory covers one-step MAML only (algorithm={MAML!r}, n_steps=1); "
                          f"got algorithm={prob.algorithm!r}, n_steps={prob.n_steps}")
     if form == "printed" and prob.regime == "overparameterized":
         raise ValueError(
@@ -85,7 +85,7 @@ def _check_form_and_approximation(form, approximation):
 
 def _is_variant(prob, form):
     """N-step MAML, FOMAML and iMAML: theory of :mod:`linmeta.theory._variants` (derived form only)."""
-    return isinstance(prob, Problem) and form == "derived" and not uses_one_step_kernel(prob)
+    return isinstance(prob, Problem) and form == "derived" and not is_one_step_maml(prob)
 
 
 def _validate(prob, form, approximation, stacklevel=4):
@@ -189,7 +189,7 @@ def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=
     (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
     _validate(prob, form, approximation, stacklevel=5)
-    if prob.algorithm == "erm":  # MAML at alpha_t = 0 with n_v -> n_t + n_v (linmeta.theory._erm)
+    if INNER_MAPS[prob.algorithm].as_maml:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
         if approximation == "finite":  # exact for ERM
             _check_finite_form(form)
@@ -274,7 +274,7 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
     _validate(prob, form, approximation, stacklevel=5)
-    if prob.algorithm == "erm":  # MAML at alpha_t = 0 with n_v -> n_t + n_v (linmeta.theory._erm)
+    if INNER_MAPS[prob.algorithm].as_maml:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
         if approximation == "finite":  # exact for ERM
             _check_finite_form(form)
@@ -370,8 +370,8 @@ def optimal_alpha_t(prob, *, form="derived"):
     (docs: theory) T1a, T2; derivations/theorem1.py, derivations/theorem2.py.
     """
     _validate(prob, form, "leading")
-    if prob.algorithm == "erm":
-        raise ValueError("optimal_alpha_t: algorithm='erm' has no inner step and reads no alpha_t")
+    if INNER_MAPS[prob.algorithm].as_maml:  # the equivalent MAML problem is at alpha_t = 0
+        raise ValueError(f"optimal_alpha_t: algorithm={prob.algorithm!r} has no inner step and reads no alpha_t")
     _check_optimum_problem(prob, form, "optimal_alpha_t")
     if prob.regime == "overparameterized":
         return float(gen.optimal_alpha_t_overparameterized(prob.p, prob.n_t))
@@ -413,7 +413,7 @@ def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
     (docs: theory) T0, T1a; derivations/theorem1.py.
     """
     _validate(prob, form, "leading")
-    if prob.algorithm == "erm":  # MAML at alpha_t = 0 with n_v -> n_t + n_v (linmeta.theory._erm)
+    if INNER_MAPS[prob.algorithm].as_maml:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (theory._erm)
         prob, alpha_t = _erm.as_maml(prob, alpha_t), None
     _check_optimum_problem(prob, form, "optimal_alpha_r")
     d2 = _distance(prob, _check_rates(alpha_t, "alpha_t", prob.alpha_t), form)

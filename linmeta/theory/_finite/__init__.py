@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from linmeta.algorithms._registry import is_one_step_maml
 from linmeta.theory import _generated_finite as _gen
 from linmeta.theory._finite.regimes import distance_over, distance_under
 
@@ -46,7 +47,7 @@ def _args(prob):
 
 def _require_covered(prob):
     """Refuse a problem outside the finite-size theory's domain (one-step MAML, ``k`` away from ``p``)."""
-    if prob.algorithm != "maml" or prob.n_steps != 1:
+    if not is_one_step_maml(prob):
         raise ValueError("the finite-size theory covers one-step MAML only; "
                          f"got algorithm={prob.algorithm!r}, n_steps={prob.n_steps}")
     if prob.regime == "underparameterized" and prob.k < prob.p + 4:

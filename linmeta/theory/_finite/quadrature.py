@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import gammaln, roots_genlaguerre
 
-from linmeta._linalg import jit
+from linmeta._sim.linalg import jit
 from linmeta.theory._wishart_exact import raw_moment
 
 __all__ = ["wishart_trace_moments", "eigenvalue_rule", "spectral_modes", "trace_fluctuations", "gamma_rule",

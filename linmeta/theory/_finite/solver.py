@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from linmeta._linalg import jit
+from linmeta._sim.linalg import jit
 from linmeta.theory._finite.quadrature import column_rule, eigenvalue_rule, gamma_rule, gauss_gamma
 
 __all__ = ["node_terms", "task_moments", "newton", "single_task", "single_task_inverse", "nested_under",

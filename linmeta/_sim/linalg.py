@@ -57,7 +57,7 @@ def jit(func=None, *, parallel=False):
 
     Examples
     --------
-    >>> from linmeta import _linalg
+    >>> from linmeta._sim import linalg as _linalg
     >>> _linalg.cholesky_factor.targetoptions["nogil"], "fastmath" in _linalg.cholesky_factor.targetoptions
     (True, False)
     """
@@ -108,7 +108,7 @@ def gram_rows(A):
     Examples
     --------
     >>> import numpy as np
-    >>> from linmeta._linalg import gram_rows
+    >>> from linmeta._sim.linalg import gram_rows
     >>> gram_rows(np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]])).tolist()
     [[5.0, 11.0, 2.0], [11.0, 25.0, 4.0], [2.0, 4.0, 1.0]]
     """
@@ -122,7 +122,7 @@ def gram_cols(A):
     Examples
     --------
     >>> import numpy as np
-    >>> from linmeta._linalg import gram_cols
+    >>> from linmeta._sim.linalg import gram_cols
     >>> gram_cols(np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]])).tolist()
     [[10.0, 14.0], [14.0, 21.0]]
     """
@@ -147,7 +147,7 @@ def cholesky_factor(A):
     Examples
     --------
     >>> import numpy as np
-    >>> from linmeta._linalg import cholesky_factor
+    >>> from linmeta._sim.linalg import cholesky_factor
     >>> A = np.array([[4.0, 2.0], [2.0, 5.0]])
     >>> cholesky_factor(A), np.tril(A).tolist()
     (1.0, [[2.0, 0.0], [1.0, 2.0]])
@@ -177,7 +177,7 @@ def cholesky_solve(L, b):
     Examples
     --------
     >>> import numpy as np
-    >>> from linmeta._linalg import cholesky_factor, cholesky_solve
+    >>> from linmeta._sim.linalg import cholesky_factor, cholesky_solve
     >>> A = np.array([[4.0, 2.0], [2.0, 5.0]])
     >>> L = A.copy(); _ = cholesky_factor(L)
     >>> cholesky_solve(L, np.array([6.0, 7.0])).tolist()
@@ -220,7 +220,7 @@ def lu_factor(A, piv):
     Examples
     --------
     >>> import numpy as np
-    >>> from linmeta._linalg import lu_factor
+    >>> from linmeta._sim.linalg import lu_factor
     >>> lu_factor(np.array([[0.0, 1.0], [2.0, 0.0]]), np.empty(2, np.int32))
     2.0
     >>> lu_factor(np.array([[1.0, 2.0], [2.0, 4.0]]), np.empty(2, np.int32))
@@ -245,7 +245,7 @@ def lu_solve(LU, piv, b):
     Examples
     --------
     >>> import numpy as np
-    >>> from linmeta._linalg import lu_factor, lu_solve
+    >>> from linmeta._sim.linalg import lu_factor, lu_solve
     >>> A, piv = np.array([[0.0, 1.0], [2.0, 0.0]]), np.empty(2, np.int32)
     >>> _ = lu_factor(A, piv)
     >>> lu_solve(A, piv, np.array([3.0, 4.0])).tolist()

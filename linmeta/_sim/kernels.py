@@ -5,17 +5,18 @@ coordinates shifted by ``w0`` (everything depends on ``omega0 - w0`` and
 ``w - w0`` only).  Under ``parallel=True`` each ``prange`` iteration writes
 only its own slots, so results are bit-for-bit independent of the thread
 count; products go to BLAS (``np.dot``) and factorisations to LAPACK
-(:mod:`linmeta._linalg`), which the caller pins to one thread per worker.
+(:mod:`linmeta._sim.linalg`), which the caller pins to one thread per worker.
 Plain-NumPy twins used as test oracles and benchmark baselines live in
-``linmeta._reference``.
+``linmeta._sim.reference``.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from linmeta import _budget, _linalg
-from linmeta._linalg import jit
+from linmeta._sim import linalg as _linalg
+from linmeta._model import labels
+from linmeta._sim.linalg import jit
 
 
 @jit
@@ -26,9 +27,9 @@ def _task_labels(X_t, e_t, X_v, e_v, u, sigma, y, s):
     ``X_v H = C X_t`` costs ``n_v n_t p`` instead of ``n_t p^2``.
     """
     n_t = X_t.shape[0]
-    y_t = np.dot(X_t, u) + sigma * e_t
+    y_t = labels(X_t, u, e_t, sigma)
     C = np.dot(X_v, X_t.T) / n_t
-    y[:] = np.dot(X_v, u) + sigma * e_v
+    y[:] = labels(X_v, u, e_v, sigma)
     s[:] = np.dot(C, y_t)
     return C
 
@@ -42,8 +43,26 @@ def _combine(M0, M1, M2, a, out):
             out[i, j] = M0[i, j] - a * (M1[i, j] + M1[j, i]) + a * a * M2[i, j]
 
 
-#: the cost model's choice of route for the under-parameterised Gram blocks, callable from the kernels
-factored_under = jit(_budget.factored_under)
+def factored_under(p, m, n_t, n_v):
+    """Whether under-parameterised Gram blocks are cheaper through the tasks' ``n_t``-row factors.
+
+    ``Q_i = C_i X_t,i`` with ``C_i = X_v,i X_t,i^T / n_t`` (``n_v x n_t``), so
+    ``P^T Q = sum_i (C_i^T X_v,i)^T X_t,i`` and
+    ``Q^T Q = sum_i X_t,i^T (C_i^T C_i) X_t,i``: products of ``n_t``-row
+    blocks instead of ``n_v``-row ones.  Multiplications per task beyond
+    ``C_i`` and ``C_i^T X_v,i`` (or ``Q_i``): ``n_t^2 (n_v + p) + 2 n_t p^2``
+    through the factors against ``1.5 n_v p^2`` through ``Q``.  The kernels take
+    the route this chooses, and the cost model (:mod:`linmeta._sim.budget`) counts it.
+
+    Examples
+    --------
+    >>> factored_under(120, 40, 20, 100), factored_under(20, 40, 30, 5)
+    (True, False)
+    """
+    return n_t <= n_v and n_t * n_t * (n_v + p) + 2 * n_t * p * p < 1.5 * n_v * p * p
+
+
+_factored_under = jit(factored_under)  # callable from the kernels
 
 
 @jit(parallel=True)
@@ -63,7 +82,7 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_de
       ``p x p`` matrix, and no ``p``-vector unless ``want_delta``;
     * under-parameterised: ``G = Z^T Z`` (``p x p``), ``omega* - w0 = G^{-1} Z^T r``;
       ``P^T Q`` and ``Q^T Q`` go through the tasks' ``n_t``-row factors when
-      :func:`linmeta._budget.factored_under` says that is cheaper (``Q`` is then never formed).
+      :func:`factored_under` says that is cheaper (``Q`` is then never formed).
 
     Parameters
     ----------
@@ -160,7 +179,7 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delta
             if want_delta:
                 delta[ia] = start + np.dot(P.T, mult) - a * np.dot(Q.T, mult)
         return
-    if factored_under(p, m, n_t, n_v):
+    if _factored_under(p, m, n_t, n_v):
         G1, G2, Qy, Qs, y, s = _factored_blocks(g, X_t, e_t, X_v, e_v, nu_s, sigma)
     else:
         Q, y, s = _stacked_rows(g, X_t, e_t, X_v, e_v, nu_s, sigma)

@@ -17,7 +17,7 @@ independent entries ``L_jj^2 ~ chi2_{p - 1 - j}`` (``j = 0 .. n - 1``) and
 ``rows = [z | L]`` (``n x (n + 1)``),  ``start = |d| e_1``,
 
 with exactly the joint law of all their inner products.  The kernels
-(:mod:`linmeta._kernels`, :mod:`linmeta._kernels_variants`) take these
+(:mod:`linmeta._sim.kernels`, :mod:`linmeta._sim.kernels_variants`) take these
 ``(n + 1)``-dimensional rows as ``X_t``, ``X_v`` and ``g`` (with ``nu_s =
 nu/sqrt(p)`` of the real ``p``): every inner map they build lives in the span
 of the data and ``start``, so ``|omega* - w0|^2`` and ``omega* - w0`` (in these
@@ -31,7 +31,7 @@ standard normals and its squared norm orthogonal to it is ``chi2_{p - n - 1}``
 there).
 
 Streams: run ``i`` draws from ``run_rng(seed, i, TRAIN_GRAM)`` and
-``run_rng(seed, i, TEST_GRAM)`` (indices 3 and 4, after :mod:`linmeta._rng`'s
+``run_rng(seed, i, TEST_GRAM)`` (indices 3 and 4, after :mod:`linmeta._sim.rng`'s
 ``TRAIN, TEST, TEST_PROJECTED = 0, 1, 2``).
 """
 from __future__ import annotations
@@ -40,8 +40,9 @@ import weakref
 
 import numpy as np
 
-from linmeta._rng import run_rng
-from linmeta.sampling import _THREADED_DRAWS, _executor, _projected_test_dfs
+from linmeta._sim.rng import run_rng
+from linmeta._model import model_of
+from linmeta.sampling import _THREADED_DRAWS, _executor
 
 __all__ = [
     "TEST_GRAM",
@@ -53,6 +54,8 @@ __all__ = [
     "gram_rows",
     "pad_delta",
     "start_norm",
+    "test_layout",
+    "train_layout",
 ]
 
 TRAIN_GRAM, TEST_GRAM = 3, 4
@@ -132,10 +135,21 @@ def draw_gram_factors(prob, seed, runs, workers=1, *, dof=None):
     """
     n = gram_rows(prob)
     dof = prob.p - 1 if dof is None else dof
-    R = len(runs)
-    shapes = {"z": (R, n), "diag": (R, n), "off": (R, n * (n - 1) // 2), "e_t": (R, prob.m, prob.n_t),
-              "e_v": (R, prob.m, prob.n_v)}
-    return _fill(shapes, seed, runs, TRAIN_GRAM, workers, {"diag": dof - np.arange(n, dtype=float)})
+    return _fill(train_layout(prob, len(runs)), seed, runs, TRAIN_GRAM, workers,
+                 {"diag": dof - np.arange(n, dtype=float)})
+
+
+def train_layout(prob, n_runs):
+    """The raw meta-training draws of ``n_runs`` runs, by key and shape, in stream order."""
+    n, R = gram_rows(prob), n_runs
+    return {"z": (R, n), "diag": (R, n), "off": (R, n * (n - 1) // 2), "e_t": (R, prob.m, prob.n_t),
+            "e_v": (R, prob.m, prob.n_v)}
+
+
+def test_layout(prob, n_runs, n_test_tasks):
+    """The projected protocol test draws of ``n_runs`` runs, by key and shape, in stream order."""
+    R, T = n_runs, n_test_tasks
+    return {"g": (R, T, gram_dim(prob)), "g_rest": (R, T), **{k: (R, T) for k in _PROJECTED_KEYS}}
 
 
 def rows_from_factors(prob, raw, *, cross=True):
@@ -191,10 +205,8 @@ def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1):
     span followed by the square root of ``chi2_{p - n - 1}``: ``g`` has
     shape (R, T, n + 2).
     """
-    R, T, D = len(runs), n_test_tasks, gram_dim(prob)
-    shapes = {"g": (R, T, D), "g_rest": (R, T), **{k: (R, T) for k in _PROJECTED_KEYS}}
-    dfs = {"g_rest": float(prob.p - D), **_projected_test_dfs(prob, n_test_points)}
-    out = _fill(shapes, seed, runs, TEST_GRAM, workers, dfs)
+    dfs = {"g_rest": float(prob.p - gram_dim(prob)), **model_of(prob).projected_test_dfs(prob, n_test_points)}
+    out = _fill(test_layout(prob, len(runs), n_test_tasks), seed, runs, TEST_GRAM, workers, dfs)
     out["g"] = np.concatenate([out["g"], np.sqrt(out.pop("g_rest"))[:, :, None]], axis=2)
     return out
 

@@ -20,10 +20,13 @@ import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from linmeta import _budget, _gram_sampler, _kernels, _kernels_erm, _kernels_variants, sampling
-from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
-from linmeta.loss import loss_from_distance
-from linmeta.maml import COND_WARN, IllConditionedWarning
+from linmeta import sampling
+from linmeta._sim import budget as _budget
+from linmeta._sim import gram_sampler as _gram_sampler
+from linmeta._sim import kernels as _kernels
+from linmeta.algorithms._registry import INNER_MAPS
+from linmeta._model import model_of
+from linmeta.algorithms._meta import COND_WARN, IllConditionedWarning
 
 __all__ = ["solve", "run_losses"]
 
@@ -35,7 +38,7 @@ def solve(prob, draws, alpha_ts, want_delta=False, start=None):
 
     ``draws`` may be in ``p`` coordinates (:func:`linmeta.sampling.draw_training`)
     or in the ``n + 1`` coordinates of the sufficient-statistic sampler
-    (:func:`linmeta._gram_sampler.draw_training`, with its ``start``); ``p``
+    (:func:`linmeta._sim.gram_sampler.draw_training`, with its ``start``); ``p``
     (``nu / sqrt(p)``, the regime) is always ``prob.p``.
 
     Returns
@@ -58,17 +61,11 @@ def solve(prob, draws, alpha_ts, want_delta=False, start=None):
     delta = np.empty((R, A, draws["X_t"].shape[-1] if want_delta else 0))
     cond = np.empty((R, A))
     start = prob.start_offset if start is None else start
-    args = (draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], prob.nu / np.sqrt(prob.p),
+    args = (draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], model_of(prob).task_scale(prob),
             prob.sigma, np.ascontiguousarray(start, dtype=float), alphas)
     entry = INNER_MAPS[prob.algorithm]
-    with _BLAS.limit(limits=1):
-        if uses_one_step_kernel(prob):
-            _kernels.maml1_solve(*args, prob.p > prob.k, want_delta, dist2, delta, cond)
-        elif entry.pooled:  # ERM: one pooled least-squares fit per run, alpha_t not read
-            _kernels_erm.erm_solve(*args, prob.p > prob.k, want_delta, dist2, delta, cond)
-        else:
-            _kernels_variants.variant_solve(*args, entry.code, prob.n_steps, 0.0 if prob.lam is None else prob.lam,
-                                            prob.p > prob.k, want_delta, dist2, delta, cond)
+    with _BLAS.limit(limits=1):  # the algorithm's kernel entry (linmeta.algorithms.<name>)
+        entry.solve(prob, args, prob.p > prob.k, want_delta, dist2, delta, cond)
     # a Gram matrix squares cond(Z); compare like with like against meta_train's threshold
     cond = np.sqrt(cond) if entry.gram else cond
     worst = np.max(cond)
@@ -94,9 +91,9 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
 
     The engine behind :func:`linmeta.simulate` and
     :func:`linmeta.simulate_curve`; inputs are assumed validated.
-    ``route`` (:func:`linmeta._budget.gram_route`): the draws come from the
+    ``route`` (:func:`linmeta._sim.budget.gram_route`): the draws come from the
     direct sampler or, over-parameterised with ``p`` well above the rows of
-    a run, from sufficient statistics (:mod:`linmeta._gram_sampler`); both
+    a run, from sufficient statistics (:mod:`linmeta._sim.gram_sampler`); both
     have the same distribution, each fixed by the seed.
     """
     workers = numba.get_num_threads()
@@ -111,7 +108,7 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
     if method == "exact":
         # a loss beyond the largest double is left as inf (no numpy warning): the estimate refuses it, naming why
         with np.errstate(over="ignore", invalid="ignore"):
-            return loss_from_distance(dist2[:, :, None], prob, alpha_rs[None, None, :])
+            return model_of(prob).test_loss(dist2[:, :, None], prob, alpha_rs[None, None, :])
     if gram:
         test = _gram_sampler.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers)
         delta = _gram_sampler.pad_delta(delta)
@@ -121,8 +118,8 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
     if test_sampler == "projected":
         _kernels.protocol_losses_projected(delta, test["g"], test["chi2"], test["vv"], test["rest_r"], test["b_r"],
                                            test["gg"], test["rest_te"], test["b_te"], prob.n_r, n_test_points,
-                                           prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
+                                           model_of(prob).task_scale(prob), prob.sigma, alpha_rs, out)
     else:
         _kernels.protocol_losses(delta, test["g"], test["X_r"], test["e_r"], test["X_te"], test["e_te"],
-                                 prob.nu / np.sqrt(prob.p), prob.sigma, alpha_rs, out)
+                                 model_of(prob).task_scale(prob), prob.sigma, alpha_rs, out)
     return out

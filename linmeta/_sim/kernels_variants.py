@@ -1,11 +1,11 @@
 """Numba kernels for N-step MAML, first-order MAML and iMAML over simulation runs (docs: theory, B1, I1, F1).
 
-Same conventions as :mod:`linmeta._kernels`: standard-normal draws in, shifted
+Same conventions as :mod:`linmeta._sim.kernels`: standard-normal draws in, shifted
 coordinates (``w0 = 0``), ``prange`` over runs with per-run output slots,
-products in BLAS and factorisations in LAPACK (:mod:`linmeta._linalg`, one
+products in BLAS and factorisations in LAPACK (:mod:`linmeta._sim.linalg`, one
 library thread per worker), so results are bit-for-bit independent of the
-thread count.  No validation, no randomness.  Which algorithm a code means is
-decided by :data:`linmeta.inner_maps.INNER_MAPS`.
+thread count.  No validation, no randomness.  The kernels know inner-map kinds
+(``STEPS``, ``FIRST_ORDER_STEPS``, ``PROXIMAL``), not algorithms.
 
 Every inner map is written on the ``n_t``-dimensional side of the task's
 training inputs ``X = X_t,i``: ``A_i = I + X^T B_i X`` and ``b_i = X^T beta_i``
@@ -47,10 +47,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta import _linalg
-from linmeta._linalg import jit
+from linmeta._sim import linalg as _linalg
+from linmeta._model import labels, labels_numpy
+from linmeta._sim.linalg import jit
 
-__all__ = ["POLY_DOUBLES", "poly_cheaper", "poly_doubles", "variant_deltas_numpy", "variant_solve"]
+__all__ = ["FIRST_ORDER_STEPS", "PROXIMAL", "STEPS", "POLY_DOUBLES", "poly_cheaper", "poly_doubles",
+           "variant_deltas_numpy", "variant_solve"]
+
+#: the inner-map kinds the kernels dispatch on: gradient steps (least squares), gradient steps with the
+#: first-order fixed point, the proximal map (declared by the algorithm modules, :mod:`linmeta.algorithms`)
+STEPS, FIRST_ORDER_STEPS, PROXIMAL = 0, 1, 2
 
 #: largest work array (doubles) of the polynomial route's p-sized products per thread
 POLY_DOUBLES = 2.5e7
@@ -103,7 +109,7 @@ def _task_system(Xt, Xv, yt, yv, algo, alpha, n_steps, lam, Z, res):
     n_t = Xt.shape[0]
     G = np.dot(Xt, Xt.T)
     C = np.dot(Xv, Xt.T)
-    if algo == 2:
+    if algo == PROXIMAL:
         K = G.copy()
         for a in range(n_t):
             K[a, a] += n_t * lam
@@ -193,8 +199,8 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
     rho = np.empty((N, k))               # R_ij y_t,i
     for i in range(m):
         u = nu_s * g[i]
-        yt[i] = np.dot(X_t[i], u) + sigma * e_t[i]
-        yv[i * n_v:(i + 1) * n_v] = np.dot(X_v[i], u) + sigma * e_v[i]
+        yt[i] = labels(X_t[i], u, e_t[i], sigma)
+        yv[i * n_v:(i + 1) * n_v] = labels(X_v[i], u, e_v[i], sigma)
         G = np.dot(X_t[i], X_t[i].T)
         Rm[i, 0] = np.dot(X_v[i], X_t[i].T)
         for j in range(1, N):
@@ -223,7 +229,7 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
                 r += c[j + 1] * rho[j]
                 Zs += c[j + 1] * qd[(j + 1) * k:(j + 2) * k]
             rhs = r - Zs
-            if algo == 1:  # Z P^T = sum_j c_j Q_j P^T
+            if algo == FIRST_ORDER_STEPS:  # Z P^T = sum_j c_j Q_j P^T
                 for a in range(k):
                     for b in range(k):
                         acc = 0.0
@@ -255,7 +261,7 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
                     delta[ia] = d
         return
     T = X_t.reshape((m * n_t, p))
-    nS = 0 if algo == 1 else 2 * N - 1
+    nS = 0 if algo == FIRST_ORDER_STEPS else 2 * N - 1
     # every p x p piece of the meta-system, flattened: M(alpha_t) = weights . blocks (one gemv per alpha_t)
     blocks = np.empty((1 + N + nS, p * p))
     blocks[0] = _linalg.gram_cols(P).ravel()
@@ -266,7 +272,7 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
             A[rows] = np.dot(Rm[i, 0].T, X_v[i]) if j == 0 else np.dot(np.dot(X_t[i], X_t[i].T), A[rows])
         Lj = np.dot(T.T, A)
         # first order: P^T Q_j = L_j^T; least squares: P^T Q_j + Q_j^T P = L_j + L_j^T
-        blocks[1 + j] = (np.ascontiguousarray(Lj.T) if algo == 1 else Lj + Lj.T).ravel()
+        blocks[1 + j] = (np.ascontiguousarray(Lj.T) if algo == FIRST_ORDER_STEPS else Lj + Lj.T).ravel()
     for q in range(nS):  # least squares only: the coefficient of t^(q + 2) in sum_i Q_i^T Q_i, t = -alpha_t / n_t
         blocks[1 + N + q] = _power_form(X_t, Rm, q + 2, A).ravel()
     PTy = np.dot(yv, P)                  # P^T r = P^T y_v + sum_j c_j P^T rho_j
@@ -287,7 +293,7 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
         for q in range(nS):
             weights[1 + N + q] = t ** (q + 2)
         M = np.dot(weights, blocks).reshape((p, p))
-        if algo == 1:  # P^T Z = P^T P + sum_j c_j L_j^T; rhs P^T r
+        if algo == FIRST_ORDER_STEPS:  # P^T Z = P^T P + sum_j c_j L_j^T; rhs P^T r
             rhs = PTr
             piv = np.empty(p, dtype=np.int32)
             cond[ia] = _linalg.lu_factor(M, piv)
@@ -322,7 +328,7 @@ def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_ste
     alphas : ndarray (A,)
         Inner rates (ignored by iMAML, whose output is then the same for every entry).
     algo : int
-        ``INNER_MAPS[algorithm].code``: 0 MAML, 1 first-order MAML, 2 iMAML.
+        ``STEPS``, ``FIRST_ORDER_STEPS`` or ``PROXIMAL`` (``InnerMap.code`` of the algorithm).
     n_steps : int
         Inner gradient steps (MAML, FOMAML).
     lam : float
@@ -339,7 +345,8 @@ def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_ste
         or ``Z P^T`` for FOMAML).
     """
     R, m, n_t, p = X_t.shape
-    poly = algo != 2 and poly_cheaper_jit(p, m, n_t, X_v.shape[2], n_steps, alphas.shape[0], algo == 1, over)
+    poly = algo != PROXIMAL and poly_cheaper_jit(p, m, n_t, X_v.shape[2], n_steps, alphas.shape[0],
+                                                 algo == FIRST_ORDER_STEPS, over)
     for r in numba.prange(R):  # the body is a separate function: parfors must not rewrite its sums
         if poly:
             _poly_run(g[r], X_t[r], e_t[r], X_v[r], e_v[r], nu_s, sigma, start, alphas, algo, n_steps, over, want_delta,
@@ -360,12 +367,12 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, l
     yv = np.empty((m, n_v))
     for i in range(m):
         u = nu_s * g[i]
-        yt[i] = np.dot(X_t[i], u) + sigma * e_t[i]
-        yv[i] = np.dot(X_v[i], u) + sigma * e_v[i]
+        yt[i] = labels(X_t[i], u, e_t[i], sigma)
+        yv[i] = labels(X_v[i], u, e_v[i], sigma)
     Z = np.empty((k, p))
     res = np.empty(k)
     for ia in range(alphas.shape[0]):
-        if algo == 2 and ia > 0:  # iMAML does not read alpha_t: one solve per run
+        if algo == PROXIMAL and ia > 0:  # iMAML does not read alpha_t: one solve per run
             cond[ia] = cond[0]
             dist2[ia] = dist2[0]
             if want_delta:
@@ -374,15 +381,15 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, l
         for i in range(m):
             rows = slice(i * n_v, (i + 1) * n_v)
             _task_system(X_t[i], X_v[i], yt[i], yv[i], algo, alphas[ia], n_steps, lam, Z[rows], res[rows])
-        W = P if algo == 1 else Z  # first order: P^T (Z omega - r) = 0; else least squares
+        W = P if algo == FIRST_ORDER_STEPS else Z  # first order: P^T (Z omega - r) = 0; else least squares
         if over:  # omega = start + W^T mu with (Z W^T) mu = r - Z start
-            M = np.dot(Z, W.T) if algo == 1 else _linalg.gram_rows(Z)
+            M = np.dot(Z, W.T) if algo == FIRST_ORDER_STEPS else _linalg.gram_rows(Z)
             rhs = res - np.dot(Z, start)
         else:  # (W^T Z) omega = W^T r
-            M = np.dot(W.T, Z) if algo == 1 else _linalg.gram_cols(Z)
+            M = np.dot(W.T, Z) if algo == FIRST_ORDER_STEPS else _linalg.gram_cols(Z)
             rhs = np.dot(W.T, res)
         size = M.shape[0]
-        if algo == 1:
+        if algo == FIRST_ORDER_STEPS:
             piv = np.empty(size, dtype=np.int32)
             c = _linalg.lu_factor(M, piv)
             x = _linalg.lu_solve(M, piv, rhs) if c < np.inf else np.full(size, np.nan)
@@ -406,13 +413,13 @@ def variant_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo
     out = np.empty((R, len(alphas), p))
     for r in range(R):
         u = nu_s * g[r]
-        y_t = np.einsum("mnp,mp->mn", X_t[r], u) + sigma * e_t[r]
-        y_v = np.einsum("mnp,mp->mn", X_v[r], u) + sigma * e_v[r]
+        y_t = labels_numpy(X_t[r], u, e_t[r], sigma)
+        y_v = labels_numpy(X_v[r], u, e_v[r], sigma)
         H = np.einsum("mni,mnj->mij", X_t[r], X_t[r]) / n_t
         c = np.einsum("mni,mn->mi", X_t[r], y_t) / n_t
         P = X_v[r].reshape(-1, p)
         for ia, a in enumerate(alphas):
-            if algo == 2:
+            if algo == PROXIMAL:
                 inv = np.linalg.inv(H + lam * eye)
                 A, b = lam * inv, np.einsum("mij,mj->mi", inv, c)
             else:
@@ -422,7 +429,7 @@ def variant_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo
                 b = a * np.einsum("mij,mj->mi", geo, c)
             Z = np.einsum("mvi,mij->mvj", X_v[r], A).reshape(-1, p)
             res = (y_v - np.einsum("mvi,mi->mv", X_v[r], b)).reshape(-1)
-            W = P if algo == 1 else Z  # first order: P^T (Z omega - r) = 0
+            W = P if algo == FIRST_ORDER_STEPS else Z  # first order: P^T (Z omega - r) = 0
             if over:
                 out[r, ia] = start + W.T @ np.linalg.solve(Z @ W.T, res - Z @ start)
             else:

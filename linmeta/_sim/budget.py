@@ -1,6 +1,6 @@
 """Cost model of a simulation: memory per chunk, total work, refusal before allocating.
 
-The Monte Carlo engine (:func:`linmeta._engine.run_losses`) works in chunks
+The Monte Carlo engine (:func:`linmeta._sim.engine.run_losses`) works in chunks
 of runs.  A chunk holds
 
 * the standard-normal draws of its runs (training tasks, and test tasks for
@@ -13,7 +13,7 @@ arrays: the stacked ``k x p`` systems (``k = n_v m``) and the Gram blocks
 when ``p > k``.
 Over-parameterised problems with ``p`` well above the number of Gaussian rows
 of a run are drawn from sufficient statistics instead (:func:`gram_route`,
-:mod:`linmeta._gram_sampler`): every size above then counts ``n + 1``
+:mod:`linmeta._sim.gram_sampler`): every size above then counts ``n + 1``
 coordinates in place of ``p``.
 The per-run losses of the whole simulation (``n_runs x A x B`` values, kept in
 :attr:`linmeta.Estimate.values`) are held in memory until the end.
@@ -41,6 +41,12 @@ import os
 from dataclasses import dataclass
 
 import numba
+
+from linmeta._model import layout_doubles, model_of
+from linmeta._sim import gram_sampler
+from linmeta._sim.kernels import factored_under
+from linmeta._sim.kernels_variants import POLY_DOUBLES, poly_cheaper, poly_doubles
+from linmeta.algorithms._registry import INNER_MAPS, uses_one_step_kernel
 
 __all__ = ["Plan", "available_bytes", "check_vectors_fit", "PROBLEM_VECTORS", "thread_doubles", "draw_doubles",
            "run_doubles", "run_flops", "factored_under", "plan", "describe_time", "FLOPS_PER_THREAD", "SECONDS_PER_DRAW",
@@ -74,10 +80,11 @@ GRAM_FACTOR = 2
 
 
 def gram_route(prob, method="exact", test_sampler="projected", route="auto") -> bool:
-    """Whether the meta-training draws come from sufficient statistics (:mod:`linmeta._gram_sampler`).
+    """Whether the meta-training draws come from sufficient statistics (:mod:`linmeta._sim.gram_sampler`).
 
-    Only over-parameterised problems (``p > n_v m``), and not with the full
-    protocol test sampler (it draws every input in ``p`` coordinates).
+    Only over-parameterised problems (``p > n_v m``) of an isotropic task
+    model (the representation relies on rotation invariance), and not with the
+    full protocol test sampler (it draws every input in ``p`` coordinates).
     ``route="auto"``: when ``p >= GRAM_FACTOR (n + 1)``; ``"direct"`` /
     ``"gram"`` force the choice (``"gram"`` where it is valid: ``p > n + 1``).
 
@@ -90,12 +97,13 @@ def gram_route(prob, method="exact", test_sampler="projected", route="auto") -> 
     if route not in ROUTES:
         raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
     n1 = prob.m * (1 + prob.n_t + prob.n_v) + 1
-    valid = prob.p > prob.k and prob.p > n1 and not (method == "protocol" and test_sampler == "full")
+    valid = (prob.p > prob.k and prob.p > n1 and not (method == "protocol" and test_sampler == "full")
+             and model_of(prob).isotropic)  # the representation needs rotation invariance
     if route == "direct" or not valid:
         if route == "gram":
-            raise ValueError(f"route='gram' needs p > n_v*m, p > m (1 + n_t + n_v) + 1 = {n1} and not the full "
-                             f"protocol test sampler; got p={prob.p}, n_v*m={prob.k}, method={method!r}, "
-                             f"test_sampler={test_sampler!r}")
+            raise ValueError(f"route='gram' needs p > n_v*m, p > m (1 + n_t + n_v) + 1 = {n1}, an isotropic task model "
+                             f"and not the full protocol test sampler; got p={prob.p}, n_v*m={prob.k}, "
+                             f"method={method!r}, test_sampler={test_sampler!r}")
         return False
     return route == "gram" or prob.p >= GRAM_FACTOR * n1
 
@@ -196,34 +204,33 @@ def thread_doubles(prob, method="exact", test_sampler="projected", route="auto")
     p, k, m, n_t, n_v = _coords(prob, method, test_sampler, route), prob.k, prob.m, prob.n_t, prob.n_v
     s = min(k, p)
     out = 2.0 * k * p + 6.0 * s * s + m * (n_t * n_t + n_v * n_t) + 8.0 * (p + k)
-    if prob.algorithm != "imaml" and not (prob.algorithm == "maml" and prob.n_steps == 1):
-        from linmeta._kernels_variants import POLY_DOUBLES, poly_doubles  # noqa: PLC0415
-
+    record, one_step = _algorithm(prob)
+    if record.polynomial and not one_step:
         # the products the N-step kernel may build once per run for all rates
-        out += min(POLY_DOUBLES, poly_doubles(p, m, n_t, n_v, prob.n_steps, prob.algorithm == "fomaml", p > k))
+        out += min(POLY_DOUBLES, poly_doubles(p, m, n_t, n_v, prob.n_steps, not record.gram, p > k))
     return out
 
 
 def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
                  route="auto") -> int:
-    """Standard-normal draws of one run (doubles).
+    """Standard-normal draws of one run (doubles): the sizes of the task model's layouts.
 
-    On the sufficient-statistic route: the Bartlett factor and ``z``
-    (``n (n + 3) / 2``), the noise, the rows built from them (``n (n + 1)``)
-    and, for the protocol, ``n + 10`` numbers per test task.
+    On the sufficient-statistic route: the sampler's layout (the Bartlett
+    factor and ``z``, ``n (n + 3) / 2``, and the noise), the rows built from
+    them (``n (n + 1)``) and, for the protocol, ``n + 10`` numbers per test task.
     """
-    p = prob.p
     if gram_route(prob, method, test_sampler, route):
-        n = prob.m * (1 + prob.n_t + prob.n_v)
-        d = n * (n + 3) // 2 + prob.m * (prob.n_t + prob.n_v) + n * (n + 1)
-        if method == "protocol":
-            d += n_test_tasks * (n + 10)
+        n = gram_sampler.gram_rows(prob)
+        d = layout_doubles(gram_sampler.train_layout(prob, 1)) + n * (n + 1)
+        if method == "protocol":  # and the coordinate appended to each test task
+            d += layout_doubles(gram_sampler.test_layout(prob, 1, n_test_tasks)) + n_test_tasks
         return d
-    d = prob.m * (p + (prob.n_t + prob.n_v) * (p + 1))
+    model = model_of(prob)
+    d = layout_doubles(model.train_layout(prob, 1))
     if method == "protocol" and test_sampler == "full":
-        d += n_test_tasks * (p + (prob.n_r + n_test_points) * (p + 1))
+        d += layout_doubles(model.test_layout(prob, 1, n_test_tasks, n_test_points))
     elif method == "protocol":
-        d += n_test_tasks * (p + 7)
+        d += layout_doubles(model.projected_test_layout(prob, 1, n_test_tasks, n_test_points))
     return d
 
 
@@ -235,32 +242,13 @@ def run_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_s
     return d + n_alpha_t * (p + 2.0) + 2.0 * n_alpha_t * n_alpha_r
 
 
-def factored_under(p, m, n_t, n_v):
-    """Whether under-parameterised Gram blocks are cheaper through the tasks' ``n_t``-row factors.
-
-    ``Q_i = C_i X_t,i`` with ``C_i = X_v,i X_t,i^T / n_t`` (``n_v x n_t``), so
-    ``P^T Q = sum_i (C_i^T X_v,i)^T X_t,i`` and
-    ``Q^T Q = sum_i X_t,i^T (C_i^T C_i) X_t,i``: products of ``n_t``-row
-    blocks instead of ``n_v``-row ones.  Multiplications per task beyond
-    ``C_i`` and ``C_i^T X_v,i`` (or ``Q_i``): ``n_t^2 (n_v + p) + 2 n_t p^2``
-    through the factors against ``1.5 n_v p^2`` through ``Q``.  The kernels
-    (:mod:`linmeta._kernels`) take the route this chooses.
-
-    Examples
-    --------
-    >>> factored_under(120, 40, 20, 100), factored_under(20, 40, 30, 5)
-    (True, False)
-    """
-    return n_t <= n_v and n_t * n_t * (n_v + p) + 2 * n_t * p * p < 1.5 * n_v * p * p
-
-
 def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
               n_alpha_t=1, n_alpha_r=1, route="auto") -> float:
     """Floating-point operations of one run (leading terms; ``p`` is ``n + 1`` on the sufficient-statistic route)."""
     p, k = float(_coords(prob, method, test_sampler, route)), float(prob.k)
     s = min(k, p)
     steps = prob.n_steps
-    one_step = prob.algorithm == "maml" and steps == 1
+    record, one_step = _algorithm(prob)
     build = 2 * k * prob.n_t * p + 3 * k * p * s          # X_v X_t^T X_t and the three Gram blocks
     if p <= k and one_step and factored_under(prob.p, prob.m, prob.n_t, prob.n_v):  # p <= k: never the gram route
         n_t, n_v, m = prob.n_t, prob.n_v, prob.m
@@ -285,11 +273,15 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
 
 
 def _poly(prob, p, n_alpha_t):
-    """Whether the variant kernels build their products once for all rates (:func:`linmeta._kernels_variants.poly_cheaper`)."""
-    from linmeta._kernels_variants import poly_cheaper  # noqa: PLC0415
+    """Whether the variant kernels build their products once for all rates (:func:`.kernels_variants.poly_cheaper`)."""
+    record = _algorithm(prob)[0]
+    return record.polynomial and poly_cheaper(p, prob.m, prob.n_t, prob.n_v, prob.n_steps, n_alpha_t,
+                                              not record.gram, p > prob.k)
 
-    return prob.algorithm != "imaml" and poly_cheaper(p, prob.m, prob.n_t, prob.n_v, prob.n_steps, n_alpha_t,
-                                                      prob.algorithm == "fomaml", p > prob.k)
+
+def _algorithm(prob):
+    """The algorithm's record (:mod:`linmeta.algorithms`) and whether it runs the one-step kernel."""
+    return INNER_MAPS[prob.algorithm], uses_one_step_kernel(prob)
 
 
 def _sizes(prob):

@@ -1,36 +1,25 @@
-"""Related algorithms in closed form: N-step MAML, first-order MAML, iMAML (docs: theory, B1, I1, F1).
+"""iMAML: the exact proximal inner solution, and iMAML as its users run it (docs: theory, I1).
 
-Every algorithm here has an affine inner map ``theta_i(omega) = A_i omega + b_i``,
-listed once in the table :data:`linmeta.inner_maps.INNER_MAPS` (which this
-module, :mod:`linmeta.maml`, the simulation engine and the theory consult).
-
-MAML and
-iMAML minimise the same meta-loss (:func:`linmeta.maml.meta_loss`) with their
-own ``A_i, b_i``, and their exact meta-gradient is ``Z^T (Z omega - r) / (n_v m)``
-(iMAML's implicit gradient ``(I + H_i / lam)^{-1} grad L_i(phi_i)`` is exactly
-``A_i^T grad L_i``, docs: theory, I1).  First-order MAML drops ``A_i^T`` and follows
-``P^T (Z omega - r) / (n_v m)`` with ``P`` the stacked validation inputs
-(docs: theory, F1); it is not the gradient of any objective in general, so its
-closed form is a fixed point (:func:`meta_train_fomaml`).
-
-:func:`imaml_gradient_descent` runs iMAML as its users do (conjugate gradient
-with Hessian-vector products only, inexact inner solves, outer gradient
-descent); the tests check that it reaches the closed form.
+``phi_i = (H_i + lam I)^{-1} (lam theta + c_i)``: ``A_i = lam (H_i + lam I)^{-1}``,
+``b_i = (H_i + lam I)^{-1} c_i``; ``alpha_t`` and ``n_steps`` play no role.
+The meta-loss is MAML's with these ``A_i, b_i`` and its exact gradient is the
+implicit gradient, so meta-training is the same least-squares solve.  No
+closed-form theory (reason below).  :func:`imaml_gradient_descent` runs iMAML
+with conjugate gradient and Hessian-vector products only; the tests check
+that it reaches the closed form.
 """
 from __future__ import annotations
 
 from collections import namedtuple
 
 import numpy as np
+import scipy.linalg
 
 from linmeta._validation import check_int, check_real
-from linmeta.bounds import smoothness
-from linmeta.inner_maps import INNER_MAPS
-from linmeta.maml import FOMAML_COND_MAX, first_order_fixed_point, meta_system
-from linmeta.maml import meta_gradient as _maml_meta_gradient
+from linmeta._sim import kernels_variants
+from linmeta.algorithms._base import InnerMap
 
-__all__ = ["inner_map", "meta_gradient", "meta_train_fomaml", "imaml_meta_gradient", "imaml_gradient_descent",
-           "IMAMLResult", "FOMAML_COND_MAX"]
+__all__ = ["ENTRY", "IMAMLResult", "imaml_gradient_descent", "imaml_meta_gradient", "proximal"]
 
 IMAMLResult = namedtuple("IMAMLResult", "omega n_iter converged grad_norm outer_step")
 IMAMLResult.__doc__ = """Result of :func:`imaml_gradient_descent`.
@@ -50,86 +39,42 @@ outer_step : float
 """
 
 
-def inner_map(batch, prob):
-    """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for any algorithm.
 
-    ``"maml"`` and ``"fomaml"``: ``N = prob.n_steps`` gradient steps of rate
-    ``alpha_t`` (docs: theory, B1).  ``"imaml"``: the exact proximal solution
-    ``phi = (H_i + lam I)^{-1} (lam theta + c_i)`` (docs: theory, I1), obtained from
-    a Cholesky factorisation of ``H_i + lam I`` (positive definite since
-    ``lam > 0``); ``alpha_t`` plays no role.  ``"erm"``: no inner step
-    (``A = I``, ``b = 0``); its meta-loss scores the pooled training and
-    validation points (docs: theory, E1).
+def proximal(batch, prob):
+    """iMAML's exact proximal solution ``phi = (H_i + lam I)^{-1} (lam theta + c_i)``: ``(A, b)`` (docs: theory, I1).
 
-    Returns
-    -------
-    A : ndarray of shape (m, p, p)
-    b : ndarray of shape (m, p)
-
-    Examples
-    --------
-    >>> import numpy as np, linmeta as lm
-    >>> prob = lm.presets.FIG3.replace(algorithm="imaml", lam=2.0)
-    >>> A, b = lm.algorithms.inner_map(lm.sample_tasks(prob, seed=0), prob)
-    >>> ev = np.linalg.eigvalsh(A[0])          # lam / (eigenvalues of H + lam): in (0, 1]
-    >>> bool(ev.min() > 0 and ev.max() <= 1 + 1e-12)
-    True
-
-    References
-    ----------
-    docs: theory, MAML1, B1, I1, F1.
+    One Cholesky factorisation of ``H_i + lam I`` per task (positive definite
+    since ``lam > 0``), reused for ``A_i`` and ``b_i``.
     """
-    return INNER_MAPS[prob.algorithm].build(batch, prob)
+    m, n_t, p = batch.X_t.shape
+    lam = prob.lam
+    A = np.empty((m, p, p))
+    b = np.empty((m, p))
+    eye = np.eye(p)
+    for i in range(m):
+        X = batch.X_t[i]
+        factor = scipy.linalg.cho_factor(X.T @ X / n_t + lam * eye, lower=True)
+        A[i] = lam * scipy.linalg.cho_solve(factor, eye)
+        A[i] = (A[i] + A[i].T) / 2  # exact symmetry (the solve is symmetric up to rounding)
+        b[i] = scipy.linalg.cho_solve(factor, X.T @ batch.y_t[i] / n_t)
+    return A, b
 
 
-def _validation_inputs(batch):
-    return batch.X_v.reshape(-1, batch.X_v.shape[-1])
+def _solve(prob, args, over, want_delta, dist2, delta, cond):
+    kernels_variants.variant_solve(*args, kernels_variants.PROXIMAL, prob.n_steps, prob.lam, over, want_delta, dist2,
+                                   delta, cond)
 
 
-def meta_gradient(omega, batch, prob):
-    """The meta-gradient each algorithm follows, at ``omega``.
-
-    * ``"maml"``, ``"imaml"``: the exact gradient of the meta-loss,
-      ``Z^T (Z omega - r) / (n_v m)`` (for iMAML this is the implicit gradient,
-      exact for regression);
-    * ``"fomaml"``: ``P^T (Z omega - r) / (n_v m)``: the validation-loss gradient
-      at the adapted parameters, without the Jacobian ``A_i^T``.
-
-    Examples
-    --------
-    >>> import numpy as np, linmeta as lm
-    >>> prob = lm.presets.FIG3.replace(algorithm="fomaml", n_steps=2)
-    >>> batch = lm.sample_tasks(prob, seed=0)
-    >>> omega = lm.meta_train(batch, prob)
-    >>> bool(np.linalg.norm(lm.algorithms.meta_gradient(omega, batch, prob)) < 1e-10)
-    True
-
-    References
-    ----------
-    docs: theory, I1, F1.
-    """
-    if prob.algorithm != "fomaml":
-        return _maml_meta_gradient(omega, batch, prob)
-    Z, r = meta_system(batch, prob)
-    return _validation_inputs(batch).T @ (Z @ np.asarray(omega, float) - r) / Z.shape[0]
+def _twin(prob, *args):
+    return kernels_variants.variant_deltas_numpy(*args[:-1], kernels_variants.PROXIMAL, prob.n_steps, prob.lam,
+                                                 args[-1])
 
 
-def meta_train_fomaml(batch, prob):
-    """First-order MAML's fixed point, solved as a linear system (docs: theory, F1).
-
-    The same function as :func:`linmeta.maml.first_order_fixed_point` (see
-    there for existence, uniqueness and which fixed point is returned);
-    :func:`linmeta.meta_train` calls it for ``algorithm="fomaml"``.
-
-    Examples
-    --------
-    >>> import numpy as np, linmeta as lm
-    >>> prob = lm.presets.FIG3.replace(algorithm="fomaml")
-    >>> batch = lm.sample_tasks(prob, seed=0)
-    >>> bool(np.array_equal(lm.algorithms.meta_train_fomaml(batch, prob), lm.meta_train(batch, prob)))
-    True
-    """
-    return first_order_fixed_point(batch, prob)
+ENTRY = InnerMap(
+    "imaml", kernels_variants.PROXIMAL, proximal, uses_alpha_t=False, uses_n_steps=False, uses_lam=True, gram=True,
+    theory="iMAML needs E tr (H + lam I)^-j of a finite Wishart matrix, which is not a rational function of "
+           "(n_t, p, lam); only its Marchenko-Pastur limit is algebraic",
+    solve=_solve, twin=_twin, steps_reason="the inner problem is solved exactly")
 
 
 # ------------------------------------------------------------------ iMAML as users run it
@@ -173,7 +118,7 @@ def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
     ``(I + H_i / lam)^{-1} grad L_i(phi_i)`` by conjugate gradient to residual
     ``cg_tol``, using Hessian-vector products ``X^T (X v) / n_t`` only (no
     Hessian is formed).  For exact solves it equals
-    :func:`meta_gradient` for ``algorithm="imaml"``.
+    :func:`linmeta.algorithms.meta_gradient` for ``algorithm="imaml"``.
 
     Examples
     --------
@@ -189,6 +134,12 @@ def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
     m, p = batch.m, batch.p
     return _imaml_task_gradients(np.asarray(omega, float), batch, prob.lam, np.zeros((m, p)), np.zeros((m, p)),
                                  inner_tol, cg_tol, max_cg=10 * p)
+
+
+def _validation_smoothness(batch):
+    """``L_v = max_i lambda_max(X_v,i^T X_v,i / n_v)``: :func:`linmeta.bounds.smoothness` of the validation data."""
+    X = batch.X_v
+    return float(np.linalg.eigvalsh(np.einsum("mni,mnj->mij", X, X) / X.shape[1])[:, -1].max())
 
 
 def _check_imaml(prob):
@@ -248,7 +199,7 @@ def imaml_gradient_descent(batch, prob, *, outer_step=None, tol=1e-11, max_iter=
     tol = check_real(tol, "tol", min_val=0, strict=True)
     max_iter = check_int(max_iter, "max_iter", min_val=1)
     if outer_step is None:
-        outer_step = 1.0 / smoothness(batch, data="validation").L
+        outer_step = 1.0 / _validation_smoothness(batch)
     outer_step = check_real(outer_step, "outer_step", min_val=0, strict=True)
     m, p = batch.m, batch.p
     omega = (prob.omega0 if omega_init is None else np.asarray(omega_init, float)).copy()

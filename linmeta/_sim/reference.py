@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 
 from linmeta import sampling
-from linmeta.loss import loss_from_distance
+from linmeta._model import labels_numpy, model_of
 from linmeta.maml import adapt, meta_train
 
 __all__ = ["run_losses"]
@@ -19,7 +19,7 @@ __all__ = ["run_losses"]
 
 def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_tasks=100, n_test_points=50,
                test_sampler="projected"):
-    """Per-run test losses, (R, A, B); same contract as :func:`linmeta._engine.run_losses`."""
+    """Per-run test losses, (R, A, B); same contract as :func:`linmeta._sim.engine.run_losses`."""
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
     score = _protocol_one if test_sampler == "full" else partial(_protocol_one_projected, n_te=n_test_points)
     for j, run in enumerate(runs):
@@ -31,7 +31,7 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
             omega = meta_train(sampling.batch_from_draws(pa, draws, 0), pa)
             for ib, b in enumerate(alpha_rs):
                 if method == "exact":
-                    out[j, ia, ib] = loss_from_distance(np.sum((omega - prob.w0) ** 2), prob, b)
+                    out[j, ia, ib] = model_of(prob).test_loss(np.sum((omega - prob.w0) ** 2), prob, b)
                 else:
                     out[j, ia, ib] = score(omega, prob, test, b)
     return out
@@ -40,21 +40,21 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
 def _protocol_one(omega, prob, test, alpha_r):
     losses = []
     for t in range(test["g"].shape[1]):
-        w = prob.w0 + prob.nu / np.sqrt(prob.p) * test["g"][0, t]
+        w = model_of(prob).task_vectors(prob, test["g"][0, t])
         X_r, X_te = test["X_r"][0, t], test["X_te"][0, t]
-        y_r = X_r @ w + prob.sigma * test["e_r"][0, t]
-        y_te = X_te @ w + prob.sigma * test["e_te"][0, t]
+        y_r = labels_numpy(X_r, w, test["e_r"][0, t], prob.sigma)
+        y_te = labels_numpy(X_te, w, test["e_te"][0, t], prob.sigma)
         theta = adapt(omega, X_r, y_r, alpha_r)
         losses.append(0.5 * np.mean((y_te - X_te @ theta) ** 2))
     return np.mean(losses)
 
 
 def _protocol_one_projected(omega, prob, test, alpha_r, n_te):
-    """The projected protocol (:func:`linmeta._kernels.protocol_losses_projected`), written out per task."""
+    """The projected protocol (:func:`linmeta._sim.kernels.protocol_losses_projected`), written out per task."""
     losses = []
     c = alpha_r / prob.n_r
     for t in range(test["g"].shape[1]):
-        w = prob.w0 + prob.nu / np.sqrt(prob.p) * test["g"][0, t]
+        w = model_of(prob).task_vectors(prob, test["g"][0, t])
         e = np.linalg.norm(omega - w)
         # Bartlett factors of the Wishart matrices of (input along a direction, noise / sigma) sums
         vv, vz, zz = _wishart_sums(test["vv"][0, t], test["b_r"][0, t], test["rest_r"][0, t], prob.sigma)

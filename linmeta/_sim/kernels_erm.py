@@ -9,11 +9,11 @@ training points then the validation points: the rows of
   ``omega* - w0 = start + X^T mu`` with ``(X X^T) mu = r - X start``;
 * under-parameterised: ``(X^T X) (omega* - w0) = X^T r``.
 
-Same conventions as :mod:`linmeta._kernels`: standard-normal draws in (the
+Same conventions as :mod:`linmeta._sim.kernels`: standard-normal draws in (the
 same draws as every other algorithm, so runs are paired across algorithms),
 shifted coordinates (``w0 = 0``), ``prange`` over runs with per-run output
 slots, products in BLAS and the Cholesky factorisation in LAPACK
-(:mod:`linmeta._linalg`, one library thread per worker): bit-for-bit
+(:mod:`linmeta._sim.linalg`, one library thread per worker): bit-for-bit
 independent of the thread count.  No validation, no randomness.  ERM reads no
 ``alpha_t``: one solve per run, copied to every column.  The plain-NumPy twin
 :func:`erm_deltas_numpy` is the test oracle.
@@ -23,8 +23,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta import _linalg
-from linmeta._linalg import jit
+from linmeta._sim import linalg as _linalg
+from linmeta._model import labels, labels_numpy
+from linmeta._sim.linalg import jit
 
 __all__ = ["erm_deltas_numpy", "erm_solve"]
 
@@ -69,8 +70,8 @@ def _pooled(g, X_t, e_t, X_v, e_v, nu_s, sigma):
         a = i * n
         X[a:a + n_t] = X_t[i]
         X[a + n_t:a + n] = X_v[i]
-        y[a:a + n_t] = np.dot(X_t[i], u) + sigma * e_t[i]
-        y[a + n_t:a + n] = np.dot(X_v[i], u) + sigma * e_v[i]
+        y[a:a + n_t] = labels(X_t[i], u, e_t[i], sigma)
+        y[a + n_t:a + n] = labels(X_v[i], u, e_v[i], sigma)
     return X, y
 
 
@@ -107,7 +108,7 @@ def erm_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, over):
         u = nu_s * g[r]
         X = np.concatenate([X_t[r], X_v[r]], axis=1)                    # (m, n_t + n_v, p)
         e = np.concatenate([e_t[r], e_v[r]], axis=1)
-        y = (np.einsum("mnp,mp->mn", X, u) + sigma * e).reshape(-1)
+        y = labels_numpy(X, u, e, sigma).reshape(-1)
         X = X.reshape(-1, p)
         base = start if over else np.zeros(p)
         out[r] = base + np.linalg.lstsq(X, y - X @ base, rcond=None)[0]
