@@ -102,7 +102,7 @@ def test_leading_order_theorem2_needs_a_tolerance_and_the_printed_form_fails_it(
 
 
 def test_tolerance_p_value_reduces_to_the_two_sided_z_test():
-    from linmeta._check import _p_value
+    from linmeta._check_stats import p_value as _p_value
 
     for z in (0.0, 0.5, 1.96, 3.0):
         assert math.isclose(_p_value(1.0 + 0.01 * z, 0.01, 1.0, 0.0), 2 * stats.norm.sf(z), rel_tol=1e-12)
@@ -112,7 +112,7 @@ def test_tolerance_p_value_reduces_to_the_two_sided_z_test():
 
 
 def test_holm_step_down():
-    from linmeta._check import _holm
+    from linmeta._check_stats import holm as _holm
 
     # level 0.05 over 3: thresholds 0.0167, 0.025, 0.05
     np.testing.assert_array_equal(_holm(np.array([0.01, 0.02, 0.04]), 0.05), [True, True, True])

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 import linmeta as lm
-from linmeta._check import _p_equivalence, _p_value
+from linmeta._check_stats import p_equivalence as _p_equivalence
+from linmeta._check_stats import p_value as _p_value
 
 T0 = "sigma^2/2*(1 + alpha_r^2*p/n_r) + ((1-alpha_r)^2 + alpha_r^2*(p+1)/n_r)/2 * (nu^2 + {D})"
 EXACT = T0.format(D="nu^2*n_v*m*(p-n_v-1)/(p*(p-n_v*m-1)) + sigma^2*n_v*m/(p-n_v*m-1)")   # exact at alpha_t = 0

@@ -44,7 +44,7 @@ import stat
 import tempfile
 
 from linmeta.sweeping.errors import SweepArgumentError
-from linmeta.sweeping.table import file_kind
+from linmeta.sweeping.paths import file_kind
 
 try:
     import fcntl

@@ -41,14 +41,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from linmeta import theory
-from linmeta._version import __version__
-from linmeta._validation import check_int
 from linmeta._sim.rng import check_seed
+from linmeta._validation import check_int
+from linmeta._version import __version__
+from linmeta.algorithms._registry import check_curve_field
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve
-from linmeta.algorithms._registry import check_curve_field, is_one_step_maml
 from linmeta.moments import InfiniteMomentWarning, warn_if_infinite_moments
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
+from linmeta.sweeping import paths
 from linmeta.sweeping import table as tables
 from linmeta.sweeping.grid import PARAMS, cell_key, cells_of, curve_tasks
 from linmeta.sweeping.outfile import OutFile
@@ -275,7 +276,7 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     scheduler = check_scheduler(scheduler)
     if out is not None:
-        out = tables.check_out(out)
+        out = paths.check_out(out)
     cells = cells_of(prob, grid)
     names = list(grid)
 

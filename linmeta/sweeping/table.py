@@ -50,9 +50,8 @@ from linmeta._tidy import PROBLEM_COLUMNS, SIMULATION_COLUMNS
 from linmeta.sweeping.errors import SweepArgumentError
 from linmeta.sweeping.grid import PARAMS
 
-__all__ = ["RESULT_COLUMNS", "STATUSES", "THEORY_COLUMNS", "columns", "read_table", "check_out", "recognise",
-           "Recognised", "row_digest", "error_note", "rows_text", "size_limit", "ordered",
-           "file_kind"]
+__all__ = ["RESULT_COLUMNS", "STATUSES", "THEORY_COLUMNS", "columns", "read_table", "recognise",
+           "Recognised", "row_digest", "error_note", "rows_text", "size_limit", "ordered"]
 
 THEORY_COLUMNS = ("theory_leading", "theory_printed")
 #: After the problem columns: the simulation, the theory by approximation, the cell's status and note.
@@ -138,69 +137,6 @@ def read_table(data):
 
 def _refuse(out, cause):
     return SweepArgumentError("out", out, f"{cause}; the file was not changed")
-
-
-_KINDS = {"S_ISFIFO": "a named pipe (FIFO)", "S_ISCHR": "a character device", "S_ISBLK": "a block device",
-          "S_ISSOCK": "a socket", "S_ISDIR": "a folder"}
-
-
-def file_kind(mode):
-    """What a ``stat`` mode describes, in words, if it is not a regular file (else ``None``).
-
-    Examples
-    --------
-    >>> import os
-    >>> file_kind(os.stat(".").st_mode)
-    'a folder'
-    """
-    import stat
-
-    for test, words in _KINDS.items():
-        if getattr(stat, test)(mode):
-            return words
-    return None if stat.S_ISREG(mode) else "not a regular file"
-
-
-def check_out(out):
-    """``out`` as a path string if a sweep can use it: a text path, in an existing folder, a regular file if it exists.
-
-    Examples
-    --------
-    >>> check_out("no/such/folder/s.csv")
-    Traceback (most recent call last):
-    ...
-    linmeta.sweeping.errors.SweepArgumentError: out='no/such/folder/s.csv': folder 'no/such/folder' does not exist
-    >>> check_out(b"s.csv")
-    Traceback (most recent call last):
-    ...
-    linmeta.sweeping.errors.SweepArgumentError: out=b's.csv': must be a str or os.PathLike text path, not bytes
-    """
-    if isinstance(out, (bytes, bytearray)):
-        raise SweepArgumentError("out", out, "must be a str or os.PathLike text path, not bytes")
-    try:
-        out = os.fspath(out)
-    except TypeError:
-        raise ValueError(f"out must be a path or None; got {type(out).__name__}") from None
-    if not isinstance(out, str):
-        raise SweepArgumentError("out", out, "must be a str or os.PathLike text path, not bytes")
-    if not out:
-        raise SweepArgumentError("out", out, "is empty; give a file name")
-    target = os.path.realpath(out)
-    folder = os.path.dirname(target)
-    if not os.path.isdir(folder):
-        shown = (os.path.dirname(out) or ".") if target == os.path.abspath(out) else folder
-        raise SweepArgumentError("out", out, f"folder {shown!r} does not exist")
-    try:
-        kind = file_kind(os.stat(target).st_mode)
-    except FileNotFoundError:
-        kind = None
-    except OSError as err:
-        raise SweepArgumentError("out", out, f"cannot be read ({err.strerror or err})") from None
-    if kind == "a folder":
-        raise SweepArgumentError("out", out, "is a folder, not a file")
-    if kind is not None:
-        raise _refuse(out, f"is {kind}, not a regular file; choose another file")
-    return out
 
 
 def _number_text(v):
@@ -381,7 +317,7 @@ def recognise(out, table, rekey, data):
     Parameters
     ----------
     out : str
-        Path (see :func:`check_out`); named in every message.
+        Path (see :func:`linmeta.sweeping.paths.check_out`); named in every message.
     table : pandas.DataFrame
         This sweep's rows with empty ``mean``/``stderr`` (theory, parameters, keys filled in).
     rekey : callable
