@@ -51,7 +51,8 @@ from threadpoolctl import threadpool_limits
 
 import linmeta as lm
 from linmeta import sampling
-from linmeta._sim import budget as _budget, reference as _reference
+from linmeta._sim import budget as _budget
+from linmeta._sim import reference as _reference
 
 ALPHAS = np.linspace(-2, 1, 25)
 SCALES = {"FIG2": (0.5, 1, 2, 4, 8, 16), "FIG3": (1, 2, 4, 8, 16, 32)}

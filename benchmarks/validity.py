@@ -123,7 +123,8 @@ def main(argv=None):
 
 def add_distance(df):
     """Columns for ``E|omega* - w0|^2``: with ``method="exact"`` each run's loss is (T0) affine in its
-    ``|omega* - w0|^2``, so the simulated mean distance and its SE follow exactly from the loss's."""
+    ``|omega* - w0|^2``, so the simulated mean distance and its SE follow exactly from the loss's.
+    """
     out = []
     for _, s in df.iterrows():
         prob = problem({k: (int(s[k]) if k in ("p", "m", "n_t", "n_v", "n_r") else s[k]) for k in

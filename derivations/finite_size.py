@@ -146,7 +146,7 @@ d0 = sp.Symbol("d0", nonnegative=True)
 
 # ------------------------------------------------- Stein recursion; nested leave-one-out
 def nested_second_order():
-    """chi of the column-level scheme to O(1/kappa^2), with abar = E a, a2 = E a^2 (one eigenvalue).
+    """Chi of the column-level scheme to O(1/kappa^2), with abar = E a, a2 = E a^2 (one eigenvalue).
 
     Returns (chi1, chi2) with chi = chi1/kappa + chi2/kappa^2 + O(kappa^-3).  Uses r = r1/kappa + r2/kappa^2,
     u = 1/kappa^2 + ..., r_-j = r + a r^2 + O(kappa^-3), u_-j = u + O(kappa^-3), E k = n_v r_-j,

@@ -21,7 +21,16 @@ import sympy as sp
 
 from linmeta.symbolic._symbols import alpha_t, d2, h_r, h_t, k, m, n_r, n_t, n_v, nu, p, s2, sigma
 from linmeta.symbolic._theorems import (
-    alpha_t_stationary, optimal_alpha_r, t0_loss, t0_printed, t1_distance as distance, t1_printed_loss as printed_loss,
+    alpha_t_stationary,
+    optimal_alpha_r,
+    t0_loss,
+    t0_printed,
+)
+from linmeta.symbolic._theorems import (
+    t1_distance as distance,
+)
+from linmeta.symbolic._theorems import (
+    t1_printed_loss as printed_loss,
 )
 
 

@@ -31,8 +31,23 @@ import sympy as sp
 
 from linmeta.symbolic._symbols import alpha_r, alpha_t, d2, h_r, h_t, m, n, n_r, n_t, n_v, nu, p, sigma
 from linmeta.symbolic._theorems import (
-    A, g_functions, optimal_alpha_r, t0_printed, t2_braces as braces, t2_distance as distance,
-    t2_printed_distance as printed_distance, t2_printed_loss as printed_loss, xi_second_moment,
+    A,
+    g_functions,
+    optimal_alpha_r,
+    t0_printed,
+    xi_second_moment,
+)
+from linmeta.symbolic._theorems import (
+    t2_braces as braces,
+)
+from linmeta.symbolic._theorems import (
+    t2_distance as distance,
+)
+from linmeta.symbolic._theorems import (
+    t2_printed_distance as printed_distance,
+)
+from linmeta.symbolic._theorems import (
+    t2_printed_loss as printed_loss,
 )
 from linmeta.symbolic._wishart_moments import expect_trace
 

@@ -99,8 +99,8 @@ import pandas as pd
 
 from linmeta._formulas import evaluation, grammar
 from linmeta._formulas.symbols import SYMBOL_NAMES, problem_values
-from linmeta._validation import check_int
 from linmeta._sim.rng import check_seed
+from linmeta._validation import check_int
 from linmeta.estimate import METHODS, finite_estimate, losses_over_runs
 from linmeta.inner_maps import check_curve_field
 from linmeta.moments import warn_if_infinite_moments

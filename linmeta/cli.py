@@ -43,14 +43,24 @@ import time
 
 import numba
 
-from linmeta import presets, theory
+from linmeta import _check_cli, presets, theory
+from linmeta._cli_args import (
+    COUNT,
+    POSITIVE,
+    Parser,
+    UsageError,
+    add_command,
+    add_problem_arguments,
+    add_seed,
+    add_threads,
+    parse_grid,
+    parse_set,
+    writing,
+)
 from linmeta._version import __version__
 from linmeta.estimate import estimated_seconds, simulate
 from linmeta.figures import FIGURES, PAPER_PANELS, make
 from linmeta.sweeping import SweepArgumentError, cells_of, sweep
-from linmeta._cli_args import (COUNT, POSITIVE, UsageError, Parser, add_command, add_problem_arguments,
-                               add_seed, add_threads, parse_grid, parse_set, writing)
-from linmeta import _check_cli
 
 __all__ = ["main", "build_parser", "add_command", "add_problem_arguments", "COMMANDS", "UsageError",
            "parse_set", "parse_grid", "EXIT_STATUS", "EXIT_BROKEN_PIPE"]

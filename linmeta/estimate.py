@@ -27,12 +27,12 @@ from scipy import special
 from tqdm.auto import tqdm
 
 from linmeta._sim import budget as _budget
-from linmeta._tidy import curve_table
-from linmeta._validation import check_int, check_real
 from linmeta._sim.engine import run_losses
 from linmeta._sim.rng import check_seed
-from linmeta.inner_maps import check_curve_field
+from linmeta._tidy import curve_table
+from linmeta._validation import check_int, check_real
 from linmeta.errors import NonFiniteResultError
+from linmeta.inner_maps import check_curve_field
 from linmeta.loss import h
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS
@@ -327,7 +327,8 @@ def finite_estimate(values, seed, method, prob, alpha_t, alpha_r):
 
 def non_finite_error(values, prob, alpha_t, alpha_r):
     """The :class:`NonFiniteResultError` for per-run losses ``values`` at ``(alpha_t, alpha_r)`` whose mean or
-    standard error is not finite, naming the cause."""
+    standard error is not finite, naming the cause.
+    """
     values = np.asarray(values, dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):
         # T0: the loss is sigma^2/2 (1 + alpha_r^2 p / n_r) + h_r/2 (nu^2 + |omega* - w0|^2)

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from linmeta import presets, sampling
-from linmeta._validation import check_int
-from linmeta._sim.rng import check_seed
-from linmeta.bounds import product_norm, smoothness, step_size_bound
 from linmeta._sim.engine import run_losses
+from linmeta._sim.rng import check_seed
+from linmeta._validation import check_int
 from linmeta.algorithms._registry import MAML
+from linmeta.bounds import product_norm, smoothness, step_size_bound
 from linmeta.maml import meta_system, meta_train
 from linmeta.optimum import simulate_optimum
 

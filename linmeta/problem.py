@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linmeta._model import h
 from linmeta._sim.budget import check_vectors_fit
 from linmeta._validation import check_int, check_real, check_vector
-from linmeta._model import h
 from linmeta.algorithms._registry import INNER_MAPS, MAML, check_problem_fields
 
 __all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "RATE_FIELDS", "SIZE_MAX",

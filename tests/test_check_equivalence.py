@@ -112,7 +112,7 @@ def test_inconclusive_says_how_many_runs_would_settle_it():
 
 
 def test_the_issue_example_8_5_percent_off_with_20_runs_is_never_certified():
-    """p = 12, m = 2, a formula 8.5 % too high, rtol 0.02, 20 runs: the old rule passed it; now never certified."""
+    """P = 12, m = 2, a formula 8.5 % too high, rtol 0.02, 20 runs: the old rule passed it; now never certified."""
     verdicts = [lm.check(HIGH, P12, {"m": [2]}, n_runs=20, seed=s, rtol=0.02).verdict for s in range(40)]
     assert set(verdicts) <= {"differs", "inconclusive"}, verdicts
     old_passed = sum(_p_value(r.table["mean"][0], r.table["stderr"][0], r.table["formula"][0], 0.02) > 0.01

@@ -1,5 +1,6 @@
 """The command line refuses sizes, values and outputs on one line (exit 2) before any work, and stops quietly
-when the reader of its stdout goes away."""
+when the reader of its stdout goes away.
+"""
 import errno
 import os
 import subprocess

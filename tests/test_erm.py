@@ -11,7 +11,9 @@ import pytest
 
 import linmeta as lm
 from linmeta import sampling
-from linmeta._sim import engine as _engine, kernels_erm as _kernels_erm, reference as _reference
+from linmeta._sim import engine as _engine
+from linmeta._sim import kernels_erm as _kernels_erm
+from linmeta._sim import reference as _reference
 from linmeta.moments import InfiniteMomentWarning, infinite_moment, moment_margin
 from linmeta.sampling import TaskBatch
 from linmeta.theory import _erm

@@ -3,13 +3,12 @@ import numba
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import z_score
 
 import linmeta as lm
 from linmeta import estimate
 from linmeta._sim import reference as _reference
 from linmeta.loss import loss_from_distance
-
-from conftest import z_score
 
 SHIFTED = {
     "fig2": lm.presets.FIG2.replace(w0=np.linspace(-1, 1, 60), omega0=np.full(60, 0.2)),

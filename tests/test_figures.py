@@ -71,7 +71,8 @@ def test_protocol_points_are_simulate_curve_bit_for_bit(fig3b_twice):
 
 def test_committed_fig2a_reproduces():
     """The committed figures/fig2a.csv: paper protocol (100 runs, seed 0), reproduced to the cross-machine
-    tolerance (a relative 1e-12: the file was made on another CPU or library build than this one, maybe)."""
+    tolerance (a relative 1e-12: the file was made on another CPU or library build than this one, maybe).
+    """
     path = os.path.join(ROOT, "figures", "fig2a.csv")
     if not os.path.exists(path):
         pytest.skip("figures/ not generated")
@@ -299,7 +300,8 @@ def test_a_png_with_the_same_pixels_is_kept_and_a_changed_pixel_is_not(small_fig
 
 def test_committed_pictures_are_the_pictures_of_the_committed_csv(tmp_path):
     """Drawn again from the committed CSV, fig3b is the same picture (PNG pixels, PDF drawing; the PDF's
-    embedded font programs may differ with the font subsetter); one value moved by 1 % is not."""
+    embedded font programs may differ with the font subsetter); one value moved by 1 % is not.
+    """
     path = os.path.join(ROOT, "figures", "fig3b.csv")
     if not os.path.exists(path):
         pytest.skip("figures/ not generated")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta.theory import _finite, _generated_finite as gen
+from linmeta.theory import _finite
+from linmeta.theory import _generated_finite as gen
 from linmeta.theory._finite import quadrature, regimes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -25,7 +26,8 @@ def _sympy_distance(name):
     """``linmeta.symbolic._theorems.<name>()`` as a float function of ``(p, m, n_t, n_v, sigma, nu, alpha_t, s2)``."""
     import sympy as sp
 
-    from linmeta.symbolic import _symbols as S, _theorems as T
+    from linmeta.symbolic import _symbols as S
+    from linmeta.symbolic import _theorems as T
     args = (S.p, S.m, S.n_t, S.n_v, S.sigma, S.nu, S.alpha_t, S.s2)
     return sp.lambdify(args, getattr(T, name)(), modules="math")
 

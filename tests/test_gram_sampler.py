@@ -6,8 +6,10 @@ from scipy import stats
 
 import linmeta as lm
 from linmeta import sampling
-from linmeta._sim import budget as _budget, engine as _engine, kernels as _kernels
+from linmeta._sim import budget as _budget
+from linmeta._sim import engine as _engine
 from linmeta._sim import gram_sampler as gs
+from linmeta._sim import kernels as _kernels
 from linmeta.theory import _finite
 
 P = 40  # n + 1 = 19 rows' coordinates: both samplers run, and p - 1 - j degrees of freedom still matter

@@ -124,7 +124,8 @@ def test_a_note_without_newline_is_not_cut(reference, tmp_path):
 
 def test_only_the_beginning_of_an_own_row_is_cut(reference, tmp_path):
     """A writer killed anywhere in a row (grid values, numbers, digest) leaves a prefix that is cut and resumed;
-    a last line that is not such a prefix is refused, however much it looks like one."""
+    a last line that is not such a prefix is refused, however much it looks like one.
+    """
     lines = reference[1].split(b"\n")
     head, last = b"\n".join(lines[:4]) + b"\n", lines[4]
     out = tmp_path / "s.csv"

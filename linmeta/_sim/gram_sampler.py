@@ -40,8 +40,8 @@ import weakref
 
 import numpy as np
 
-from linmeta._sim.rng import run_rng
 from linmeta._model import model_of
+from linmeta._sim.rng import run_rng
 from linmeta.sampling import _THREADED_DRAWS, _executor
 
 __all__ = [

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta._sim import linalg as _linalg
 from linmeta._model import labels
+from linmeta._sim import linalg as _linalg
 from linmeta._sim.linalg import jit
 
 

@@ -47,8 +47,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta._sim import linalg as _linalg
 from linmeta._model import labels, labels_numpy
+from linmeta._sim import linalg as _linalg
 from linmeta._sim.linalg import jit
 
 __all__ = ["FIRST_ORDER_STEPS", "PROXIMAL", "STEPS", "POLY_DOUBLES", "poly_cheaper", "poly_doubles",

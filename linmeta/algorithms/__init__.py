@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from linmeta.algorithms._registry import INNER_MAPS, inner_map
 from linmeta.algorithms._meta import FOMAML_COND_MAX, first_order_fixed_point, meta_system
 from linmeta.algorithms._meta import meta_gradient as _maml_meta_gradient
+from linmeta.algorithms._registry import INNER_MAPS, inner_map
 from linmeta.algorithms.imaml import IMAMLResult, imaml_gradient_descent, imaml_meta_gradient
 
 __all__ = ["inner_map", "meta_gradient", "meta_train_fomaml", "imaml_meta_gradient", "imaml_gradient_descent",

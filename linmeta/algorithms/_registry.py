@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from linmeta.algorithms._base import InnerMap
 from linmeta.algorithms.erm import ENTRY as ERM
 from linmeta.algorithms.fomaml import ENTRY as FOMAML
 from linmeta.algorithms.imaml import ENTRY as IMAML
 from linmeta.algorithms.maml import ENTRY as ONE_OR_N_STEPS
-from linmeta.algorithms._base import InnerMap
 
 __all__ = ["INNER_MAPS", "InnerMap", "MAML", "check_curve_field", "check_problem_fields", "entry", "inner_map",
            "is_one_step_maml", "meta_points", "uses_one_step_kernel"]

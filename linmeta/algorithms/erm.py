@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from linmeta._sim import kernels_erm
-from linmeta.algorithms.maml import ENTRY as MAML_ENTRY
 from linmeta.algorithms._base import InnerMap
+from linmeta.algorithms.maml import ENTRY as MAML_ENTRY
 
 __all__ = ["ENTRY", "as_maml", "identity"]
 

@@ -15,8 +15,8 @@ from collections import namedtuple
 import numpy as np
 import scipy.linalg
 
-from linmeta._validation import check_int, check_real
 from linmeta._sim import kernels_variants
+from linmeta._validation import check_int, check_real
 from linmeta.algorithms._base import InnerMap
 
 __all__ = ["ENTRY", "IMAMLResult", "imaml_gradient_descent", "imaml_meta_gradient", "proximal"]
@@ -41,7 +41,7 @@ outer_step : float
 
 
 def proximal(batch, prob):
-    """iMAML's exact proximal solution ``phi = (H_i + lam I)^{-1} (lam theta + c_i)``: ``(A, b)`` (docs: theory, I1).
+    """IMAML's exact proximal solution ``phi = (H_i + lam I)^{-1} (lam theta + c_i)``: ``(A, b)`` (docs: theory, I1).
 
     One Cholesky factorisation of ``H_i + lam I`` per task (positive definite
     since ``lam > 0``), reused for ``A_i`` and ``b_i``.
@@ -111,7 +111,7 @@ def _imaml_task_gradients(omega, batch, lam, phi, g, inner_tol, cg_tol, max_cg):
 
 
 def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
-    """iMAML's meta-gradient as its users compute it (docs: theory, I1).
+    """IMAML's meta-gradient as its users compute it (docs: theory, I1).
 
     Each inner problem ``min_phi Lhat_i(phi) + lam/2 |phi - omega|^2`` is solved
     by conjugate gradient to residual ``inner_tol``; the implicit gradient

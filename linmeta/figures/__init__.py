@@ -48,8 +48,8 @@ import matplotlib.style
 import numba
 from matplotlib.figure import Figure as MplFigure
 
-from linmeta._validation import check_real
 from linmeta._sim.rng import check_seed
+from linmeta._validation import check_real
 from linmeta.figures import agree, finite_size, large_p, panels, stepsize_bound
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note

@@ -116,7 +116,8 @@ def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
     """Simulation and theory vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2), and over the panel-b
     ``alpha_t`` grid for :data:`FINITE_SETS`: one row per problem in linmeta's table layout, with the
     series columns ``parameter`` (what the series varies), ``set`` and ``scale``; the drawing shows the
-    relative deviation of each theory column from ``mean`` (:func:`linmeta.plotting.deviation`)."""
+    relative deviation of each theory column from ``mean`` (:func:`linmeta.plotting.deviation`).
+    """
     notes = []
     n = scaled_runs(FINITE_RUNS, runs_scale)
     rows = []
@@ -134,7 +135,8 @@ def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
 
 def draw_finite_size(fig, table):
     """Top: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1); below: one panel per set of
-    :data:`FINITE_SETS` over ``alpha_t``, leading order and finite size, with the 0.3 % target."""
+    :data:`FINITE_SETS` over ``alpha_t``, leading order and finite size, with the 0.3 % target.
+    """
     axes = fig.subplots(3, 2)
     if "parameter" not in table.columns:      # any other table in linmeta's layout: one series, top left
         x = varied_column(table)

@@ -41,12 +41,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from linmeta import theory
-from linmeta._version import __version__
-from linmeta._validation import check_int
 from linmeta._sim.rng import check_seed
+from linmeta._validation import check_int
+from linmeta._version import __version__
+from linmeta.algorithms._registry import check_curve_field
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import METHODS, simulate_curve
-from linmeta.algorithms._registry import check_curve_field, is_one_step_maml
 from linmeta.moments import InfiniteMomentWarning, warn_if_infinite_moments
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
 from linmeta.sweeping import table as tables

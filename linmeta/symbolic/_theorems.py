@@ -10,7 +10,21 @@ import itertools
 import sympy as sp
 
 from linmeta.symbolic._symbols import (
-    alpha_r, alpha_t, h, h_r, h_t, k, m, n, n_r, n_t, n_v, nu, p, s2, sigma,
+    alpha_r,
+    alpha_t,
+    h,
+    h_r,
+    h_t,
+    k,
+    m,
+    n,
+    n_r,
+    n_t,
+    n_v,
+    nu,
+    p,
+    s2,
+    sigma,
 )
 from linmeta.symbolic._wishart_moments import expect_trace, wishart_moment
 

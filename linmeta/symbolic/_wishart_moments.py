@@ -10,7 +10,9 @@ import numbers
 
 import sympy as sp
 
-from linmeta.symbolic._symbols import h, n as n_sym, p as p_sym
+from linmeta.symbolic._symbols import h
+from linmeta.symbolic._symbols import n as n_sym
+from linmeta.symbolic._symbols import p as p_sym
 
 
 def _check_powers(powers):

@@ -24,10 +24,16 @@ References
 (docs: theory, T0, T1, T1a, T2, §5).
 """
 from linmeta.moments import InfiniteMomentWarning
-from linmeta.theory._leading import (
-    APPROXIMATIONS, FORMS, expected_distance, g, optimal_alpha_r, optimal_alpha_t, test_loss,
-)
 from linmeta.theory._available import QUANTITIES, TheoryValue, value_or_reason
+from linmeta.theory._leading import (
+    APPROXIMATIONS,
+    FORMS,
+    expected_distance,
+    g,
+    optimal_alpha_r,
+    optimal_alpha_t,
+    test_loss,
+)
 
 __all__ = ["test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r", "g", "FORMS", "APPROXIMATIONS",
            "InfiniteMomentWarning",

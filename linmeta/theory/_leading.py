@@ -10,8 +10,8 @@ import functools
 import numpy as np
 
 from linmeta._validation import check_int
-from linmeta.errors import NonFiniteResultError
 from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
+from linmeta.errors import NonFiniteResultError
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS, Problem
 from linmeta.theory import _erm, _finite, _variants
@@ -92,7 +92,8 @@ def _validate(prob, form, approximation, stacklevel=4):
     """Check the arguments shared by the theory functions; warn if the loss has no finite mean or variance.
 
     ``stacklevel`` points the warning at the caller of the public function (one more behind
-    :func:`_finite_result`)."""
+    :func:`_finite_result`).
+    """
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     _check_form_and_approximation(form, approximation)
