@@ -77,7 +77,7 @@ def main(argv=None):
             kw = dict(method=method, test_sampler=sampler)
             lm.simulate_curve(prob, "alpha_t", ALPHAS[:2], n_runs=2, **kw)  # compile / load cache
 
-            def curve():
+            def curve(prob=prob, kw=kw):
                 return lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=args.runs, seed=0, progress=False, **kw)
 
             t = min(_time(curve) for _ in range(3))   # fastest of three (the machine may be shared)
@@ -86,8 +86,8 @@ def main(argv=None):
             peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
             nb = min(args.baseline_runs, args.runs) if method == "exact" else max(1, args.baseline_runs // 10)
-            tb = _time(lambda: _reference.run_losses(prob, np.arange(nb), 0, ALPHAS, [prob.alpha_r], method,
-                                                     test_sampler="full"))
+            tb = _time(lambda prob=prob, nb=nb, method=method: _reference.run_losses(
+                prob, np.arange(nb), 0, ALPHAS, [prob.alpha_r], method, test_sampler="full"))
             tb *= args.runs / nb
             times[label] = t
             rows.append((name, label, t, tb, tb / t, peak))

@@ -163,9 +163,9 @@ def plot(df):
     bounds = [0, 0.003, 0.01, 0.03, np.inf]
     colors = ["C2", "C1", "C3", "k"]
     labels = ["< 0.3 %", "0.3-1 %", "1-3 %", "> 3 %"]
-    for ax, col, title in zip(axes, ("err_leading", "err_finite"), ("leading order", "finite size")):
+    for ax, col, title in zip(axes, ("err_leading", "err_finite"), ("leading order", "finite size"), strict=True):
         err = df[col].abs()
-        for lo, hi, c, lab in zip(bounds[:-1], bounds[1:], colors, labels):
+        for lo, hi, c, lab in zip(bounds[:-1], bounds[1:], colors, labels, strict=True):
             for fv, mk in ((True, "o"), (False, "x")):
                 sel = (err >= lo) & (err < hi) & (df.finite_var == fv)
                 ax.scatter(df.k_over_p[sel], df.m[sel], c=c, s=25, marker=mk,

@@ -223,8 +223,10 @@ def main() -> int:
     print("runtime Stein recursion (linmeta.theory._wishart_exact) = Wick for E prod tr H^k (k total <= 5)")
     assert sp.simplify(expect_trace((1 - alpha_t * h) ** 2).subs(n, n_t) / p - h_t) == 0   # h_t = E tr A^2 / p
     exact_over, exact_under = T.exact_alpha0_over(), T.exact_alpha0_under()
-    print("\nExact at alpha_t = 0 (over):"); sp.pprint(exact_over)
-    print("Exact at alpha_t = 0 (under):"); sp.pprint(sp.simplify(exact_under))
+    print("\nExact at alpha_t = 0 (over):")
+    sp.pprint(exact_over)
+    print("Exact at alpha_t = 0 (under):")
+    sp.pprint(sp.simplify(exact_under))
     # limit cases of the exact results
     assert sp.simplify(exact_under.subs(m, 1) - (nu**2 + sigma**2 * p / (n_v - p - 1))) == 0
     # leading order recovered for p -> infinity at fixed k (T1 needs k/p -> 0: at fixed k/p the

@@ -122,7 +122,7 @@ def mc_distance(p_val, m_val, nt, nv, a, s, v, runs, seed, chunk=100):
 
 def main():
     g1, g2, g3, g4 = g = g_functions()
-    for name, expr in zip(("g1", "g2", "g3", "g4"), g):
+    for name, expr in zip(("g1", "g2", "g3", "g4"), g, strict=True):
         print(f"{name} =")
         sp.pprint(sp.collect(sp.expand(expr), alpha_t, sp.factor))
     # limits: alpha_t = 0 -> all 1; n_t -> oo (H -> I) -> (1-a)^2, (1-a)^2, (1-a)^4, (1-a)^4

@@ -506,7 +506,7 @@ def check(formula, prob, grid, n_runs=4000, seed=0, rtol=0.0, level=0.01, method
         table["z"] = np.where(diff == 0, 0.0, diff / table["stderr"])
         table["rel_dev"] = diff / table["formula"]
     rtol, level = float(rtol), float(level)
-    columns = list(zip(table["mean"], table["stderr"], table["formula"], skewness))
+    columns = list(zip(table["mean"], table["stderr"], table["formula"], skewness, strict=True))
     p_values = np.array([_p_value(m, s, f, rtol, g, n_runs) for m, s, f, g in columns])
     table["p_value"] = p_values
     rejected = _holm(p_values, level)

@@ -417,7 +417,7 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
                                    chunk_size, progress, f"curve {name}", test_sampler)
         per_value = losses[:, :, 0].T if name == "alpha_t" else losses[:, 0, :].T
         ests = [finite_estimate(v, seed, method, prob, *((r, prob.alpha_r) if name == "alpha_t" else (prob.alpha_t, r)))
-                for v, r in zip(per_value, rates)]
+                for v, r in zip(per_value, rates, strict=True)]
     else:
         ests = [_simulate(q, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress)
                 for q in problems]

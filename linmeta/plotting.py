@@ -288,7 +288,7 @@ def plot_check(ax, res):
     for i, (key, rows) in enumerate(groups):
         rows = rows.sort_values(x)
         key = key if isinstance(key, tuple) else (key,)
-        suffix = ", ".join(f"{n}={v:g}" for n, v in zip(rest, key))
+        suffix = ", ".join(f"{n}={v:g}" for n, v in zip(rest, key, strict=True))
         suffix = f" ({suffix})" if suffix else ""
         color = f"C{i % 10}"
         out["formula"] += ax.plot(rows[x], rows["formula"], "s-", ms=3, color=color, lw=1.2, label=f"formula{suffix}")

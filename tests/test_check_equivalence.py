@@ -177,7 +177,7 @@ def test_certification_holds_its_level_at_both_edges_where_the_normal_rule_does_
         band = RTOL * abs(f)
         if not correct:     # the old normal rule: |mean - f| + z se < band
             return stats.norm.cdf((np.abs(mean - f) - band) / se) <= LEVEL
-        return np.array([_p_equivalence(m, s, f, RTOL, g, RUNS) <= LEVEL for m, s, g in zip(mean, se, skew)])
+        return np.array([_p_equivalence(m, s, f, RTOL, g, RUNS) <= LEVEL for m, s, g in zip(mean, se, skew, strict=True)])
 
     upper, lower = mu / (1 + RTOL), mu / (1 - RTOL)      # E/formula - 1 = +rtol, -rtol exactly
     count = {(name, rule): int(certified(f, rule == "corrected").sum())
@@ -194,7 +194,7 @@ def test_certification_holds_its_level_at_both_edges_where_the_normal_rule_does_
     assert count["exact", "corrected"] >= 0.9 * SAMPLES
     assert count["2 rtol", "corrected"] == 0
     # the difference test on the same runs: the z-test (rtol = 0) of the exact formula, and "differs" at the edges
-    rejected = {name: sum(_p_value(m, s, f, r, g, RUNS) <= LEVEL for m, s, g in zip(mean, se, skew))
+    rejected = {name: sum(_p_value(m, s, f, r, g, RUNS) <= LEVEL for m, s, g in zip(mean, se, skew, strict=True))
                 for name, f, r in (("z-test", mu, 0.0), ("upper", upper, RTOL), ("lower", lower, RTOL))}
     print(f"rejected of {SAMPLES}: {rejected}")
     low, high = stats.binom(SAMPLES, LEVEL).interval(0.999)

@@ -176,7 +176,7 @@ def test_finite_size_summary_reads_the_alpha_t_rows():
     rows = []
     for name, lead, fin in [("A", [0.01, -0.02, 0.005], [0.001, -0.004, 0.002]),
                             ("B", [0.3, 0.1, -0.05], [-0.5, 0.0, 0.0029])]:
-        for a, dl, df in zip([-1.0, 0.0, 1.0], lead, fin):       # theory = mean (1 + deviation), mean = 2
+        for a, dl, df in zip([-1.0, 0.0, 1.0], lead, fin, strict=True):       # theory = mean (1 + deviation), mean = 2
             rows.append({"parameter": "alpha_t", "alpha_t": a, "set": name, "mean": 2.0, "stderr": 0.002,
                          "n_runs": 100, "theory_leading": 2.0 * (1 + dl), "theory_finite": 2.0 * (1 + df)})
     rows.append({"parameter": "m", "m": 5, "alpha_t": 0.2, "mean": 1.0, "stderr": 1.0, "n_runs": 1,
@@ -306,12 +306,12 @@ def test_committed_pictures_are_the_pictures_of_the_committed_csv(tmp_path):
     if not os.path.exists(path):
         pytest.skip("figures/ not generated")
     table = figures.read_csv(path)
-    out = dict(zip(("png", "pdf"), figures.render("fig3b", table, tmp_path)))
+    out = dict(zip(("png", "pdf"), figures.render("fig3b", table, tmp_path), strict=True))
     for ext, new in out.items():
         assert agree.same_picture(_bytes(os.path.join(ROOT, "figures", f"fig3b.{ext}")), _bytes(new), ext), ext
     moved = table.copy()
     moved.loc[moved.index[moved["kind"] == "exact"][5], "mean"] *= 1.01
-    out = dict(zip(("png", "pdf"), figures.render("fig3b", moved, tmp_path)))
+    out = dict(zip(("png", "pdf"), figures.render("fig3b", moved, tmp_path), strict=True))
     for ext, new in out.items():
         assert not agree.same_picture(_bytes(os.path.join(ROOT, "figures", f"fig3b.{ext}")), _bytes(new), ext), ext
 

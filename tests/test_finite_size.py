@@ -93,7 +93,7 @@ def test_generated_code_matches_sympy_at_rational_points():
             vals = (p, m, nt, nv, Fraction(int(rng.integers(1, 9)), 7), Fraction(int(rng.integers(1, 9)), 5),
                     Fraction(int(rng.integers(-14, 8)), 7), Fraction(int(rng.integers(0, 9)), 3))
             point = {s: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v
-                     for s, v in zip(args, vals)}
+                     for s, v in zip(args, vals, strict=True)}
             exact = expr.subs(point)
             got = getattr(gen, name)(*[float(v) for v in vals])
             assert np.isclose(got, float(exact), rtol=1e-12), name

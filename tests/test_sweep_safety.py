@@ -250,7 +250,7 @@ def _edit_mean(data, line, value, digest=False):
     lines = data.decode().split("\n")
     header = lines[0].split(",")
     fields = lines[line - 1].split(",")
-    row = dict(zip(header, fields))
+    row = dict(zip(header, fields, strict=True))
     row["mean"] = value
     if digest:
         row["digest"] = row_digest(row["cell_key"], row["status"], row["mean"], row["stderr"], row["note"])

@@ -32,7 +32,7 @@ def test_symbols_by_name_and_attribute():
     with pytest.raises(KeyError, match="unknown symbol 'q'"):
         s["q"]
     with pytest.raises(AttributeError):
-        s.q
+        _ = s.q
     with pytest.raises(AttributeError):
         s.p = 1
 

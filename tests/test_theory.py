@@ -168,7 +168,7 @@ def test_g_against_monte_carlo():
     A2 = A @ A
     tr = lambda M: np.trace(M, axis1=1, axis2=2)  # noqa: E731
     samples = [tr(H @ A2) / p, tr(H) * tr(A2) / p**2, tr(A2 @ A2) / p, tr(A2) ** 2 / p**2]
-    for exact, s in zip(theory.g(a, n, p), samples):
+    for exact, s in zip(theory.g(a, n, p), samples, strict=True):
         z = (s.mean() - exact) / (s.std(ddof=1) / np.sqrt(N))
         assert abs(z) < 5, (exact, s.mean(), z)
 

@@ -19,7 +19,7 @@ __all__ = ["SYMBOLS_SYMPY", "FUNCTIONS", "from_tree", "parse", "as_expr", "to_ca
 #: the paper's symbols as sympy Symbols, by name
 SYMBOLS_SYMPY = {name: sp.Symbol(name, **ASSUMPTIONS[name]) for name in SYMBOL_NAMES}
 #: the functions of :data:`~linmeta._formulas.symbols.FUNCTION_NAMES` in sympy
-FUNCTIONS = dict(zip(FUNCTION_NAMES, (sp.sqrt, sp.exp, sp.log, sp.Abs)))
+FUNCTIONS = dict(zip(FUNCTION_NAMES, (sp.sqrt, sp.exp, sp.log, sp.Abs), strict=True))
 
 
 def _number(text):

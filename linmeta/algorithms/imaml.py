@@ -103,10 +103,11 @@ def _imaml_task_gradients(omega, batch, lam, phi, g, inner_tol, cg_tol, max_cg):
         X, Xv = batch.X_t[i], batch.X_v[i]
         hvp = lambda v, X=X: X.T @ (X @ v) / n_t  # noqa: E731  (Hessian-vector product of the training loss)
         # inner problem: grad Lhat(phi) + lam (phi - omega) = 0  <=>  (H + lam I) phi = lam omega + c
-        phi[i] = _cg(lambda v: hvp(v) + lam * v, lam * omega + X.T @ batch.y_t[i] / n_t, phi[i], inner_tol, max_cg)
+        phi[i] = _cg(lambda v, hvp=hvp: hvp(v) + lam * v, lam * omega + X.T @ batch.y_t[i] / n_t, phi[i],
+                     inner_tol, max_cg)
         grad_val = Xv.T @ (Xv @ phi[i] - batch.y_v[i]) / n_v
         # implicit gradient: (I + H / lam) g = grad L_i(phi)
-        g[i] = _cg(lambda v: v + hvp(v) / lam, grad_val, g[i], cg_tol, max_cg)
+        g[i] = _cg(lambda v, hvp=hvp: v + hvp(v) / lam, grad_val, g[i], cg_tol, max_cg)
     return g.mean(axis=0)
 
 

@@ -148,7 +148,7 @@ def draw_finite_size(fig, table):
                                            title=r"Theorem 1: FIG2 sizes $\times s$"),
     }
     by_alpha = table[table["parameter"] == "alpha_t"]
-    for ax, name in zip(axes[1:].ravel(), FINITE_SETS):
+    for ax, name in zip(axes[1:].ravel(), FINITE_SETS, strict=True):
         rows = by_alpha[by_alpha["set"] == name] if "set" in by_alpha else by_alpha.iloc[:0]
         p = FINITE_SETS[name]
         title = f"{name}: $p={p.p}$, $m={p.m}$, $n_t={p.n_t}$, $n_v={p.n_v}$"

@@ -101,7 +101,7 @@ def cells_of(prob, grid):
     names = list(grid)
     cells = []
     for combo in itertools.product(*grid.values()):
-        changes = dict(zip(names, combo))
+        changes = dict(zip(names, combo, strict=True))
         sizes = {k: changes.get(k, getattr(prob, k)) for k in ("p", "n_t", "n_v", "m", "algorithm")}
         pooled = sizes["algorithm"] in INNER_MAPS and INNER_MAPS[sizes["algorithm"]].pooled   # ERM: n_t + n_v
         if sizes["p"] == (sizes["n_t"] * pooled + sizes["n_v"]) * sizes["m"]:

@@ -134,7 +134,7 @@ def _run_task(prob, curve, values, n_runs, seed, method):
         out = [str(t)]
     else:
         out = [_not_finite(float(m), float(s), n_runs) or (float(m), float(s))
-               for m, s in zip(t["mean"], t["stderr"])]
+               for m, s in zip(t["mean"], t["stderr"], strict=True)]
     failed = any(isinstance(r, str) for r in out)
     for w in caught:      # numpy's overflow warnings say what the error row says; any other warning is passed on
         if not (failed and issubclass(w.category, RuntimeWarning) and _FLOAT_WARNING.match(str(w.message))):
@@ -304,7 +304,7 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
     finally:
         if file is not None:
             file.close()
-    errors = [(c, n) for (c, _, _), n, s in zip(cells, table["note"], table["status"]) if s == "error"]
+    errors = [(c, n) for (c, _, _), n, s in zip(cells, table["note"], table["status"], strict=True) if s == "error"]
     table.attrs.update(skipped=skipped, errors=errors)
     if errors:
         raise _failed(errors, len(cells), out, table)
@@ -335,7 +335,7 @@ def _run(prob, cells, names, table, spec, file, where, progress, on_task):
         data = file.read(tables.size_limit(table))
         rec = tables.recognise(file.path, table, _rekey(prob), data)
     done = set(rec.done) if rec is not None else set()
-    reused = sum(1 for k, (_, q, _) in zip(keys, cells) if q is not None and k in done)
+    reused = sum(1 for k, (_, q, _) in zip(keys, cells, strict=True) if q is not None and k in done)
     curve, tasks = curve_tasks(cells, names)
     for t in tasks if curve else ():  # before anything is computed or written
         check_curve_field(cells[t[0]][1], curve, [getattr(cells[i][1], curve) for i in t])
@@ -363,7 +363,7 @@ def _run(prob, cells, names, table, spec, file, where, progress, on_task):
                   leave=False, file=sys.stderr) as bar:
             for tid, res in (sched.results() if sched is not None else ()):
                 t = ids[tid]
-                for i, r in zip(t, res):
+                for i, r in zip(t, res, strict=True):
                     _record(table, i, r)
                 if file is not None:
                     file.append(tables.rows_text(table.iloc[[i for i in t if keys[i] not in done]]))

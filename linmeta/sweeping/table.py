@@ -304,7 +304,7 @@ def _check_row(out, n, cols, fields, expected, rekey):
     where = f"line {n}"
     if len(fields) != len(cols):
         raise _refuse(out, f"{where} has {len(fields)} fields, the header {len(cols)}")
-    row = dict(zip(cols, fields))
+    row = dict(zip(cols, fields, strict=True))
     status = row["status"]
     if status not in STATUSES:
         raise _refuse(out, f"{where}: status {status!r} is not one of {STATUSES}")
@@ -363,7 +363,7 @@ def _is_row_start(tail, cols, want):
     rest, after = parts[2], fields[i_stderr + 1:]
     statuses = [want["status"], "error"] if want["status"] == "ok" else [want["status"]]
     for status in statuses:
-        g = [status if c == "status" else f for c, f in zip(cols[i_stderr + 1:], after)]
+        g = [status if c == "status" else f for c, f in zip(cols[i_stderr + 1:], after, strict=False)]
         if status == "error":                          # the note (free text) and what follows are open
             known = _render(g[:cols.index("note") - i_stderr - 1]) + ","
             if known.startswith(rest) or rest.startswith(known):
@@ -403,7 +403,7 @@ def recognise(out, table, rekey, data):
         arguments, or ends with text that is not the start of one of its rows.
     """
     cols, exp_rows = _csv_rows(table)
-    expected = {dict(zip(cols, r))["cell_key"]: dict(zip(cols, r)) for r in exp_rows}
+    expected = {dict(zip(cols, r, strict=True))["cell_key"]: dict(zip(cols, r, strict=True)) for r in exp_rows}
     if data is None:
         return Recognised(out, False, {}, 0, False)
     if not data:

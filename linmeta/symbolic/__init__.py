@@ -246,7 +246,7 @@ def nstep_expected_distance(regime, n_steps):
     _validate_regime_and_form(regime)
     if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
         raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
-    moments = dict(zip((_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG), _T.nstep_trace_moments(n_steps)))
+    moments = dict(zip((_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG), _T.nstep_trace_moments(n_steps), strict=True))
     base = _T.nstep_distance_over() if regime == REGIMES[0] else _T.nstep_distance_under()
     return _public(base.subs(moments))
 

@@ -107,7 +107,7 @@ def _finite_elementwise(func, prob, alpha_t, alpha_r):
         return float(func(prob))
     a_t, a_r = np.broadcast_arrays(_check_rates(alpha_t, "alpha_t", prob.alpha_t),
                                    _check_rates(alpha_r, "alpha_r", prob.alpha_r))
-    out = np.array([func(prob.replace(alpha_t=float(t), alpha_r=float(r))) for t, r in zip(a_t.flat, a_r.flat)],
+    out = np.array([func(prob.replace(alpha_t=float(t), alpha_r=float(r))) for t, r in zip(a_t.flat, a_r.flat, strict=True)],
                    dtype=float).reshape(a_t.shape)
     return _out(out)
 
