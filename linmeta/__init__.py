@@ -23,7 +23,8 @@ from linmeta.sweeping import sweep
 
 __all__ = [
     "algorithms", "bounds", "experiments",
-    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch", "meta_train", "presets",
+    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch",
+    "meta_train", "presets",
     "sample_tasks", "CheckResult", "check", "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum",
     "sweep", "test_loss_given", "theory", "__version__",
 ]

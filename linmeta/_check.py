@@ -467,7 +467,8 @@ def check(formula, prob, grid, n_runs=4000, seed=0, rtol=0.0, level=0.01, method
     >>> lm.check("__import__('os')", prob, {"m": [2]})
     Traceback (most recent call last):
         ...
-    ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+    ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu,
+    alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
     """
     label, evaluate, used = _evaluator(formula)
     if not isinstance(prob, Problem):

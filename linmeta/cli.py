@@ -290,7 +290,8 @@ def _simulate(sub):
     add_problem_arguments(s)
     _add_runs_method(s)
     s.add_argument("--test-sampler", choices=["projected", "full"], default="projected",
-                   help="protocol only: draw test inputs through the statistics the score depends on (default) or in full")
+                   help="protocol only: draw test inputs through the statistics the score depends on (default) "
+                        "or in full")
     add_threads(s, "for the simulation")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -114,7 +114,8 @@ def stepsize_bound(prob=None, *, steps=STEPS, ratios=RATIOS, seed=0, n_iter=2000
             rows.append(dict(
                 N=N, ratio=float(ratio), bound=bound, L=L, alpha=alpha, alpha_L=alpha * L,
                 prod_norm=product_norm(batch, alpha, N), prod_norm_bound=(1 + abs(alpha) * L) ** N,
-                meta_smoothness=float(mu[-1]), val_smoothness=L_val, task_val_smoothness=L_v, outer_step=outer_step, rho=rho,
+                meta_smoothness=float(mu[-1]), val_smoothness=L_val, task_val_smoothness=L_v, outer_step=outer_step,
+                rho=rho,
                 gd_error_ratio=float(err) if np.isfinite(err) else np.inf, seed=seed))
     t = pd.DataFrame(rows)
     t.insert(8, "below_sqrt2", t["prod_norm"] < np.sqrt(2))

@@ -107,7 +107,8 @@ def _spline_min(x, y):
     spline = interpolate.CubicSpline(x, y)
     j = int(np.argmin(y))
     lo, hi = x[max(j - 1, 0)], x[min(j + 1, len(x) - 1)]
-    res = optimize.minimize_scalar(spline, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12 * (1 + abs(x[j]))})
+    res = optimize.minimize_scalar(spline, bounds=(lo, hi), method="bounded",
+                                   options={"xatol": 1e-12 * (1 + abs(x[j]))})
     if res.fun <= y[j]:
         return float(res.x), float(res.fun)
     return float(x[j]), float(y[j])

@@ -37,8 +37,8 @@ import pandas as pd
 
 from linmeta._tidy import THEORY_COLUMNS, varied_column
 
-__all__ = ["plot_check", "SYMBOLS", "plot_simulation", "plot_crn_curve", "plot_theory", "plot_optima", "plot_loss_panel",
-           "plot_finite_size", "deviation"]
+__all__ = ["plot_check", "SYMBOLS", "plot_simulation", "plot_crn_curve", "plot_theory", "plot_optima",
+           "plot_loss_panel", "plot_finite_size", "deviation"]
 
 SYMBOLS = {
     "alpha_t": r"training rate $\alpha_t$",

@@ -203,7 +203,8 @@ class Problem:
         """
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ValueError(f"unknown Problem field(s) {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(self)]}")
+            valid = [f.name for f in dataclasses.fields(self)]
+            raise ValueError(f"unknown Problem field(s) {sorted(unknown)}; valid: {valid}")
         for name in getattr(self, "_default_vectors", ()):
             changes.setdefault(name, None)
         return dataclasses.replace(self, **changes)

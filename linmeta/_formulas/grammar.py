@@ -36,7 +36,8 @@ Examples
 >>> parse("__import__('os')")
 Traceback (most recent call last):
     ...
-ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t,
+alpha_r, dist0; functions: sqrt, exp, log, Abs
 """
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def tokenize(text):
     >>> tokenize("p.real")
     Traceback (most recent call last):
         ...
-    ValueError: formula: refused token '.real' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt, exp, log, Abs are allowed
+    ValueError: formula: refused token '.real' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt, exp,
+    log, Abs are allowed
     """
     if not isinstance(text, str):
         raise ValueError(f"formula must be a string; got {type(text).__name__}")

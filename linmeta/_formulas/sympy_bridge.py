@@ -73,7 +73,8 @@ def parse(text):
     >>> ls.parse("p.__class__")
     Traceback (most recent call last):
         ...
-    ValueError: formula: refused token '.__class__' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt, exp, log, Abs are allowed
+    ValueError: formula: refused token '.__class__' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt,
+    exp, log, Abs are allowed
     """
     return from_tree(grammar.parse(text))
 
@@ -91,7 +92,8 @@ def as_expr(obj, name="expression"):
     >>> as_expr("__import__('os').system('id')", "a")
     Traceback (most recent call last):
         ...
-    ValueError: a: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+    ValueError: a: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu,
+    alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
     """
     if isinstance(obj, str):
         try:
@@ -130,7 +132,8 @@ def to_callable(expr):
     >>> ls.to_callable(ls.symbols.p + sp.I)(lm.presets.FIG3)
     Traceback (most recent call last):
         ...
-    ValueError: formula: value (30+1j) is not a real number at p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=0.2, alpha_t=0.2, alpha_r=0.2, dist0=0
+    ValueError: formula: value (30+1j) is not a real number at p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=0.2,
+    alpha_t=0.2, alpha_r=0.2, dist0=0
     """
     expr = as_expr(expr, "formula")
     unknown = sorted(s.name for s in expr.free_symbols if s not in set(SYMBOLS_SYMPY.values()))

@@ -84,7 +84,8 @@ FIGURES = {
                                              "alpha_star_ci_high", "star_over_bound", "N_alpha_star")},
                                          ("bound", "gd_error_ratio"): (0.0, ROUNDING_ATOL)}),
     "large_p": Figure(large_p.compute_large_p, large_p.draw_large_p, size=(7.2, 3.1),
-                      description="distance against p up to 1e8 at FIG2's m, n_t, n_v: Theorem 1 and finite-size theory",
+                      description="distance against p up to 1e8 at FIG2's m, n_t, n_v: "
+                                  "Theorem 1 and finite-size theory",
                       # the finite-size theory comes from an iterative solver
                       tolerances={(None, "theory_finite"): (ITERATIVE_RTOL, 0.0)}),
 }

@@ -118,7 +118,9 @@ test_loss.__test__ = False  # not a pytest test
 
 
 def g(alpha_t, n_t, p):
-    """``(g1, g2, g3, g4)`` of Theorem 2: ``E tr(H A^2)/p``, ``E[tr H tr A^2]/p^2``, ``E tr A^4/p``, ``E[(tr A^2)^2]/p^2``.
+    """Return ``(g1, g2, g3, g4)`` of Theorem 2.
+
+    ``g1 = E tr(H A^2)/p``, ``g2 = E[tr H tr A^2]/p^2``, ``g3 = E tr A^4/p``, ``g4 = E[(tr A^2)^2]/p^2``.
 
     ``A = I - alpha_t H``, ``H`` the Wishart matrix of ``n_t`` points (docs: theory, T2).
 
@@ -246,7 +248,8 @@ def nstep_expected_distance(regime, n_steps):
     _validate_regime_and_form(regime)
     if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
         raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
-    moments = dict(zip((_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG), _T.nstep_trace_moments(n_steps), strict=True))
+    traces = (_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG)
+    moments = dict(zip(traces, _T.nstep_trace_moments(n_steps), strict=True))
     base = _T.nstep_distance_over() if regime == REGIMES[0] else _T.nstep_distance_under()
     return _public(base.subs(moments))
 
@@ -267,7 +270,8 @@ def nstep_test_loss(regime, n_steps):
     --------
     >>> import linmeta.symbolic as ls
     >>> s = ls.symbols
-    >>> ls.nstep_test_loss("overparameterized", 2).subs(s.alpha_t, 0) == ls.test_loss("overparameterized").subs(s.alpha_t, 0)
+    >>> two_steps = ls.nstep_test_loss("overparameterized", 2)
+    >>> two_steps.subs(s.alpha_t, 0) == ls.test_loss("overparameterized").subs(s.alpha_t, 0)
     True
     """
     return _T.t0_printed(nstep_expected_distance(regime, n_steps))

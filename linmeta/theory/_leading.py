@@ -107,7 +107,8 @@ def _finite_elementwise(func, prob, alpha_t, alpha_r):
         return float(func(prob))
     a_t, a_r = np.broadcast_arrays(_check_rates(alpha_t, "alpha_t", prob.alpha_t),
                                    _check_rates(alpha_r, "alpha_r", prob.alpha_r))
-    out = np.array([func(prob.replace(alpha_t=float(t), alpha_r=float(r))) for t, r in zip(a_t.flat, a_r.flat, strict=True)],
+    out = np.array([func(prob.replace(alpha_t=float(t), alpha_r=float(r)))
+                    for t, r in zip(a_t.flat, a_r.flat, strict=True)],
                    dtype=float).reshape(a_t.shape)
     return _out(out)
 
@@ -268,7 +269,8 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     >>> lm.theory.test_loss(lm.presets.FIG2, form="printed")
     Traceback (most recent call last):
     ...
-    ValueError: form='printed' is theorem 2, valid only in the underparameterized regime (p < n_v*m); prob is overparameterized (p=60 > n_v*m=6); theorem 1 as printed equals form='derived'
+    ValueError: form='printed' is theorem 2, valid only in the underparameterized regime (p < n_v*m); prob is
+    overparameterized (p=60 > n_v*m=6); theorem 1 as printed equals form='derived'
 
     References
     ----------
