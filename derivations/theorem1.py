@@ -93,7 +93,8 @@ def main():
     # at FIG2 sizes (p=60, m=3, n_t=30, n_v=2, n_r=20, sigma=1, nu=0.5, omega0 = w0)
     fig2 = {p: 60, m: 3, n_t: 30, n_v: 2, n_r: 20, sigma: 1, nu: sp.Rational(1, 2), s2: 0}
     print("\nFIG2: alpha_t^- =", sp.N(a_minus.subs(fig2), 8),
-          " alpha_r* (alpha_t=0.2) =", sp.N(a_r.subs(d2, dist.subs(fig2).subs(alpha_t, sp.Rational(1, 5))).subs(fig2), 8))
+          " alpha_r* (alpha_t=0.2) =",
+          sp.N(a_r.subs(d2, dist.subs(fig2).subs(alpha_t, sp.Rational(1, 5))).subs(fig2), 8))
     print("all theorem 1 checks passed")
     return 0
 

@@ -128,8 +128,8 @@ def main():
     # limits: alpha_t = 0 -> all 1; n_t -> oo (H -> I) -> (1-a)^2, (1-a)^2, (1-a)^4, (1-a)^4
     assert all(sp.simplify(x.subs(alpha_t, 0) - 1) == 0 for x in g)
     big = [sp.limit(x, n_t, sp.oo) for x in g]
-    assert [sp.expand(b) for b in big] == [sp.expand(x) for x in
-                                           ((1 - alpha_t) ** 2, (1 - alpha_t) ** 2, (1 - alpha_t) ** 4, (1 - alpha_t) ** 4)]
+    limits = ((1 - alpha_t) ** 2, (1 - alpha_t) ** 2, (1 - alpha_t) ** 4, (1 - alpha_t) ** 4)
+    assert [sp.expand(b) for b in big] == [sp.expand(x) for x in limits]
     # p = 1 with n_t -> oo is the same; E tr A^2 = p h_t ties the definition of h_t
     assert sp.simplify(expect_trace(A**2).subs(n, n_t) - p * h_t) == 0
 
@@ -162,7 +162,8 @@ def main():
     sp.pprint(slope_derived)
     print("dL/dalpha_t at 0, printed =")
     sp.pprint(slope_printed)
-    assert sp.simplify(slope_derived - h_r * sigma**2 * p / (n_v * m)) == 0, "derived slope is not h_r sigma^2 p/(n_v m)"
+    assert sp.simplify(slope_derived - h_r * sigma**2 * p / (n_v * m)) == 0, \
+        "derived slope is not h_r sigma^2 p/(n_v m)"
     assert sp.simplify(slope_printed + h_r * nu**2 * (n_v + 1 + p) / (n_v * m)) == 0
     print("the derived slope is h_r sigma^2 p/(n_v m) > 0 (optimal alpha_t < 0; the talk prints sigma^2 p/(n_v m),")
     print("without the factor h_r);")

@@ -288,8 +288,9 @@ def test_exact_agrees_with_protocol_for_every_algorithm(preset, name):
 # The leading-order formula has an O(1/m) (T2) / O(1/xi) (T1) finite-size bias; at N = 1 it is 0.1% (FIG3)
 # and 1.2% (FIG2) at these sizes (2000 runs, seed 1), so N > 1 is held to the same slack: 0.8% / 2%.
 # Control (where N matters enough): the N = 1 formula at the same alpha_t misses the simulation.
-@pytest.mark.parametrize("preset,N,alpha,slack,control", [("FIG3", 5, -0.03, 0.008, True), ("FIG3", 2, 0.1, 0.008, False),
-                                                          ("FIG2", 5, -0.03, 0.02, False), ("FIG2", 2, -0.1, 0.02, False)])
+@pytest.mark.parametrize("preset,N,alpha,slack,control", [
+    ("FIG3", 5, -0.03, 0.008, True), ("FIG3", 2, 0.1, 0.008, False),
+    ("FIG2", 5, -0.03, 0.02, False), ("FIG2", 2, -0.1, 0.02, False)])
 def test_n_step_theory_against_simulation(preset, N, alpha, slack, control):
     from linmeta.theory import _variants
 

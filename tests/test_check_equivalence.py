@@ -177,7 +177,8 @@ def test_certification_holds_its_level_at_both_edges_where_the_normal_rule_does_
         band = RTOL * abs(f)
         if not correct:     # the old normal rule: |mean - f| + z se < band
             return stats.norm.cdf((np.abs(mean - f) - band) / se) <= LEVEL
-        return np.array([_p_equivalence(m, s, f, RTOL, g, RUNS) <= LEVEL for m, s, g in zip(mean, se, skew, strict=True)])
+        return np.array([_p_equivalence(m, s, f, RTOL, g, RUNS) <= LEVEL
+                         for m, s, g in zip(mean, se, skew, strict=True)])
 
     upper, lower = mu / (1 + RTOL), mu / (1 - RTOL)      # E/formula - 1 = +rtol, -rtol exactly
     count = {(name, rule): int(certified(f, rule == "corrected").sum())

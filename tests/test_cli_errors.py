@@ -46,7 +46,8 @@ def test_sizes_and_values_that_crashed_are_refused(argv, needles, capsys):
 def test_grid_counts_are_bounded_before_they_are_generated(capsys):
     # a billion points went to np.linspace (8 GB) before anything was checked
     _refused(["sweep", "--grid", "alpha_t=0:1:1000000000", "--runs", "2"], capsys,
-             "alpha_t=0:1:1000000000", f"NUM must be an integer >= 1 and <= {cli.parse_grid.__globals__['GRID_POINTS_MAX']}")
+             "alpha_t=0:1:1000000000",
+             f"NUM must be an integer >= 1 and <= {cli.parse_grid.__globals__['GRID_POINTS_MAX']}")
     _refused(["sweep", "--grid", "alpha_t=0:1:1000", "--grid", "m=1:1000:1000", "--runs", "2"], capsys,
              "1000 x 1000 = 1000000 cells", "at most 100000")
     _refused(["sweep", "--grid", "m=" + ",".join(str(i) for i in range(1, 10_002)), "--runs", "2"], capsys,

@@ -65,7 +65,8 @@ def test_exact_alpha0_matches_simulation_and_leading_is_rejected(prob, n_runs):
     lead = _leading_loss(prob)
     z_exact = (est.mean - exact) / est.stderr
     z_lead = (est.mean - lead) / est.stderr
-    print(f"{prob.regime}: sim {est.mean:.6g} ± {est.stderr:.2g} ({n_runs} runs); z exact {z_exact:+.2f}, z leading {z_lead:+.2f}")
+    print(f"{prob.regime}: sim {est.mean:.6g} ± {est.stderr:.2g} ({n_runs} runs); "
+          f"z exact {z_exact:+.2f}, z leading {z_lead:+.2f}")
     assert abs(z_exact) < Z
     assert abs(z_lead) > Z          # negative control at the same sample size
 

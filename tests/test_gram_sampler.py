@@ -74,9 +74,9 @@ def _gram_protocol(prob, runs, seed, alphas, alpha_rs, T, n_te, rest=True):
     if not rest:
         test["g"][:, :, -1] = 0.0
     out = np.empty((len(runs), len(alphas), len(alpha_rs)))
-    _kernels.protocol_losses_projected(delta, test["g"], test["chi2"], test["vv"], test["rest_r"], test["b_r"], test["gg"],
-                                       test["rest_te"], test["b_te"], prob.n_r, n_te, prob.nu / np.sqrt(prob.p),
-                                       prob.sigma, np.asarray(alpha_rs, dtype=float), out)
+    _kernels.protocol_losses_projected(delta, test["g"], test["chi2"], test["vv"], test["rest_r"], test["b_r"],
+                                       test["gg"], test["rest_te"], test["b_te"], prob.n_r, n_te,
+                                       prob.nu / np.sqrt(prob.p), prob.sigma, np.asarray(alpha_rs, dtype=float), out)
     return out.reshape(len(runs), -1)
 
 

@@ -17,7 +17,8 @@ s = ls.symbols
 
 
 def test_import_linmeta_and_check_a_string_never_import_sympy():
-    code = ("import sys, linmeta as lm; prob = lm.Problem(p=6, m=1, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.1, alpha_r=0.1);"
+    code = ("import sys, linmeta as lm; "
+            "prob = lm.Problem(p=6, m=1, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.1, alpha_r=0.1);"
             "lm.check('sigma^2 + nu*p', prob, {'m': [1, 2]}, n_runs=20); print('sympy' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -219,7 +220,8 @@ def test_parse_builds_the_same_expression_and_refuses_unsafe_text(monkeypatch):
     monkeypatch.setattr(builtins, "eval", trap)
     monkeypatch.setattr(sp, "sympify", trap)
     monkeypatch.setattr(sp, "parse_expr", trap)
-    assert ls.parse("sigma^2*p/(n_v*m - p - 1) + 0.25") == s.sigma**2 * s.p / (s.n_v * s.m - s.p - 1) + sp.Rational(1, 4)
+    want = s.sigma**2 * s.p / (s.n_v * s.m - s.p - 1) + sp.Rational(1, 4)
+    assert ls.parse("sigma^2*p/(n_v*m - p - 1) + 0.25") == want
     assert ls.parse("sqrt(nu) + Abs(alpha_t) - exp(1) * log(2)") == (
         sp.sqrt(s.nu) + sp.Abs(s.alpha_t) - sp.E * sp.log(2))
     for bad in ("__import__('os')", "p.__class__", "lambda: p", "p[0]", "Symbol('p')"):

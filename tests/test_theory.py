@@ -186,7 +186,8 @@ def test_slope_at_alpha_t_zero(prob):
 def test_printed_slope_at_zero_has_the_wrong_sign():
     """Theorem 2 as printed gives dL/dalpha_t(0) = -h_r nu^2 (n_v + 1 + p)/(n_v m) < 0."""
     eps = 1e-6
-    slope = (theory.test_loss(FIG3, "printed", alpha_t=eps) - theory.test_loss(FIG3, "printed", alpha_t=-eps)) / (2 * eps)
+    slope = (theory.test_loss(FIG3, "printed", alpha_t=eps)
+             - theory.test_loss(FIG3, "printed", alpha_t=-eps)) / (2 * eps)
     assert slope == pytest.approx(-FIG3.h_r * FIG3.nu**2 * (FIG3.n_v + 1 + FIG3.p) / FIG3.k, rel=1e-6)
 
 
@@ -202,7 +203,8 @@ def test_optimal_alpha_t_is_negative_and_minimises(prob):
         assert theory.optimal_alpha_t(prob.replace(alpha_r=0.9)) == a_star
     else:
         eps = 1e-5
-        slope = (theory.test_loss(prob, alpha_t=a_star + eps) - theory.test_loss(prob, alpha_t=a_star - eps)) / (2 * eps)
+        slope = (theory.test_loss(prob, alpha_t=a_star + eps)
+                 - theory.test_loss(prob, alpha_t=a_star - eps)) / (2 * eps)
         assert abs(slope) < 1e-9
 
 
@@ -263,5 +265,6 @@ def test_expected_distance_takes_the_arguments_of_test_loss_in_the_same_order():
 def test_optima_of_variants_have_no_closed_form_and_say_so():
     for prob in (FIG3.replace(n_steps=2), FIG3.replace(algorithm="fomaml")):
         for f in (theory.optimal_alpha_t, theory.optimal_alpha_r):
-            with pytest.raises(NotImplementedError, match="derived for one-step MAML only; use linmeta.simulate_optimum"):
+            message = "derived for one-step MAML only; use linmeta.simulate_optimum"
+            with pytest.raises(NotImplementedError, match=message):
                 f(prob)
