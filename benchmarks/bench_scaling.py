@@ -77,7 +77,7 @@ print(json.dumps((after["VmHWM:"] - before["VmRSS:"]) / 2**20))
 
 
 def scaled(preset, s):
-    """The preset with ``p, n_t, n_v, n_r`` times ``s`` (``m`` fixed)."""
+    """Return the preset with ``p, n_t, n_v, n_r`` times ``s`` (``m`` fixed)."""
     P = getattr(lm.presets, preset)
     return lm.Problem(p=round(P.p * s), m=P.m, n_t=round(P.n_t * s), n_v=round(P.n_v * s), n_r=round(P.n_r * s),
                       sigma=P.sigma, nu=P.nu, alpha_t=P.alpha_t, alpha_r=P.alpha_r)
@@ -100,7 +100,7 @@ def _per_run(f, R):
 
 
 def floor_run(prob, run, seed=0):
-    """The floor's work for one run, single-threaded: draws, task products, Gram blocks, 25 Cholesky."""
+    """Return the floor's work for one run, single-threaded: draws, task products, Gram blocks, 25 Cholesky."""
     d = sampling.draw_training(prob, seed, [run], 1)
     X_t, X_v = d["X_t"][0], d["X_v"][0]
     Q = np.empty((prob.k, prob.p))
@@ -222,7 +222,7 @@ def p_sweep(budget, direct_max_p):
 
 
 def _direct(prob, runs):
-    """The 25-point curve of ``runs`` on the direct sampler, one run at a time (a run's draws may be GBs)."""
+    """Return the 25-point curve of ``runs`` on the direct sampler, one run at a time (a run's draws may be GBs)."""
     from linmeta._sim import engine as _engine  # noqa: PLC0415
 
     for r in runs:
@@ -230,7 +230,7 @@ def _direct(prob, runs):
 
 
 def targets(cores):
-    """The issue's targets, each measured in this run and printed as a ratio (<= 1 meets it)."""
+    """Return the issue's targets, each measured in this run and printed as a ratio (<= 1 meets it)."""
     from linmeta._sim import engine as _engine  # noqa: PLC0415
 
     out = {}

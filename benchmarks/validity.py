@@ -124,8 +124,10 @@ def main(argv=None):
 
 
 def add_distance(df):
-    """Columns for ``E|omega* - w0|^2``: with ``method="exact"`` each run's loss is (T0) affine in its
-    ``|omega* - w0|^2``, so the simulated mean distance and its SE follow exactly from the loss's.
+    """Add the columns for ``E|omega* - w0|^2``.
+
+    With ``method="exact"`` each run's loss is (T0) affine in its ``|omega* - w0|^2``, so the simulated mean
+    distance and its SE follow exactly from the loss's.
     """
     out = []
     for _, s in df.iterrows():

@@ -173,7 +173,7 @@ ARGS = (p, m, n_t, n_v, sigma, nu, alpha_t, d0)
 
 
 def functions():
-    """The emitted functions: ``(name, args, expression, docstring)``; ``d0 = |omega0 - w0|^2``."""
+    """Return the emitted functions: ``(name, args, expression, docstring)``; ``d0 = |omega0 - w0|^2``."""
     return [
         ("exact_alpha0_over", ARGS, sp.together(T.exact_alpha0_over().subs(s2, d0)),
          "E|omega* - w0|^2 at alpha_t = 0, p > n_v m, exact; d0 = |omega0 - w0|^2 (alpha_t, n_t unused)."),

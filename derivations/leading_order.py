@@ -19,7 +19,7 @@ TITLE = "Leading-order MAML theory (docs: theory, T0, T1, T1a, T2)."
 
 
 def functions():
-    """The emitted functions: ``(name, args, expressions, docstring)``."""
+    """Return the emitted functions: ``(name, args, expressions, docstring)``."""
     sizes = (alpha_t, p, m, n_t, n_v, sigma, nu)
     return [
         ("g", (alpha_t, n_t, p), T.g_functions(),

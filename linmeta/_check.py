@@ -244,7 +244,7 @@ def _evaluator(formula):
 
 
 def _sf(x):
-    """Standard normal upper tail ``Phi(-x)``."""
+    """Return the standard normal upper tail ``Phi(-x)``."""
     return 0.5 * math.erfc(x / math.sqrt(2.0))
 
 
@@ -336,7 +336,7 @@ def _simulated(prob, cells, names, n_runs, seed, method):
 
 
 def _fewest_runs(settles, n_runs):
-    """The fewest runs ``n > n_runs`` with ``settles(n)`` (assumed monotone), ``None`` if none up to ``1e15``."""
+    """Return the fewest runs ``n > n_runs`` with ``settles(n)`` (assumed monotone), ``None`` if none up to ``1e15``."""
     low, high = n_runs, 2 * n_runs
     while not settles(high):
         low, high = high, 2 * high

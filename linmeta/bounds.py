@@ -23,7 +23,7 @@ Smoothness.__doc__ = """Per-task smoothness constants ``L_i`` (ndarray of shape 
 
 
 def step_size_bound(N):
-    """The bound on ``alpha L`` for ``N``-step MAML: ``2**(1/(2N)) - 1`` (about ``ln 2 / (2N)``).
+    """Return the bound on ``alpha L`` for ``N``-step MAML: ``2**(1/(2N)) - 1`` (about ``ln 2 / (2N)``).
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""linmeta command line: regenerate figures, evaluate the theory, simulate, sweep.
+r"""linmeta command line: regenerate figures, evaluate the theory, simulate, sweep.
 
 Examples::
 
@@ -6,7 +6,7 @@ Examples::
     linmeta figures fig3b --runs-scale 0.1 --quiet
     linmeta theory --preset fig3 --set alpha_t=-0.5 --json
     linmeta simulate --preset fig3 --set alpha_t=-0.5 --runs 1000 --seed 0 --method protocol
-    linmeta sweep --preset fig3 --grid alpha_t=-2:1:25 --grid m=10,40,160 --runs 1000 --seed 0 \\
+    linmeta sweep --preset fig3 --grid alpha_t=-2:1:25 --grid m=10,40,160 --runs 1000 --seed 0 \
                   --out sweep.csv --scheduler dask-local
 
 ``--set NAME=VALUE`` accepts every Problem field (``w0``/``omega0`` take one
@@ -327,7 +327,7 @@ COMMANDS = [_figures, _theory, _simulate, _sweep, _check_cli.add]
 
 
 def build_parser():
-    """The argparse parser: one subcommand per entry of :data:`COMMANDS`.
+    """Return the argparse parser: one subcommand per entry of :data:`COMMANDS`.
 
     Examples
     --------
@@ -344,7 +344,7 @@ def build_parser():
 
 
 def _option(err):
-    """A sweep argument error, named by its command-line option."""
+    """Return a sweep argument error, named by its command-line option."""
     return f"--{err.param.replace('_', '-')} {err.value}: {err.cause}"
 
 

@@ -87,12 +87,14 @@ class Estimate:
 
     @classmethod
     def from_values(cls, values, seed, method):
+        """Summarise per-run losses ``values``: their mean and its standard error (NaN for one run)."""
         values = np.asarray(values, dtype=float)
         n = values.shape[0]
         stderr = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
         return cls(float(values.mean()), stderr, n, seed, method, values)
 
     def __eq__(self, other):
+        """Compare all fields; NaN equals NaN, so an estimate equals itself."""
         if not isinstance(other, Estimate):
             return NotImplemented
         same = lambda a, b: a == b or (a != a and b != b)  # noqa: E731  (NaN == NaN)
@@ -110,7 +112,7 @@ class Estimate:
     __hash__ = None
 
     def to_dict(self) -> dict:
-        """The scalar attributes (``mean, stderr, n_runs, seed, method``) as a dict; no per-run values."""
+        """Return the scalar attributes (``mean, stderr, n_runs, seed, method``) as a dict; no per-run values."""
         return {"mean": self.mean, "stderr": self.stderr, "n_runs": self.n_runs, "seed": self.seed,
                 "method": self.method}
 
@@ -134,11 +136,12 @@ class Estimate:
         return (self.mean - z * self.stderr, self.mean + z * self.stderr)
 
     def __str__(self):
+        """Return the mean, its standard error and how it was made, on one line."""
         return f"{self.mean:.6g} ± {self.stderr:.2g} (1 SE; {self.n_runs} runs, seed {self.seed}, {self.method})"
 
 
 def check_method(method):
-    """``method`` if it is one of :data:`METHODS`, else ``ValueError``."""
+    """Return ``method`` if it is one of :data:`METHODS`, else raise ``ValueError``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     return method
@@ -326,8 +329,9 @@ def finite_estimate(values, seed, method, prob, alpha_t, alpha_r):
 
 
 def non_finite_error(values, prob, alpha_t, alpha_r):
-    """The :class:`NonFiniteResultError` for per-run losses ``values`` at ``(alpha_t, alpha_r)`` whose mean or
-    standard error is not finite, naming the cause.
+    """Return the :class:`NonFiniteResultError` for per-run losses ``values`` at ``(alpha_t, alpha_r)``.
+
+    Their mean or standard error is not finite; the error names the cause.
     """
     values = np.asarray(values, dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):

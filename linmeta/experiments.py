@@ -34,7 +34,7 @@ RATIOS = (-10.0, -3.0, -1.5, -0.99, -0.5, 0.5, 0.99, 1.5, 3.0, 10.0)
 
 
 def stepsize_bound(prob=None, *, steps=STEPS, ratios=RATIOS, seed=0, n_iter=2000):
-    """The bound ``alpha L < 2^(1/(2N)) - 1`` checked on one meta-training set.
+    """Check the bound ``alpha L < 2^(1/(2N)) - 1`` on one meta-training set.
 
     For every ``N`` in ``steps`` and ``ratio`` in ``ratios`` the inner rate is
     ``alpha = ratio * step_size_bound(N) / L`` with ``L = max_i lambda_max(H_i)``

@@ -92,12 +92,13 @@ class Optimum:
     curve: pd.DataFrame = field(repr=False)
 
     def to_dict(self) -> dict:
-        """The scalar attributes as a dict (``ci`` as ``ci_low``, ``ci_high``; no curve)."""
+        """Return the scalar attributes as a dict (``ci`` as ``ci_low``, ``ci_high``; no curve)."""
         return {"param": self.param, "value": self.value, "stderr": self.stderr, "ci_low": self.ci[0],
                 "ci_high": self.ci[1], "loss": self.loss, "n_runs": self.n_runs, "seed": self.seed,
                 "method": self.method, "level": self.level, "n_boot": self.n_boot}
 
     def __str__(self):
+        """Return the optimum, its standard error and interval, on one line."""
         return (f"{self.param}* = {self.value:.4g} ± {self.stderr:.2g} (1 SE; {100 * self.level:g} % CI "
                 f"[{self.ci[0]:.4g}, {self.ci[1]:.4g}]; {self.n_runs} runs, seed {self.seed}, {self.method})")
 
@@ -159,7 +160,7 @@ def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, leve
 
 def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exact", *, n_grid=25, n_fine=21,
                      n_boot=400, level=0.95, n_test_tasks=100, n_test_points=50, progress=None, grid=None):
-    """Simulated optimal ``alpha_t`` or ``alpha_r``, with a bootstrap standard error and interval.
+    """Simulate the optimal ``alpha_t`` or ``alpha_r``, with a bootstrap standard error and interval.
 
     Every rate is evaluated on the same runs (common random numbers); the
     estimate is the minimiser of the resulting mean curve, located on a coarse

@@ -65,7 +65,7 @@ def _numbers(table):
 
 
 def _rows(table, kind, x=None):
-    """The rows of series ``kind``, with their x values in ``_x`` and y values in ``_y``, sorted by x.
+    """Return the rows of series ``kind``, with their x values in ``_x`` and y values in ``_y``, sorted by x.
 
     The y values are ``mean``, or for a theory series its theory column.
     """
@@ -93,7 +93,7 @@ def _runs(rows):
 
 
 def plot_simulation(ax, table, *, kind="protocol", label=None, x=None, **kwargs):
-    """Simulation points with 2-SE error bars; returns the ``ErrorbarContainer``.
+    """Plot simulation points with 2-SE error bars; returns the ``ErrorbarContainer``.
 
     ``x``: column of the x values (default: the problem column that varies).
     """
@@ -106,7 +106,7 @@ def plot_simulation(ax, table, *, kind="protocol", label=None, x=None, **kwargs)
 
 
 def plot_crn_curve(ax, table, *, kind="exact", label=None, x=None, **kwargs):
-    """The high-precision common-random-numbers curve with a ±2 SE band; returns ``(line, band)``."""
+    """Plot the high-precision common-random-numbers curve with a ±2 SE band; returns ``(line, band)``."""
     rows = _rows(table, kind, x)
     if label is None:
         label = f"simulation, exact test side T0 ({_runs(rows)} runs, ±2 SE band)"
@@ -118,7 +118,7 @@ def plot_crn_curve(ax, table, *, kind="exact", label=None, x=None, **kwargs):
 
 
 def plot_theory(ax, table, *, kind="theory_leading", label=None, x=None, **kwargs):
-    """A theory curve (``kind="theory_printed"`` is drawn dashed); returns the ``Line2D`` or ``None``."""
+    """Plot a theory curve (``kind="theory_printed"`` is drawn dashed); returns the ``Line2D`` or ``None``."""
     rows = _rows(table, kind, x)
     if rows.empty:
         return None
@@ -157,7 +157,7 @@ def plot_optima(ax, table, *, symbol="\\alpha", x=None):
 
 
 def plot_loss_panel(ax, table, *, parameter, regime, title=None):
-    """A full paper panel: protocol points, CRN curve, theory (and printed form), optima.
+    """Plot a full paper panel: protocol points, CRN curve, theory (and printed form), optima.
 
     Returns a dict of the artists by kind.
     """
@@ -198,8 +198,10 @@ def plot_loss_panel(ax, table, *, parameter, regime, title=None):
 
 
 def deviation(table, column):
-    """The rows of ``table`` with a ``column`` theory value, with ``deviation = (theory - mean) / mean``
-    and ``deviation_stderr = theory * stderr / mean^2`` (the relative deviation of theory from simulation).
+    """Return the rows of ``table`` with a ``column`` theory value and its relative deviation from simulation.
+
+    The columns added are ``deviation = (theory - mean) / mean`` and
+    ``deviation_stderr = theory * stderr / mean^2``.
 
     Examples
     --------
@@ -258,7 +260,7 @@ def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
 
 
 def plot_check(ax, res):
-    """Formula and simulation of a :func:`linmeta.check` result; rejected cells marked with a red cross.
+    """Plot the formula and simulation of a :func:`linmeta.check` result; rejected cells marked with a red cross.
 
     In tolerance mode (``rtol > 0``) the crosses mark the cells shown to differ by more than ``rtol``.
 

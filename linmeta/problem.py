@@ -142,6 +142,7 @@ class Problem:
     lam: float | None = None
 
     def __post_init__(self):
+        """Check every field and build the default vectors; raise ``ValueError`` naming a bad field."""
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         # every scalar is checked before the length-p vectors are built (check_size refuses a p they cannot fit)
         for name in _INT_FIELDS:
@@ -217,6 +218,7 @@ class Problem:
         return out
 
     def __eq__(self, other):
+        """Compare every field, the vectors element by element."""
         if not isinstance(other, Problem):
             return NotImplemented
         return all(

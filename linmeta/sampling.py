@@ -45,10 +45,12 @@ class TaskBatch:
 
     @property
     def m(self):
+        """Number of tasks."""
         return self.w.shape[0]
 
     @property
     def p(self):
+        """Dimension of the parameters."""
         return self.w.shape[1]
 
 
@@ -58,7 +60,7 @@ _THREADED_DRAWS = 100_000
 
 
 def _executor(workers):
-    """A thread pool kept for the process (starting threads for every chunk costs milliseconds)."""
+    """Return a thread pool kept for the process (starting threads for every chunk costs milliseconds)."""
     return _pool(workers, os.getpid())  # a forked child gets its own: it inherits no running threads
 
 
@@ -159,7 +161,7 @@ def sample_tasks(prob, seed=0, *, run=0):
 
 
 def batch_from_draws(prob, draws, j):
-    """The :class:`TaskBatch` of slot ``j`` of standard-normal training ``draws``."""
+    """Return the :class:`TaskBatch` of slot ``j`` of standard-normal training ``draws``."""
     d = {k: v[j] for k, v in draws.items()}
     w = model_of(prob).task_vectors(prob, d["g"])
     y_t = labels_numpy(d["X_t"], w, d["e_t"], prob.sigma)

@@ -1,4 +1,6 @@
-"""The command line refuses sizes, values and outputs on one line (exit 2) before any work, and stops quietly
+"""The command line refuses bad input on one line (exit 2) and stops quietly on a closed stdout.
+
+Sizes, values and outputs are refused before any work; the command stops quietly
 when the reader of its stdout goes away.
 """
 import errno

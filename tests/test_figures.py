@@ -70,8 +70,10 @@ def test_protocol_points_are_simulate_curve_bit_for_bit(fig3b_twice):
 
 
 def test_committed_fig2a_reproduces():
-    """The committed figures/fig2a.csv: paper protocol (100 runs, seed 0), reproduced to the cross-machine
-    tolerance (a relative 1e-12: the file was made on another CPU or library build than this one, maybe).
+    """Reproduce the committed figures/fig2a.csv.
+
+    Paper protocol (100 runs, seed 0), reproduced to the cross-machine tolerance (a relative 1e-12: the file
+    was made on another CPU or library build than this one, maybe).
     """
     path = os.path.join(ROOT, "figures", "fig2a.csv")
     if not os.path.exists(path):
@@ -219,7 +221,7 @@ def test_outdir_that_is_a_file_is_refused_before_computing(tmp_path, monkeypatch
 
 @pytest.fixture
 def small_figure(monkeypatch):
-    """A registered figure that computes in no time: a protocol curve and one minimiser row."""
+    """Return a registered figure that computes in no time: a protocol curve and one minimiser row."""
     def compute(seed=0, runs_scale=1.0, progress=None):
         return pd.DataFrame({"kind": ["protocol"] * 3 + ["optimum_simulation"],
                              "alpha_t": [0.0, 0.5, 1.0, 0.4123456789], "mean": [1.25, 0.75, 1.5, 0.7],
@@ -299,8 +301,9 @@ def test_a_png_with_the_same_pixels_is_kept_and_a_changed_pixel_is_not(small_fig
 
 
 def test_committed_pictures_are_the_pictures_of_the_committed_csv(tmp_path):
-    """Drawn again from the committed CSV, fig3b is the same picture (PNG pixels, PDF drawing; the PDF's
-    embedded font programs may differ with the font subsetter); one value moved by 1 % is not.
+    """Redraw fig3b from the committed CSV: the same picture; one value moved by 1 % is not.
+
+    Same picture: PNG pixels and PDF drawing (the PDF's embedded font programs may differ with the font subsetter).
     """
     path = os.path.join(ROOT, "figures", "fig3b.csv")
     if not os.path.exists(path):

@@ -34,7 +34,7 @@ def test_version_has_one_home():
 
 
 def _imports(path, modules):
-    """The linmeta modules ``path`` imports at module level or inside functions (names as in ``modules``)."""
+    """Return the linmeta modules ``path`` imports at module level or inside functions (names as in ``modules``)."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("linmeta"):

@@ -31,7 +31,7 @@ def reference(tmp_path_factory):
 
 
 def _after_first_task(action):
-    """An ``on_task`` hook that runs ``action`` once, after the first task is saved."""
+    """Return an ``on_task`` hook that runs ``action`` once, after the first task is saved."""
     def hook(finished):
         if not hook.ran:
             hook.ran = True
@@ -123,7 +123,9 @@ def test_a_note_without_newline_is_not_cut(reference, tmp_path):
 
 
 def test_only_the_beginning_of_an_own_row_is_cut(reference, tmp_path):
-    """A writer killed anywhere in a row (grid values, numbers, digest) leaves a prefix that is cut and resumed;
+    """Cut and resume the prefix a killed writer leaves; refuse a last line that is no such prefix.
+
+    A writer killed anywhere in a row (grid values, numbers, digest) leaves a prefix that is cut and resumed;
     a last line that is not such a prefix is refused, however much it looks like one.
     """
     lines = reference[1].split(b"\n")

@@ -113,7 +113,9 @@ def test_t1_as_printed():
 
 
 def test_t2_at_alpha_t_zero_is_inverse_wishart_leading_order():
-    """alpha_t = 0: omega* - w0 = (sum V)^-1 sum (V u + X^T z); the noise part is exactly
+    """Check the noise part of the distance at alpha_t = 0.
+
+    alpha_t = 0: omega* - w0 = (sum V)^-1 sum (V u + X^T z); the noise part is exactly
     sigma^2 p/(k - p - 1) (inverse Wishart), whose leading order in 1/m is sigma^2 p/k.
     """
     prob = FIG3.replace(alpha_t=0.0, nu=0.0)

@@ -210,7 +210,7 @@ def parse(text):
 
 
 def children(tree):
-    """The sub-trees of a node, in order."""
+    """Return the sub-trees of a node, in order."""
     op = tree[0]
     if op in ("num", "sym"):
         return ()
@@ -224,7 +224,7 @@ def children(tree):
 
 
 def names(tree):
-    """The symbol names used in ``tree`` (a set).
+    """Return the symbol names used in ``tree`` (a set).
 
     >>> sorted(names(parse("sigma^2 * p / (n_v*m - p - 1)")))
     ['m', 'n_v', 'p', 'sigma']

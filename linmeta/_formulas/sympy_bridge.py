@@ -29,7 +29,7 @@ def _number(text):
 
 
 def from_tree(tree):
-    """The sympy expression of a parsed formula (recursion bounded by the parser's depth limit)."""
+    """Return the sympy expression of a parsed formula (recursion bounded by the parser's depth limit)."""
     op = tree[0]
     if op == "num":
         return _number(tree[1])
@@ -51,7 +51,7 @@ def from_tree(tree):
 
 
 def parse(text):
-    """A formula string as a sympy expression, parsed safely (never by ``eval`` or sympy's parser).
+    """Parse a formula string into a sympy expression safely (never by ``eval`` or sympy's parser).
 
     Only numbers, the names of :data:`~linmeta.symbolic.symbols`, ``+ - * / ** ^ ( )`` and
     ``sqrt, exp, log, Abs`` are accepted; anything else raises ``ValueError`` naming the token.

@@ -112,7 +112,7 @@ def gram_route(prob, method="exact", test_sampler="projected", route="auto") -> 
 
 
 def _coords(prob, method="exact", test_sampler="projected", route="auto"):
-    """The number of coordinates the kernels work in: ``p``, or ``n + 1`` on the sufficient-statistic route."""
+    """Return the number of coordinates the kernels work in: ``p``, or ``n + 1`` on the sufficient-statistic route."""
     if gram_route(prob, method, test_sampler, route):
         return prob.m * (1 + prob.n_t + prob.n_v) + 1
     return prob.p
@@ -284,7 +284,7 @@ def _poly(prob, p, n_alpha_t):
 
 
 def _algorithm(prob):
-    """The algorithm's record (:mod:`linmeta.algorithms`) and whether it runs the one-step kernel."""
+    """Return the algorithm's record (:mod:`linmeta.algorithms`) and whether it runs the one-step kernel."""
     return INNER_MAPS[prob.algorithm], uses_one_step_kernel(prob)
 
 

@@ -46,7 +46,7 @@ def _validation_inputs(batch):
 
 
 def meta_gradient(omega, batch, prob):
-    """The meta-gradient each algorithm follows, at ``omega``.
+    """Return the meta-gradient each algorithm follows, at ``omega``.
 
     * ``"maml"``, ``"imaml"``: the exact gradient of the meta-loss,
       ``Z^T (Z omega - r) / (n_v m)`` (for iMAML this is the implicit gradient,

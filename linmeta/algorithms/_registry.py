@@ -25,7 +25,7 @@ MAML = ONE_OR_N_STEPS.name
 
 
 def entry(prob) -> InnerMap:
-    """The record of ``prob.algorithm``."""
+    """Return the record of ``prob.algorithm``."""
     return INNER_MAPS[prob.algorithm]
 
 
@@ -76,7 +76,7 @@ uses_one_step_kernel = is_one_step_maml
 
 
 def meta_points(batch, prob):
-    """The points each task's meta-loss scores: ``(X, y)`` of shapes ``(m, n, p)`` and ``(m, n)``.
+    """Return the points each task's meta-loss scores: ``(X, y)`` of shapes ``(m, n, p)`` and ``(m, n)``.
 
     The validation points (``n = n_v``), or for a pooled algorithm (ERM) the
     training points followed by the validation points (``n = n_t + n_v``).

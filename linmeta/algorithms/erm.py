@@ -24,7 +24,7 @@ def identity(batch, prob):
 
 
 def as_maml(prob):
-    """The one-step MAML problem with ERM's meta-training: ``alpha_t = 0``, ``n_v`` replaced by ``n_t + n_v``.
+    """Return the one-step MAML problem with ERM's meta-training: ``alpha_t = 0``, ``n_v`` replaced by ``n_t + n_v``.
 
     Examples
     --------

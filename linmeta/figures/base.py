@@ -151,12 +151,12 @@ def draw_table(ax, table):
 
 
 def finish(parts, figure, series=("kind",)):
-    """The figure table of ``parts``: ``figure``, the ``series`` columns, linmeta's table columns, the version."""
+    """Return the figure table of ``parts``: ``figure``, ``series`` columns, linmeta's table columns, the version."""
     table = pd.concat([p.reindex(columns=[*series, *COLUMNS]) for p in parts], ignore_index=True)
     return stamp(table, figure)
 
 
 def read_csv(path):
-    """A figure's CSV read back with the column types of the table that was written."""
+    """Return a figure's CSV read back with the column types of the table that was written."""
     with open(path, "rb") as fh:
         return read_table(fh.read())

@@ -64,7 +64,7 @@ _FORMS = (("theory_leading", {}), ("theory_printed", {"form": "printed"}),
 
 
 def _alpha_t_rows(seed, runs_scale, progress, notes):
-    """Simulation, leading and finite-size theory over the panel-b ``alpha_t`` grid, per set."""
+    """Compute simulation, leading and finite-size theory over the panel-b ``alpha_t`` grid, per set."""
     rows = []
     forms = (_FORMS[0], _FORMS[2])
     for name, prob in FINITE_SETS.items():
@@ -113,7 +113,9 @@ def finite_size_summary(table):
 
 
 def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
-    """Simulation and theory vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2), and over the panel-b
+    """Compute simulation and theory for the finite-size figure.
+
+    Vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2), and over the panel-b
     ``alpha_t`` grid for :data:`FINITE_SETS`: one row per problem in linmeta's table layout, with the
     series columns ``parameter`` (what the series varies), ``set`` and ``scale``; the drawing shows the
     relative deviation of each theory column from ``mean`` (:func:`linmeta.plotting.deviation`).
@@ -134,7 +136,9 @@ def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
 
 
 def draw_finite_size(fig, table):
-    """Top: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1); below: one panel per set of
+    """Draw the finite-size figure.
+
+    Top: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1); below: one panel per set of
     :data:`FINITE_SETS` over ``alpha_t``, leading order and finite size, with the 0.3 % target.
     """
     axes = fig.subplots(3, 2)

@@ -153,7 +153,7 @@ def replace_sizes(prob, **changes):
 
 
 def cell_key(prob, changes, n_runs, seed, method):
-    """A stable 16-hex-digit fingerprint of one cell's full specification.
+    """Return a stable 16-hex-digit fingerprint of one cell's full specification.
 
     It covers every field of ``prob`` with ``changes`` applied, the bytes of
     ``prob.w0`` and ``prob.omega0``, ``n_runs``, ``seed`` and ``method``.

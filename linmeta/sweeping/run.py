@@ -60,7 +60,7 @@ _FLOAT_WARNING = re.compile(r"^(overflow|invalid value) encountered")
 
 
 def theory_values(prob):
-    """The theory columns of one cell: ``{"theory_leading": ..., "theory_printed": ..., "note": ...}``.
+    """Return the theory columns of one cell: ``{"theory_leading": ..., "theory_printed": ..., "note": ...}``.
 
     ``theory_leading`` is :func:`linmeta.theory.test_loss` (the leading order
     of the problem's regime).  ``theory_printed`` is its ``form="printed"`` variant
@@ -312,7 +312,7 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
 
 
 def _failed(errors, n_cells, out, table):
-    """The error of a sweep with cells that have no finite estimate (the finished ``table`` attached)."""
+    """Return the error of a sweep with cells that have no finite estimate (the finished ``table`` attached)."""
     changes, note = errors[0]
     cell = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "the cell"
     cause = note[note.index("error: ") + len("error: "):]

@@ -1,7 +1,7 @@
-"""The resumable sweep table: a CSV written row by row, recognised before it is touched.
+r"""The resumable sweep table: a CSV written row by row, recognised before it is touched.
 
 Layout: a header line (:func:`columns`), then one line per cell, lines ending
-in ``"\\n"`` on every platform.  Finished cells are appended as they complete
+in ``"\n"`` on every platform.  Finished cells are appended as they complete
 (flushed and synced); when every cell is done the file is rewritten
 atomically in grid order, so it ends byte-identical to an uninterrupted run.
 The file operations themselves (locking, identity checks, the atomic
@@ -29,7 +29,7 @@ who means to forge a row can recompute it.
 
 Examples
 --------
->>> read_table(b"a,b\\n1,0.5\\n")["b"].tolist()
+>>> read_table(b"a,b\n1,0.5\n")["b"].tolist()
 [0.5]
 """
 from __future__ import annotations
@@ -70,7 +70,7 @@ _LIMIT_SLACK = 4096                           # bytes per row beyond its known f
 
 
 def columns(grid_names=None):
-    """The columns of every sweep table: :func:`linmeta.simulate_curve`'s, then the sweep's own.
+    """Return the columns of every sweep table: :func:`linmeta.simulate_curve`'s, then the sweep's own.
 
     ``grid_names`` does not change them.
 
@@ -81,7 +81,7 @@ def columns(grid_names=None):
 
 
 def read_table(data):
-    """Parse a CSV file or CSV bytes exactly: every float is parsed by Python's ``float`` (correctly rounded).
+    r"""Parse a CSV file or CSV bytes exactly: every float is parsed by Python's ``float`` (correctly rounded).
 
     Pandas' fast float parser is not guaranteed to round-trip ``repr`` in the
     last bit (and its ``float_precision`` switch is deprecated), so columns
@@ -100,7 +100,7 @@ def read_table(data):
 
     Examples
     --------
-    >>> t = read_table(b"a,b,c\\n1,0.1,x\\n2,,y\\n")
+    >>> t = read_table(b"a,b,c\n1,0.1,x\n2,,y\n")
     >>> t["a"].tolist(), t["b"].tolist(), t["c"].tolist()
     ([1, 2], [0.1, nan], ['x', 'y'])
 
@@ -108,7 +108,7 @@ def read_table(data):
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
-    >>> _ = path.write_bytes(b"m,mean\\n10,0.25\\n")
+    >>> _ = path.write_bytes(b"m,mean\n10,0.25\n")
     >>> read_table(path)["mean"].tolist(), read_table(str(path))["m"].tolist()
     ([0.25], [10])
     """
@@ -145,7 +145,7 @@ _KINDS = {"S_ISFIFO": "a named pipe (FIFO)", "S_ISCHR": "a character device", "S
 
 
 def file_kind(mode):
-    """What a ``stat`` mode describes, in words, if it is not a regular file (else ``None``).
+    """Return what a ``stat`` mode describes, in words, if it is not a regular file (else ``None``).
 
     Examples
     --------
@@ -204,7 +204,7 @@ def check_out(out):
 
 
 def _number_text(v):
-    """A number as the digest sees it: ``repr(float)``, or ``""`` for a missing one (NaN or empty text)."""
+    """Return a number as the digest sees it: ``repr(float)``, or ``""`` for a missing one (NaN or empty text)."""
     if isinstance(v, str):
         if v == "":
             return ""
@@ -213,7 +213,7 @@ def _number_text(v):
 
 
 def row_digest(cell_key, status, mean, stderr, note):
-    """A 16-hex-digit SHA-256 fingerprint of a row's cell key, status, numbers and note.
+    """Return a 16-hex-digit SHA-256 fingerprint of a row's cell key, status, numbers and note.
 
     Numbers may be floats or their text (empty or NaN: missing).  It guards
     against accidental edits, not against someone who recomputes it.
@@ -230,7 +230,7 @@ def row_digest(cell_key, status, mean, stderr, note):
 
 
 def error_note(base, message):
-    """The note of a cell without a finite estimate: the cell's own note (if any), then ``"error: " + message``.
+    """Return the note of a cell without a finite estimate: the cell's own note (if any), then ``"error: " + message``.
 
     Examples
     --------
@@ -242,12 +242,12 @@ def error_note(base, message):
 
 
 def rows_text(frame, header=False):
-    """``frame`` as CSV text, lines ending in ``"\\n"`` on every platform (no index).
+    r"""``frame`` as CSV text, lines ending in ``"\n"`` on every platform (no index).
 
     Examples
     --------
     >>> rows_text(pd.DataFrame({"a": [1], "b": [0.1]}), header=True)
-    'a,b\\n1,0.1\\n'
+    'a,b\n1,0.1\n'
     """
     return frame.to_csv(header=header, index=False, lineterminator="\n")
 
@@ -264,7 +264,7 @@ def _csv_rows(frame):
 
 
 def size_limit(table):
-    """The most bytes a sweep file of ``table``'s cells can hold; anything larger is not such a sweep."""
+    """Return the most bytes a sweep file of ``table``'s cells can hold; anything larger is not such a sweep."""
     cols, rows = _csv_rows(table)
     return len(_render(cols)) + 1 + sum(len(_render(r)) + 1 + _LIMIT_SLACK for r in rows)
 
@@ -451,7 +451,7 @@ def _split_line(line):
 
 
 def ordered(data, keys_in_order):
-    """The sweep file ``data`` (bytes) rewritten with one row per key, in ``keys_in_order``.
+    """Return the sweep file ``data`` (bytes) rewritten with one row per key, in ``keys_in_order``.
 
     Rows are kept as saved, byte for byte (first occurrence of a repeated cell).
     """

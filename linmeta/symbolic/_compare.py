@@ -36,7 +36,7 @@ class Comparison:
 
 
 def _candidate(sym, rng):
-    """An exact value admissible for ``sym``'s assumptions."""
+    """Return an exact value admissible for ``sym``'s assumptions."""
     if sym.is_integer:
         return sp.Integer(rng.randint(1, 12) if sym.is_positive else rng.randint(-10, 10))
     return sp.Rational(rng.randint(0 if sym.is_nonnegative else -10, 10), rng.choice((1, 2, 4, 5, 10)))

@@ -59,7 +59,7 @@ def _one_line(text):
 
 
 def _unavailable(quantity, prob, form):
-    """The documented reason why ``quantity`` cannot be asked of ``prob`` at all, or ``""``."""
+    """Return the documented reason why ``quantity`` cannot be asked of ``prob`` at all, or ``""``."""
     if quantity.startswith("optimal_"):
         rate = quantity[len("optimal_"):]
         if rate in INNER_MAPS[prob.algorithm].fixed:

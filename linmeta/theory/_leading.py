@@ -62,7 +62,7 @@ def _check_problem(prob, form):
 
 
 def _check_optimum_problem(prob, form, name):
-    """The optima are derived for one-step MAML only: anything else has no closed form here."""
+    """Refuse anything but one-step MAML: the optima are derived for it only (no closed form otherwise)."""
     if _is_variant(prob, form):
         raise NotImplementedError(
             f"no closed-form {name} for algorithm={prob.algorithm!r}, n_steps={prob.n_steps}: the optimum is derived "
@@ -141,7 +141,7 @@ def _finite_result(func):
 
 @_finite_result
 def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=None):
-    """Expected squared distance ``E|omega* - w0|^2`` of the meta-trained parameters.
+    """Return the expected squared distance ``E|omega* - w0|^2`` of the meta-trained parameters.
 
     Same arguments, in the same order, as :func:`test_loss`.
 
@@ -424,7 +424,7 @@ def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
 
 
 def g(alpha_t, n_t, p):
-    """The functions ``(g1, g2, g3, g4)`` of theorem 2, exact.
+    """Return the functions ``(g1, g2, g3, g4)`` of theorem 2, exact.
 
     With ``H = X^T X / n_t`` (``X`` an ``n_t x p`` standard Gaussian matrix) and
     ``A = I - alpha_t H``: ``g1 = E tr(H A^2)/p``, ``g2 = E[tr H tr A^2]/p^2``,
