@@ -239,6 +239,8 @@ def test_to_callable_refuses_unknown_symbols():
 def test_non_editable_install_ships_linmeta_symbolic(tmp_path):
     """``pip install .`` into a fresh venv, offline, then ``import linmeta.symbolic`` from outside the repository.
 
+    The installed package carries the ``py.typed`` marker.
+
     The venv sees this interpreter's installed packages (numpy, sympy, pip, setuptools, wheel) through a
     ``.pth`` file placed after its own site-packages, so the freshly installed copy of linmeta is the one
     imported; ``--no-deps --no-build-isolation --no-index`` keeps pip off the network.
@@ -267,12 +269,14 @@ def test_non_editable_install_ships_linmeta_symbolic(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import sys, linmeta, linmeta.symbolic as ls; print(linmeta.__file__); "
+    code = ("import sys, pathlib, linmeta, linmeta.symbolic as ls; print(linmeta.__file__); "
+            "print(pathlib.Path(linmeta.__file__).with_name('py.typed').is_file()); "
             "print(ls.wishart_moment((1, 1))); print(ls.compare(ls.test_loss('overparameterized', 'printed'), "
             "ls.test_loss('overparameterized')).equal)")
     result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, cwd=elsewhere,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    where, moment, equal = result.stdout.strip().splitlines()
+    where, typed, moment, equal = result.stdout.strip().splitlines()
     assert where.startswith(own), (where, own)
+    assert typed == "True"                       # the py.typed marker is installed (PEP 561)
     assert moment == "p*(n*p + 2)/n" and equal == "True"
