@@ -93,6 +93,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -106,6 +108,9 @@ from linmeta.inner_maps import check_curve_field
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
 from linmeta.sweeping.grid import cells_of, curve_tasks
+
+if TYPE_CHECKING:
+    import sympy as sp
 
 __all__ = ["check", "CheckResult", "CORRECTION", "SKEW_CORRECTION", "VERDICTS"]
 
@@ -185,7 +190,7 @@ class CheckResult:
         order = np.lexsort((-size.to_numpy(), key))
         return self.table.iloc[order[0]]
 
-    def summary(self):
+    def summary(self) -> str:
         """One line: the verdict, the mode, the correction, the worst cell and the parameters held fixed."""
         n = len(self.table)
         runs = f"{self.n_runs} runs, seed {self.seed}, method {self.method}"
@@ -398,7 +403,9 @@ def _holm(p_values, level):
     return reject
 
 
-def check(formula, prob, grid, n_runs=4000, seed=0, rtol=0.0, level=0.01, method="exact"):
+def check(formula: str | sp.Expr | Callable[[Problem], float], prob: Problem, grid: Mapping[str, Sequence],
+          n_runs: int = 4000, seed: int = 0, rtol: float = 0.0, level: float = 0.01,
+          method: str = "exact") -> CheckResult:
     """Test a formula for the average test loss against simulation on a grid.
 
     Parameters

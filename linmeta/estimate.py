@@ -20,9 +20,12 @@ the thread count, chunk size or executor.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 from tqdm.auto import tqdm
 
@@ -36,6 +39,11 @@ from linmeta.inner_maps import check_curve_field
 from linmeta.loss import h
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from linmeta.problem import Problem
 
 __all__ = ["Estimate", "simulate", "simulate_curve", "estimated_seconds", "METHODS"]
 
@@ -86,7 +94,7 @@ class Estimate:
     losses: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def from_values(cls, values, seed, method):
+    def from_values(cls, values: ArrayLike, seed: int, method: str) -> Estimate:
         """Summarise per-run losses ``values``: their mean and its standard error (NaN for one run)."""
         values = np.asarray(values, dtype=float)
         n = values.shape[0]
@@ -116,7 +124,7 @@ class Estimate:
         return {"mean": self.mean, "stderr": self.stderr, "n_runs": self.n_runs, "seed": self.seed,
                 "method": self.method}
 
-    def ci(self, level=0.95):
+    def ci(self, level: float = 0.95) -> tuple[float, float]:
         """Normal-approximation confidence interval ``mean ± z stderr`` at ``level``.
 
         Parameters
@@ -220,8 +228,9 @@ def _check_common(n_runs, seed, method, n_test_tasks, n_test_points):
             check_int(n_test_tasks, "n_test_tasks", min_val=1), check_int(n_test_points, "n_test_points", min_val=1))
 
 
-def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_test_points=50,
-             test_sampler="projected", chunk_size=None, progress=None, return_losses=False):
+def simulate(prob: Problem, n_runs: int = 1000, seed: int = 0, method: str = "exact", *, n_test_tasks: int = 100,
+             n_test_points: int = 50, test_sampler: str = "projected", chunk_size: int | None = None,
+             progress: bool | None = None, return_losses: bool = False) -> Estimate:
     """Estimate the average meta-test loss of ``prob`` by Monte Carlo.
 
     Parameters
@@ -353,8 +362,10 @@ def non_finite_error(values, prob, alpha_t, alpha_r):
         "mean or standard error overflows double precision")
 
 
-def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100,
-                   n_test_points=50, test_sampler="projected", chunk_size=None, progress=None):
+def simulate_curve(prob: Problem, name: str, values: Sequence[float] | ArrayLike, n_runs: int = 1000, seed: int = 0,
+                   method: str = "exact", *, n_test_tasks: int = 100, n_test_points: int = 50,
+                   test_sampler: str = "projected", chunk_size: int | None = None,
+                   progress: bool | None = None) -> pd.DataFrame:
     """Estimate the test loss along one parameter.
 
     For the rates ``alpha_t`` and ``alpha_r`` the curve uses common random

@@ -32,9 +32,11 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import interpolate, optimize, special
 
 from linmeta._sim.rng import bootstrap_rng, check_seed
@@ -45,6 +47,9 @@ from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
 from linmeta.moments import warn_if_infinite_moments, worst_rate
 from linmeta.problem import RATE_FIELDS
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
 
 __all__ = ["Optimum", "simulate_optimum", "DEFAULT_BRACKETS"]
 
@@ -158,8 +163,11 @@ def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, leve
     return value, se, (value - z * se, value + z * se), loss, xs, losses
 
 
-def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exact", *, n_grid=25, n_fine=21,
-                     n_boot=400, level=0.95, n_test_tasks=100, n_test_points=50, progress=None, grid=None):
+def simulate_optimum(prob: Problem, param: str, n_runs: int = 1000, seed: int = 0,
+                     bracket: tuple[float, float] | None = None, method: str = "exact", *, n_grid: int = 25,
+                     n_fine: int = 21, n_boot: int = 400, level: float = 0.95, n_test_tasks: int = 100,
+                     n_test_points: int = 50, progress: bool | None = None,
+                     grid: ArrayLike | None = None) -> Optimum:
     """Simulate the optimal ``alpha_t`` or ``alpha_r``, with a bootstrap standard error and interval.
 
     Every rate is evaluated on the same runs (common random numbers); the

@@ -32,10 +32,19 @@ Examples
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from linmeta._tidy import THEORY_COLUMNS, varied_column
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+
+    from linmeta._check import CheckResult
 
 __all__ = ["plot_check", "SYMBOLS", "plot_simulation", "plot_crn_curve", "plot_theory", "plot_optima",
            "plot_loss_panel", "plot_finite_size", "deviation"]
@@ -92,7 +101,8 @@ def _runs(rows):
     return f"{int(n.iloc[0]):,}" if len(n) else "?"
 
 
-def plot_simulation(ax, table, *, kind="protocol", label=None, x=None, **kwargs):
+def plot_simulation(ax: Axes, table: pd.DataFrame, *, kind: str = "protocol", label: str | None = None,
+                    x: str | None = None, **kwargs: object) -> ErrorbarContainer:
     """Plot simulation points with 2-SE error bars; returns the ``ErrorbarContainer``.
 
     ``x``: column of the x values (default: the problem column that varies).
@@ -105,7 +115,8 @@ def plot_simulation(ax, table, *, kind="protocol", label=None, x=None, **kwargs)
     return ax.errorbar(rows["_x"], rows["_y"], yerr=2 * rows["stderr"], **style)
 
 
-def plot_crn_curve(ax, table, *, kind="exact", label=None, x=None, **kwargs):
+def plot_crn_curve(ax: Axes, table: pd.DataFrame, *, kind: str = "exact", label: str | None = None,
+                   x: str | None = None, **kwargs: object) -> tuple:
     """Plot the high-precision common-random-numbers curve with a ±2 SE band; returns ``(line, band)``."""
     rows = _rows(table, kind, x)
     if label is None:
@@ -117,7 +128,8 @@ def plot_crn_curve(ax, table, *, kind="exact", label=None, x=None, **kwargs):
     return line, band
 
 
-def plot_theory(ax, table, *, kind="theory_leading", label=None, x=None, **kwargs):
+def plot_theory(ax: Axes, table: pd.DataFrame, *, kind: str = "theory_leading", label: str | None = None,
+                x: str | None = None, **kwargs: object) -> Line2D | None:
     """Plot a theory curve (``kind="theory_printed"`` is drawn dashed); returns the ``Line2D`` or ``None``."""
     rows = _rows(table, kind, x)
     if rows.empty:
@@ -129,7 +141,7 @@ def plot_theory(ax, table, *, kind="theory_leading", label=None, x=None, **kwarg
     return line
 
 
-def plot_optima(ax, table, *, symbol="\\alpha", x=None):
+def plot_optima(ax: Axes, table: pd.DataFrame, *, symbol: str = "\\alpha", x: str | None = None) -> list:
     """Mark the optimal rate: theory as a vertical line, simulation as a triangle with its 95 % interval.
 
     In the ``optimum_simulation`` row ``stderr`` is the standard error of the
@@ -156,7 +168,7 @@ def plot_optima(ax, table, *, symbol="\\alpha", x=None):
     return artists
 
 
-def plot_loss_panel(ax, table, *, parameter, regime, title=None):
+def plot_loss_panel(ax: Axes, table: pd.DataFrame, *, parameter: str, regime: str, title: str | None = None) -> dict:
     """Plot a full paper panel: protocol points, CRN curve, theory (and printed form), optima.
 
     Returns a dict of the artists by kind.
@@ -197,7 +209,7 @@ def plot_loss_panel(ax, table, *, parameter, regime, title=None):
     return out
 
 
-def deviation(table, column):
+def deviation(table: pd.DataFrame, column: str) -> pd.DataFrame:
     """Return the rows of ``table`` with a ``column`` theory value and its relative deviation from simulation.
 
     The columns added are ``deviation = (theory - mean) / mean`` and
@@ -216,7 +228,8 @@ def deviation(table, column):
     return rows.assign(deviation=(th - mean) / mean, deviation_stderr=th * rows["stderr"] / mean**2)
 
 
-def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
+def plot_finite_size(ax: Axes, table: pd.DataFrame, *, x: str, title: str | None = None, xscale: str = "log",
+                     target: float | None = None) -> dict:
     """Relative deviation of theory from simulation, ``(theory - sim) / sim``, with 2-SE bars.
 
     ``table`` has ``mean``, ``stderr`` (the simulation) and theory columns
@@ -259,7 +272,7 @@ def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
     return out
 
 
-def plot_check(ax, res):
+def plot_check(ax: Axes, res: CheckResult) -> dict:
     """Plot the formula and simulation of a :func:`linmeta.check` result; rejected cells marked with a red cross.
 
     In tolerance mode (``rtol > 0``) the crosses mark the cells shown to differ by more than ``rtol``.

@@ -196,7 +196,7 @@ class Problem:
         return self.omega0 - self.w0
 
     # -------------------------------------------------------------- utilities
-    def replace(self, **changes) -> "Problem":
+    def replace(self, **changes: object) -> Problem:
         """Return a validated copy with ``changes`` applied.
 
         ``w0`` and ``omega0`` left at their default (``None``, the zero

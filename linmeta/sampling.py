@@ -13,12 +13,16 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from linmeta._model import labels_numpy, model_of, require_isotropic
 from linmeta._sim.rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
 from linmeta._validation import check_int  # noqa: F401
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
 
 __all__ = ["TaskBatch", "sample_tasks"]
 
@@ -44,12 +48,12 @@ class TaskBatch:
     w: np.ndarray
 
     @property
-    def m(self):
+    def m(self) -> int:
         """Number of tasks."""
         return self.w.shape[0]
 
     @property
-    def p(self):
+    def p(self) -> int:
         """Dimension of the parameters."""
         return self.w.shape[1]
 
@@ -129,7 +133,7 @@ def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1, sampler=
     return _fill(model.test_layout(prob, len(runs), n_test_tasks, n_test_points), seed, runs, TEST, workers)
 
 
-def sample_tasks(prob, seed=0, *, run=0):
+def sample_tasks(prob: Problem, seed: int = 0, *, run: int = 0) -> TaskBatch:
     """Sample one meta-training set, ground truth included.
 
     Parameters

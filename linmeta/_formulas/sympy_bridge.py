@@ -7,12 +7,19 @@ The paper's symbols are the sympy Symbols :data:`SYMBOLS_SYMPY`, with the assump
 :data:`~linmeta._formulas.symbols.ASSUMPTIONS`.  Only :mod:`linmeta.symbolic` imports this module
 (``import linmeta`` never imports sympy).
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from linmeta._formulas import grammar
 from linmeta._formulas.symbols import ASSUMPTIONS, FUNCTION_NAMES, SYMBOL_NAMES, problem_values
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
 
 __all__ = ["SYMBOLS_SYMPY", "FUNCTIONS", "from_tree", "parse", "as_expr", "to_callable"]
 
@@ -50,7 +57,7 @@ def from_tree(tree):
     return acc
 
 
-def parse(text):
+def parse(text: str) -> sp.Expr:
     """Parse a formula string into a sympy expression safely (never by ``eval`` or sympy's parser).
 
     Only numbers, the names of :data:`~linmeta.symbolic.symbols`, ``+ - * / ** ^ ( )`` and
@@ -107,7 +114,7 @@ def as_expr(obj, name="expression"):
     raise ValueError(f"{name} must be a sympy expression, a number or a formula string; got {type(obj).__name__}")
 
 
-def to_callable(expr):
+def to_callable(expr: sp.Expr | str) -> Callable[[Problem], float]:
     """``expr`` as a function of a :class:`~linmeta.Problem` returning a float.
 
     The symbols take the problem's values (``dist0 = |omega0 - w0|``).

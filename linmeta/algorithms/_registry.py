@@ -7,6 +7,8 @@ record to :data:`INNER_MAPS`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from linmeta.algorithms._base import InnerMap
@@ -14,6 +16,10 @@ from linmeta.algorithms.erm import ENTRY as ERM
 from linmeta.algorithms.fomaml import ENTRY as FOMAML
 from linmeta.algorithms.imaml import ENTRY as IMAML
 from linmeta.algorithms.maml import ENTRY as ONE_OR_N_STEPS
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
+    from linmeta.sampling import TaskBatch
 
 __all__ = ["INNER_MAPS", "InnerMap", "MAML", "check_curve_field", "check_problem_fields", "entry", "inner_map",
            "is_one_step_maml", "meta_points", "uses_one_step_kernel"]
@@ -29,7 +35,7 @@ def entry(prob) -> InnerMap:
     return INNER_MAPS[prob.algorithm]
 
 
-def inner_map(batch, prob):
+def inner_map(batch: TaskBatch, prob: Problem) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for any algorithm.
 
     ``"maml"`` and ``"fomaml"``: ``N = prob.n_steps`` gradient steps of rate

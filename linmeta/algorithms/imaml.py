@@ -11,13 +11,19 @@ that it reaches the closed form.
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 
 from linmeta._sim import kernels_variants
 from linmeta._validation import check_int, check_real
 from linmeta.algorithms._base import InnerMap
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
+    from linmeta.sampling import TaskBatch
 
 __all__ = ["ENTRY", "IMAMLResult", "imaml_gradient_descent", "imaml_meta_gradient", "proximal"]
 
@@ -111,7 +117,8 @@ def _imaml_task_gradients(omega, batch, lam, phi, g, inner_tol, cg_tol, max_cg):
     return g.mean(axis=0)
 
 
-def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
+def imaml_meta_gradient(omega: ArrayLike, batch: TaskBatch, prob: Problem, *, inner_tol: float = 1e-12,
+                        cg_tol: float = 1e-12) -> np.ndarray:
     """IMAML's meta-gradient as its users compute it (docs: theory, I1).
 
     Each inner problem ``min_phi Lhat_i(phi) + lam/2 |phi - omega|^2`` is solved
@@ -148,8 +155,9 @@ def _check_imaml(prob):
         raise ValueError(f"prob.algorithm must be 'imaml'; got {prob.algorithm!r}")
 
 
-def imaml_gradient_descent(batch, prob, *, outer_step=None, tol=1e-11, max_iter=100_000, inner_tol=1e-13,
-                           cg_tol=1e-13, omega_init=None):
+def imaml_gradient_descent(batch: TaskBatch, prob: Problem, *, outer_step: float | None = None, tol: float = 1e-11,
+                           max_iter: int = 100_000, inner_tol: float = 1e-13, cg_tol: float = 1e-13,
+                           omega_init: ArrayLike | None = None) -> IMAMLResult:
     """Run iMAML as its users do: implicit meta-gradients by conjugate gradient, outer gradient descent.
 
     Every outer iteration solves each task's proximal inner problem by

@@ -9,6 +9,7 @@ Examples
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from linmeta.figures.panels import GRIDS
 from linmeta.plotting import deviation
 from linmeta.problem import Problem
 from linmeta.sweeping import replace_sizes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
 
 __all__ = ["FINITE_M", "FINITE_SCALE", "FINITE_RUNS", "FINITE_SETS", "FINITE_SET_RUNS", "FINITE_TARGET",
            "compute_finite_size", "draw_finite_size", "finite_size_summary"]
@@ -77,7 +81,7 @@ def _alpha_t_rows(seed, runs_scale, progress, notes):
     return rows
 
 
-def finite_size_summary(table):
+def finite_size_summary(table: pd.DataFrame | str) -> pd.DataFrame:
     """Maximum relative deviation over the ``alpha_t`` grid, leading vs finite-size, per set.
 
     Parameters
@@ -112,7 +116,7 @@ def finite_size_summary(table):
     return pd.DataFrame(out)
 
 
-def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
+def compute_finite_size(seed: int = 0, runs_scale: float = 1.0, progress: bool | None = None) -> pd.DataFrame:
     """Compute simulation and theory for the finite-size figure.
 
     Vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2), and over the panel-b
@@ -135,7 +139,7 @@ def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
     return table
 
 
-def draw_finite_size(fig, table):
+def draw_finite_size(fig: MplFigure, table: pd.DataFrame) -> dict:
     """Draw the finite-size figure.
 
     Top: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1); below: one panel per set of

@@ -32,9 +32,11 @@ docs: theory, MAML1 (the model), T0 (test loss), T1 and T2 (the two regimes).
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,7 +61,7 @@ __all__ = ["sweep", "theory_values"]
 _FLOAT_WARNING = re.compile(r"^(overflow|invalid value) encountered")
 
 
-def theory_values(prob):
+def theory_values(prob: Problem) -> dict[str, float | str]:
     """Return the theory columns of one cell: ``{"theory_leading": ..., "theory_printed": ..., "note": ...}``.
 
     ``theory_leading`` is :func:`linmeta.theory.test_loss` (the leading order
@@ -163,8 +165,10 @@ def _rekey(prob):
     return rekey
 
 
-def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="exact", workers=2,
-          threads=None, progress=None, on_task=None):
+def sweep(prob: Problem, grid: Mapping[str, Sequence], n_runs: int = 1000, seed: int = 0,
+          scheduler: str | None = None, out: str | os.PathLike | None = None, *, method: str = "exact",
+          workers: int = 2, threads: int | None = None, progress: bool | None = None,
+          on_task: Callable | None = None) -> pd.DataFrame:
     """Evaluate theory and simulation on every cell of a parameter grid.
 
     Parameters

@@ -42,6 +42,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ _ERROR = "error: "
 _LIMIT_SLACK = 4096                           # bytes per row beyond its known fields: two numbers, a digest, a note
 
 
-def columns(grid_names=None):
+def columns(grid_names: Sequence[str] | None = None) -> list[str]:
     """Return the columns of every sweep table: :func:`linmeta.simulate_curve`'s, then the sweep's own.
 
     ``grid_names`` does not change them.
@@ -80,7 +81,7 @@ def columns(grid_names=None):
     return [*PROBLEM_COLUMNS, *RESULT_COLUMNS, "linmeta_version", "cell_key", "digest"]
 
 
-def read_table(data):
+def read_table(data: bytes | str | os.PathLike) -> pd.DataFrame:
     r"""Parse a CSV file or CSV bytes exactly: every float is parsed by Python's ``float`` (correctly rounded).
 
     Pandas' fast float parser is not guaranteed to round-trip ``repr`` in the

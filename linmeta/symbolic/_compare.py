@@ -1,4 +1,6 @@
 """Symbolic equality with a witness: :func:`compare`."""
+from __future__ import annotations
+
 import dataclasses
 import random
 
@@ -42,7 +44,7 @@ def _candidate(sym, rng):
     return sp.Rational(rng.randint(0 if sym.is_nonnegative else -10, 10), rng.choice((1, 2, 4, 5, 10)))
 
 
-def compare(a, b, *, tries=200, seed=0):
+def compare(a: sp.Expr | float | str, b: sp.Expr | float | str, *, tries: int = 200, seed: int = 0) -> Comparison:
     """Compare two expressions exactly: simplify ``a - b``; if not zero, find a point where they differ.
 
     Parameters

@@ -71,7 +71,7 @@ def _unavailable(quantity, prob, form):
     return ""
 
 
-def value_or_reason(quantity: str, prob: Problem, *, not_finite: str = "raise", **kwargs) -> TheoryValue:
+def value_or_reason(quantity: str, prob: Problem, *, not_finite: str = "raise", **kwargs: object) -> TheoryValue:
     """``linmeta.theory.<quantity>(prob, **kwargs)``, or the documented reason why it has no value.
 
     Parameters

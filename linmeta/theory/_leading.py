@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from linmeta._validation import check_int
 from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
@@ -140,7 +141,8 @@ def _finite_result(func):
 
 
 @_finite_result
-def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=None):
+def expected_distance(prob: Problem, form: str = "derived", approximation: str = "leading", *,
+                      alpha_t: ArrayLike | None = None) -> float | np.ndarray:
     """Return the expected squared distance ``E|omega* - w0|^2`` of the meta-trained parameters.
 
     Same arguments, in the same order, as :func:`test_loss`.
@@ -207,7 +209,8 @@ def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=
 
 
 @_finite_result
-def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, alpha_r=None):
+def test_loss(prob: Problem, form: str = "derived", approximation: str = "leading", *,
+              alpha_t: ArrayLike | None = None, alpha_r: ArrayLike | None = None) -> float | np.ndarray:
     """Average meta-test loss, leading order (or finite size) in the regime of ``prob``.
 
     ``L = sigma^2/2 (1 + alpha_r^2 p/n_r) + h_r/2 (nu^2 + E|omega* - w0|^2)`` (T0)
@@ -329,7 +332,7 @@ def _minimise_underparameterized(prob, form):
     return float(best)
 
 
-def optimal_alpha_t(prob, *, form="derived"):
+def optimal_alpha_t(prob: Problem, *, form: str = "derived") -> float:
     """Training rate ``alpha_t`` that minimises the leading-order test loss.
 
     Closed form ``alpha_t^- = -(n_t+1)/(2p) - sqrt(((n_t+1)/(2p))^2 + n_t/p)``
@@ -381,7 +384,7 @@ def optimal_alpha_t(prob, *, form="derived"):
     return _minimise_underparameterized(prob, form)
 
 
-def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
+def optimal_alpha_r(prob: Problem, *, form: str = "derived", alpha_t: ArrayLike | None = None) -> float | np.ndarray:
     """Adaptation rate ``alpha_r`` that minimises the leading-order test loss.
 
     ``alpha_r* = D / (D (1 + (p+1)/n_r) + sigma^2 p/n_r)`` with
@@ -423,7 +426,7 @@ def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
     return _out(gen.optimal_alpha_r_given_distance(d2, prob.p, prob.n_r, prob.sigma, prob.nu))
 
 
-def g(alpha_t, n_t, p):
+def g(alpha_t: ArrayLike, n_t: int, p: int) -> tuple:
     """Return the functions ``(g1, g2, g3, g4)`` of theorem 2, exact.
 
     With ``H = X^T X / n_t`` (``X`` an ``n_t x p`` standard Gaussian matrix) and
