@@ -34,9 +34,18 @@ def test_version_has_one_home():
 
 
 def _imports(path, modules):
-    """Return the linmeta modules ``path`` imports at module level or inside functions (names as in ``modules``)."""
+    """Return the linmeta modules ``path`` imports at module level or inside functions (names as in ``modules``).
+
+    Imports under ``if TYPE_CHECKING:`` are left out: they name types for annotations and never run.
+    """
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
+                   for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("linmeta"):
             out |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
                     for a in node.names}
