@@ -28,7 +28,8 @@ CACHED += [getattr(quadrature, name) for name in ("spectral_modes", "eigenvalue_
 def main():
     prob = lm.presets.FIG3
     grid = np.linspace(-2, 1, 25)
-    lm.theory.test_loss(lm.Problem(p=12, m=10, n_t=5, n_v=5, n_r=5, sigma=0.5, nu=0.5, alpha_t=0.3, alpha_r=0.2), approximation="finite")  # compile the kernels
+    small = lm.Problem(p=12, m=10, n_t=5, n_v=5, n_r=5, sigma=0.5, nu=0.5, alpha_t=0.3, alpha_r=0.2)
+    lm.theory.test_loss(small, approximation="finite")  # compile the kernels
     lm.simulate_curve(prob, "alpha_t", grid[:2], n_runs=20, seed=1)               # warm the simulator
     for func in CACHED:
         func.cache_clear()

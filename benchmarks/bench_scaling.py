@@ -51,7 +51,8 @@ from threadpoolctl import threadpool_limits
 
 import linmeta as lm
 from linmeta import sampling
-from linmeta._sim import budget as _budget, reference as _reference
+from linmeta._sim import budget as _budget
+from linmeta._sim import reference as _reference
 
 ALPHAS = np.linspace(-2, 1, 25)
 SCALES = {"FIG2": (0.5, 1, 2, 4, 8, 16), "FIG3": (1, 2, 4, 8, 16, 32)}
@@ -76,7 +77,7 @@ print(json.dumps((after["VmHWM:"] - before["VmRSS:"]) / 2**20))
 
 
 def scaled(preset, s):
-    """The preset with ``p, n_t, n_v, n_r`` times ``s`` (``m`` fixed)."""
+    """Return the preset with ``p, n_t, n_v, n_r`` times ``s`` (``m`` fixed)."""
     P = getattr(lm.presets, preset)
     return lm.Problem(p=round(P.p * s), m=P.m, n_t=round(P.n_t * s), n_v=round(P.n_v * s), n_r=round(P.n_r * s),
                       sigma=P.sigma, nu=P.nu, alpha_t=P.alpha_t, alpha_r=P.alpha_r)
@@ -99,7 +100,7 @@ def _per_run(f, R):
 
 
 def floor_run(prob, run, seed=0):
-    """The floor's work for one run, single-threaded: draws, task products, Gram blocks, 25 Cholesky."""
+    """Return the floor's work for one run, single-threaded: draws, task products, Gram blocks, 25 Cholesky."""
     d = sampling.draw_training(prob, seed, [run], 1)
     X_t, X_v = d["X_t"][0], d["X_v"][0]
     Q = np.empty((prob.k, prob.p))
@@ -137,9 +138,9 @@ def measure(preset, s, budget, numpy_max_p, cores, repeats=3):
     t_all, t_one, f_one = [], [], []
     for _ in range(repeats):
         numba.set_num_threads(cores)
-        t_all.append(_per_run(lambda: _curve(prob, R), R))
+        t_all.append(_per_run(lambda prob=prob, R=R: _curve(prob, R), R))
         numba.set_num_threads(1)
-        t_one.append(_per_run(lambda: _curve(prob, R), R))
+        t_one.append(_per_run(lambda prob=prob, R=R: _curve(prob, R), R))
         with threadpool_limits(1):
             f_one.append(_per_run(lambda: [floor_run(prob, r) for r in range(R)], R))
     numba.set_num_threads(cores)
@@ -162,7 +163,7 @@ def big(cores):
     for method in ("exact", "protocol"):
         _curve(prob, cores, method=method)
         R = 4 * cores
-        out[method + "_ms"] = 1e3 * _per_run(lambda: _curve(prob, R, method=method), R)
+        out[method + "_ms"] = 1e3 * _per_run(lambda prob=prob, R=R, method=method: _curve(prob, R, method=method), R)
         out[method + "_memory_mib"] = memory_per_run(prob, method)
     return out
 
@@ -180,10 +181,10 @@ def variants(cores, budget):
         for name, kw in VARIANTS.items():
             prob = base.replace(**kw)
             _curve(prob, 1)
-            t1 = _per_run(lambda: _curve(prob, 1, seed=1), 1)
+            t1 = _per_run(lambda prob=prob: _curve(prob, 1, seed=1), 1)
             R = int(np.clip(budget / max(t1, 1e-6), 1, 200))
             out.append(dict(preset=f"{preset} x {s}", p=prob.p, k=prob.k, algorithm=name, runs=R,
-                            ms_1thread=1e3 * _per_run(lambda: _curve(prob, R), R)))
+                            ms_1thread=1e3 * _per_run(lambda prob=prob, R=R: _curve(prob, R), R)))
     numba.set_num_threads(cores)
     return pd.DataFrame(out)
 
@@ -202,16 +203,18 @@ def p_sweep(budget, direct_max_p):
     for p in P_SWEEP:
         prob = lm.presets.FIG2.replace(p=p)
         _curve(prob, 1)
-        t1 = _per_run(lambda: _curve(prob, 2, seed=1), 2)
+        t1 = _per_run(lambda prob=prob: _curve(prob, 2, seed=1), 2)
         R = int(np.clip(budget / 3 / max(t1, 1e-6), 1, 2000))
         row = dict(preset="FIG2 m, n_t, n_v", regime="p sweep", p=p, k=prob.k, n_t=prob.n_t, runs=R,
                    route="gram" if _budget.gram_route(prob) else "direct",
-                   linmeta_1thread_ms=1e3 * _best_of(lambda: _curve(prob, R), R), memory_mib=memory_per_run(prob))
+                   linmeta_1thread_ms=1e3 * _best_of(lambda prob=prob, R=R: _curve(prob, R), R),
+                   memory_mib=memory_per_run(prob))
         if p <= direct_max_p:
-            Rd = int(np.clip(budget / 3 / max(_per_run(lambda: _direct(prob, [0]), 1), 1e-6), 1, 400))
-            row["direct_1thread_ms"] = 1e3 * _best_of(lambda: _direct(prob, range(Rd)), Rd)
+            Rd = int(np.clip(budget / 3 / max(_per_run(lambda prob=prob: _direct(prob, [0]), 1), 1e-6), 1, 400))
+            row["direct_1thread_ms"] = 1e3 * _best_of(lambda prob=prob, Rd=Rd: _direct(prob, range(Rd)), Rd)
             with threadpool_limits(1):
-                row["floor_1thread_ms"] = 1e3 * _best_of(lambda: [floor_run(prob, r) for r in range(Rd)], Rd)
+                row["floor_1thread_ms"] = 1e3 * _best_of(
+                    lambda prob=prob, Rd=Rd: [floor_run(prob, r) for r in range(Rd)], Rd)
             row["direct_memory_mib"] = memory_per_run(prob, route="direct")
         rows.append(row)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
@@ -219,7 +222,7 @@ def p_sweep(budget, direct_max_p):
 
 
 def _direct(prob, runs):
-    """The 25-point curve of ``runs`` on the direct sampler, one run at a time (a run's draws may be GBs)."""
+    """Return the 25-point curve of ``runs`` on the direct sampler, one run at a time (a run's draws may be GBs)."""
     from linmeta._sim import engine as _engine  # noqa: PLC0415
 
     for r in runs:
@@ -227,7 +230,7 @@ def _direct(prob, runs):
 
 
 def targets(cores):
-    """The issue's targets, each measured in this run and printed as a ratio (<= 1 meets it)."""
+    """Return the issue's targets, each measured in this run and printed as a ratio (<= 1 meets it)."""
     from linmeta._sim import engine as _engine  # noqa: PLC0415
 
     out = {}
@@ -236,9 +239,9 @@ def targets(cores):
         numba.set_num_threads(cores)
         _curve(prob, cores)
         R = 1000
-        ms = 1e3 * _best_of(lambda: _curve(prob, R), R)
+        ms = 1e3 * _best_of(lambda prob=prob, R=R: _curve(prob, R), R)
         numba.set_num_threads(1)
-        ms1 = 1e3 * _best_of(lambda: _curve(prob, R), R)
+        ms1 = 1e3 * _best_of(lambda prob=prob, R=R: _curve(prob, R), R)
         a = _engine.run_losses(prob, np.arange(40), 5, ALPHAS, [0.2])
         numba.set_num_threads(min(2, cores))
         b = _engine.run_losses(prob, np.arange(40), 5, ALPHAS, [0.2])
@@ -256,7 +259,7 @@ def targets(cores):
                      ("first-order MAML, 3 steps", dict(algorithm="fomaml", n_steps=3))):
         prob = base.replace(**kw)
         _curve(prob, 1)
-        t = 1e3 * _best_of(lambda: _curve(prob, 6), 6)
+        t = 1e3 * _best_of(lambda prob=prob: _curve(prob, 6), 6)
         one = t if one is None else one
         out[name] = dict(ms_per_run_1thread=t, ratio_to_one_step=t / one)
         print(f"FIG3 x 4 (p = 120, k = 4000), {name}: {t:.1f} ms/run (1 thread), {t / one:.2f}x the one-step curve "
@@ -278,7 +281,7 @@ def plot(table, path):
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4))
-    for (regime, t), color in zip(table[table.regime != "p sweep"].groupby("regime"), ("C0", "C3")):
+    for (regime, t), color in zip(table[table.regime != "p sweep"].groupby("regime"), ("C0", "C3"), strict=False):
         t = t.sort_values("p")
         label = {"over": "over-parameterised (FIG2 x s)", "under": "under-parameterised (FIG3 x s)"}[regime]
         ax.plot(t.p, t.linmeta_ms, "o-", color=color, label=f"linmeta, {label}")

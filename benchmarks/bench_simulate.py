@@ -5,8 +5,8 @@ protocol with its default projected test sampler and with every test input drawn
 Baseline: the obvious plain-NumPy per-run loop (``linmeta._sim.reference``: draw the same streams,
 build each ``A_i``, ``lstsq``, evaluate; for the protocol, draw every test input and score each
 test task literally), timed in the same run on a subset of runs and scaled per run (it is linear
-in the number of runs).  linmeta: the fastest of three calls; its peak memory is traced in a fourth.  Also prints the cold-start cost (Numba compile,
-measured in a subprocess with an empty cache) and peak memory.
+in the number of runs).  linmeta: the fastest of three calls; its peak memory is traced in a fourth.
+Also prints the cold-start cost (Numba compile, measured in a subprocess with an empty cache) and peak memory.
 
 Usage: ``python benchmarks/bench_simulate.py [--runs 1000] [--baseline-runs 20]``
 """
@@ -63,9 +63,11 @@ def main(argv=None):
     ap.add_argument("--baseline-runs", type=int, default=20)
     args = ap.parse_args(argv)
     print(f"linmeta {lm.__version__}, numba {numba.__version__}, numpy {np.__version__}; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numba threads {numba.get_num_threads()}")
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"numba threads {numba.get_num_threads()}")
     cold, warm = _cold_start()
-    print(f"cold start (empty Numba cache): import {cold['import']:.1f} s, first calls (compile) {cold['first_calls']:.1f} s;"
+    print(f"cold start (empty Numba cache): import {cold['import']:.1f} s, "
+          f"first calls (compile) {cold['first_calls']:.1f} s;"
           f" with a warm cache: import {warm['import']:.1f} s, first calls {warm['first_calls']:.1f} s")
     rows = []
     # (label, method, test_sampler); the protocol baseline is the literal loop (every test input drawn)
@@ -77,7 +79,7 @@ def main(argv=None):
             kw = dict(method=method, test_sampler=sampler)
             lm.simulate_curve(prob, "alpha_t", ALPHAS[:2], n_runs=2, **kw)  # compile / load cache
 
-            def curve():
+            def curve(prob=prob, kw=kw):
                 return lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=args.runs, seed=0, progress=False, **kw)
 
             t = min(_time(curve) for _ in range(3))   # fastest of three (the machine may be shared)
@@ -86,8 +88,8 @@ def main(argv=None):
             peak = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
             nb = min(args.baseline_runs, args.runs) if method == "exact" else max(1, args.baseline_runs // 10)
-            tb = _time(lambda: _reference.run_losses(prob, np.arange(nb), 0, ALPHAS, [prob.alpha_r], method,
-                                                     test_sampler="full"))
+            tb = _time(lambda prob=prob, nb=nb, method=method: _reference.run_losses(
+                prob, np.arange(nb), 0, ALPHAS, [prob.alpha_r], method, test_sampler="full"))
             tb *= args.runs / nb
             times[label] = t
             rows.append((name, label, t, tb, tb / t, peak))

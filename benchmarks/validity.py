@@ -11,10 +11,10 @@ Run ``python benchmarks/validity.py [--sets 40] [--work 3e9]``.  Draws ``--sets`
 (integers log-uniform) plus 8 corners (the over-parameterised corners have ``p = k + 2``: the
 loss has a finite mean but infinite variance there, so they are drawn as crosses and left out
 of the summary), simulates each with ``lm.simulate(method="exact")`` and
-writes ``figures/validity.csv`` (test loss and ``E|omega* - w0|^2``) and ``figures/validity.png``.  Run counts: a 200-run pilot
-estimates the relative SE; the set gets the runs for a relative SE of 0.1 % (at least 1000, at most
-20 000), cut to ``--work / (p k max(p, k))`` runs for the largest sets (at least 400); the run
-counts depend only on the seed, and the CSV records the runs and the SE of each set.
+writes ``figures/validity.csv`` (test loss and ``E|omega* - w0|^2``) and ``figures/validity.png``.
+Run counts: a 200-run pilot estimates the relative SE; the set gets the runs for a relative SE of
+0.1 % (at least 1000, at most 20 000), cut to ``--work / (p k max(p, k))`` runs for the largest sets
+(at least 400); the run counts depend only on the seed, and the CSV records the runs and the SE of each set.
 """
 import argparse
 import math
@@ -46,7 +46,8 @@ def draw(rng, regime):
             p = max(int(n_v * m / ratio), 2)
             ok = n_v * m >= p + 4 and n_v * m / p >= 1.5 and p >= 5
         else:
-            m, n_v, ratio = _logint(rng, 2, 10), _logint(rng, 2, 10), math.exp(rng.uniform(math.log(0.05), math.log(0.75)))
+            m, n_v = _logint(rng, 2, 10), _logint(rng, 2, 10)
+            ratio = math.exp(rng.uniform(math.log(0.05), math.log(0.75)))
             p = math.ceil(n_v * m / ratio)
             ok = p >= n_v * m + 2 and n_v * m / p <= 0.75 and p <= 400
         if ok:
@@ -104,7 +105,8 @@ def main(argv=None):
         fin = float(lm.theory.test_loss(prob, approximation="finite"))
         # second moment of the loss (so the SE) is finite only if E tr G^-2 (p > k + 3) or E tr S^-2 (k > p + 3) is
         finite_var = prob.p > prob.k + 3 if prob.regime == "overparameterized" else prob.k > prob.p + 3
-        rows.append(dict(s, regime=prob.regime, k_over_p=prob.k / prob.p, n_runs=n_runs, sim=est.mean, finite_var=finite_var,
+        rows.append(dict(s, regime=prob.regime, k_over_p=prob.k / prob.p, n_runs=n_runs, sim=est.mean,
+                         finite_var=finite_var,
                          se_rel=est.stderr / est.mean, err_leading=lead / est.mean - 1,
                          err_finite=fin / est.mean - 1, z_finite=(fin - est.mean) / est.stderr,
                          z_leading=(lead - est.mean) / est.stderr))
@@ -122,8 +124,11 @@ def main(argv=None):
 
 
 def add_distance(df):
-    """Columns for ``E|omega* - w0|^2``: with ``method="exact"`` each run's loss is (T0) affine in its
-    ``|omega* - w0|^2``, so the simulated mean distance and its SE follow exactly from the loss's."""
+    """Add the columns for ``E|omega* - w0|^2``.
+
+    With ``method="exact"`` each run's loss is (T0) affine in its ``|omega* - w0|^2``, so the simulated mean
+    distance and its SE follow exactly from the loss's.
+    """
     out = []
     for _, s in df.iterrows():
         prob = problem({k: (int(s[k]) if k in ("p", "m", "n_t", "n_v", "n_r") else s[k]) for k in
@@ -142,11 +147,14 @@ def summary(df):
     bad = df[~df.finite_var]
     for _, r in bad.iterrows():
         print(f"excluded (infinite variance of the loss, SE meaningless): {r.regime} p={r.p} m={r.m} n_t={r.n_t} "
-              f"n_v={r.n_v} alpha_t={r.alpha_t:+.2f}: leading {100 * r.err_leading:+.2f}% finite {100 * r.err_finite:+.2f}%")
+              f"n_v={r.n_v} alpha_t={r.alpha_t:+.2f}: leading {100 * r.err_leading:+.2f}% "
+              f"finite {100 * r.err_finite:+.2f}%")
     df = df[df.finite_var]
     for reg, g in df.groupby("regime"):
-        print(f"{reg}: max |err| leading {100 * g.err_leading.abs().max():.2f}%, finite {100 * g.err_finite.abs().max():.2f}%; "
-              f"finite within 0.3/1/3 %: {(g.err_finite.abs() < .003).mean():.0%}/{(g.err_finite.abs() < .01).mean():.0%}/"
+        print(f"{reg}: max |err| leading {100 * g.err_leading.abs().max():.2f}%, "
+              f"finite {100 * g.err_finite.abs().max():.2f}%; "
+              f"finite within 0.3/1/3 %: {(g.err_finite.abs() < .003).mean():.0%}/"
+              f"{(g.err_finite.abs() < .01).mean():.0%}/"
               f"{(g.err_finite.abs() < .03).mean():.0%}; median SE {100 * g.se_rel.median():.2f}%")
         sig = g[(g.err_finite.abs() > .003) & (g.z_finite.abs() > 3)]
         print(f"  finite off by > 0.3 % and > 3 SE on {len(sig)} of {len(g)} sets")
@@ -154,7 +162,8 @@ def summary(df):
             e = g.err_distance_finite.abs()
             print(f"  E|omega* - w0|^2: max |err| leading {100 * g.err_distance_leading.abs().max():.2f}%, finite "
                   f"{100 * e.max():.2f}%; finite within 1 %: {(e < .01).mean():.0%}; off by > 1 % and > 3 SE: "
-                  f"{((e > .01) & (g.z_distance_finite.abs() > 3)).sum()}; median SE {100 * g.se_distance_rel.median():.2f}%")
+                  f"{((e > .01) & (g.z_distance_finite.abs() > 3)).sum()}; "
+                  f"median SE {100 * g.se_distance_rel.median():.2f}%")
 
 
 def plot(df):
@@ -162,9 +171,9 @@ def plot(df):
     bounds = [0, 0.003, 0.01, 0.03, np.inf]
     colors = ["C2", "C1", "C3", "k"]
     labels = ["< 0.3 %", "0.3-1 %", "1-3 %", "> 3 %"]
-    for ax, col, title in zip(axes, ("err_leading", "err_finite"), ("leading order", "finite size")):
+    for ax, col, title in zip(axes, ("err_leading", "err_finite"), ("leading order", "finite size"), strict=True):
         err = df[col].abs()
-        for lo, hi, c, lab in zip(bounds[:-1], bounds[1:], colors, labels):
+        for lo, hi, c, lab in zip(bounds[:-1], bounds[1:], colors, labels, strict=True):
             for fv, mk in ((True, "o"), (False, "x")):
                 sel = (err >= lo) & (err < hi) & (df.finite_var == fv)
                 ax.scatter(df.k_over_p[sel], df.m[sel], c=c, s=25, marker=mk,

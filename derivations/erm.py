@@ -37,7 +37,7 @@ a = sp.Symbol("a", real=True)  # alpha_t, kept separate from the scalar-theory s
 
 
 def inner_map(Xt, yt, N):
-    """``(A, b)`` of ``N`` gradient steps of rate ``a`` on the training loss ``|Xt theta - yt|^2 / (2 n)``."""
+    """Return ``(A, b)`` of ``N`` gradient steps of rate ``a`` on the training loss ``|Xt theta - yt|^2 / (2 n)``."""
     n, p = Xt.shape
     H = Xt.T * Xt / n
     c = Xt.T * yt / n

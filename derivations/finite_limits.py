@@ -37,7 +37,7 @@ def main():
     df = pd.DataFrame(rows)
     df.to_csv(ROOT / "figures/finite_limits.csv", index=False)
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    for (alpha_t, g), c in zip(df.groupby("alpha_t"), ("C0", "C1")):
+    for (alpha_t, g), c in zip(df.groupby("alpha_t"), ("C0", "C1"), strict=False):
         ax.loglog(g.m, abs(g.finite / g.theorem2 - 1), "o-", color=c, label=f"finite size, alpha_t={alpha_t:g}")
         ax.loglog(g.m, abs(g.finite_one_point / g.theorem2 - 1), "s--", color=c,
                   label=f"one-point law of H only, alpha_t={alpha_t:g}")

@@ -146,7 +146,7 @@ d0 = sp.Symbol("d0", nonnegative=True)
 
 # ------------------------------------------------- Stein recursion; nested leave-one-out
 def nested_second_order():
-    """chi of the column-level scheme to O(1/kappa^2), with abar = E a, a2 = E a^2 (one eigenvalue).
+    """Chi of the column-level scheme to O(1/kappa^2), with abar = E a, a2 = E a^2 (one eigenvalue).
 
     Returns (chi1, chi2) with chi = chi1/kappa + chi2/kappa^2 + O(kappa^-3).  Uses r = r1/kappa + r2/kappa^2,
     u = 1/kappa^2 + ..., r_-j = r + a r^2 + O(kappa^-3), u_-j = u + O(kappa^-3), E k = n_v r_-j,
@@ -173,7 +173,7 @@ ARGS = (p, m, n_t, n_v, sigma, nu, alpha_t, d0)
 
 
 def functions():
-    """The emitted functions: ``(name, args, expression, docstring)``; ``d0 = |omega0 - w0|^2``."""
+    """Return the emitted functions: ``(name, args, expression, docstring)``; ``d0 = |omega0 - w0|^2``."""
     return [
         ("exact_alpha0_over", ARGS, sp.together(T.exact_alpha0_over().subs(s2, d0)),
          "E|omega* - w0|^2 at alpha_t = 0, p > n_v m, exact; d0 = |omega0 - w0|^2 (alpha_t, n_t unused)."),
@@ -223,8 +223,10 @@ def main() -> int:
     print("runtime Stein recursion (linmeta.theory._wishart_exact) = Wick for E prod tr H^k (k total <= 5)")
     assert sp.simplify(expect_trace((1 - alpha_t * h) ** 2).subs(n, n_t) / p - h_t) == 0   # h_t = E tr A^2 / p
     exact_over, exact_under = T.exact_alpha0_over(), T.exact_alpha0_under()
-    print("\nExact at alpha_t = 0 (over):"); sp.pprint(exact_over)
-    print("Exact at alpha_t = 0 (under):"); sp.pprint(sp.simplify(exact_under))
+    print("\nExact at alpha_t = 0 (over):")
+    sp.pprint(exact_over)
+    print("Exact at alpha_t = 0 (under):")
+    sp.pprint(sp.simplify(exact_under))
     # limit cases of the exact results
     assert sp.simplify(exact_under.subs(m, 1) - (nu**2 + sigma**2 * p / (n_v - p - 1))) == 0
     # leading order recovered for p -> infinity at fixed k (T1 needs k/p -> 0: at fixed k/p the

@@ -19,12 +19,13 @@ TITLE = "Leading-order MAML theory (docs: theory, T0, T1, T1a, T2)."
 
 
 def functions():
-    """The emitted functions: ``(name, args, expressions, docstring)``."""
+    """Return the emitted functions: ``(name, args, expressions, docstring)``."""
     sizes = (alpha_t, p, m, n_t, n_v, sigma, nu)
     return [
         ("g", (alpha_t, n_t, p), T.g_functions(),
-         "(g1, g2, g3, g4) of theorem 2: E tr(H A^2)/p, E[tr H tr A^2]/p^2, E tr A^4/p, "
-         "E[(tr A^2)^2]/p^2,\n    A = I - alpha_t H, H Wishart with n_t points (docs: theory, T2, derivation)."),
+         "Return (g1, g2, g3, g4) of theorem 2 (docs: theory, T2, derivation).\n\n"
+         "g1 = E tr(H A^2)/p, g2 = E[tr H tr A^2]/p^2, g3 = E tr A^4/p, g4 = E[(tr A^2)^2]/p^2,\n"
+         "with A = I - alpha_t H and H Wishart with n_t points."),
         ("distance_overparameterized", sizes + (s2,), sp.simplify(T.t1_distance()),
          "Leading-order E|omega* - w0|^2 for p > n_v m; s2 = |omega0 - w0|^2 (docs: theory, T1)."),
         ("distance_underparameterized", sizes, T.t2_distance(),
@@ -32,7 +33,7 @@ def functions():
         ("distance_underparameterized_printed", sizes, T.t2_printed_distance(),
          "E|omega* - w0|^2 implied by theorem 2 as printed (prefactor h_r/(2 h_t)) (docs: theory, T2)."),
         ("loss_given_distance", (d2, alpha_r, p, n_r, sigma, nu), T.t0_printed(d2),
-         "Expected test loss given E|omega* - w0|^2 = d2, exact (docs: theory, T0)."),
+         "Return the expected test loss given E|omega* - w0|^2 = d2, exact (docs: theory, T0)."),
         ("optimal_alpha_t_overparameterized", (p, n_t), T.alpha_t_stationary()[0],
          "alpha_t^-, the minimiser over alpha_t of theorem 1 (docs: theory, T1a)."),
         ("optimal_alpha_r_given_distance", (d2, p, n_r, sigma, nu), T.optimal_alpha_r(d2),

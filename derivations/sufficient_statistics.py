@@ -32,11 +32,11 @@ def _expect(expr, normals, chis):
     total = 0
     for powers, coeff in poly.terms():
         term = coeff
-        for k, var in zip(powers[:len(normals)], normals):
+        for k, _var in zip(powers[:len(normals)], normals, strict=True):
             term *= 0 if k % 2 else sp.factorial2(k - 1)
         if term == 0:
             continue
-        for k, var in zip(powers[len(normals):], chis):
+        for k, var in zip(powers[len(normals):], chis, strict=True):
             if k % 2:
                 raise AssertionError(f"odd power of sqrt(chi2) in {var}")
             term *= sp.prod([chis[var] + 2 * r for r in range(k // 2)])

@@ -58,7 +58,6 @@ def main():
     print("E[H A H] = S A S + (S A S + S tr(A S)) / n_r   (Isserlis, general symmetric S and A)")
 
     # E[(I - a H)^T S (I - a H)] with E[H] = S and E[H S H] from the moments above
-    I3 = sp.eye(P)
     inner = S - a * (S * S + S * S) + a**2 * expected_HAH(S, S, n)
     M = S - 2 * a * S**2 + a**2 * (S**3 + (S**3 + S * (S**2).trace()) / n)
     assert (inner - M).applyfunc(sp.expand) == sp.zeros(P, P), "M differs from the expectation"

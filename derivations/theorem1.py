@@ -21,7 +21,16 @@ import sympy as sp
 
 from linmeta.symbolic._symbols import alpha_t, d2, h_r, h_t, k, m, n_r, n_t, n_v, nu, p, s2, sigma
 from linmeta.symbolic._theorems import (
-    alpha_t_stationary, optimal_alpha_r, t0_loss, t0_printed, t1_distance as distance, t1_printed_loss as printed_loss,
+    alpha_t_stationary,
+    optimal_alpha_r,
+    t0_loss,
+    t0_printed,
+)
+from linmeta.symbolic._theorems import (
+    t1_distance as distance,
+)
+from linmeta.symbolic._theorems import (
+    t1_printed_loss as printed_loss,
 )
 
 
@@ -84,7 +93,8 @@ def main():
     # at FIG2 sizes (p=60, m=3, n_t=30, n_v=2, n_r=20, sigma=1, nu=0.5, omega0 = w0)
     fig2 = {p: 60, m: 3, n_t: 30, n_v: 2, n_r: 20, sigma: 1, nu: sp.Rational(1, 2), s2: 0}
     print("\nFIG2: alpha_t^- =", sp.N(a_minus.subs(fig2), 8),
-          " alpha_r* (alpha_t=0.2) =", sp.N(a_r.subs(d2, dist.subs(fig2).subs(alpha_t, sp.Rational(1, 5))).subs(fig2), 8))
+          " alpha_r* (alpha_t=0.2) =",
+          sp.N(a_r.subs(d2, dist.subs(fig2).subs(alpha_t, sp.Rational(1, 5))).subs(fig2), 8))
     print("all theorem 1 checks passed")
     return 0
 

@@ -31,8 +31,23 @@ import sympy as sp
 
 from linmeta.symbolic._symbols import alpha_r, alpha_t, d2, h_r, h_t, m, n, n_r, n_t, n_v, nu, p, sigma
 from linmeta.symbolic._theorems import (
-    A, g_functions, optimal_alpha_r, t0_printed, t2_braces as braces, t2_distance as distance,
-    t2_printed_distance as printed_distance, t2_printed_loss as printed_loss, xi_second_moment,
+    A,
+    g_functions,
+    optimal_alpha_r,
+    t0_printed,
+    xi_second_moment,
+)
+from linmeta.symbolic._theorems import (
+    t2_braces as braces,
+)
+from linmeta.symbolic._theorems import (
+    t2_distance as distance,
+)
+from linmeta.symbolic._theorems import (
+    t2_printed_distance as printed_distance,
+)
+from linmeta.symbolic._theorems import (
+    t2_printed_loss as printed_loss,
 )
 from linmeta.symbolic._wishart_moments import expect_trace
 
@@ -107,14 +122,14 @@ def mc_distance(p_val, m_val, nt, nv, a, s, v, runs, seed, chunk=100):
 
 def main():
     g1, g2, g3, g4 = g = g_functions()
-    for name, expr in zip(("g1", "g2", "g3", "g4"), g):
+    for name, expr in zip(("g1", "g2", "g3", "g4"), g, strict=True):
         print(f"{name} =")
         sp.pprint(sp.collect(sp.expand(expr), alpha_t, sp.factor))
     # limits: alpha_t = 0 -> all 1; n_t -> oo (H -> I) -> (1-a)^2, (1-a)^2, (1-a)^4, (1-a)^4
     assert all(sp.simplify(x.subs(alpha_t, 0) - 1) == 0 for x in g)
     big = [sp.limit(x, n_t, sp.oo) for x in g]
-    assert [sp.expand(b) for b in big] == [sp.expand(x) for x in
-                                           ((1 - alpha_t) ** 2, (1 - alpha_t) ** 2, (1 - alpha_t) ** 4, (1 - alpha_t) ** 4)]
+    limits = ((1 - alpha_t) ** 2, (1 - alpha_t) ** 2, (1 - alpha_t) ** 4, (1 - alpha_t) ** 4)
+    assert [sp.expand(b) for b in big] == [sp.expand(x) for x in limits]
     # p = 1 with n_t -> oo is the same; E tr A^2 = p h_t ties the definition of h_t
     assert sp.simplify(expect_trace(A**2).subs(n, n_t) - p * h_t) == 0
 
@@ -147,7 +162,8 @@ def main():
     sp.pprint(slope_derived)
     print("dL/dalpha_t at 0, printed =")
     sp.pprint(slope_printed)
-    assert sp.simplify(slope_derived - h_r * sigma**2 * p / (n_v * m)) == 0, "derived slope is not h_r sigma^2 p/(n_v m)"
+    assert sp.simplify(slope_derived - h_r * sigma**2 * p / (n_v * m)) == 0, \
+        "derived slope is not h_r sigma^2 p/(n_v m)"
     assert sp.simplify(slope_printed + h_r * nu**2 * (n_v + 1 + p) / (n_v * m)) == 0
     print("the derived slope is h_r sigma^2 p/(n_v m) > 0 (optimal alpha_t < 0; the talk prints sigma^2 p/(n_v m),")
     print("without the factor h_r);")

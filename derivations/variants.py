@@ -103,11 +103,12 @@ def main():
         for nv, pv in ((5, 30), (3, 2)):
             got = runtime.nstep_trace_moments(a, N, nv, pv)
             want = [x.subs({alpha_t: sp.Rational(-3, 10), n_t: nv, p: pv}) for x in sym]
-            assert all(sp.Rational(x.numerator, x.denominator) == y for x, y in zip(got, want)), (N, got, want)
+            assert all(sp.Rational(x.numerator, x.denominator) == y
+                       for x, y in zip(got, want, strict=True)), (N, got, want)
     got = runtime.nstep_trace_moments(a, 1, 5, 30)
     want = [x.subs({alpha_t: sp.Rational(-3, 10), n_t: 5, p: 30}) for x in
             (h_t, g3, g4, alpha_t**2, alpha_t**2 * g1, alpha_t**2 * g2)]
-    assert all(sp.Rational(x.numerator, x.denominator) == y for x, y in zip(got, want)), (got, want)
+    assert all(sp.Rational(x.numerator, x.denominator) == y for x, y in zip(got, want, strict=True)), (got, want)
     # 4. N-step limits: alpha = 0 gives A = I, F = 0; N = 2 equals (1 - a h)^2 computed by hand
     z = runtime.nstep_trace_moments(Fraction(0), 3, 5, 30)
     assert z[:3] == (1, 1, 1) and z[3:] == (0, 0, 0)

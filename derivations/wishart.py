@@ -17,7 +17,8 @@ import numpy as np
 import sympy as sp
 
 from linmeta.symbolic._symbols import n, p
-from linmeta.symbolic._wishart_moments import wick_moment as moment, wishart_moment
+from linmeta.symbolic._wishart_moments import wick_moment as moment
+from linmeta.symbolic._wishart_moments import wishart_moment
 
 MAX_DEGREE = 4
 

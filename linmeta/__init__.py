@@ -8,25 +8,23 @@ Examples
 >>> batch = lm.sample_tasks(prob, seed=0)
 >>> omega = lm.meta_train(batch, prob)
 """
+from linmeta import algorithms, bounds, experiments, figures, presets, theory
+from linmeta._check import CheckResult, check
 from linmeta._version import __version__
-
-from linmeta import presets, theory
-from linmeta import algorithms, bounds, experiments
-from linmeta.loss import test_loss_given
-from linmeta.maml import IllConditionedWarning, meta_train
-from linmeta.problem import Problem
-from linmeta.sampling import TaskBatch, sample_tasks
-from linmeta.moments import InfiniteMomentWarning
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import Estimate, simulate, simulate_curve
+from linmeta.loss import test_loss_given
+from linmeta.maml import IllConditionedWarning, meta_train
+from linmeta.moments import InfiniteMomentWarning
 from linmeta.optimum import Optimum, simulate_optimum
+from linmeta.problem import Problem
+from linmeta.sampling import TaskBatch, sample_tasks
 from linmeta.sweeping import sweep
-from linmeta import figures
-from linmeta._check import CheckResult, check
 
 __all__ = [
     "algorithms", "bounds", "experiments",
-    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch", "meta_train", "presets",
+    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch",
+    "meta_train", "presets",
     "sample_tasks", "CheckResult", "check", "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum",
     "sweep", "test_loss_given", "theory", "__version__",
 ]

@@ -93,6 +93,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -107,6 +109,9 @@ from linmeta.inner_maps import check_curve_field
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
 from linmeta.sweeping.grid import cells_of, curve_tasks
+
+if TYPE_CHECKING:
+    import sympy as sp
 
 __all__ = ["check", "CheckResult", "CORRECTION", "SKEW_CORRECTION", "VERDICTS"]
 
@@ -186,7 +191,7 @@ class CheckResult:
         order = np.lexsort((-size.to_numpy(), key))
         return self.table.iloc[order[0]]
 
-    def summary(self):
+    def summary(self) -> str:
         """One line: the verdict, the mode, the correction, the worst cell and the parameters held fixed."""
         n = len(self.table)
         runs = f"{self.n_runs} runs, seed {self.seed}, method {self.method}"
@@ -281,7 +286,9 @@ def _fixed(cells, used):
     return fixed
 
 
-def check(formula, prob, grid, n_runs=4000, seed=0, rtol=0.0, level=0.01, method="exact"):
+def check(formula: str | sp.Expr | Callable[[Problem], float], prob: Problem, grid: Mapping[str, Sequence],
+          n_runs: int = 4000, seed: int = 0, rtol: float = 0.0, level: float = 0.01,
+          method: str = "exact") -> CheckResult:
     """Test a formula for the average test loss against simulation on a grid.
 
     Parameters
@@ -350,7 +357,8 @@ def check(formula, prob, grid, n_runs=4000, seed=0, rtol=0.0, level=0.01, method
     >>> lm.check("__import__('os')", prob, {"m": [2]})
     Traceback (most recent call last):
         ...
-    ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+    ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu,
+    alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
     """
     label, evaluate, used = _evaluator(formula)
     if not isinstance(prob, Problem):
@@ -389,7 +397,7 @@ def check(formula, prob, grid, n_runs=4000, seed=0, rtol=0.0, level=0.01, method
         table["z"] = np.where(diff == 0, 0.0, diff / table["stderr"])
         table["rel_dev"] = diff / table["formula"]
     rtol, level = float(rtol), float(level)
-    columns = list(zip(table["mean"], table["stderr"], table["formula"], skewness))
+    columns = list(zip(table["mean"], table["stderr"], table["formula"], skewness, strict=True))
     p_values = np.array([stats.p_value(m, s, f, rtol, g, n_runs) for m, s, f, g in columns])
     table["p_value"] = p_values
     rejected = stats.holm(p_values, level)

@@ -11,10 +11,19 @@ import math
 from matplotlib.figure import Figure
 
 from linmeta import presets
-from linmeta._version import __version__
 from linmeta._check import check
-from linmeta._cli_args import (COUNT, NON_NEGATIVE, add_command, add_problem_arguments, add_seed, check_plot_file,
-                               parse_grid, parse_set, writing)
+from linmeta._cli_args import (
+    COUNT,
+    NON_NEGATIVE,
+    add_command,
+    add_problem_arguments,
+    add_seed,
+    check_plot_file,
+    parse_grid,
+    parse_set,
+    writing,
+)
+from linmeta._version import __version__
 from linmeta.plotting import plot_check
 
 __all__ = ["add", "run", "VERDICT_EXIT"]
@@ -52,7 +61,7 @@ examples:
 
 
 def _level(text):
-    """argparse type of ``--level``: a number in (0, 1)."""
+    """Argparse type of ``--level``: a number in (0, 1)."""
     try:
         value = float(text)
     except ValueError:

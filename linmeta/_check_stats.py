@@ -14,7 +14,7 @@ __all__ = ["sf", "skewness", "hall", "p_value", "p_equivalence", "fewest_runs", 
 
 
 def sf(x):
-    """Standard normal upper tail ``Phi(-x)``."""
+    """Return the standard normal upper tail ``Phi(-x)``."""
     return 0.5 * math.erfc(x / math.sqrt(2.0))
 
 
@@ -79,8 +79,10 @@ def p_equivalence(mean, stderr, value, rtol, skew=0.0, n_runs=1):
     return max(upper, lower)
 
 
+
+
 def fewest_runs(settles, n_runs):
-    """The fewest runs ``n > n_runs`` with ``settles(n)`` (assumed monotone), ``None`` if none up to ``1e15``."""
+    """Return the fewest runs ``n > n_runs`` with ``settles(n)`` (assumed monotone), ``None`` if none up to ``1e15``."""
     low, high = n_runs, 2 * n_runs
     while not settles(high):
         low, high = high, 2 * high
@@ -118,6 +120,8 @@ def runs_needed(table, skewness, n_runs, rtol, level):
         return None
     digits = max(0, len(str(need)) - 2)        # two significant figures, rounded up
     return math.ceil(need / 10**digits) * 10**digits
+
+
 
 
 def holm(p_values, level):

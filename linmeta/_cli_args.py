@@ -214,7 +214,7 @@ def writing(option, path):
 
 
 def _bounded(kind, low, *, strict=False):
-    """An argparse ``type``: parse ``kind`` and require ``> low`` (strict) or ``>= low``, finite."""
+    """Return an argparse ``type``: parse ``kind`` and require ``> low`` (strict) or ``>= low``, finite."""
     rule = f"must be {'an integer' if kind is int else 'a number'} {'>' if strict else '>='} {low}"
 
     def parse(text):

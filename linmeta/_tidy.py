@@ -59,7 +59,7 @@ def problem_columns(prob):
 
 
 def curve_table(problems, mean, stderr, n_runs, seed, method):
-    """The tidy table of one estimate (``mean[i]``, ``stderr[i]``) per problem ``problems[i]``."""
+    """Return the tidy table of one estimate (``mean[i]``, ``stderr[i]``) per problem ``problems[i]``."""
     table = pd.DataFrame([problem_columns(q) for q in problems], columns=list(PROBLEM_COLUMNS))
     table["mean"], table["stderr"] = list(mean), list(stderr)
     table["n_runs"], table["seed"], table["method"] = n_runs, seed, method
@@ -74,12 +74,12 @@ def rate_curve_table(prob, name, values, mean, stderr, n_runs, seed, method):
 
 
 def theory_column(approximation="leading", form="derived"):
-    """The name of the theory column of ``(approximation, form)``."""
+    """Return the name of the theory column of ``(approximation, form)``."""
     return THEORY_COLUMNS[(approximation, form)]
 
 
 def varied_column(table):
-    """The problem column whose values vary over ``table``'s rows (the x of a curve).
+    """Return the problem column whose values vary over ``table``'s rows (the x of a curve).
 
     Raises
     ------

@@ -115,7 +115,8 @@ def check_vector(value, name, p, *, max_abs=None):
         if out.shape != (p,):
             raise ValueError(f"{name} must be None or a real array of length p={p}; got shape {out.shape}")
         if not np.all(np.isfinite(out)):
-            raise ValueError(f"{name} must be finite; got non-finite entries at {np.flatnonzero(~np.isfinite(out)).tolist()}")
+            bad = np.flatnonzero(~np.isfinite(out)).tolist()
+            raise ValueError(f"{name} must be finite; got non-finite entries at {bad}")
         if max_abs is not None and np.any(np.abs(out) > max_abs):
             big = np.flatnonzero(np.abs(out) > max_abs)
             raise ValueError(f"{name} must have entries of magnitude <= {max_abs:g}; got {out[big[0]]:g} at "

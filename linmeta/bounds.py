@@ -10,11 +10,16 @@ so everything here is exact linear algebra on one :class:`~linmeta.TaskBatch`.
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from linmeta._validation import check_int, check_real
 from linmeta.maml import meta_system
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
+    from linmeta.sampling import TaskBatch
 
 __all__ = ["step_size_bound", "smoothness", "Smoothness", "product_norm", "meta_smoothness"]
 
@@ -22,8 +27,8 @@ Smoothness = namedtuple("Smoothness", "L_i L")
 Smoothness.__doc__ = """Per-task smoothness constants ``L_i`` (ndarray of shape (m,)) and their maximum ``L``."""
 
 
-def step_size_bound(N):
-    """The bound on ``alpha L`` for ``N``-step MAML: ``2**(1/(2N)) - 1`` (about ``ln 2 / (2N)``).
+def step_size_bound(N: int) -> float:
+    """Return the bound on ``alpha L`` for ``N``-step MAML: ``2**(1/(2N)) - 1`` (about ``ln 2 / (2N)``).
 
     Examples
     --------
@@ -46,7 +51,7 @@ def _eigvals(X):
     return np.linalg.eigvalsh(np.einsum("mni,mnj->mij", X, X) / n)
 
 
-def smoothness(batch, *, data="train"):
+def smoothness(batch: TaskBatch, *, data: str = "train") -> Smoothness:
     """Smoothness constants of the task losses: ``L_i = lambda_max(H_i)`` and ``L = max_i L_i``.
 
     Parameters
@@ -78,7 +83,7 @@ def smoothness(batch, *, data="train"):
     return Smoothness(L_i, float(L_i.max()))
 
 
-def product_norm(batch, alpha, N):
+def product_norm(batch: TaskBatch, alpha: float, N: int) -> float:
     """``max_i |(I - alpha H_i)^N|`` (spectral norm), exactly, from the eigenvalues of ``H_i``.
 
     Examples
@@ -94,7 +99,7 @@ def product_norm(batch, alpha, N):
     return float(np.max(np.abs(1.0 - alpha * _eigvals(batch.X_t)) ** N))
 
 
-def meta_smoothness(batch, prob):
+def meta_smoothness(batch: TaskBatch, prob: Problem) -> float:
     """``lambda_max`` of the meta-loss Hessian ``Z^T Z / (n_v m)`` for the algorithm of ``prob``.
 
     Examples

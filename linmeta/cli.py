@@ -1,4 +1,4 @@
-"""linmeta command line: regenerate figures, evaluate the theory, simulate, sweep.
+r"""linmeta command line: regenerate figures, evaluate the theory, simulate, sweep.
 
 Examples::
 
@@ -6,7 +6,7 @@ Examples::
     linmeta figures fig3b --runs-scale 0.1 --quiet
     linmeta theory --preset fig3 --set alpha_t=-0.5 --json
     linmeta simulate --preset fig3 --set alpha_t=-0.5 --runs 1000 --seed 0 --method protocol
-    linmeta sweep --preset fig3 --grid alpha_t=-2:1:25 --grid m=10,40,160 --runs 1000 --seed 0 \\
+    linmeta sweep --preset fig3 --grid alpha_t=-2:1:25 --grid m=10,40,160 --runs 1000 --seed 0 \
                   --out sweep.csv --scheduler dask-local
 
 ``--set NAME=VALUE`` accepts every Problem field (``w0``/``omega0`` take one
@@ -43,14 +43,24 @@ import time
 
 import numba
 
-from linmeta import presets, theory
+from linmeta import _check_cli, presets, theory
+from linmeta._cli_args import (
+    COUNT,
+    POSITIVE,
+    Parser,
+    UsageError,
+    add_command,
+    add_problem_arguments,
+    add_seed,
+    add_threads,
+    parse_grid,
+    parse_set,
+    writing,
+)
 from linmeta._version import __version__
 from linmeta.estimate import estimated_seconds, simulate
 from linmeta.figures import FIGURES, PAPER_PANELS, make
 from linmeta.sweeping import SweepArgumentError, cells_of, sweep
-from linmeta._cli_args import (COUNT, POSITIVE, UsageError, Parser, add_command, add_problem_arguments,
-                               add_seed, add_threads, parse_grid, parse_set, writing)
-from linmeta import _check_cli
 
 __all__ = ["main", "build_parser", "add_command", "add_problem_arguments", "COMMANDS", "UsageError",
            "parse_set", "parse_grid", "EXIT_STATUS", "EXIT_BROKEN_PIPE"]
@@ -280,7 +290,8 @@ def _simulate(sub):
     add_problem_arguments(s)
     _add_runs_method(s)
     s.add_argument("--test-sampler", choices=["projected", "full"], default="projected",
-                   help="protocol only: draw test inputs through the statistics the score depends on (default) or in full")
+                   help="protocol only: draw test inputs through the statistics the score depends on (default) "
+                        "or in full")
     add_threads(s, "for the simulation")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -316,7 +327,7 @@ COMMANDS = [_figures, _theory, _simulate, _sweep, _check_cli.add]
 
 
 def build_parser():
-    """The argparse parser: one subcommand per entry of :data:`COMMANDS`.
+    """Return the argparse parser: one subcommand per entry of :data:`COMMANDS`.
 
     Examples
     --------
@@ -333,7 +344,7 @@ def build_parser():
 
 
 def _option(err):
-    """A sweep argument error, named by its command-line option."""
+    """Return a sweep argument error, named by its command-line option."""
     return f"--{err.param.replace('_', '-')} {err.value}: {err.cause}"
 
 

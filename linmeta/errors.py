@@ -22,7 +22,7 @@ class NonFiniteResultError(ValueError):
     True
     """
 
-    def __init__(self, param, value, cause):
+    def __init__(self, param: str, value: object, cause: str) -> None:
         self.param, self.value, self.cause = param, value, cause
         where = f"{param}={value!r}: " if param is not None else ""
         super().__init__(f"{where}{cause}")

@@ -20,22 +20,30 @@ the thread count, chunk size or executor.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 from tqdm.auto import tqdm
 
 from linmeta._sim import budget as _budget
-from linmeta._tidy import curve_table
-from linmeta._validation import check_int, check_real
 from linmeta._sim.engine import run_losses
 from linmeta._sim.rng import check_seed
-from linmeta.inner_maps import check_curve_field
+from linmeta._tidy import curve_table
+from linmeta._validation import check_int, check_real
 from linmeta.errors import NonFiniteResultError
+from linmeta.inner_maps import check_curve_field
 from linmeta.loss import h
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from linmeta.problem import Problem
 
 __all__ = ["Estimate", "simulate", "simulate_curve", "estimated_seconds", "METHODS"]
 
@@ -86,13 +94,15 @@ class Estimate:
     losses: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def from_values(cls, values, seed, method):
+    def from_values(cls, values: ArrayLike, seed: int, method: str) -> Estimate:
+        """Summarise per-run losses ``values``: their mean and its standard error (NaN for one run)."""
         values = np.asarray(values, dtype=float)
         n = values.shape[0]
         stderr = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
         return cls(float(values.mean()), stderr, n, seed, method, values)
 
     def __eq__(self, other):
+        """Compare all fields; NaN equals NaN, so an estimate equals itself."""
         if not isinstance(other, Estimate):
             return NotImplemented
         same = lambda a, b: a == b or (a != a and b != b)  # noqa: E731  (NaN == NaN)
@@ -110,11 +120,11 @@ class Estimate:
     __hash__ = None
 
     def to_dict(self) -> dict:
-        """The scalar attributes (``mean, stderr, n_runs, seed, method``) as a dict; no per-run values."""
+        """Return the scalar attributes (``mean, stderr, n_runs, seed, method``) as a dict; no per-run values."""
         return {"mean": self.mean, "stderr": self.stderr, "n_runs": self.n_runs, "seed": self.seed,
                 "method": self.method}
 
-    def ci(self, level=0.95):
+    def ci(self, level: float = 0.95) -> tuple[float, float]:
         """Normal-approximation confidence interval ``mean ± z stderr`` at ``level``.
 
         Parameters
@@ -134,11 +144,12 @@ class Estimate:
         return (self.mean - z * self.stderr, self.mean + z * self.stderr)
 
     def __str__(self):
+        """Return the mean, its standard error and how it was made, on one line."""
         return f"{self.mean:.6g} ± {self.stderr:.2g} (1 SE; {self.n_runs} runs, seed {self.seed}, {self.method})"
 
 
 def check_method(method):
-    """``method`` if it is one of :data:`METHODS`, else ``ValueError``."""
+    """Return ``method`` if it is one of :data:`METHODS`, else raise ``ValueError``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     return method
@@ -217,8 +228,9 @@ def _check_common(n_runs, seed, method, n_test_tasks, n_test_points):
             check_int(n_test_tasks, "n_test_tasks", min_val=1), check_int(n_test_points, "n_test_points", min_val=1))
 
 
-def simulate(prob, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100, n_test_points=50,
-             test_sampler="projected", chunk_size=None, progress=None, return_losses=False):
+def simulate(prob: Problem, n_runs: int = 1000, seed: int = 0, method: str = "exact", *, n_test_tasks: int = 100,
+             n_test_points: int = 50, test_sampler: str = "projected", chunk_size: int | None = None,
+             progress: bool | None = None, return_losses: bool = False) -> Estimate:
     """Estimate the average meta-test loss of ``prob`` by Monte Carlo.
 
     Parameters
@@ -326,8 +338,10 @@ def finite_estimate(values, seed, method, prob, alpha_t, alpha_r):
 
 
 def non_finite_error(values, prob, alpha_t, alpha_r):
-    """The :class:`NonFiniteResultError` for per-run losses ``values`` at ``(alpha_t, alpha_r)`` whose mean or
-    standard error is not finite, naming the cause."""
+    """Return the :class:`NonFiniteResultError` for per-run losses ``values`` at ``(alpha_t, alpha_r)``.
+
+    Their mean or standard error is not finite; the error names the cause.
+    """
     values = np.asarray(values, dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):
         # T0: the loss is sigma^2/2 (1 + alpha_r^2 p / n_r) + h_r/2 (nu^2 + |omega* - w0|^2)
@@ -348,8 +362,10 @@ def non_finite_error(values, prob, alpha_t, alpha_r):
         "mean or standard error overflows double precision")
 
 
-def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n_test_tasks=100,
-                   n_test_points=50, test_sampler="projected", chunk_size=None, progress=None):
+def simulate_curve(prob: Problem, name: str, values: Sequence[float] | ArrayLike, n_runs: int = 1000, seed: int = 0,
+                   method: str = "exact", *, n_test_tasks: int = 100, n_test_points: int = 50,
+                   test_sampler: str = "projected", chunk_size: int | None = None,
+                   progress: bool | None = None) -> pd.DataFrame:
     """Estimate the test loss along one parameter.
 
     For the rates ``alpha_t`` and ``alpha_r`` the curve uses common random
@@ -416,7 +432,7 @@ def simulate_curve(prob, name, values, n_runs=1000, seed=0, method="exact", *, n
                                    chunk_size, progress, f"curve {name}", test_sampler)
         per_value = losses[:, :, 0].T if name == "alpha_t" else losses[:, 0, :].T
         ests = [finite_estimate(v, seed, method, prob, *((r, prob.alpha_r) if name == "alpha_t" else (prob.alpha_t, r)))
-                for v, r in zip(per_value, rates)]
+                for v, r in zip(per_value, rates, strict=True)]
     else:
         ests = [_simulate(q, n_runs, seed, method, n_test_tasks, n_test_points, test_sampler, chunk_size, progress)
                 for q in problems]

@@ -13,18 +13,26 @@ Plot helpers draw on a given Axes and return the artists.
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from linmeta import presets, sampling
-from linmeta._validation import check_int
-from linmeta._sim.rng import check_seed
-from linmeta.bounds import product_norm, smoothness, step_size_bound
 from linmeta._sim.engine import run_losses
+from linmeta._sim.rng import check_seed
+from linmeta._validation import check_int
 from linmeta.algorithms._registry import MAML
+from linmeta.bounds import product_norm, smoothness, step_size_bound
 from linmeta.maml import meta_system, meta_train
 from linmeta.optimum import simulate_optimum
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from linmeta.problem import Problem
 
 __all__ = ["stepsize_bound", "optimal_alpha_t", "OptimalAlpha", "plot_stepsize_bound", "plot_optimal_alpha_t",
            "STEPS", "RATIOS"]
@@ -33,8 +41,9 @@ STEPS = (1, 2, 5, 10, 20)
 RATIOS = (-10.0, -3.0, -1.5, -0.99, -0.5, 0.5, 0.99, 1.5, 3.0, 10.0)
 
 
-def stepsize_bound(prob=None, *, steps=STEPS, ratios=RATIOS, seed=0, n_iter=2000):
-    """The bound ``alpha L < 2^(1/(2N)) - 1`` checked on one meta-training set.
+def stepsize_bound(prob: Problem | None = None, *, steps: Sequence[int] = STEPS, ratios: Sequence[float] = RATIOS,
+                   seed: int = 0, n_iter: int = 2000) -> pd.DataFrame:
+    """Check the bound ``alpha L < 2^(1/(2N)) - 1`` on one meta-training set.
 
     For every ``N`` in ``steps`` and ``ratio`` in ``ratios`` the inner rate is
     ``alpha = ratio * step_size_bound(N) / L`` with ``L = max_i lambda_max(H_i)``
@@ -114,7 +123,8 @@ def stepsize_bound(prob=None, *, steps=STEPS, ratios=RATIOS, seed=0, n_iter=2000
             rows.append(dict(
                 N=N, ratio=float(ratio), bound=bound, L=L, alpha=alpha, alpha_L=alpha * L,
                 prod_norm=product_norm(batch, alpha, N), prod_norm_bound=(1 + abs(alpha) * L) ** N,
-                meta_smoothness=float(mu[-1]), val_smoothness=L_val, task_val_smoothness=L_v, outer_step=outer_step, rho=rho,
+                meta_smoothness=float(mu[-1]), val_smoothness=L_val, task_val_smoothness=L_v, outer_step=outer_step,
+                rho=rho,
                 gd_error_ratio=float(err) if np.isfinite(err) else np.inf, seed=seed))
     t = pd.DataFrame(rows)
     t.insert(8, "below_sqrt2", t["prod_norm"] < np.sqrt(2))
@@ -127,7 +137,8 @@ OptimalAlpha = namedtuple("OptimalAlpha", "summary curves")
 OptimalAlpha.__doc__ = """Result of :func:`optimal_alpha_t`: a summary per ``N`` and the loss curves it came from."""
 
 
-def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=None, n_boot=200):
+def optimal_alpha_t(prob: Problem | None = None, *, steps: Sequence[int] = (1, 2, 5, 10), n_runs: int = 400,
+                    seed: int = 0, grid: ArrayLike | None = None, n_boot: int = 200) -> OptimalAlpha:
     """Optimal inner rate of ``N``-step MAML by simulation, against ``-step_size_bound(N) / L``.
 
     For each ``N`` the optimum is :func:`linmeta.simulate_optimum` over
@@ -203,7 +214,7 @@ def optimal_alpha_t(prob=None, *, steps=(1, 2, 5, 10), n_runs=400, seed=0, grid=
 
 
 # ---------------------------------------------------------------------------------------------- plots
-def plot_stepsize_bound(ax, table, *, sqrt2=True):
+def plot_stepsize_bound(ax: Axes, table: pd.DataFrame, *, sqrt2: bool = True) -> list:
     """Draw ``max_i |prod_j (I - alpha H_i)|`` against ``alpha L / bound``, one line per ``N``.
 
     Filled markers: outer gradient descent with the licensed step converges;
@@ -234,7 +245,7 @@ def plot_stepsize_bound(ax, table, *, sqrt2=True):
     return artists
 
 
-def plot_optimal_alpha_t(ax, summary):
+def plot_optimal_alpha_t(ax: Axes, summary: pd.DataFrame) -> list:
     """Draw the simulated optimal ``alpha_t`` (with 2 SE) and ``-bound(N) / L`` against ``N``.
 
     Returns

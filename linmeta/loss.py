@@ -11,9 +11,15 @@ task model (:mod:`linmeta._model`); this module is its public face.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from linmeta._model import h, model_of
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
 
 __all__ = ["h", "loss_from_distance", "test_loss_given"]
 
@@ -31,7 +37,7 @@ def loss_from_distance(dist2, prob, alpha_r=None):
     return model_of(prob).test_loss(dist2, prob, alpha_r)
 
 
-def test_loss_given(omega, prob, alpha_r=None):
+def test_loss_given(omega: ArrayLike, prob: Problem, alpha_r: ArrayLike | None = None) -> float | np.ndarray:
     """Expected meta-test loss of ``omega`` (docs: theory, T0).
 
     Examples

@@ -281,7 +281,7 @@ def warn_if_infinite_moments(prob, stacklevel=2, where=None):
 
 
 def worst_rate(prob, param, low, high):
-    """The problem with the heaviest-tailed loss as ``param`` ranges over ``[low, high]``.
+    """Return the problem with the heaviest-tailed loss as ``param`` ranges over ``[low, high]``.
 
     The conditions depend on the rates only through the sign of ``alpha_t``
     (and not on ``alpha_r``), so the ends and ``0`` stand for the whole range.

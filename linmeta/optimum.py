@@ -32,9 +32,11 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import interpolate, optimize, special
 
 from linmeta._sim.rng import bootstrap_rng, check_seed
@@ -45,6 +47,9 @@ from linmeta.inner_maps import check_curve_field
 from linmeta.loss import loss_from_distance
 from linmeta.moments import warn_if_infinite_moments, worst_rate
 from linmeta.problem import RATE_FIELDS
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
 
 __all__ = ["Optimum", "simulate_optimum", "DEFAULT_BRACKETS"]
 
@@ -92,12 +97,13 @@ class Optimum:
     curve: pd.DataFrame = field(repr=False)
 
     def to_dict(self) -> dict:
-        """The scalar attributes as a dict (``ci`` as ``ci_low``, ``ci_high``; no curve)."""
+        """Return the scalar attributes as a dict (``ci`` as ``ci_low``, ``ci_high``; no curve)."""
         return {"param": self.param, "value": self.value, "stderr": self.stderr, "ci_low": self.ci[0],
                 "ci_high": self.ci[1], "loss": self.loss, "n_runs": self.n_runs, "seed": self.seed,
                 "method": self.method, "level": self.level, "n_boot": self.n_boot}
 
     def __str__(self):
+        """Return the optimum, its standard error and interval, on one line."""
         return (f"{self.param}* = {self.value:.4g} ± {self.stderr:.2g} (1 SE; {100 * self.level:g} % CI "
                 f"[{self.ci[0]:.4g}, {self.ci[1]:.4g}]; {self.n_runs} runs, seed {self.seed}, {self.method})")
 
@@ -107,7 +113,8 @@ def _spline_min(x, y):
     spline = interpolate.CubicSpline(x, y)
     j = int(np.argmin(y))
     lo, hi = x[max(j - 1, 0)], x[min(j + 1, len(x) - 1)]
-    res = optimize.minimize_scalar(spline, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12 * (1 + abs(x[j]))})
+    res = optimize.minimize_scalar(spline, bounds=(lo, hi), method="bounded",
+                                   options={"xatol": 1e-12 * (1 + abs(x[j]))})
     if res.fun <= y[j]:
         return float(res.x), float(res.fun)
     return float(x[j]), float(y[j])
@@ -156,9 +163,12 @@ def _minimise_runs(evaluate, n_runs, seed, bracket, n_grid, n_fine, n_boot, leve
     return value, se, (value - z * se, value + z * se), loss, xs, losses
 
 
-def simulate_optimum(prob, param, n_runs=1000, seed=0, bracket=None, method="exact", *, n_grid=25, n_fine=21,
-                     n_boot=400, level=0.95, n_test_tasks=100, n_test_points=50, progress=None, grid=None):
-    """Simulated optimal ``alpha_t`` or ``alpha_r``, with a bootstrap standard error and interval.
+def simulate_optimum(prob: Problem, param: str, n_runs: int = 1000, seed: int = 0,
+                     bracket: tuple[float, float] | None = None, method: str = "exact", *, n_grid: int = 25,
+                     n_fine: int = 21, n_boot: int = 400, level: float = 0.95, n_test_tasks: int = 100,
+                     n_test_points: int = 50, progress: bool | None = None,
+                     grid: ArrayLike | None = None) -> Optimum:
+    """Simulate the optimal ``alpha_t`` or ``alpha_r``, with a bootstrap standard error and interval.
 
     Every rate is evaluated on the same runs (common random numbers); the
     estimate is the minimiser of the resulting mean curve, located on a coarse

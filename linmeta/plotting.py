@@ -32,13 +32,22 @@ Examples
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from linmeta._tidy import THEORY_COLUMNS, varied_column
 
-__all__ = ["plot_check", "SYMBOLS", "plot_simulation", "plot_crn_curve", "plot_theory", "plot_optima", "plot_loss_panel",
-           "plot_finite_size", "deviation"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+
+    from linmeta._check import CheckResult
+
+__all__ = ["plot_check", "SYMBOLS", "plot_simulation", "plot_crn_curve", "plot_theory", "plot_optima",
+           "plot_loss_panel", "plot_finite_size", "deviation"]
 
 SYMBOLS = {
     "alpha_t": r"training rate $\alpha_t$",
@@ -65,7 +74,7 @@ def _numbers(table):
 
 
 def _rows(table, kind, x=None):
-    """The rows of series ``kind``, with their x values in ``_x`` and y values in ``_y``, sorted by x.
+    """Return the rows of series ``kind``, with their x values in ``_x`` and y values in ``_y``, sorted by x.
 
     The y values are ``mean``, or for a theory series its theory column.
     """
@@ -92,8 +101,9 @@ def _runs(rows):
     return f"{int(n.iloc[0]):,}" if len(n) else "?"
 
 
-def plot_simulation(ax, table, *, kind="protocol", label=None, x=None, **kwargs):
-    """Simulation points with 2-SE error bars; returns the ``ErrorbarContainer``.
+def plot_simulation(ax: Axes, table: pd.DataFrame, *, kind: str = "protocol", label: str | None = None,
+                    x: str | None = None, **kwargs: object) -> ErrorbarContainer:
+    """Plot simulation points with 2-SE error bars; returns the ``ErrorbarContainer``.
 
     ``x``: column of the x values (default: the problem column that varies).
     """
@@ -105,8 +115,9 @@ def plot_simulation(ax, table, *, kind="protocol", label=None, x=None, **kwargs)
     return ax.errorbar(rows["_x"], rows["_y"], yerr=2 * rows["stderr"], **style)
 
 
-def plot_crn_curve(ax, table, *, kind="exact", label=None, x=None, **kwargs):
-    """The high-precision common-random-numbers curve with a ±2 SE band; returns ``(line, band)``."""
+def plot_crn_curve(ax: Axes, table: pd.DataFrame, *, kind: str = "exact", label: str | None = None,
+                   x: str | None = None, **kwargs: object) -> tuple:
+    """Plot the high-precision common-random-numbers curve with a ±2 SE band; returns ``(line, band)``."""
     rows = _rows(table, kind, x)
     if label is None:
         label = f"simulation, exact test side T0 ({_runs(rows)} runs, ±2 SE band)"
@@ -117,8 +128,9 @@ def plot_crn_curve(ax, table, *, kind="exact", label=None, x=None, **kwargs):
     return line, band
 
 
-def plot_theory(ax, table, *, kind="theory_leading", label=None, x=None, **kwargs):
-    """A theory curve (``kind="theory_printed"`` is drawn dashed); returns the ``Line2D`` or ``None``."""
+def plot_theory(ax: Axes, table: pd.DataFrame, *, kind: str = "theory_leading", label: str | None = None,
+                x: str | None = None, **kwargs: object) -> Line2D | None:
+    """Plot a theory curve (``kind="theory_printed"`` is drawn dashed); returns the ``Line2D`` or ``None``."""
     rows = _rows(table, kind, x)
     if rows.empty:
         return None
@@ -129,7 +141,7 @@ def plot_theory(ax, table, *, kind="theory_leading", label=None, x=None, **kwarg
     return line
 
 
-def plot_optima(ax, table, *, symbol="\\alpha", x=None):
+def plot_optima(ax: Axes, table: pd.DataFrame, *, symbol: str = "\\alpha", x: str | None = None) -> list:
     """Mark the optimal rate: theory as a vertical line, simulation as a triangle with its 95 % interval.
 
     In the ``optimum_simulation`` row ``stderr`` is the standard error of the
@@ -156,8 +168,8 @@ def plot_optima(ax, table, *, symbol="\\alpha", x=None):
     return artists
 
 
-def plot_loss_panel(ax, table, *, parameter, regime, title=None):
-    """A full paper panel: protocol points, CRN curve, theory (and printed form), optima.
+def plot_loss_panel(ax: Axes, table: pd.DataFrame, *, parameter: str, regime: str, title: str | None = None) -> dict:
+    """Plot a full paper panel: protocol points, CRN curve, theory (and printed form), optima.
 
     Returns a dict of the artists by kind.
     """
@@ -197,9 +209,11 @@ def plot_loss_panel(ax, table, *, parameter, regime, title=None):
     return out
 
 
-def deviation(table, column):
-    """The rows of ``table`` with a ``column`` theory value, with ``deviation = (theory - mean) / mean``
-    and ``deviation_stderr = theory * stderr / mean^2`` (the relative deviation of theory from simulation).
+def deviation(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Return the rows of ``table`` with a ``column`` theory value and its relative deviation from simulation.
+
+    The columns added are ``deviation = (theory - mean) / mean`` and
+    ``deviation_stderr = theory * stderr / mean^2``.
 
     Examples
     --------
@@ -214,7 +228,8 @@ def deviation(table, column):
     return rows.assign(deviation=(th - mean) / mean, deviation_stderr=th * rows["stderr"] / mean**2)
 
 
-def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
+def plot_finite_size(ax: Axes, table: pd.DataFrame, *, x: str, title: str | None = None, xscale: str = "log",
+                     target: float | None = None) -> dict:
     """Relative deviation of theory from simulation, ``(theory - sim) / sim``, with 2-SE bars.
 
     ``table`` has ``mean``, ``stderr`` (the simulation) and theory columns
@@ -257,8 +272,8 @@ def plot_finite_size(ax, table, *, x, title=None, xscale="log", target=None):
     return out
 
 
-def plot_check(ax, res):
-    """Formula and simulation of a :func:`linmeta.check` result; rejected cells marked with a red cross.
+def plot_check(ax: Axes, res: CheckResult) -> dict:
+    """Plot the formula and simulation of a :func:`linmeta.check` result; rejected cells marked with a red cross.
 
     In tolerance mode (``rtol > 0``) the crosses mark the cells shown to differ by more than ``rtol``.
 
@@ -288,7 +303,7 @@ def plot_check(ax, res):
     for i, (key, rows) in enumerate(groups):
         rows = rows.sort_values(x)
         key = key if isinstance(key, tuple) else (key,)
-        suffix = ", ".join(f"{n}={v:g}" for n, v in zip(rest, key))
+        suffix = ", ".join(f"{n}={v:g}" for n, v in zip(rest, key, strict=True))
         suffix = f" ({suffix})" if suffix else ""
         color = f"C{i % 10}"
         out["formula"] += ax.plot(rows[x], rows["formula"], "s-", ms=3, color=color, lw=1.2, label=f"formula{suffix}")

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linmeta._model import h
 from linmeta._sim.budget import check_vectors_fit
 from linmeta._validation import check_int, check_real, check_vector
-from linmeta._model import h
 from linmeta.algorithms._registry import INNER_MAPS, MAML, check_problem_fields
 
 __all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "RATE_FIELDS", "SIZE_MAX",
@@ -142,6 +142,7 @@ class Problem:
     lam: float | None = None
 
     def __post_init__(self):
+        """Check every field and build the default vectors; raise ``ValueError`` naming a bad field."""
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         # every scalar is checked before the length-p vectors are built (check_size refuses a p they cannot fit)
         for name in _INT_FIELDS:
@@ -195,7 +196,7 @@ class Problem:
         return self.omega0 - self.w0
 
     # -------------------------------------------------------------- utilities
-    def replace(self, **changes) -> "Problem":
+    def replace(self, **changes: object) -> Problem:
         """Return a validated copy with ``changes`` applied.
 
         ``w0`` and ``omega0`` left at their default (``None``, the zero
@@ -203,7 +204,8 @@ class Problem:
         """
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ValueError(f"unknown Problem field(s) {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(self)]}")
+            valid = [f.name for f in dataclasses.fields(self)]
+            raise ValueError(f"unknown Problem field(s) {sorted(unknown)}; valid: {valid}")
         for name in getattr(self, "_default_vectors", ()):
             changes.setdefault(name, None)
         return dataclasses.replace(self, **changes)
@@ -216,6 +218,7 @@ class Problem:
         return out
 
     def __eq__(self, other):
+        """Compare every field, the vectors element by element."""
         if not isinstance(other, Problem):
             return NotImplemented
         return all(

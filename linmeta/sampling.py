@@ -13,12 +13,16 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from linmeta._model import labels_numpy, model_of, require_isotropic
 from linmeta._sim.rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
 from linmeta._validation import check_int  # noqa: F401
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
 
 __all__ = ["TaskBatch", "sample_tasks"]
 
@@ -44,11 +48,13 @@ class TaskBatch:
     w: np.ndarray
 
     @property
-    def m(self):
+    def m(self) -> int:
+        """Number of tasks."""
         return self.w.shape[0]
 
     @property
-    def p(self):
+    def p(self) -> int:
+        """Dimension of the parameters."""
         return self.w.shape[1]
 
 
@@ -58,7 +64,7 @@ _THREADED_DRAWS = 100_000
 
 
 def _executor(workers):
-    """A thread pool kept for the process (starting threads for every chunk costs milliseconds)."""
+    """Return a thread pool kept for the process (starting threads for every chunk costs milliseconds)."""
     return _pool(workers, os.getpid())  # a forked child gets its own: it inherits no running threads
 
 
@@ -127,7 +133,7 @@ def draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers=1, sampler=
     return _fill(model.test_layout(prob, len(runs), n_test_tasks, n_test_points), seed, runs, TEST, workers)
 
 
-def sample_tasks(prob, seed=0, *, run=0):
+def sample_tasks(prob: Problem, seed: int = 0, *, run: int = 0) -> TaskBatch:
     """Sample one meta-training set, ground truth included.
 
     Parameters
@@ -159,7 +165,7 @@ def sample_tasks(prob, seed=0, *, run=0):
 
 
 def batch_from_draws(prob, draws, j):
-    """The :class:`TaskBatch` of slot ``j`` of standard-normal training ``draws``."""
+    """Return the :class:`TaskBatch` of slot ``j`` of standard-normal training ``draws``."""
     d = {k: v[j] for k, v in draws.items()}
     w = model_of(prob).task_vectors(prob, d["g"])
     y_t = labels_numpy(d["X_t"], w, d["e_t"], prob.sigma)

@@ -5,18 +5,20 @@ import numba
 import numpy as np
 import pytest
 import scipy.linalg
+from conftest import problems as shared_problems
+from conftest import z_score
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 import linmeta as lm
 from linmeta import algorithms, sampling
-from linmeta._sim import kernels as _kernels, kernels_variants as _kernels_variants, reference as _reference
+from linmeta._sim import kernels as _kernels
+from linmeta._sim import kernels_variants as _kernels_variants
+from linmeta._sim import reference as _reference
 from linmeta._sim.engine import _deltas, run_losses
 from linmeta.inner_maps import INNER_MAPS
 from linmeta.maml import meta_loss, meta_system
-
-from conftest import problems as shared_problems, z_score
 
 SMALL = dict(p=6, m=4, n_t=3, n_v=4, n_r=5, sigma=0.5, nu=1.0, alpha_t=-0.2, alpha_r=0.1)  # n_v m = 16 > p
 SMALL_OVER = dict(SMALL, p=12, m=2, n_v=3)                                                   # n_v m = 6 < p
@@ -286,8 +288,9 @@ def test_exact_agrees_with_protocol_for_every_algorithm(preset, name):
 # The leading-order formula has an O(1/m) (T2) / O(1/xi) (T1) finite-size bias; at N = 1 it is 0.1% (FIG3)
 # and 1.2% (FIG2) at these sizes (2000 runs, seed 1), so N > 1 is held to the same slack: 0.8% / 2%.
 # Control (where N matters enough): the N = 1 formula at the same alpha_t misses the simulation.
-@pytest.mark.parametrize("preset,N,alpha,slack,control", [("FIG3", 5, -0.03, 0.008, True), ("FIG3", 2, 0.1, 0.008, False),
-                                                          ("FIG2", 5, -0.03, 0.02, False), ("FIG2", 2, -0.1, 0.02, False)])
+@pytest.mark.parametrize("preset,N,alpha,slack,control", [
+    ("FIG3", 5, -0.03, 0.008, True), ("FIG3", 2, 0.1, 0.008, False),
+    ("FIG2", 5, -0.03, 0.02, False), ("FIG2", 2, -0.1, 0.02, False)])
 def test_n_step_theory_against_simulation(preset, N, alpha, slack, control):
     from linmeta.theory import _variants
 

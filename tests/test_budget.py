@@ -54,7 +54,8 @@ def test_chunk_gives_every_thread_whole_runs():
 def test_chunk_shrinks_to_fit_and_results_do_not_move(monkeypatch):
     prob = lm.presets.FIG3
     full = _budget.plan(prob, 200)
-    small = _budget.plan(prob, 200, available=(8.0 * _budget.thread_doubles(prob) * 4 + 3 * 8 * _budget.run_doubles(prob)) / 0.8)
+    available = (8.0 * _budget.thread_doubles(prob) * 4 + 3 * 8 * _budget.run_doubles(prob)) / 0.8
+    small = _budget.plan(prob, 200, available=available)
     assert small.chunk < full.chunk and small.chunk >= 1
     ref = lm.simulate(prob, 30, seed=3)
     monkeypatch.setattr(_budget, "available_bytes",

@@ -45,7 +45,7 @@ def test_table_layout_mode_and_correction(verdicts):
 
 def test_means_are_the_simulation_with_common_random_numbers(verdicts):
     t = verdicts["exact"].table
-    for m, mean in zip(t["m"], t["mean"]):
+    for m, mean in zip(t["m"], t["mean"], strict=True):
         assert mean == lm.simulate(OVER.replace(m=int(m)), RUNS, 0).mean   # bit for bit
 
 

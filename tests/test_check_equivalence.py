@@ -113,7 +113,7 @@ def test_inconclusive_says_how_many_runs_would_settle_it():
 
 
 def test_the_issue_example_8_5_percent_off_with_20_runs_is_never_certified():
-    """p = 12, m = 2, a formula 8.5 % too high, rtol 0.02, 20 runs: the old rule passed it; now never certified."""
+    """P = 12, m = 2, a formula 8.5 % too high, rtol 0.02, 20 runs: the old rule passed it; now never certified."""
     verdicts = [lm.check(HIGH, P12, {"m": [2]}, n_runs=20, seed=s, rtol=0.02).verdict for s in range(40)]
     assert set(verdicts) <= {"differs", "inconclusive"}, verdicts
     old_passed = sum(_p_value(r.table["mean"][0], r.table["stderr"][0], r.table["formula"][0], 0.02) > 0.01
@@ -178,7 +178,8 @@ def test_certification_holds_its_level_at_both_edges_where_the_normal_rule_does_
         band = RTOL * abs(f)
         if not correct:     # the old normal rule: |mean - f| + z se < band
             return stats.norm.cdf((np.abs(mean - f) - band) / se) <= LEVEL
-        return np.array([_p_equivalence(m, s, f, RTOL, g, RUNS) <= LEVEL for m, s, g in zip(mean, se, skew)])
+        return np.array([_p_equivalence(m, s, f, RTOL, g, RUNS) <= LEVEL
+                         for m, s, g in zip(mean, se, skew, strict=True)])
 
     upper, lower = mu / (1 + RTOL), mu / (1 - RTOL)      # E/formula - 1 = +rtol, -rtol exactly
     count = {(name, rule): int(certified(f, rule == "corrected").sum())
@@ -195,7 +196,7 @@ def test_certification_holds_its_level_at_both_edges_where_the_normal_rule_does_
     assert count["exact", "corrected"] >= 0.9 * SAMPLES
     assert count["2 rtol", "corrected"] == 0
     # the difference test on the same runs: the z-test (rtol = 0) of the exact formula, and "differs" at the edges
-    rejected = {name: sum(_p_value(m, s, f, r, g, RUNS) <= LEVEL for m, s, g in zip(mean, se, skew))
+    rejected = {name: sum(_p_value(m, s, f, r, g, RUNS) <= LEVEL for m, s, g in zip(mean, se, skew, strict=True))
                 for name, f, r in (("z-test", mu, 0.0), ("upper", upper, RTOL), ("lower", lower, RTOL))}
     print(f"rejected of {SAMPLES}: {rejected}")
     low, high = stats.binom(SAMPLES, LEVEL).interval(0.999)

@@ -113,8 +113,8 @@ def test_sweep_reports_and_skips_threshold_cells(capsys, tmp_path):
 
 
 def test_figures_command(capsys, tmp_path):
-    code, out, err = run(["figures", "fig2a", "--outdir", str(tmp_path), "--runs-scale", "0.001", "--seed", "4", "--threads", "1",
-                          "--quiet"], capsys)
+    code, out, err = run(["figures", "fig2a", "--outdir", str(tmp_path), "--runs-scale", "0.001", "--seed", "4",
+                          "--threads", "1", "--quiet"], capsys)
     assert code == 0, err
     assert "seed 4" in out and lm.__version__ in out and "paper panels (fig2a)" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig2a.csv", "fig2a.pdf", "fig2a.png"]

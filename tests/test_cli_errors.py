@@ -1,5 +1,8 @@
-"""The command line refuses sizes, values and outputs on one line (exit 2) before any work, and stops quietly
-when the reader of its stdout goes away."""
+"""The command line refuses bad input on one line (exit 2) and stops quietly on a closed stdout.
+
+Sizes, values and outputs are refused before any work; the command stops quietly
+when the reader of its stdout goes away.
+"""
 import errno
 import os
 import subprocess
@@ -45,7 +48,8 @@ def test_sizes_and_values_that_crashed_are_refused(argv, needles, capsys):
 def test_grid_counts_are_bounded_before_they_are_generated(capsys):
     # a billion points went to np.linspace (8 GB) before anything was checked
     _refused(["sweep", "--grid", "alpha_t=0:1:1000000000", "--runs", "2"], capsys,
-             "alpha_t=0:1:1000000000", f"NUM must be an integer >= 1 and <= {cli.parse_grid.__globals__['GRID_POINTS_MAX']}")
+             "alpha_t=0:1:1000000000",
+             f"NUM must be an integer >= 1 and <= {cli.parse_grid.__globals__['GRID_POINTS_MAX']}")
     _refused(["sweep", "--grid", "alpha_t=0:1:1000", "--grid", "m=1:1000:1000", "--runs", "2"], capsys,
              "1000 x 1000 = 1000000 cells", "at most 100000")
     _refused(["sweep", "--grid", "m=" + ",".join(str(i) for i in range(1, 10_002)), "--runs", "2"], capsys,

@@ -92,7 +92,7 @@ def test_emitted_code_matches_exact_sympy_at_random_rational_points():
                            else sp.Integer(v) for s, v in point.items()}
             got = func(*(float(point[s]) for s in args))
             got = got if isinstance(got, tuple) else (got,)
-            for e, value in zip(exprs, got):
+            for e, value in zip(exprs, got, strict=True):
                 exact = e.subs(exact_point)
                 if exact.has(sp.zoo, sp.nan):        # a pole of the rational function: skip the point
                     continue

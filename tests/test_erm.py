@@ -11,7 +11,9 @@ import pytest
 
 import linmeta as lm
 from linmeta import sampling
-from linmeta._sim import engine as _engine, kernels_erm as _kernels_erm, reference as _reference
+from linmeta._sim import engine as _engine
+from linmeta._sim import kernels_erm as _kernels_erm
+from linmeta._sim import reference as _reference
 from linmeta.moments import InfiniteMomentWarning, infinite_moment, moment_margin
 from linmeta.sampling import TaskBatch
 from linmeta.theory import _erm
@@ -239,9 +241,10 @@ def test_exact_theory_against_simulation_with_control(regime):
     right = lm.check(_formula(regime, "n_t+n_v"), prob, grid, n_runs=3000, seed=11)
     wrong = lm.check(_formula(regime, "n_v"), prob, grid, n_runs=3000, seed=11)
     off = lm.check(f"1.02*({_formula(regime, 'n_t+n_v')})", prob, grid, n_runs=3000, seed=11)  # power: 2 % off
-    print(regime, right.table[["m", "formula", "mean", "stderr"]].to_string(), "control:", wrong.table["formula"].tolist())
+    print(regime, right.table[["m", "formula", "mean", "stderr"]].to_string(),
+          "control:", wrong.table["formula"].tolist())
     assert right.passed and not wrong.passed and not off.passed
-    for m, formula in zip(right.table["m"], right.table["formula"]):
+    for m, formula in zip(right.table["m"], right.table["formula"], strict=True):
         assert lm.theory.test_loss(prob.replace(m=int(m)), approximation="finite") == pytest.approx(formula, rel=1e-12)
 
 

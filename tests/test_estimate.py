@@ -3,13 +3,12 @@ import numba
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import z_score
 
 import linmeta as lm
 from linmeta import estimate
 from linmeta._sim import reference as _reference
 from linmeta.loss import loss_from_distance
-
-from conftest import z_score
 
 SHIFTED = {
     "fig2": lm.presets.FIG2.replace(w0=np.linspace(-1, 1, 60), omega0=np.full(60, 0.2)),
@@ -62,7 +61,7 @@ def test_curve_points_equal_single_simulations(name):
     values = [-0.8, 0.2, 0.5]
     table = lm.simulate_curve(prob, name, values, n_runs=20, seed=3)
     assert list(table.columns[-5:]) == ["mean", "stderr", "n_runs", "seed", "method"]
-    for v, row in zip(values, table.itertuples()):
+    for v, row in zip(values, table.itertuples(), strict=True):
         q = prob.replace(**{name: v})
         single = lm.simulate(q, n_runs=20, seed=3)
         got = (getattr(row, name), row.mean, row.stderr, row.n_runs, row.seed)

@@ -62,7 +62,8 @@ def test_optimal_alpha_t_and_plots():
         assert curve.alpha_t.min() <= row.alpha_star <= curve.alpha_t.max()
     fig, (ax1, ax2) = plt.subplots(1, 2)
     try:
-        assert experiments.plot_stepsize_bound(ax1, experiments.stepsize_bound(steps=(1,), ratios=(-1.5, 1.5), n_iter=5))
+        bound = experiments.stepsize_bound(steps=(1,), ratios=(-1.5, 1.5), n_iter=5)
+        assert experiments.plot_stepsize_bound(ax1, bound)
         assert experiments.plot_optimal_alpha_t(ax2, s)
     finally:
         plt.close(fig)

@@ -70,8 +70,11 @@ def test_protocol_points_are_simulate_curve_bit_for_bit(fig3b_twice):
 
 
 def test_committed_fig2a_reproduces():
-    """The committed figures/fig2a.csv: paper protocol (100 runs, seed 0), reproduced to the cross-machine
-    tolerance (a relative 1e-12: the file was made on another CPU or library build than this one, maybe)."""
+    """Reproduce the committed figures/fig2a.csv.
+
+    Paper protocol (100 runs, seed 0), reproduced to the cross-machine tolerance (a relative 1e-12: the file
+    was made on another CPU or library build than this one, maybe).
+    """
     path = os.path.join(ROOT, "figures", "fig2a.csv")
     if not os.path.exists(path):
         pytest.skip("figures/ not generated")
@@ -175,7 +178,7 @@ def test_finite_size_summary_reads_the_alpha_t_rows():
     rows = []
     for name, lead, fin in [("A", [0.01, -0.02, 0.005], [0.001, -0.004, 0.002]),
                             ("B", [0.3, 0.1, -0.05], [-0.5, 0.0, 0.0029])]:
-        for a, dl, df in zip([-1.0, 0.0, 1.0], lead, fin):       # theory = mean (1 + deviation), mean = 2
+        for a, dl, df in zip([-1.0, 0.0, 1.0], lead, fin, strict=True):       # theory = mean (1 + deviation), mean = 2
             rows.append({"parameter": "alpha_t", "alpha_t": a, "set": name, "mean": 2.0, "stderr": 0.002,
                          "n_runs": 100, "theory_leading": 2.0 * (1 + dl), "theory_finite": 2.0 * (1 + df)})
     rows.append({"parameter": "m", "m": 5, "alpha_t": 0.2, "mean": 1.0, "stderr": 1.0, "n_runs": 1,
@@ -218,7 +221,7 @@ def test_outdir_that_is_a_file_is_refused_before_computing(tmp_path, monkeypatch
 
 @pytest.fixture
 def small_figure(monkeypatch):
-    """A registered figure that computes in no time: a protocol curve and one minimiser row."""
+    """Return a registered figure that computes in no time: a protocol curve and one minimiser row."""
     def compute(seed=0, runs_scale=1.0, progress=None):
         return pd.DataFrame({"kind": ["protocol"] * 3 + ["optimum_simulation"],
                              "alpha_t": [0.0, 0.5, 1.0, 0.4123456789], "mean": [1.25, 0.75, 1.5, 0.7],
@@ -298,18 +301,20 @@ def test_a_png_with_the_same_pixels_is_kept_and_a_changed_pixel_is_not(small_fig
 
 
 def test_committed_pictures_are_the_pictures_of_the_committed_csv(tmp_path):
-    """Drawn again from the committed CSV, fig3b is the same picture (PNG pixels, PDF drawing; the PDF's
-    embedded font programs may differ with the font subsetter); one value moved by 1 % is not."""
+    """Redraw fig3b from the committed CSV: the same picture; one value moved by 1 % is not.
+
+    Same picture: PNG pixels and PDF drawing (the PDF's embedded font programs may differ with the font subsetter).
+    """
     path = os.path.join(ROOT, "figures", "fig3b.csv")
     if not os.path.exists(path):
         pytest.skip("figures/ not generated")
     table = figures.read_csv(path)
-    out = dict(zip(("png", "pdf"), figures.render("fig3b", table, tmp_path)))
+    out = dict(zip(("png", "pdf"), figures.render("fig3b", table, tmp_path), strict=True))
     for ext, new in out.items():
         assert agree.same_picture(_bytes(os.path.join(ROOT, "figures", f"fig3b.{ext}")), _bytes(new), ext), ext
     moved = table.copy()
     moved.loc[moved.index[moved["kind"] == "exact"][5], "mean"] *= 1.01
-    out = dict(zip(("png", "pdf"), figures.render("fig3b", moved, tmp_path)))
+    out = dict(zip(("png", "pdf"), figures.render("fig3b", moved, tmp_path), strict=True))
     for ext, new in out.items():
         assert not agree.same_picture(_bytes(os.path.join(ROOT, "figures", f"fig3b.{ext}")), _bytes(new), ext), ext
 

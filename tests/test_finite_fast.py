@@ -141,7 +141,7 @@ def test_finite_size_tends_to_theorem1_as_p_grows_at_fixed_tasks():
             fin = lm.theory.expected_distance(prob, approximation="finite")
             assert np.isfinite(fin), (p, alpha_t)
             dev.append(abs(fin / lm.theory.expected_distance(prob) - 1))
-        assert all(a > b for a, b in zip(dev, dev[1:])), (alpha_t, dev)
-        for p, d in zip(ps, dev):
+        assert all(a > b for a, b in zip(dev, dev[1:], strict=False)), (alpha_t, dev)
+        for p, d in zip(ps, dev, strict=True):
             if p >= 100_000:
                 assert d < 10 / p, (alpha_t, p, d)

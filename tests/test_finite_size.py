@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta.theory import _finite, _generated_finite as gen
+from linmeta.theory import _finite
+from linmeta.theory import _generated_finite as gen
 from linmeta.theory._finite import quadrature, regimes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -25,7 +26,8 @@ def _sympy_distance(name):
     """``linmeta.symbolic._theorems.<name>()`` as a float function of ``(p, m, n_t, n_v, sigma, nu, alpha_t, s2)``."""
     import sympy as sp
 
-    from linmeta.symbolic import _symbols as S, _theorems as T
+    from linmeta.symbolic import _symbols as S
+    from linmeta.symbolic import _theorems as T
     args = (S.p, S.m, S.n_t, S.n_v, S.sigma, S.nu, S.alpha_t, S.s2)
     return sp.lambdify(args, getattr(T, name)(), modules="math")
 
@@ -63,7 +65,8 @@ def test_exact_alpha0_matches_simulation_and_leading_is_rejected(prob, n_runs):
     lead = _leading_loss(prob)
     z_exact = (est.mean - exact) / est.stderr
     z_lead = (est.mean - lead) / est.stderr
-    print(f"{prob.regime}: sim {est.mean:.6g} ± {est.stderr:.2g} ({n_runs} runs); z exact {z_exact:+.2f}, z leading {z_lead:+.2f}")
+    print(f"{prob.regime}: sim {est.mean:.6g} ± {est.stderr:.2g} ({n_runs} runs); "
+          f"z exact {z_exact:+.2f}, z leading {z_lead:+.2f}")
     assert abs(z_exact) < Z
     assert abs(z_lead) > Z          # negative control at the same sample size
 
@@ -91,7 +94,7 @@ def test_generated_code_matches_sympy_at_rational_points():
             vals = (p, m, nt, nv, Fraction(int(rng.integers(1, 9)), 7), Fraction(int(rng.integers(1, 9)), 5),
                     Fraction(int(rng.integers(-14, 8)), 7), Fraction(int(rng.integers(0, 9)), 3))
             point = {s: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v
-                     for s, v in zip(args, vals)}
+                     for s, v in zip(args, vals, strict=True)}
             exact = expr.subs(point)
             got = getattr(gen, name)(*[float(v) for v in vals])
             assert np.isclose(got, float(exact), rtol=1e-12), name

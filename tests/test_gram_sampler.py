@@ -6,8 +6,10 @@ from scipy import stats
 
 import linmeta as lm
 from linmeta import sampling
-from linmeta._sim import budget as _budget, engine as _engine, kernels as _kernels
+from linmeta._sim import budget as _budget
+from linmeta._sim import engine as _engine
 from linmeta._sim import gram_sampler as gs
+from linmeta._sim import kernels as _kernels
 from linmeta.theory import _finite
 
 P = 40  # n + 1 = 19 rows' coordinates: both samplers run, and p - 1 - j degrees of freedom still matter
@@ -72,9 +74,9 @@ def _gram_protocol(prob, runs, seed, alphas, alpha_rs, T, n_te, rest=True):
     if not rest:
         test["g"][:, :, -1] = 0.0
     out = np.empty((len(runs), len(alphas), len(alpha_rs)))
-    _kernels.protocol_losses_projected(delta, test["g"], test["chi2"], test["vv"], test["rest_r"], test["b_r"], test["gg"],
-                                       test["rest_te"], test["b_te"], prob.n_r, n_te, prob.nu / np.sqrt(prob.p),
-                                       prob.sigma, np.asarray(alpha_rs, dtype=float), out)
+    _kernels.protocol_losses_projected(delta, test["g"], test["chi2"], test["vv"], test["rest_r"], test["b_r"],
+                                       test["gg"], test["rest_te"], test["b_te"], prob.n_r, n_te,
+                                       prob.nu / np.sqrt(prob.p), prob.sigma, np.asarray(alpha_rs, dtype=float), out)
     return out.reshape(len(runs), -1)
 
 

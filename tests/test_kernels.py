@@ -5,7 +5,9 @@ import pytest
 
 import linmeta as lm
 from linmeta import sampling
-from linmeta._sim import engine as _engine, kernels as _kernels, reference as _reference
+from linmeta._sim import engine as _engine
+from linmeta._sim import kernels as _kernels
+from linmeta._sim import reference as _reference
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 
 # p >= 120 in both regimes: the products go to BLAS gemm, the factorisations to LAPACK

@@ -2,8 +2,8 @@
 import numpy as np
 
 import linmeta as lm
-from linmeta._sim import gram_sampler as gs
 from linmeta import figures
+from linmeta._sim import gram_sampler as gs
 from linmeta.figures import large_p
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import linmeta
 
-PACKAGE = Path(linmeta.__file__).parent
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "linmeta"  # the sources, also when the tests run against an installed copy
 
 
 def _submodules(folder):
@@ -30,13 +31,22 @@ def test_no_module_imports_the_package_root():
 def test_version_has_one_home():
     from linmeta._version import __version__
     assert linmeta.__version__ == __version__
-    assert 'attr = "linmeta._version.__version__"' in (PACKAGE.parent / "pyproject.toml").read_text()
+    assert 'attr = "linmeta._version.__version__"' in (ROOT / "pyproject.toml").read_text()
 
 
 def _imports(path, modules):
-    """The linmeta modules ``path`` imports at module level or inside functions (names as in ``modules``)."""
+    """Return the linmeta modules ``path`` imports at module level or inside functions (names as in ``modules``).
+
+    Imports under ``if TYPE_CHECKING:`` are left out: they name types for annotations and never run.
+    """
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
+                   for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("linmeta"):
             out |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
                     for a in node.names}

@@ -97,7 +97,8 @@ def test_condition_bounds_track_the_condition_number():
 
 def test_one_decorator_everywhere():
     """Every compiled function of the package is built by _linalg.jit: cached, nogil, no fastmath."""
-    from linmeta._sim import kernels as _kernels, kernels_variants as _kernels_variants
+    from linmeta._sim import kernels as _kernels
+    from linmeta._sim import kernels_variants as _kernels_variants
 
     for mod in (_linalg, _kernels, _kernels_variants):
         for name in dir(mod):

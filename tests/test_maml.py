@@ -3,13 +3,12 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import problems
 from hypothesis import given
 from hypothesis import strategies as st
 
 import linmeta as lm
 from linmeta.maml import meta_gradient, meta_loss, meta_system
-
-from conftest import problems
 
 
 def _train(prob, seed):

@@ -1,7 +1,10 @@
-"""Where the mean or the variance of the test loss does not exist beyond the Gram-matrix margin: first-order
-MAML's non-symmetric system, inner maps that are singular with positive density, noise-free problems, and the
-rates that simulate_optimum searches.  The indices asserted here are derived by hand in linmeta.moments (and
-measured by benchmarks/tail_indices.py); the one statistical test checks the heaviest one against a control."""
+"""Where the mean or the variance of the test loss does not exist beyond the Gram-matrix margin.
+
+First-order MAML's non-symmetric system, inner maps that are singular with positive density, noise-free
+problems, and the rates that simulate_optimum searches.  The indices asserted here are derived by hand in
+linmeta.moments (and measured by benchmarks/tail_indices.py); the one statistical test checks the heaviest one
+against a control.
+"""
 import warnings
 
 import numpy as np

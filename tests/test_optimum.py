@@ -13,7 +13,10 @@ def _synthetic(seed, n_runs=200):
     rng = np.random.default_rng([seed, 7])
     a = 1 + 0.3 * rng.standard_normal(n_runs)
     b = 0.2 * rng.standard_normal(n_runs)
-    return lambda xs: a[:, None] * (np.exp(np.asarray(xs) - C) - (np.asarray(xs) - C)) + b[:, None] * (np.asarray(xs) - C)
+    def curves(xs):
+        x = np.asarray(xs) - C
+        return a[:, None] * (np.exp(x) - x) + b[:, None] * x
+    return curves
 
 
 def _parabola(x, y):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from linmeta._validation import check_int, check_real, check_vector
 from linmeta._sim.rng import TEST, TEST_PROJECTED, TRAIN, check_seed, run_rng
+from linmeta._validation import check_int, check_real, check_vector
 
 
 # ----------------------------------------------------------------------------- streams

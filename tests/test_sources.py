@@ -1,8 +1,8 @@
-"""Documentation sources carry no control characters: no lost backslash escape (``\\t``imes, ``\\f``rac, ``\\r``ho).
+r"""Documentation sources carry no control characters: no lost backslash escape (``\t``imes, ``\f``rac, ``\r``ho).
 
 A LaTeX command in a string without its backslash doubled (or an ``r`` prefix) turns into a control character:
-``"\\times"`` starts with a TAB, ``"\\frac"`` with a form feed, ``"\\alpha"`` with a bell, ``"\\rho"`` with a
-carriage return, ``"\\vec"`` with a vertical tab, ``"\\beta"`` with a backspace.  Checked: every ``docs/**/*.rst``,
+``"\times"`` starts with a TAB, ``"\frac"`` with a form feed, ``"\alpha"`` with a bell, ``"\rho"`` with a
+carriage return, ``"\vec"`` with a vertical tab, ``"\beta"`` with a backspace.  Checked: every ``docs/**/*.rst``,
 ``README.md``, and the docstrings of every Python file of the package, the derivations, the benchmarks and the
 documentation tools.
 """

@@ -25,7 +25,7 @@ def _bytes(path):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The uninterrupted serial sweep: table and file bytes."""
+    """Return the uninterrupted serial sweep: table and file bytes."""
     out = tmp_path_factory.mktemp("ref") / "serial.csv"
     table = lm.sweep(PROB, GRID, RUNS, SEED, out=out)
     return table, _bytes(out)

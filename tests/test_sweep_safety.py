@@ -31,7 +31,7 @@ def reference(tmp_path_factory):
 
 
 def _after_first_task(action):
-    """An ``on_task`` hook that runs ``action`` once, after the first task is saved."""
+    """Return an ``on_task`` hook that runs ``action`` once, after the first task is saved."""
     def hook(finished):
         if not hook.ran:
             hook.ran = True
@@ -123,8 +123,11 @@ def test_a_note_without_newline_is_not_cut(reference, tmp_path):
 
 
 def test_only_the_beginning_of_an_own_row_is_cut(reference, tmp_path):
-    """A writer killed anywhere in a row (grid values, numbers, digest) leaves a prefix that is cut and resumed;
-    a last line that is not such a prefix is refused, however much it looks like one."""
+    """Cut and resume the prefix a killed writer leaves; refuse a last line that is no such prefix.
+
+    A writer killed anywhere in a row (grid values, numbers, digest) leaves a prefix that is cut and resumed;
+    a last line that is not such a prefix is refused, however much it looks like one.
+    """
     lines = reference[1].split(b"\n")
     head, last = b"\n".join(lines[:4]) + b"\n", lines[4]
     out = tmp_path / "s.csv"
@@ -249,7 +252,7 @@ def _edit_mean(data, line, value, digest=False):
     lines = data.decode().split("\n")
     header = lines[0].split(",")
     fields = lines[line - 1].split(",")
-    row = dict(zip(header, fields))
+    row = dict(zip(header, fields, strict=True))
     row["mean"] = value
     if digest:
         row["digest"] = row_digest(row["cell_key"], row["status"], row["mean"], row["stderr"], row["note"])

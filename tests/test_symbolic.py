@@ -17,7 +17,8 @@ s = ls.symbols
 
 
 def test_import_linmeta_and_check_a_string_never_import_sympy():
-    code = ("import sys, linmeta as lm; prob = lm.Problem(p=6, m=1, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.1, alpha_r=0.1);"
+    code = ("import sys, linmeta as lm; "
+            "prob = lm.Problem(p=6, m=1, n_t=3, n_v=2, n_r=3, sigma=0.5, nu=0.5, alpha_t=0.1, alpha_r=0.1);"
             "lm.check('sigma^2 + nu*p', prob, {'m': [1, 2]}, n_runs=20); print('sympy' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -32,7 +33,7 @@ def test_symbols_by_name_and_attribute():
     with pytest.raises(KeyError, match="unknown symbol 'q'"):
         s["q"]
     with pytest.raises(AttributeError):
-        s.q
+        _ = s.q
     with pytest.raises(AttributeError):
         s.p = 1
 
@@ -219,7 +220,8 @@ def test_parse_builds_the_same_expression_and_refuses_unsafe_text(monkeypatch):
     monkeypatch.setattr(builtins, "eval", trap)
     monkeypatch.setattr(sp, "sympify", trap)
     monkeypatch.setattr(sp, "parse_expr", trap)
-    assert ls.parse("sigma^2*p/(n_v*m - p - 1) + 0.25") == s.sigma**2 * s.p / (s.n_v * s.m - s.p - 1) + sp.Rational(1, 4)
+    want = s.sigma**2 * s.p / (s.n_v * s.m - s.p - 1) + sp.Rational(1, 4)
+    assert ls.parse("sigma^2*p/(n_v*m - p - 1) + 0.25") == want
     assert ls.parse("sqrt(nu) + Abs(alpha_t) - exp(1) * log(2)") == (
         sp.sqrt(s.nu) + sp.Abs(s.alpha_t) - sp.E * sp.log(2))
     for bad in ("__import__('os')", "p.__class__", "lambda: p", "p[0]", "Symbol('p')"):
@@ -236,6 +238,8 @@ def test_to_callable_refuses_unknown_symbols():
 @pytest.mark.install
 def test_non_editable_install_ships_linmeta_symbolic(tmp_path):
     """``pip install .`` into a fresh venv, offline, then ``import linmeta.symbolic`` from outside the repository.
+
+    The installed package carries the ``py.typed`` marker.
 
     The venv sees this interpreter's installed packages (numpy, sympy, pip, setuptools, wheel) through a
     ``.pth`` file placed after its own site-packages, so the freshly installed copy of linmeta is the one
@@ -265,12 +269,14 @@ def test_non_editable_install_ships_linmeta_symbolic(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import sys, linmeta, linmeta.symbolic as ls; print(linmeta.__file__); "
+    code = ("import sys, pathlib, linmeta, linmeta.symbolic as ls; print(linmeta.__file__); "
+            "print(pathlib.Path(linmeta.__file__).with_name('py.typed').is_file()); "
             "print(ls.wishart_moment((1, 1))); print(ls.compare(ls.test_loss('overparameterized', 'printed'), "
             "ls.test_loss('overparameterized')).equal)")
     result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, cwd=elsewhere,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    where, moment, equal = result.stdout.strip().splitlines()
+    where, typed, moment, equal = result.stdout.strip().splitlines()
     assert where.startswith(own), (where, own)
+    assert typed == "True"                       # the py.typed marker is installed (PEP 561)
     assert moment == "p*(n*p + 2)/n" and equal == "True"

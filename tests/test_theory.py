@@ -113,8 +113,11 @@ def test_t1_as_printed():
 
 
 def test_t2_at_alpha_t_zero_is_inverse_wishart_leading_order():
-    """alpha_t = 0: omega* - w0 = (sum V)^-1 sum (V u + X^T z); the noise part is exactly
-    sigma^2 p/(k - p - 1) (inverse Wishart), whose leading order in 1/m is sigma^2 p/k."""
+    """Check the noise part of the distance at alpha_t = 0.
+
+    alpha_t = 0: omega* - w0 = (sum V)^-1 sum (V u + X^T z); the noise part is exactly
+    sigma^2 p/(k - p - 1) (inverse Wishart), whose leading order in 1/m is sigma^2 p/k.
+    """
     prob = FIG3.replace(alpha_t=0.0, nu=0.0)
     for m in (40, 400, 4000):
         q = prob.replace(m=m)
@@ -167,7 +170,7 @@ def test_g_against_monte_carlo():
     A2 = A @ A
     tr = lambda M: np.trace(M, axis1=1, axis2=2)  # noqa: E731
     samples = [tr(H @ A2) / p, tr(H) * tr(A2) / p**2, tr(A2 @ A2) / p, tr(A2) ** 2 / p**2]
-    for exact, s in zip(theory.g(a, n, p), samples):
+    for exact, s in zip(theory.g(a, n, p), samples, strict=True):
         z = (s.mean() - exact) / (s.std(ddof=1) / np.sqrt(N))
         assert abs(z) < 5, (exact, s.mean(), z)
 
@@ -185,7 +188,8 @@ def test_slope_at_alpha_t_zero(prob):
 def test_printed_slope_at_zero_has_the_wrong_sign():
     """Theorem 2 as printed gives dL/dalpha_t(0) = -h_r nu^2 (n_v + 1 + p)/(n_v m) < 0."""
     eps = 1e-6
-    slope = (theory.test_loss(FIG3, "printed", alpha_t=eps) - theory.test_loss(FIG3, "printed", alpha_t=-eps)) / (2 * eps)
+    slope = (theory.test_loss(FIG3, "printed", alpha_t=eps)
+             - theory.test_loss(FIG3, "printed", alpha_t=-eps)) / (2 * eps)
     assert slope == pytest.approx(-FIG3.h_r * FIG3.nu**2 * (FIG3.n_v + 1 + FIG3.p) / FIG3.k, rel=1e-6)
 
 
@@ -201,7 +205,8 @@ def test_optimal_alpha_t_is_negative_and_minimises(prob):
         assert theory.optimal_alpha_t(prob.replace(alpha_r=0.9)) == a_star
     else:
         eps = 1e-5
-        slope = (theory.test_loss(prob, alpha_t=a_star + eps) - theory.test_loss(prob, alpha_t=a_star - eps)) / (2 * eps)
+        slope = (theory.test_loss(prob, alpha_t=a_star + eps)
+                 - theory.test_loss(prob, alpha_t=a_star - eps)) / (2 * eps)
         assert abs(slope) < 1e-9
 
 
@@ -262,5 +267,6 @@ def test_expected_distance_takes_the_arguments_of_test_loss_in_the_same_order():
 def test_optima_of_variants_have_no_closed_form_and_say_so():
     for prob in (FIG3.replace(n_steps=2), FIG3.replace(algorithm="fomaml")):
         for f in (theory.optimal_alpha_t, theory.optimal_alpha_r):
-            with pytest.raises(NotImplementedError, match="derived for one-step MAML only; use linmeta.simulate_optimum"):
+            message = "derived for one-step MAML only; use linmeta.simulate_optimum"
+            with pytest.raises(NotImplementedError, match=message):
                 f(prob)

@@ -25,7 +25,7 @@ def _scaled(prob, s):
 def test_theorem1_error_is_order_one_at_fixed_k_over_p():
     base = lm.presets.FIG2.replace(alpha_t=0.0)
     noise = {s: _scaled(base.replace(nu=0.0), s) for s in (1, 4, 16)}
-    for s, prob in noise.items():
+    for prob in noise.values():
         k, p = prob.n_v * prob.m, prob.p
         assert _excess(prob) == pytest.approx((k + 1) / (p - k - 1), rel=1e-12)   # the noise term, by hand
     assert _excess(noise[1]) == pytest.approx(7 / 53, rel=1e-12)                    # 13.2 % at FIG2

@@ -175,8 +175,11 @@ def test_finite_size_t2_shrinks_with_m():
 
 
 def test_finite_size_t1_does_not_shrink_with_scale_but_does_as_k_over_p_falls():
-    """T1 at FIG2 x s: with k/p fixed the relative deviation stays near +10% (not o(1));
-    with n_v fixed (k/p -> 0) it shrinks.  The README should state this (table in the report)."""
+    """Check T1 at FIG2 x s: the deviation stays at fixed k/p and shrinks at fixed n_v.
+
+    With k/p fixed the relative deviation stays near +10% (not o(1)); with n_v fixed (k/p -> 0) it shrinks.
+    The README should state this (table in the report).
+    """
     out = {}
     for label, s, n_v in (("s=1", 1, 2), ("s=2", 2, 4), ("s=2, n_v fixed", 2, 2)):
         prob = FIG2.replace(p=60 * s, n_t=30 * s, n_v=n_v, n_r=20 * s, w0=None, omega0=None)

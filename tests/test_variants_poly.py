@@ -4,8 +4,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import linmeta as lm
-from linmeta._sim import kernels_variants as kv
 from linmeta import sampling
+from linmeta._sim import kernels_variants as kv
 from linmeta.inner_maps import INNER_MAPS
 
 ALPHAS = np.linspace(-0.3, 0.2, 25)

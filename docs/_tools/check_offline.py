@@ -20,7 +20,7 @@ CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""")
 
 
 def is_remote(url):
-    """A URL with a host: ``https://cdn/x.js``, ``//cdn/x.js``; not ``_static/x.js`` or ``data:``."""
+    """Return a URL with a host: ``https://cdn/x.js``, ``//cdn/x.js``; not ``_static/x.js`` or ``data:``."""
     return bool(urlsplit(url.strip()).netloc)
 
 

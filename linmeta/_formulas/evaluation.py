@@ -15,7 +15,7 @@ from linmeta._formulas.symbols import FUNCTION_NAMES
 __all__ = ["FUNCTIONS", "evaluate"]
 
 #: the functions of :data:`~linmeta._formulas.symbols.FUNCTION_NAMES` in floating point
-FUNCTIONS = dict(zip(FUNCTION_NAMES, (math.sqrt, math.exp, math.log, abs)))
+FUNCTIONS = dict(zip(FUNCTION_NAMES, (math.sqrt, math.exp, math.log, abs), strict=True))
 
 
 def evaluate(tree, values):

@@ -36,7 +36,8 @@ Examples
 >>> parse("__import__('os')")
 Traceback (most recent call last):
     ...
-ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t,
+alpha_r, dist0; functions: sqrt, exp, log, Abs
 """
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def tokenize(text):
     >>> tokenize("p.real")
     Traceback (most recent call last):
         ...
-    ValueError: formula: refused token '.real' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt, exp, log, Abs are allowed
+    ValueError: formula: refused token '.real' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt, exp,
+    log, Abs are allowed
     """
     if not isinstance(text, str):
         raise ValueError(f"formula must be a string; got {type(text).__name__}")
@@ -208,7 +210,7 @@ def parse(text):
 
 
 def children(tree):
-    """The sub-trees of a node, in order."""
+    """Return the sub-trees of a node, in order."""
     op = tree[0]
     if op in ("num", "sym"):
         return ()
@@ -222,7 +224,7 @@ def children(tree):
 
 
 def names(tree):
-    """The symbol names used in ``tree`` (a set).
+    """Return the symbol names used in ``tree`` (a set).
 
     >>> sorted(names(parse("sigma^2 * p / (n_v*m - p - 1)")))
     ['m', 'n_v', 'p', 'sigma']

@@ -14,6 +14,10 @@ Examples
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
 
 __all__ = ["SYMBOL_NAMES", "ASSUMPTIONS", "FUNCTION_NAMES", "problem_values"]
 
@@ -27,7 +31,7 @@ ASSUMPTIONS = {"p": _SIZE, "m": _SIZE, "n_t": _SIZE, "n_v": _SIZE, "n_r": _SIZE,
 FUNCTION_NAMES = ("sqrt", "exp", "log", "Abs")
 
 
-def problem_values(prob):
+def problem_values(prob: Problem) -> dict[str, float]:
     """``{symbol name: value}`` of a :class:`~linmeta.Problem` (``dist0 = |omega0 - w0|``).
 
     Examples

@@ -7,19 +7,26 @@ The paper's symbols are the sympy Symbols :data:`SYMBOLS_SYMPY`, with the assump
 :data:`~linmeta._formulas.symbols.ASSUMPTIONS`.  Only :mod:`linmeta.symbolic` imports this module
 (``import linmeta`` never imports sympy).
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from linmeta._formulas import grammar
 from linmeta._formulas.symbols import ASSUMPTIONS, FUNCTION_NAMES, SYMBOL_NAMES, problem_values
 
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
+
 __all__ = ["SYMBOLS_SYMPY", "FUNCTIONS", "from_tree", "parse", "as_expr", "to_callable"]
 
 #: the paper's symbols as sympy Symbols, by name
 SYMBOLS_SYMPY = {name: sp.Symbol(name, **ASSUMPTIONS[name]) for name in SYMBOL_NAMES}
 #: the functions of :data:`~linmeta._formulas.symbols.FUNCTION_NAMES` in sympy
-FUNCTIONS = dict(zip(FUNCTION_NAMES, (sp.sqrt, sp.exp, sp.log, sp.Abs)))
+FUNCTIONS = dict(zip(FUNCTION_NAMES, (sp.sqrt, sp.exp, sp.log, sp.Abs), strict=True))
 
 
 def _number(text):
@@ -29,7 +36,7 @@ def _number(text):
 
 
 def from_tree(tree):
-    """The sympy expression of a parsed formula (recursion bounded by the parser's depth limit)."""
+    """Return the sympy expression of a parsed formula (recursion bounded by the parser's depth limit)."""
     op = tree[0]
     if op == "num":
         return _number(tree[1])
@@ -50,8 +57,8 @@ def from_tree(tree):
     return acc
 
 
-def parse(text):
-    """A formula string as a sympy expression, parsed safely (never by ``eval`` or sympy's parser).
+def parse(text: str) -> sp.Expr:
+    """Parse a formula string into a sympy expression safely (never by ``eval`` or sympy's parser).
 
     Only numbers, the names of :data:`~linmeta.symbolic.symbols`, ``+ - * / ** ^ ( )`` and
     ``sqrt, exp, log, Abs`` are accepted; anything else raises ``ValueError`` naming the token.
@@ -73,7 +80,8 @@ def parse(text):
     >>> ls.parse("p.__class__")
     Traceback (most recent call last):
         ...
-    ValueError: formula: refused token '.__class__' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt, exp, log, Abs are allowed
+    ValueError: formula: refused token '.__class__' at position 1; only numbers, symbols, + - * / ** ^ ( ) and sqrt,
+    exp, log, Abs are allowed
     """
     return from_tree(grammar.parse(text))
 
@@ -91,7 +99,8 @@ def as_expr(obj, name="expression"):
     >>> as_expr("__import__('os').system('id')", "a")
     Traceback (most recent call last):
         ...
-    ValueError: a: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+    ValueError: a: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu,
+    alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
     """
     if isinstance(obj, str):
         try:
@@ -105,7 +114,7 @@ def as_expr(obj, name="expression"):
     raise ValueError(f"{name} must be a sympy expression, a number or a formula string; got {type(obj).__name__}")
 
 
-def to_callable(expr):
+def to_callable(expr: sp.Expr | str) -> Callable[[Problem], float]:
     """``expr`` as a function of a :class:`~linmeta.Problem` returning a float.
 
     The symbols take the problem's values (``dist0 = |omega0 - w0|``).
@@ -130,7 +139,8 @@ def to_callable(expr):
     >>> ls.to_callable(ls.symbols.p + sp.I)(lm.presets.FIG3)
     Traceback (most recent call last):
         ...
-    ValueError: formula: value (30+1j) is not a real number at p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=0.2, alpha_t=0.2, alpha_r=0.2, dist0=0
+    ValueError: formula: value (30+1j) is not a real number at p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=0.2,
+    alpha_t=0.2, alpha_r=0.2, dist0=0
     """
     expr = as_expr(expr, "formula")
     unknown = sorted(s.name for s in expr.free_symbols if s not in set(SYMBOLS_SYMPY.values()))

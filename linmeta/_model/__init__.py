@@ -48,12 +48,12 @@ __all__ = ["ISOTROPIC", "IsotropicGaussian", "h", "labels", "labels_numpy", "lay
 
 
 def model_of(prob):
-    """The task model of ``prob`` (today always :data:`ISOTROPIC`)."""
+    """Return the task model of ``prob`` (today always :data:`ISOTROPIC`)."""
     return ISOTROPIC
 
 
 def layout_doubles(layout) -> int:
-    """Number of values a layout (``{key: shape}``) holds.
+    """Count the values a layout (``{key: shape}``) holds.
 
     >>> layout_doubles({"a": (2, 3), "b": (4,)})
     10

@@ -66,7 +66,7 @@ class IsotropicGaussian:
         return prob.nu / np.sqrt(prob.p)
 
     def task_vectors(self, prob, g):
-        """The tasks ``w`` (..., p) of standard-normal task draws ``g`` (..., p)."""
+        """Return the tasks ``w`` (..., p) of standard-normal task draws ``g`` (..., p)."""
         return prob.w0 + self.task_scale(prob) * g
 
     @staticmethod
@@ -85,7 +85,7 @@ class IsotropicGaussian:
 
     @staticmethod
     def projected_test_layout(prob, n_runs, n_test_tasks, n_test_points):
-        """The projected protocol sampler's draws (:func:`linmeta.sampling.draw_test`): ``p + 7`` per test task."""
+        """Return the projected protocol sampler's draws (:func:`linmeta.sampling.draw_test`), ``p + 7`` per task."""
         T = n_test_tasks
         return {"g": (n_runs, T, prob.p), "chi2": (n_runs, T), "vv": (n_runs, T), "rest_r": (n_runs, T),
                 "b_r": (n_runs, T), "gg": (n_runs, T), "rest_te": (n_runs, T), "b_te": (n_runs, T)}

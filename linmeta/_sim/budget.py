@@ -33,7 +33,9 @@ True
 >>> plan(lm.presets.FIG2.replace(p=10**8), n_runs=10, route="direct")
 Traceback (most recent call last):
 ...
-ValueError: cannot simulate p=100000000, m=3, n_t=30, n_v=2, n_r=20 (method='exact'): one run needs about ... GB (kernel work arrays of about 16.0 GB per thread: the k x p systems and the Gram blocks of side min(k, p), k = n_v*m = 6; draws of 80.0 GB per run), but about ... GB of memory is available; reduce p
+ValueError: cannot simulate p=100000000, m=3, n_t=30, n_v=2, n_r=20 (method='exact'): one run needs about ... GB (kernel
+work arrays of about 16.0 GB per thread: the k x p systems and the Gram blocks of side min(k, p), k = n_v*m = 6; draws
+of 80.0 GB per run), but about ... GB of memory is available; reduce p
 """
 from __future__ import annotations
 
@@ -49,7 +51,8 @@ from linmeta._sim.kernels_variants import POLY_DOUBLES, poly_cheaper, poly_doubl
 from linmeta.algorithms._registry import INNER_MAPS, uses_one_step_kernel
 
 __all__ = ["Plan", "available_bytes", "check_vectors_fit", "PROBLEM_VECTORS", "thread_doubles", "draw_doubles",
-           "run_doubles", "run_flops", "factored_under", "plan", "describe_time", "FLOPS_PER_THREAD", "SECONDS_PER_DRAW",
+           "run_doubles", "run_flops", "factored_under", "plan", "describe_time", "FLOPS_PER_THREAD",
+           "SECONDS_PER_DRAW",
            "CHUNK_DOUBLES", "MEMORY_SHARE", "RESULTS_LIMIT", "gram_route", "ROUTES", "GRAM_FACTOR"]
 
 #: target size of one chunk's draws (doubles): about 32 MB
@@ -109,7 +112,7 @@ def gram_route(prob, method="exact", test_sampler="projected", route="auto") -> 
 
 
 def _coords(prob, method="exact", test_sampler="projected", route="auto"):
-    """The number of coordinates the kernels work in: ``p``, or ``n + 1`` on the sufficient-statistic route."""
+    """Return the number of coordinates the kernels work in: ``p``, or ``n + 1`` on the sufficient-statistic route."""
     if gram_route(prob, method, test_sampler, route):
         return prob.m * (1 + prob.n_t + prob.n_v) + 1
     return prob.p
@@ -177,7 +180,8 @@ def check_vectors_fit(p, available=None) -> None:
     >>> check_vectors_fit(10**9, available=8e9)
     Traceback (most recent call last):
     ...
-    ValueError: p=1000000000 needs about 24.0 GB for the problem's vectors (w0, omega0 and omega0 - w0, p doubles each), but about 6.4 GB of memory is available; p must be <= 266666666 here
+    ValueError: p=1000000000 needs about 24.0 GB for the problem's vectors (w0, omega0 and omega0 - w0, p doubles each),
+    but about 6.4 GB of memory is available; p must be <= 266666666 here
     """
     need = 8.0 * PROBLEM_VECTORS * p
     if need <= _SMALL_VECTORS and available is None:
@@ -280,7 +284,7 @@ def _poly(prob, p, n_alpha_t):
 
 
 def _algorithm(prob):
-    """The algorithm's record (:mod:`linmeta.algorithms`) and whether it runs the one-step kernel."""
+    """Return the algorithm's record (:mod:`linmeta.algorithms`) and whether it runs the one-step kernel."""
     return INNER_MAPS[prob.algorithm], uses_one_step_kernel(prob)
 
 
@@ -339,7 +343,8 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
             raise ValueError(
                 f"cannot simulate {_sizes(prob)} (method={method!r}): one run needs about {one / _GB:.1f} GB "
                 f"(kernel work arrays of about {tw / _GB:.1f} GB per thread: the k x p systems "
-                f"and the Gram blocks of side min(k, p), k = n_v*m = {prob.k}; draws of {per_run / _GB:.1f} GB per run), "
+                f"and the Gram blocks of side min(k, p), k = n_v*m = {prob.k}; "
+                f"draws of {per_run / _GB:.1f} GB per run), "
                 f"but about {available / _GB:.1f} GB of memory is available; reduce p")
         raise ValueError(
             f"cannot simulate n_runs={n_runs} of {_sizes(prob)}: the per-run losses alone need about "

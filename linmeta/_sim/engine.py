@@ -21,12 +21,12 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from linmeta import sampling
+from linmeta._model import model_of
 from linmeta._sim import budget as _budget
 from linmeta._sim import gram_sampler as _gram_sampler
 from linmeta._sim import kernels as _kernels
-from linmeta.algorithms._registry import INNER_MAPS
-from linmeta._model import model_of
 from linmeta.algorithms._meta import COND_WARN, IllConditionedWarning
+from linmeta.algorithms._registry import INNER_MAPS
 
 __all__ = ["solve", "run_losses"]
 

@@ -40,8 +40,8 @@ import weakref
 
 import numpy as np
 
-from linmeta._sim.rng import run_rng
 from linmeta._model import model_of
+from linmeta._sim.rng import run_rng
 from linmeta.sampling import _THREADED_DRAWS, _executor
 
 __all__ = [
@@ -127,7 +127,7 @@ def _fill(shapes, seed, runs, stream, workers, dfs):
 
 
 def draw_gram_factors(prob, seed, runs, workers=1, *, dof=None):
-    """The raw draws of ``runs``: ``z`` (R, n), ``diag`` (R, n) chi-squares, ``off`` (R, n(n-1)/2), noise.
+    """Return the raw draws of ``runs``: ``z`` (R, n), ``diag`` (R, n) chi-squares, ``off`` (R, n(n-1)/2), noise.
 
     ``diag[:, j] ~ chi2_{dof - j}`` with ``dof = p - 1`` (the Bartlett
     factor's squared diagonal); ``dof`` is a parameter only so that tests can
@@ -140,7 +140,7 @@ def draw_gram_factors(prob, seed, runs, workers=1, *, dof=None):
 
 
 def train_layout(prob, n_runs):
-    """The raw meta-training draws of ``n_runs`` runs, by key and shape, in stream order."""
+    """Return the raw meta-training draws of ``n_runs`` runs, by key and shape, in stream order."""
     n, R = gram_rows(prob), n_runs
     return {"z": (R, n), "diag": (R, n), "off": (R, n * (n - 1) // 2), "e_t": (R, prob.m, prob.n_t),
             "e_v": (R, prob.m, prob.n_v)}
@@ -153,7 +153,7 @@ def test_layout(prob, n_runs, n_test_tasks):
 
 
 def rows_from_factors(prob, raw, *, cross=True):
-    """The training dict the kernels take (keys ``g, X_t, e_t, X_v, e_v``) in ``n + 1`` coordinates.
+    """Return the training dict the kernels take (keys ``g, X_t, e_t, X_v, e_v``) in ``n + 1`` coordinates.
 
     Row order: the ``m`` task deviations, the ``m n_t`` training inputs, the
     ``m n_v`` validation inputs.  ``cross=False`` drops the ``z`` column (the

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta._sim import linalg as _linalg
 from linmeta._model import labels
+from linmeta._sim import linalg as _linalg
 from linmeta._sim.linalg import jit
 
 
@@ -203,7 +203,7 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delta
 
 @jit(parallel=True)
 def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
-    """The paper's protocol: mean test loss over sampled test tasks (docs: theory, MAML1, T0).
+    """Compute the paper's protocol: mean test loss over sampled test tasks (docs: theory, MAML1, T0).
 
     For run ``r``, meta-parameters ``omega - w0 = delta[r, a]`` and each test
     task ``t``: adapt with one step of rate ``alpha_r`` on ``n_r`` points,
@@ -263,7 +263,7 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
 @jit(parallel=True)
 def protocol_losses_projected(delta, g, chi2, vv, rest_r, b_r, gg, rest_te, b_te, n_r, n_te, nu_s, sigma, alpha_rs,
                               out):
-    """The paper's protocol from the statistics the score depends on (docs: theory, MAML1, T0).
+    """Compute the paper's protocol from the statistics the score depends on (docs: theory, MAML1, T0).
 
     Same estimator as :func:`protocol_losses`, with the same distribution for
     every ``alpha_t`` and ``alpha_r``, drawing ``p + 7`` numbers per test task

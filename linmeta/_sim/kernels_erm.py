@@ -23,8 +23,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta._sim import linalg as _linalg
 from linmeta._model import labels, labels_numpy
+from linmeta._sim import linalg as _linalg
 from linmeta._sim.linalg import jit
 
 __all__ = ["erm_deltas_numpy", "erm_solve"]

@@ -38,8 +38,8 @@ Gram matrix of the stacked ``Q_0 = P, Q_j = (R_ij X)_i``; under: ``P^T P``,
 the ``2N - 1`` symmetric forms ``sum_{j + l = q} c_j c_l S_jl`` with
 ``S_jl = sum_i X^T R_ij^T R_il X`` (:func:`_power_form`)) and
 each ``alpha_t`` only combines them with the ``c_j`` and factors.  It is
-taken when the cost model :func:`poly_cheaper` says so (several ``alpha_t``).  The plain-NumPy twin :func:`variant_deltas_numpy`
-builds the ``p x p`` matrices directly (``matrix_power``, ``inv``) and serves as
+taken when the cost model :func:`poly_cheaper` says so (several ``alpha_t``).  The plain-NumPy twin
+:func:`variant_deltas_numpy` builds the ``p x p`` matrices directly (``matrix_power``, ``inv``) and serves as
 the test oracle and benchmark baseline.
 """
 from __future__ import annotations
@@ -47,8 +47,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta._sim import linalg as _linalg
 from linmeta._model import labels, labels_numpy
+from linmeta._sim import linalg as _linalg
 from linmeta._sim.linalg import jit
 
 __all__ = ["FIRST_ORDER_STEPS", "PROXIMAL", "STEPS", "POLY_DOUBLES", "poly_cheaper", "poly_doubles",
@@ -143,7 +143,9 @@ def _coefficients(alpha, n_t, n_steps, c):
 
 @jit
 def _power_form(X_t, Rm, q, work):
-    """``T_q = sum_i X_i^T K_i X_i``, ``K_i = sum_{j + l = q} binom(N, j) binom(N, l) R_ij^T R_il``, by two ``dsyrk`` calls.
+    """Form ``T_q = sum_i X_i^T K_i X_i`` by two ``dsyrk`` calls.
+
+    ``K_i = sum_{j + l = q} binom(N, j) binom(N, l) R_ij^T R_il``.
 
     ``T_q`` is the coefficient of ``(-alpha_t / n_t)^q`` in ``sum_i Q_i^T Q_i``
     (``q = 2 .. 2N``; ``j, l = 1 .. N``, ``R_ij`` stored at ``Rm[i, j - 1]``).
@@ -357,7 +359,8 @@ def variant_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_ste
 
 
 @jit
-def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, lam, over, want_delta, dist2, delta, cond):
+def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, lam, over, want_delta, dist2, delta,
+             cond):
     """One run of :func:`variant_solve` (same arguments without the run axis)."""
     m, n_t, p = X_t.shape
     n_v = X_v.shape[1]

@@ -103,7 +103,7 @@ def _gram(A, rows):
 
 @jit
 def gram_rows(A):
-    """``A A^T`` (exactly symmetric) for a C-contiguous ``A`` by one BLAS ``dsyrk`` call.
+    """Return ``A A^T`` (exactly symmetric) for a C-contiguous ``A`` by one BLAS ``dsyrk`` call.
 
     Examples
     --------

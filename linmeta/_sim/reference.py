@@ -50,7 +50,7 @@ def _protocol_one(omega, prob, test, alpha_r):
 
 
 def _protocol_one_projected(omega, prob, test, alpha_r, n_te):
-    """The projected protocol (:func:`linmeta._sim.kernels.protocol_losses_projected`), written out per task."""
+    """Return the projected protocol (:func:`linmeta._sim.kernels.protocol_losses_projected`), written out per task."""
     losses = []
     c = alpha_r / prob.n_r
     for t in range(test["g"].shape[1]):

@@ -30,12 +30,19 @@ descent); the tests check that it reaches the closed form.
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from linmeta.algorithms._registry import INNER_MAPS, inner_map
+import numpy as np
+from numpy.typing import ArrayLike
+
 from linmeta.algorithms._meta import FOMAML_COND_MAX, first_order_fixed_point, meta_system
 from linmeta.algorithms._meta import meta_gradient as _maml_meta_gradient
+from linmeta.algorithms._registry import INNER_MAPS, inner_map
 from linmeta.algorithms.imaml import IMAMLResult, imaml_gradient_descent, imaml_meta_gradient
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
+    from linmeta.sampling import TaskBatch
 
 __all__ = ["inner_map", "meta_gradient", "meta_train_fomaml", "imaml_meta_gradient", "imaml_gradient_descent",
            "IMAMLResult", "FOMAML_COND_MAX"]
@@ -45,8 +52,8 @@ def _validation_inputs(batch):
     return batch.X_v.reshape(-1, batch.X_v.shape[-1])
 
 
-def meta_gradient(omega, batch, prob):
-    """The meta-gradient each algorithm follows, at ``omega``.
+def meta_gradient(omega: ArrayLike, batch: TaskBatch, prob: Problem) -> np.ndarray:
+    """Return the meta-gradient each algorithm follows, at ``omega``.
 
     * ``"maml"``, ``"imaml"``: the exact gradient of the meta-loss,
       ``Z^T (Z omega - r) / (n_v m)`` (for iMAML this is the implicit gradient,
@@ -73,7 +80,7 @@ def meta_gradient(omega, batch, prob):
     return _validation_inputs(batch).T @ (Z @ np.asarray(omega, float) - r) / Z.shape[0]
 
 
-def meta_train_fomaml(batch, prob):
+def meta_train_fomaml(batch: TaskBatch, prob: Problem) -> np.ndarray:
     """First-order MAML's fixed point, solved as a linear system (docs: theory, F1).
 
     The same function as :func:`linmeta.maml.first_order_fixed_point` (see

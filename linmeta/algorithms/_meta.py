@@ -14,10 +14,15 @@ explicit inverse; its singular values give the condition number.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from linmeta.algorithms._registry import INNER_MAPS, inner_map, meta_points
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
+    from linmeta.sampling import TaskBatch
 
 __all__ = ["IllConditionedWarning", "inner_map", "meta_system", "meta_loss", "meta_gradient", "meta_train", "adapt",
            "first_order_fixed_point", "FOMAML_COND_MAX"]
@@ -60,7 +65,7 @@ def meta_gradient(omega, batch, prob):
     return Z.T @ (Z @ np.asarray(omega, float) - r) / Z.shape[0]
 
 
-def meta_train(batch, prob):
+def meta_train(batch: TaskBatch, prob: Problem) -> np.ndarray:
     """Minimise the meta-loss exactly.
 
     Parameters

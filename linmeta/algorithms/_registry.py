@@ -7,13 +7,19 @@ record to :data:`INNER_MAPS`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from linmeta.algorithms._base import InnerMap
 from linmeta.algorithms.erm import ENTRY as ERM
 from linmeta.algorithms.fomaml import ENTRY as FOMAML
 from linmeta.algorithms.imaml import ENTRY as IMAML
 from linmeta.algorithms.maml import ENTRY as ONE_OR_N_STEPS
-from linmeta.algorithms._base import InnerMap
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
+    from linmeta.sampling import TaskBatch
 
 __all__ = ["INNER_MAPS", "InnerMap", "MAML", "check_curve_field", "check_problem_fields", "entry", "inner_map",
            "is_one_step_maml", "meta_points", "uses_one_step_kernel"]
@@ -25,11 +31,11 @@ MAML = ONE_OR_N_STEPS.name
 
 
 def entry(prob) -> InnerMap:
-    """The record of ``prob.algorithm``."""
+    """Return the record of ``prob.algorithm``."""
     return INNER_MAPS[prob.algorithm]
 
 
-def inner_map(batch, prob):
+def inner_map(batch: TaskBatch, prob: Problem) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(A, b)`` of the inner update ``theta_i = A_i omega + b_i`` for any algorithm.
 
     ``"maml"`` and ``"fomaml"``: ``N = prob.n_steps`` gradient steps of rate
@@ -76,7 +82,7 @@ uses_one_step_kernel = is_one_step_maml
 
 
 def meta_points(batch, prob):
-    """The points each task's meta-loss scores: ``(X, y)`` of shapes ``(m, n, p)`` and ``(m, n)``.
+    """Return the points each task's meta-loss scores: ``(X, y)`` of shapes ``(m, n, p)`` and ``(m, n)``.
 
     The validation points (``n = n_v``), or for a pooled algorithm (ERM) the
     training points followed by the validation points (``n = n_t + n_v``).

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from linmeta._sim import kernels_erm
-from linmeta.algorithms.maml import ENTRY as MAML_ENTRY
 from linmeta.algorithms._base import InnerMap
+from linmeta.algorithms.maml import ENTRY as MAML_ENTRY
 
 __all__ = ["ENTRY", "as_maml", "identity"]
 
@@ -24,7 +24,7 @@ def identity(batch, prob):
 
 
 def as_maml(prob):
-    """The one-step MAML problem with ERM's meta-training: ``alpha_t = 0``, ``n_v`` replaced by ``n_t + n_v``.
+    """Return the one-step MAML problem with ERM's meta-training: ``alpha_t = 0``, ``n_v`` replaced by ``n_t + n_v``.
 
     Examples
     --------

@@ -11,13 +11,19 @@ that it reaches the closed form.
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 
-from linmeta._validation import check_int, check_real
 from linmeta._sim import kernels_variants
+from linmeta._validation import check_int, check_real
 from linmeta.algorithms._base import InnerMap
+
+if TYPE_CHECKING:
+    from linmeta.problem import Problem
+    from linmeta.sampling import TaskBatch
 
 __all__ = ["ENTRY", "IMAMLResult", "imaml_gradient_descent", "imaml_meta_gradient", "proximal"]
 
@@ -41,7 +47,7 @@ outer_step : float
 
 
 def proximal(batch, prob):
-    """iMAML's exact proximal solution ``phi = (H_i + lam I)^{-1} (lam theta + c_i)``: ``(A, b)`` (docs: theory, I1).
+    """IMAML's exact proximal solution ``phi = (H_i + lam I)^{-1} (lam theta + c_i)``: ``(A, b)`` (docs: theory, I1).
 
     One Cholesky factorisation of ``H_i + lam I`` per task (positive definite
     since ``lam > 0``), reused for ``A_i`` and ``b_i``.
@@ -103,15 +109,17 @@ def _imaml_task_gradients(omega, batch, lam, phi, g, inner_tol, cg_tol, max_cg):
         X, Xv = batch.X_t[i], batch.X_v[i]
         hvp = lambda v, X=X: X.T @ (X @ v) / n_t  # noqa: E731  (Hessian-vector product of the training loss)
         # inner problem: grad Lhat(phi) + lam (phi - omega) = 0  <=>  (H + lam I) phi = lam omega + c
-        phi[i] = _cg(lambda v: hvp(v) + lam * v, lam * omega + X.T @ batch.y_t[i] / n_t, phi[i], inner_tol, max_cg)
+        phi[i] = _cg(lambda v, hvp=hvp: hvp(v) + lam * v, lam * omega + X.T @ batch.y_t[i] / n_t, phi[i],
+                     inner_tol, max_cg)
         grad_val = Xv.T @ (Xv @ phi[i] - batch.y_v[i]) / n_v
         # implicit gradient: (I + H / lam) g = grad L_i(phi)
-        g[i] = _cg(lambda v: v + hvp(v) / lam, grad_val, g[i], cg_tol, max_cg)
+        g[i] = _cg(lambda v, hvp=hvp: v + hvp(v) / lam, grad_val, g[i], cg_tol, max_cg)
     return g.mean(axis=0)
 
 
-def imaml_meta_gradient(omega, batch, prob, *, inner_tol=1e-12, cg_tol=1e-12):
-    """iMAML's meta-gradient as its users compute it (docs: theory, I1).
+def imaml_meta_gradient(omega: ArrayLike, batch: TaskBatch, prob: Problem, *, inner_tol: float = 1e-12,
+                        cg_tol: float = 1e-12) -> np.ndarray:
+    """IMAML's meta-gradient as its users compute it (docs: theory, I1).
 
     Each inner problem ``min_phi Lhat_i(phi) + lam/2 |phi - omega|^2`` is solved
     by conjugate gradient to residual ``inner_tol``; the implicit gradient
@@ -147,8 +155,9 @@ def _check_imaml(prob):
         raise ValueError(f"prob.algorithm must be 'imaml'; got {prob.algorithm!r}")
 
 
-def imaml_gradient_descent(batch, prob, *, outer_step=None, tol=1e-11, max_iter=100_000, inner_tol=1e-13,
-                           cg_tol=1e-13, omega_init=None):
+def imaml_gradient_descent(batch: TaskBatch, prob: Problem, *, outer_step: float | None = None, tol: float = 1e-11,
+                           max_iter: int = 100_000, inner_tol: float = 1e-13, cg_tol: float = 1e-13,
+                           omega_init: ArrayLike | None = None) -> IMAMLResult:
     """Run iMAML as its users do: implicit meta-gradients by conjugate gradient, outer gradient descent.
 
     Every outer iteration solves each task's proximal inner problem by

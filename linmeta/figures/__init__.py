@@ -43,19 +43,23 @@ from __future__ import annotations
 import io
 import os
 import time
+from typing import TYPE_CHECKING
 
 import matplotlib.style
 import numba
 from matplotlib.figure import Figure as MplFigure
 
-from linmeta._validation import check_real
 from linmeta._sim.rng import check_seed
+from linmeta._validation import check_real
 from linmeta.figures import agree, finite_size, large_p, panels, stepsize_bound
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note
 from linmeta.figures.finite_size import FINITE_SETS, compute_finite_size, draw_finite_size, finite_size_summary
 from linmeta.figures.panels import EXACT_RUNS, GRIDS, PROTOCOL_RUNS
 from linmeta.sweeping import read_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Figure", "FIGURES", "PAPER_PANELS", "Made", "make", "render", "scaled_runs", "theory_or_note",
            "read_csv", "finite_size_summary", "STYLE", "GRIDS", "PROTOCOL_RUNS", "EXACT_RUNS", "FINITE_SETS",
@@ -84,7 +88,8 @@ FIGURES = {
                                              "alpha_star_ci_high", "star_over_bound", "N_alpha_star")},
                                          ("bound", "gd_error_ratio"): (0.0, ROUNDING_ATOL)}),
     "large_p": Figure(large_p.compute_large_p, large_p.draw_large_p, size=(7.2, 3.1),
-                      description="distance against p up to 1e8 at FIG2's m, n_t, n_v: Theorem 1 and finite-size theory",
+                      description="distance against p up to 1e8 at FIG2's m, n_t, n_v: "
+                                  "Theorem 1 and finite-size theory",
                       # the finite-size theory comes from an iterative solver
                       tolerances={(None, "theory_finite"): (ITERATIVE_RTOL, 0.0)}),
 }
@@ -104,7 +109,7 @@ def _drawn(name, table):
     return out
 
 
-def render(name, table, outdir):
+def render(name: str, table: pd.DataFrame, outdir: str | os.PathLike) -> list[str]:
     """Draw ``table`` with ``FIGURES[name].draw`` and save PNG and PDF; returns the paths."""
     paths = []
     for ext, data in _drawn(name, table).items():
@@ -156,7 +161,8 @@ def _write_csv(csv, table, tolerances, keep_agreeing, notes):
     return False
 
 
-def make(name, outdir="figures", *, seed=0, runs_scale=1.0, progress=None, workers=None, keep_agreeing=True):
+def make(name: str, outdir: str | os.PathLike = "figures", *, seed: int = 0, runs_scale: float = 1.0,
+         progress: bool | None = None, workers: int | None = None, keep_agreeing: bool = True) -> Made:
     """Compute, save the CSV, and draw figure ``name`` from that CSV.
 
     With ``keep_agreeing`` (the default), a CSV already in ``outdir`` is left

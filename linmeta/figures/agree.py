@@ -163,7 +163,7 @@ _TRUETYPE = (b"\x00\x01\x00\x00", b"true", b"OTTO")
 
 
 def _pdf_drawing(pdf):
-    """A PDF without what the font subsetter decides: (object skeleton, streams other than font programs)."""
+    """Return a PDF without what the font subsetter decides: (object skeleton, streams other than font programs)."""
     streams = []
 
     def take(match):

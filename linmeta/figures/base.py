@@ -8,8 +8,9 @@ Examples
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
@@ -17,6 +18,11 @@ from linmeta import plotting, theory
 from linmeta._tidy import PROBLEM_COLUMNS, SIMULATION_COLUMNS, THEORY_COLUMNS, problem_columns, varied_column
 from linmeta._version import __version__
 from linmeta.sweeping import read_table
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from linmeta.problem import Problem
 
 __all__ = ["Figure", "Made", "COLUMNS", "scaled_runs", "theory_or_note", "series_table", "finish", "stamp",
            "read_csv", "draw_table"]
@@ -67,7 +73,7 @@ class Made:
     kept: list = field(default_factory=list)
 
 
-def scaled_runs(n, runs_scale):
+def scaled_runs(n: int, runs_scale: float) -> int:
     """``round(n * runs_scale)``, at least 2 (a standard error needs two runs).
 
     >>> scaled_runs(1000, 0.01), scaled_runs(100, 0.001)
@@ -76,7 +82,7 @@ def scaled_runs(n, runs_scale):
     return max(2, int(round(n * runs_scale)))
 
 
-def theory_or_note(name, notes, prob, **kwargs):
+def theory_or_note(name: str, notes: list, prob: Problem, **kwargs: object) -> float | np.ndarray | None:
     """``linmeta.theory.<name>(prob, **kwargs)``, or ``None`` and a note where there is no value.
 
     The value or the reason comes from :func:`linmeta.theory.value_or_reason`:
@@ -151,12 +157,12 @@ def draw_table(ax, table):
 
 
 def finish(parts, figure, series=("kind",)):
-    """The figure table of ``parts``: ``figure``, the ``series`` columns, linmeta's table columns, the version."""
+    """Return the figure table of ``parts``: ``figure``, ``series`` columns, linmeta's table columns, the version."""
     table = pd.concat([p.reindex(columns=[*series, *COLUMNS]) for p in parts], ignore_index=True)
     return stamp(table, figure)
 
 
-def read_csv(path):
-    """A figure's CSV read back with the column types of the table that was written."""
+def read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Return a figure's CSV read back with the column types of the table that was written."""
     with open(path, "rb") as fh:
         return read_table(fh.read())

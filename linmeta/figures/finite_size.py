@@ -9,6 +9,7 @@ Examples
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from linmeta.figures.panels import GRIDS
 from linmeta.plotting import deviation
 from linmeta.problem import Problem
 from linmeta.sweeping import replace_sizes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
 
 __all__ = ["FINITE_M", "FINITE_SCALE", "FINITE_RUNS", "FINITE_SETS", "FINITE_SET_RUNS", "FINITE_TARGET",
            "compute_finite_size", "draw_finite_size", "finite_size_summary"]
@@ -64,7 +68,7 @@ _FORMS = (("theory_leading", {}), ("theory_printed", {"form": "printed"}),
 
 
 def _alpha_t_rows(seed, runs_scale, progress, notes):
-    """Simulation, leading and finite-size theory over the panel-b ``alpha_t`` grid, per set."""
+    """Compute simulation, leading and finite-size theory over the panel-b ``alpha_t`` grid, per set."""
     rows = []
     forms = (_FORMS[0], _FORMS[2])
     for name, prob in FINITE_SETS.items():
@@ -77,7 +81,7 @@ def _alpha_t_rows(seed, runs_scale, progress, notes):
     return rows
 
 
-def finite_size_summary(table):
+def finite_size_summary(table: pd.DataFrame | str) -> pd.DataFrame:
     """Maximum relative deviation over the ``alpha_t`` grid, leading vs finite-size, per set.
 
     Parameters
@@ -112,11 +116,14 @@ def finite_size_summary(table):
     return pd.DataFrame(out)
 
 
-def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
-    """Simulation and theory vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2), and over the panel-b
+def compute_finite_size(seed: int = 0, runs_scale: float = 1.0, progress: bool | None = None) -> pd.DataFrame:
+    """Compute simulation and theory for the finite-size figure.
+
+    Vs ``m`` (T2, FIG3), vs the size scale (T1, FIG2), and over the panel-b
     ``alpha_t`` grid for :data:`FINITE_SETS`: one row per problem in linmeta's table layout, with the
     series columns ``parameter`` (what the series varies), ``set`` and ``scale``; the drawing shows the
-    relative deviation of each theory column from ``mean`` (:func:`linmeta.plotting.deviation`)."""
+    relative deviation of each theory column from ``mean`` (:func:`linmeta.plotting.deviation`).
+    """
     notes = []
     n = scaled_runs(FINITE_RUNS, runs_scale)
     rows = []
@@ -132,9 +139,12 @@ def compute_finite_size(seed=0, runs_scale=1.0, progress=None):
     return table
 
 
-def draw_finite_size(fig, table):
-    """Top: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1); below: one panel per set of
-    :data:`FINITE_SETS` over ``alpha_t``, leading order and finite size, with the 0.3 % target."""
+def draw_finite_size(fig: MplFigure, table: pd.DataFrame) -> dict:
+    """Draw the finite-size figure.
+
+    Top: vs ``m`` (Theorem 2) and vs the size scale (Theorem 1); below: one panel per set of
+    :data:`FINITE_SETS` over ``alpha_t``, leading order and finite size, with the 0.3 % target.
+    """
     axes = fig.subplots(3, 2)
     if "parameter" not in table.columns:      # any other table in linmeta's layout: one series, top left
         x = varied_column(table)
@@ -146,7 +156,7 @@ def draw_finite_size(fig, table):
                                            title=r"Theorem 1: FIG2 sizes $\times s$"),
     }
     by_alpha = table[table["parameter"] == "alpha_t"]
-    for ax, name in zip(axes[1:].ravel(), FINITE_SETS):
+    for ax, name in zip(axes[1:].ravel(), FINITE_SETS, strict=True):
         rows = by_alpha[by_alpha["set"] == name] if "set" in by_alpha else by_alpha.iloc[:0]
         p = FINITE_SETS[name]
         title = f"{name}: $p={p.p}$, $m={p.m}$, $n_t={p.n_t}$, $n_v={p.n_v}$"

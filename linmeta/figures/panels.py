@@ -129,7 +129,7 @@ def panel_tolerances(parameter):
 
 
 def panel(figure, preset, parameter, printed=False):
-    """The :class:`~linmeta.figures.base.Figure` of paper panel ``figure`` (e.g. ``"fig2a"``)."""
+    """Return the :class:`~linmeta.figures.base.Figure` of paper panel ``figure`` (e.g. ``"fig2a"``)."""
     label = {"alpha_r": "varies alpha_r at alpha_t = 0.2", "alpha_t": "varies alpha_t at alpha_r = 0.2"}[parameter]
     return Figure(
         compute=partial(compute_panel, figure, preset, parameter, printed=printed),

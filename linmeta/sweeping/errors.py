@@ -20,6 +20,6 @@ class SweepArgumentError(ValueError):
     True
     """
 
-    def __init__(self, param, value, cause):
+    def __init__(self, param: str, value: object, cause: str) -> None:
         self.param, self.value, self.cause = param, value, cause
         super().__init__(f"{param}={value!r}: {cause}")

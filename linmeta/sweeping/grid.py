@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import numbers
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def _coerce(name, v):
         raise ValueError(f"grid value of {name} must be a real number; got {v!r}") from None
 
 
-def check_grid(grid):
+def check_grid(grid: Mapping[str, Sequence]) -> dict[str, list]:
     """Validate ``{field: values}``; returns ``{field: [python values]}`` (ints, floats, text).
 
     Examples
@@ -71,7 +72,7 @@ def check_grid(grid):
     return out
 
 
-def cells_of(prob, grid):
+def cells_of(prob: Problem, grid: Mapping[str, Sequence]) -> list[tuple[dict, Problem | None, str]]:
     """Expand ``grid`` into cells: a list of ``(changes, problem_or_None, note)`` in grid order.
 
     The last grid field varies fastest.  ``problem`` is ``None`` for a cell at
@@ -101,7 +102,7 @@ def cells_of(prob, grid):
     names = list(grid)
     cells = []
     for combo in itertools.product(*grid.values()):
-        changes = dict(zip(names, combo))
+        changes = dict(zip(names, combo, strict=True))
         sizes = {k: changes.get(k, getattr(prob, k)) for k in ("p", "n_t", "n_v", "m", "algorithm")}
         pooled = sizes["algorithm"] in INNER_MAPS and INNER_MAPS[sizes["algorithm"]].pooled   # ERM: n_t + n_v
         if sizes["p"] == (sizes["n_t"] * pooled + sizes["n_v"]) * sizes["m"]:
@@ -116,7 +117,7 @@ def cells_of(prob, grid):
     return cells
 
 
-def replace_sizes(prob, **changes):
+def replace_sizes(prob: Problem, **changes: object) -> Problem:
     """``prob.replace(**changes)``, resizing constant ``w0``/``omega0`` when ``p`` changes.
 
     A constant vector (zero by default) keeps its constant value at the new
@@ -152,8 +153,8 @@ def replace_sizes(prob, **changes):
     return prob.replace(**changes)
 
 
-def cell_key(prob, changes, n_runs, seed, method):
-    """A stable 16-hex-digit fingerprint of one cell's full specification.
+def cell_key(prob: Problem, changes: Mapping[str, object], n_runs: int, seed: int, method: str) -> str:
+    """Return a stable 16-hex-digit fingerprint of one cell's full specification.
 
     It covers every field of ``prob`` with ``changes`` applied, the bytes of
     ``prob.w0`` and ``prob.omega0``, ``n_runs``, ``seed`` and ``method``.

@@ -1,4 +1,4 @@
-"""The sweep's output file on disk: locked for the whole run, checked before every write, rewritten atomically.
+r"""The sweep's output file on disk: locked for the whole run, checked before every write, rewritten atomically.
 
 :class:`OutFile` owns every system call on ``out``:
 
@@ -28,12 +28,12 @@ Examples
 >>> f = OutFile(path)
 >>> f.read(1000) is None                      # no file yet
 True
->>> f.create("a,b\\n"); f.append("2,1\\n"); f.append("1,2\\n")
->>> f.finalise(b"a,b\\n1,2\\n2,1\\n")            # rows in order: an atomic rewrite
-b'a,b\\n1,2\\n2,1\\n'
+>>> f.create("a,b\n"); f.append("2,1\n"); f.append("1,2\n")
+>>> f.finalise(b"a,b\n1,2\n2,1\n")            # rows in order: an atomic rewrite
+b'a,b\n1,2\n2,1\n'
 >>> f.close()
 >>> g = OutFile(path); g.read(1000)
-b'a,b\\n1,2\\n2,1\\n'
+b'a,b\n1,2\n2,1\n'
 >>> g.close()
 """
 from __future__ import annotations
@@ -111,7 +111,7 @@ class OutFile:
                 from None
 
     def _open_existing(self):
-        """A locked descriptor of the file now at the target, or ``None`` if there is none."""
+        """Return a locked descriptor of the file now at the target, or ``None`` if there is none."""
         for _ in range(5):                          # the file may be replaced between open and lock
             try:
                 kind = file_kind(os.stat(self.target).st_mode)
@@ -183,7 +183,7 @@ class OutFile:
                               f"this sweep left {self.seen.size}); the sweep stopped and did not write to it")
 
     def _writer(self):
-        """The descriptor to write with (after :meth:`check`), opened on the checked file at the first write."""
+        """Return the descriptor to write with (after :meth:`check`), opened on the checked file at the first write."""
         self.check()
         if self.wfd is None:
             try:
@@ -242,7 +242,7 @@ class OutFile:
         self._write(text.encode("utf-8"))
 
     def contents(self):
-        """The file's bytes as this sweep left them (after :meth:`check`)."""
+        """Return the file's bytes as this sweep left them (after :meth:`check`)."""
         self.check()
         return _pread(self.fd, self.seen.size, 0)
 

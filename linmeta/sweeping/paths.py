@@ -12,7 +12,7 @@ _KINDS = {"S_ISFIFO": "a named pipe (FIFO)", "S_ISCHR": "a character device", "S
 
 
 def file_kind(mode):
-    """What a ``stat`` mode describes, in words, if it is not a regular file (else ``None``).
+    """Return what a ``stat`` mode describes, in words, if it is not a regular file (else ``None``).
 
     Examples
     --------

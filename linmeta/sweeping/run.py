@@ -32,9 +32,11 @@ docs: theory, MAML1 (the model), T0 (test loss), T1 and T2 (the two regimes).
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,8 +62,8 @@ __all__ = ["sweep", "theory_values"]
 _FLOAT_WARNING = re.compile(r"^(overflow|invalid value) encountered")
 
 
-def theory_values(prob):
-    """The theory columns of one cell: ``{"theory_leading": ..., "theory_printed": ..., "note": ...}``.
+def theory_values(prob: Problem) -> dict[str, float | str]:
+    """Return the theory columns of one cell: ``{"theory_leading": ..., "theory_printed": ..., "note": ...}``.
 
     ``theory_leading`` is :func:`linmeta.theory.test_loss` (the leading order
     of the problem's regime).  ``theory_printed`` is its ``form="printed"`` variant
@@ -135,7 +137,7 @@ def _run_task(prob, curve, values, n_runs, seed, method):
         out = [str(t)]
     else:
         out = [_not_finite(float(m), float(s), n_runs) or (float(m), float(s))
-               for m, s in zip(t["mean"], t["stderr"])]
+               for m, s in zip(t["mean"], t["stderr"], strict=True)]
     failed = any(isinstance(r, str) for r in out)
     for w in caught:      # numpy's overflow warnings say what the error row says; any other warning is passed on
         if not (failed and issubclass(w.category, RuntimeWarning) and _FLOAT_WARNING.match(str(w.message))):
@@ -164,8 +166,10 @@ def _rekey(prob):
     return rekey
 
 
-def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="exact", workers=2,
-          threads=None, progress=None, on_task=None):
+def sweep(prob: Problem, grid: Mapping[str, Sequence], n_runs: int = 1000, seed: int = 0,
+          scheduler: str | None = None, out: str | os.PathLike | None = None, *, method: str = "exact",
+          workers: int = 2, threads: int | None = None, progress: bool | None = None,
+          on_task: Callable | None = None) -> pd.DataFrame:
     """Evaluate theory and simulation on every cell of a parameter grid.
 
     Parameters
@@ -305,7 +309,7 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
     finally:
         if file is not None:
             file.close()
-    errors = [(c, n) for (c, _, _), n, s in zip(cells, table["note"], table["status"]) if s == "error"]
+    errors = [(c, n) for (c, _, _), n, s in zip(cells, table["note"], table["status"], strict=True) if s == "error"]
     table.attrs.update(skipped=skipped, errors=errors)
     if errors:
         raise _failed(errors, len(cells), out, table)
@@ -313,7 +317,7 @@ def sweep(prob, grid, n_runs=1000, seed=0, scheduler=None, out=None, *, method="
 
 
 def _failed(errors, n_cells, out, table):
-    """The error of a sweep with cells that have no finite estimate (the finished ``table`` attached)."""
+    """Return the error of a sweep with cells that have no finite estimate (the finished ``table`` attached)."""
     changes, note = errors[0]
     cell = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "the cell"
     cause = note[note.index("error: ") + len("error: "):]
@@ -336,7 +340,7 @@ def _run(prob, cells, names, table, spec, file, where, progress, on_task):
         data = file.read(tables.size_limit(table))
         rec = tables.recognise(file.path, table, _rekey(prob), data)
     done = set(rec.done) if rec is not None else set()
-    reused = sum(1 for k, (_, q, _) in zip(keys, cells) if q is not None and k in done)
+    reused = sum(1 for k, (_, q, _) in zip(keys, cells, strict=True) if q is not None and k in done)
     curve, tasks = curve_tasks(cells, names)
     for t in tasks if curve else ():  # before anything is computed or written
         check_curve_field(cells[t[0]][1], curve, [getattr(cells[i][1], curve) for i in t])
@@ -364,7 +368,7 @@ def _run(prob, cells, names, table, spec, file, where, progress, on_task):
                   leave=False, file=sys.stderr) as bar:
             for tid, res in (sched.results() if sched is not None else ()):
                 t = ids[tid]
-                for i, r in zip(t, res):
+                for i, r in zip(t, res, strict=True):
                     _record(table, i, r)
                 if file is not None:
                     file.append(tables.rows_text(table.iloc[[i for i in t if keys[i] not in done]]))

@@ -95,14 +95,17 @@ class Serial:
         self.pending = []
 
     def submit(self, fn, *args):
+        """Queue ``fn(*args)``; return its task id."""
         self.pending.append((fn, args))
         return len(self.pending) - 1
 
     def results(self):
+        """Yield ``(task id, result)`` for every submitted task as it finishes."""
         for i, (fn, args) in enumerate(self.pending):
             yield i, fn(*args)
 
     def close(self):
+        """Release the workers."""
         pass
 
 
@@ -121,10 +124,12 @@ class Pool:
         self.futs = {}
 
     def submit(self, fn, *args):
+        """Queue ``fn(*args)``; return its task id."""
         self.futs[self.ex.submit(fn, *args)] = len(self.futs)
         return len(self.futs) - 1
 
     def results(self):
+        """Yield ``(task id, result)`` for every submitted task as it finishes."""
         todo = set(self.futs)
         while todo:
             done, todo = wait(todo, return_when=FIRST_COMPLETED)
@@ -132,6 +137,7 @@ class Pool:
                 yield self.futs[f], f.result()
 
     def close(self):
+        """Release the workers."""
         self.ex.shutdown(wait=True, cancel_futures=True)
 
 
@@ -163,25 +169,28 @@ class Dask:
         self.futs = {}
 
     def submit(self, fn, *args):
+        """Queue ``fn(*args)``; return its task id."""
         i = len(self.futs)
         # pure=False: never merge tasks; retries survive a worker that dies mid-task
         self.futs[self.client.submit(fn, *args, pure=False, retries=2, key=f"linmeta-sweep-{os.getpid()}-{i}")] = i
         return i
 
     def results(self):
+        """Yield ``(task id, result)`` for every submitted task as it finishes."""
         from distributed import as_completed
 
         for f in as_completed(list(self.futs)):
             yield self.futs[f], f.result()
 
     def close(self):
+        """Release the workers."""
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
 
 
 def make_scheduler(scheduler, workers=2, threads=None):
-    """The scheduler object for ``scheduler`` (see :func:`check_scheduler`).
+    """Return the scheduler object for ``scheduler`` (see :func:`check_scheduler`).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
-"""The resumable sweep table: a CSV written row by row, recognised before it is touched.
+r"""The resumable sweep table: a CSV written row by row, recognised before it is touched.
 
 Layout: a header line (:func:`columns`), then one line per cell, lines ending
-in ``"\\n"`` on every platform.  Finished cells are appended as they complete
+in ``"\n"`` on every platform.  Finished cells are appended as they complete
 (flushed and synced); when every cell is done the file is rewritten
 atomically in grid order, so it ends byte-identical to an uninterrupted run.
 The file operations themselves (locking, identity checks, the atomic
@@ -29,7 +29,7 @@ who means to forge a row can recompute it.
 
 Examples
 --------
->>> read_table(b"a,b\\n1,0.5\\n")["b"].tolist()
+>>> read_table(b"a,b\n1,0.5\n")["b"].tolist()
 [0.5]
 """
 from __future__ import annotations
@@ -42,6 +42,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,8 +69,8 @@ _ERROR = "error: "
 _LIMIT_SLACK = 4096                           # bytes per row beyond its known fields: two numbers, a digest, a note
 
 
-def columns(grid_names=None):
-    """The columns of every sweep table: :func:`linmeta.simulate_curve`'s, then the sweep's own.
+def columns(grid_names: Sequence[str] | None = None) -> list[str]:
+    """Return the columns of every sweep table: :func:`linmeta.simulate_curve`'s, then the sweep's own.
 
     ``grid_names`` does not change them.
 
@@ -79,8 +80,8 @@ def columns(grid_names=None):
     return [*PROBLEM_COLUMNS, *RESULT_COLUMNS, "linmeta_version", "cell_key", "digest"]
 
 
-def read_table(data):
-    """Parse a CSV file or CSV bytes exactly: every float is parsed by Python's ``float`` (correctly rounded).
+def read_table(data: bytes | str | os.PathLike) -> pd.DataFrame:
+    r"""Parse a CSV file or CSV bytes exactly: every float is parsed by Python's ``float`` (correctly rounded).
 
     Pandas' fast float parser is not guaranteed to round-trip ``repr`` in the
     last bit (and its ``float_precision`` switch is deprecated), so columns
@@ -99,7 +100,7 @@ def read_table(data):
 
     Examples
     --------
-    >>> t = read_table(b"a,b,c\\n1,0.1,x\\n2,,y\\n")
+    >>> t = read_table(b"a,b,c\n1,0.1,x\n2,,y\n")
     >>> t["a"].tolist(), t["b"].tolist(), t["c"].tolist()
     ([1, 2], [0.1, nan], ['x', 'y'])
 
@@ -107,7 +108,7 @@ def read_table(data):
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
-    >>> _ = path.write_bytes(b"m,mean\\n10,0.25\\n")
+    >>> _ = path.write_bytes(b"m,mean\n10,0.25\n")
     >>> read_table(path)["mean"].tolist(), read_table(str(path))["m"].tolist()
     ([0.25], [10])
     """
@@ -140,7 +141,7 @@ def _refuse(out, cause):
 
 
 def _number_text(v):
-    """A number as the digest sees it: ``repr(float)``, or ``""`` for a missing one (NaN or empty text)."""
+    """Return a number as the digest sees it: ``repr(float)``, or ``""`` for a missing one (NaN or empty text)."""
     if isinstance(v, str):
         if v == "":
             return ""
@@ -149,7 +150,7 @@ def _number_text(v):
 
 
 def row_digest(cell_key, status, mean, stderr, note):
-    """A 16-hex-digit SHA-256 fingerprint of a row's cell key, status, numbers and note.
+    """Return a 16-hex-digit SHA-256 fingerprint of a row's cell key, status, numbers and note.
 
     Numbers may be floats or their text (empty or NaN: missing).  It guards
     against accidental edits, not against someone who recomputes it.
@@ -166,7 +167,7 @@ def row_digest(cell_key, status, mean, stderr, note):
 
 
 def error_note(base, message):
-    """The note of a cell without a finite estimate: the cell's own note (if any), then ``"error: " + message``.
+    """Return the note of a cell without a finite estimate: the cell's own note (if any), then ``"error: " + message``.
 
     Examples
     --------
@@ -178,12 +179,12 @@ def error_note(base, message):
 
 
 def rows_text(frame, header=False):
-    """``frame`` as CSV text, lines ending in ``"\\n"`` on every platform (no index).
+    r"""``frame`` as CSV text, lines ending in ``"\n"`` on every platform (no index).
 
     Examples
     --------
     >>> rows_text(pd.DataFrame({"a": [1], "b": [0.1]}), header=True)
-    'a,b\\n1,0.1\\n'
+    'a,b\n1,0.1\n'
     """
     return frame.to_csv(header=header, index=False, lineterminator="\n")
 
@@ -200,7 +201,7 @@ def _csv_rows(frame):
 
 
 def size_limit(table):
-    """The most bytes a sweep file of ``table``'s cells can hold; anything larger is not such a sweep."""
+    """Return the most bytes a sweep file of ``table``'s cells can hold; anything larger is not such a sweep."""
     cols, rows = _csv_rows(table)
     return len(_render(cols)) + 1 + sum(len(_render(r)) + 1 + _LIMIT_SLACK for r in rows)
 
@@ -240,7 +241,7 @@ def _check_row(out, n, cols, fields, expected, rekey):
     where = f"line {n}"
     if len(fields) != len(cols):
         raise _refuse(out, f"{where} has {len(fields)} fields, the header {len(cols)}")
-    row = dict(zip(cols, fields))
+    row = dict(zip(cols, fields, strict=True))
     status = row["status"]
     if status not in STATUSES:
         raise _refuse(out, f"{where}: status {status!r} is not one of {STATUSES}")
@@ -299,7 +300,7 @@ def _is_row_start(tail, cols, want):
     rest, after = parts[2], fields[i_stderr + 1:]
     statuses = [want["status"], "error"] if want["status"] == "ok" else [want["status"]]
     for status in statuses:
-        g = [status if c == "status" else f for c, f in zip(cols[i_stderr + 1:], after)]
+        g = [status if c == "status" else f for c, f in zip(cols[i_stderr + 1:], after, strict=False)]
         if status == "error":                          # the note (free text) and what follows are open
             known = _render(g[:cols.index("note") - i_stderr - 1]) + ","
             if known.startswith(rest) or rest.startswith(known):
@@ -339,7 +340,7 @@ def recognise(out, table, rekey, data):
         arguments, or ends with text that is not the start of one of its rows.
     """
     cols, exp_rows = _csv_rows(table)
-    expected = {dict(zip(cols, r))["cell_key"]: dict(zip(cols, r)) for r in exp_rows}
+    expected = {dict(zip(cols, r, strict=True))["cell_key"]: dict(zip(cols, r, strict=True)) for r in exp_rows}
     if data is None:
         return Recognised(out, False, {}, 0, False)
     if not data:
@@ -387,7 +388,7 @@ def _split_line(line):
 
 
 def ordered(data, keys_in_order):
-    """The sweep file ``data`` (bytes) rewritten with one row per key, in ``keys_in_order``.
+    """Return the sweep file ``data`` (bytes) rewritten with one row per key, in ``keys_in_order``.
 
     Rows are kept as saved, byte for byte (first occurrence of a repeated cell).
     """

@@ -29,6 +29,8 @@ Comparison(equal=True, difference=0, witness=None)
 >>> res.equal, sorted(sym.name for sym in res.witness)    # keyed by the symbols themselves
 (False, ['alpha_r', 'm', 'n_r', 'n_t', 'n_v', 'nu', 'p', 'sigma'])
 """
+from __future__ import annotations
+
 import sympy as sp
 
 from linmeta._formulas.symbols import problem_values
@@ -60,7 +62,7 @@ def _validate_regime_and_form(regime, form=None):
         raise ValueError(f"form must be one of {FORMS}; got {form!r}")
 
 
-def expected_distance(regime, form="derived"):
+def expected_distance(regime: str, form: str = "derived") -> sp.Expr:
     """Leading-order ``E|omega* - w0|^2`` (docs: theory, T1, T2).
 
     Parameters
@@ -88,7 +90,7 @@ def expected_distance(regime, form="derived"):
     return _T.t2_distance() if form == "derived" else _T.t2_printed_distance()
 
 
-def test_loss(regime, form="derived"):
+def test_loss(regime: str, form: str = "derived") -> sp.Expr:
     """Leading-order average test loss: Theorem 1 or Theorem 2 (docs: theory, T0, T1, T2).
 
     Parameters
@@ -117,8 +119,11 @@ def test_loss(regime, form="derived"):
 test_loss.__test__ = False  # not a pytest test
 
 
-def g(alpha_t, n_t, p):
-    """``(g1, g2, g3, g4)`` of Theorem 2: ``E tr(H A^2)/p``, ``E[tr H tr A^2]/p^2``, ``E tr A^4/p``, ``E[(tr A^2)^2]/p^2``.
+def g(alpha_t: sp.Expr | float | str, n_t: sp.Expr | int | str,
+      p: sp.Expr | int | str) -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
+    """Return ``(g1, g2, g3, g4)`` of Theorem 2.
+
+    ``g1 = E tr(H A^2)/p``, ``g2 = E[tr H tr A^2]/p^2``, ``g3 = E tr A^4/p``, ``g4 = E[(tr A^2)^2]/p^2``.
 
     ``A = I - alpha_t H``, ``H`` the Wishart matrix of ``n_t`` points (docs: theory, T2).
 
@@ -145,7 +150,7 @@ def g(alpha_t, n_t, p):
     return tuple(sp.factor(x.subs(point, simultaneous=True)) for x in _T.g_functions())
 
 
-def expected_distance_alpha0(regime):
+def expected_distance_alpha0(regime: str) -> sp.Expr:
     """Exact ``E|omega* - w0|^2`` at ``alpha_t = 0`` (finite sizes, no leading-order step).
 
     Over-parameterised: ``(1 - k/p) dist0^2 + nu^2 k (p - n_v - 1)/(p (p - k - 1)) + sigma^2 k/(p - k - 1)``
@@ -170,7 +175,7 @@ def expected_distance_alpha0(regime):
     return _public(_T.exact_alpha0_over() if regime == REGIMES[0] else _T.exact_alpha0_under())
 
 
-def test_loss_alpha0(regime):
+def test_loss_alpha0(regime: str) -> sp.Expr:
     """Exact average test loss at ``alpha_t = 0``: (T0) at :func:`expected_distance_alpha0`.
 
     Parameters
@@ -194,7 +199,7 @@ def test_loss_alpha0(regime):
 test_loss_alpha0.__test__ = False
 
 
-def slope_alpha0(regime, form="derived"):
+def slope_alpha0(regime: str, form: str = "derived") -> sp.Expr:
     """``dL/dalpha_t`` at ``alpha_t = 0`` of the leading-order test loss.
 
     Its sign decides whether a small negative inner rate helps.
@@ -221,7 +226,7 @@ def slope_alpha0(regime, form="derived"):
     return sp.factor(sp.simplify(sp.diff(loss, symbols.alpha_t).subs(symbols.alpha_t, 0)))
 
 
-def nstep_expected_distance(regime, n_steps):
+def nstep_expected_distance(regime: str, n_steps: int) -> sp.Expr:
     """Leading-order ``E|omega* - w0|^2`` of ``n_steps``-step MAML (``A = (I - alpha_t H)^N``), exact moments.
 
     For ``n_steps = 1`` it is :func:`expected_distance` (derived).
@@ -246,12 +251,13 @@ def nstep_expected_distance(regime, n_steps):
     _validate_regime_and_form(regime)
     if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
         raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
-    moments = dict(zip((_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG), _T.nstep_trace_moments(n_steps)))
+    traces = (_T.tA2, _T.tA4, _T.tA2sq, _T.tF2H, _T.tG, _T.tAG)
+    moments = dict(zip(traces, _T.nstep_trace_moments(n_steps), strict=True))
     base = _T.nstep_distance_over() if regime == REGIMES[0] else _T.nstep_distance_under()
     return _public(base.subs(moments))
 
 
-def nstep_test_loss(regime, n_steps):
+def nstep_test_loss(regime: str, n_steps: int) -> sp.Expr:
     """Leading-order average test loss of ``n_steps``-step MAML: (T0) at :func:`nstep_expected_distance`.
 
     Parameters
@@ -267,7 +273,8 @@ def nstep_test_loss(regime, n_steps):
     --------
     >>> import linmeta.symbolic as ls
     >>> s = ls.symbols
-    >>> ls.nstep_test_loss("overparameterized", 2).subs(s.alpha_t, 0) == ls.test_loss("overparameterized").subs(s.alpha_t, 0)
+    >>> two_steps = ls.nstep_test_loss("overparameterized", 2)
+    >>> two_steps.subs(s.alpha_t, 0) == ls.test_loss("overparameterized").subs(s.alpha_t, 0)
     True
     """
     return _T.t0_printed(nstep_expected_distance(regime, n_steps))

@@ -1,4 +1,6 @@
 """Symbolic equality with a witness: :func:`compare`."""
+from __future__ import annotations
+
 import dataclasses
 import random
 
@@ -36,13 +38,13 @@ class Comparison:
 
 
 def _candidate(sym, rng):
-    """An exact value admissible for ``sym``'s assumptions."""
+    """Return an exact value admissible for ``sym``'s assumptions."""
     if sym.is_integer:
         return sp.Integer(rng.randint(1, 12) if sym.is_positive else rng.randint(-10, 10))
     return sp.Rational(rng.randint(0 if sym.is_nonnegative else -10, 10), rng.choice((1, 2, 4, 5, 10)))
 
 
-def compare(a, b, *, tries=200, seed=0):
+def compare(a: sp.Expr | float | str, b: sp.Expr | float | str, *, tries: int = 200, seed: int = 0) -> Comparison:
     """Compare two expressions exactly: simplify ``a - b``; if not zero, find a point where they differ.
 
     Parameters

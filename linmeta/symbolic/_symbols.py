@@ -7,6 +7,8 @@ integers; rates are real (negative allowed); noise levels and distances are non-
 polynomial ``f(h)`` stands for the matrix ``f(H)``) are used by the
 derivations and the emitted code.
 """
+from __future__ import annotations
+
 from collections.abc import Mapping
 
 import sympy as sp
@@ -42,7 +44,7 @@ class Symbols(Mapping):
     ['p', 'm', 'n_t', 'n_v', 'n_r', 'sigma', 'nu', 'alpha_t', 'alpha_r', 'dist0']
     """
 
-    def __init__(self, table):
+    def __init__(self, table: Mapping[str, sp.Symbol]) -> None:
         object.__setattr__(self, "_table", dict(table))
 
     def __getitem__(self, name):

@@ -10,7 +10,21 @@ import itertools
 import sympy as sp
 
 from linmeta.symbolic._symbols import (
-    alpha_r, alpha_t, h, h_r, h_t, k, m, n, n_r, n_t, n_v, nu, p, s2, sigma,
+    alpha_r,
+    alpha_t,
+    h,
+    h_r,
+    h_t,
+    k,
+    m,
+    n,
+    n_r,
+    n_t,
+    n_v,
+    nu,
+    p,
+    s2,
+    sigma,
 )
 from linmeta.symbolic._wishart_moments import expect_trace, wishart_moment
 
@@ -63,7 +77,7 @@ def t1_printed_loss():
 
 
 def alpha_t_stationary():
-    """Printed ``(alpha_t^-, alpha_t^+)`` of (T1a)."""
+    """Return the printed ``(alpha_t^-, alpha_t^+)`` of (T1a)."""
     c = (n_t + 1) / (2 * p)
     root = sp.sqrt(c**2 + n_t / p)
     return -c - root, -c + root
@@ -94,7 +108,7 @@ def t2_distance():
 
 
 def t2_braces():
-    """The curly bracket of the printed (T2)."""
+    """Return the curly bracket of the printed (T2)."""
     g1, g2, g3, g4 = g_functions()
     return (sigma**2 * (h_t + alpha_t**2 / n_t * ((n_v + 1) * g1 + p * g2))
             + nu**2 / p * ((n_v + 1) * g3 + p * g4))

@@ -5,12 +5,16 @@ order, for integer or symbolic ``n, p`` (:func:`wishart_moment`), and Wick's
 theorem, a sum over the ``(2K-1)!!`` perfect pairings of the ``2K`` Gaussian
 factors, practical up to total degree about 6 (:func:`wick_moment`).
 """
+from __future__ import annotations
+
 import functools
 import numbers
 
 import sympy as sp
 
-from linmeta.symbolic._symbols import h, n as n_sym, p as p_sym
+from linmeta.symbolic._symbols import h
+from linmeta.symbolic._symbols import n as n_sym
+from linmeta.symbolic._symbols import p as p_sym
 
 
 def _check_powers(powers):
@@ -60,7 +64,7 @@ def _stein(powers, n, p):
     return sp.expand(total)
 
 
-def wishart_moment(powers, n=n_sym, p=p_sym):
+def wishart_moment(powers: tuple[int, ...], n: int | sp.Symbol = n_sym, p: int | sp.Symbol = p_sym) -> sp.Expr:
     """Exact ``E[prod_j tr H^{k_j}]`` for ``H = X^T X / n``, ``X`` an ``n x p`` standard Gaussian matrix.
 
     Any order, by the Stein recursion (checked against Wick's theorem and Monte

@@ -59,7 +59,7 @@ def _one_line(text):
 
 
 def _unavailable(quantity, prob, form):
-    """The documented reason why ``quantity`` cannot be asked of ``prob`` at all, or ``""``."""
+    """Return the documented reason why ``quantity`` cannot be asked of ``prob`` at all, or ``""``."""
     if quantity.startswith("optimal_"):
         rate = quantity[len("optimal_"):]
         if rate in INNER_MAPS[prob.algorithm].fixed:
@@ -71,7 +71,7 @@ def _unavailable(quantity, prob, form):
     return ""
 
 
-def value_or_reason(quantity: str, prob: Problem, *, not_finite: str = "raise", **kwargs) -> TheoryValue:
+def value_or_reason(quantity: str, prob: Problem, *, not_finite: str = "raise", **kwargs: object) -> TheoryValue:
     """``linmeta.theory.<quantity>(prob, **kwargs)``, or the documented reason why it has no value.
 
     Parameters

@@ -23,7 +23,7 @@ __all__ = ["as_maml", "exact_distance", "exact_test_loss"]
 
 
 def as_maml(prob, alpha_t=None):
-    """The one-step MAML problem whose ``omega*`` has ERM's law: ``alpha_t = 0``, ``n_v -> n_t + n_v``.
+    """Return the one-step MAML problem whose ``omega*`` has ERM's law: ``alpha_t = 0``, ``n_v -> n_t + n_v``.
 
     Parameters
     ----------

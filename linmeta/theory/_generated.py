@@ -9,8 +9,11 @@ __all__ = ['g', 'distance_overparameterized', 'distance_underparameterized', 'di
 
 
 def g(alpha_t, n_t, p):
-    """(g1, g2, g3, g4) of theorem 2: E tr(H A^2)/p, E[tr H tr A^2]/p^2, E tr A^4/p, E[(tr A^2)^2]/p^2,
-        A = I - alpha_t H, H Wishart with n_t points (docs: theory, T2, derivation)."""
+    """Return (g1, g2, g3, g4) of theorem 2 (docs: theory, T2, derivation).
+
+    g1 = E tr(H A^2)/p, g2 = E[tr H tr A^2]/p^2, g3 = E tr A^4/p, g4 = E[(tr A^2)^2]/p^2,
+    with A = I - alpha_t H and H Wishart with n_t points.
+    """
     x0 = n_t**2
     x1 = x0**(-1.0)
     x2 = 2*alpha_t
@@ -154,7 +157,7 @@ def distance_underparameterized_printed(alpha_t, p, m, n_t, n_v, sigma, nu):
 
 
 def loss_given_distance(d2, alpha_r, p, n_r, sigma, nu):
-    """Expected test loss given E|omega* - w0|^2 = d2, exact (docs: theory, T0)."""
+    """Return the expected test loss given E|omega* - w0|^2 = d2, exact (docs: theory, T0)."""
     x0 = alpha_r**2/n_r
     return (1/2)*sigma**2*(p*x0 + 1) + (d2 + nu**2)*((1/2)*x0*(p + 1) + (1/2)*(1 - alpha_r)**2)
 

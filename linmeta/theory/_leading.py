@@ -8,10 +8,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from linmeta._validation import check_int
-from linmeta.errors import NonFiniteResultError
 from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
+from linmeta.errors import NonFiniteResultError
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS, Problem
 from linmeta.theory import _erm, _finite, _variants
@@ -62,7 +63,7 @@ def _check_problem(prob, form):
 
 
 def _check_optimum_problem(prob, form, name):
-    """The optima are derived for one-step MAML only: anything else has no closed form here."""
+    """Refuse anything but one-step MAML: the optima are derived for it only (no closed form otherwise)."""
     if _is_variant(prob, form):
         raise NotImplementedError(
             f"no closed-form {name} for algorithm={prob.algorithm!r}, n_steps={prob.n_steps}: the optimum is derived "
@@ -92,7 +93,8 @@ def _validate(prob, form, approximation, stacklevel=4):
     """Check the arguments shared by the theory functions; warn if the loss has no finite mean or variance.
 
     ``stacklevel`` points the warning at the caller of the public function (one more behind
-    :func:`_finite_result`)."""
+    :func:`_finite_result`).
+    """
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     _check_form_and_approximation(form, approximation)
@@ -106,7 +108,8 @@ def _finite_elementwise(func, prob, alpha_t, alpha_r):
         return float(func(prob))
     a_t, a_r = np.broadcast_arrays(_check_rates(alpha_t, "alpha_t", prob.alpha_t),
                                    _check_rates(alpha_r, "alpha_r", prob.alpha_r))
-    out = np.array([func(prob.replace(alpha_t=float(t), alpha_r=float(r))) for t, r in zip(a_t.flat, a_r.flat)],
+    out = np.array([func(prob.replace(alpha_t=float(t), alpha_r=float(r)))
+                    for t, r in zip(a_t.flat, a_r.flat, strict=True)],
                    dtype=float).reshape(a_t.shape)
     return _out(out)
 
@@ -138,8 +141,9 @@ def _finite_result(func):
 
 
 @_finite_result
-def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=None):
-    """Expected squared distance ``E|omega* - w0|^2`` of the meta-trained parameters.
+def expected_distance(prob: Problem, form: str = "derived", approximation: str = "leading", *,
+                      alpha_t: ArrayLike | None = None) -> float | np.ndarray:
+    """Return the expected squared distance ``E|omega* - w0|^2`` of the meta-trained parameters.
 
     Same arguments, in the same order, as :func:`test_loss`.
 
@@ -205,7 +209,8 @@ def expected_distance(prob, form="derived", approximation="leading", *, alpha_t=
 
 
 @_finite_result
-def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, alpha_r=None):
+def test_loss(prob: Problem, form: str = "derived", approximation: str = "leading", *,
+              alpha_t: ArrayLike | None = None, alpha_r: ArrayLike | None = None) -> float | np.ndarray:
     """Average meta-test loss, leading order (or finite size) in the regime of ``prob``.
 
     ``L = sigma^2/2 (1 + alpha_r^2 p/n_r) + h_r/2 (nu^2 + E|omega* - w0|^2)`` (T0)
@@ -267,7 +272,8 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     >>> lm.theory.test_loss(lm.presets.FIG2, form="printed")
     Traceback (most recent call last):
     ...
-    ValueError: form='printed' is theorem 2, valid only in the underparameterized regime (p < n_v*m); prob is overparameterized (p=60 > n_v*m=6); theorem 1 as printed equals form='derived'
+    ValueError: form='printed' is theorem 2, valid only in the underparameterized regime (p < n_v*m); prob is
+    overparameterized (p=60 > n_v*m=6); theorem 1 as printed equals form='derived'
 
     References
     ----------
@@ -292,8 +298,8 @@ def test_loss(prob, form="derived", approximation="leading", *, alpha_t=None, al
     return _out(gen.loss_given_distance(d2, a_r, prob.p, prob.n_r, prob.sigma, prob.nu))
 
 
-def g(alpha_t, n_t, p):
-    """The functions ``(g1, g2, g3, g4)`` of theorem 2, exact.
+def g(alpha_t: ArrayLike, n_t: int, p: int) -> tuple:
+    """Return the functions ``(g1, g2, g3, g4)`` of theorem 2, exact.
 
     With ``H = X^T X / n_t`` (``X`` an ``n_t x p`` standard Gaussian matrix) and
     ``A = I - alpha_t H``: ``g1 = E tr(H A^2)/p``, ``g2 = E[tr H tr A^2]/p^2``,

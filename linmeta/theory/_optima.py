@@ -6,8 +6,10 @@ is closed form; the optimal ``alpha_r`` follows from (T0) in both regimes.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from linmeta.algorithms._registry import INNER_MAPS
+from linmeta.problem import Problem
 from linmeta.theory import _erm
 from linmeta.theory import _generated as gen
 from linmeta.theory._leading import _check_optimum_problem, _check_rates, _distance, _out, _validate
@@ -49,7 +51,7 @@ def _minimise_underparameterized(prob, form):
     return float(best)
 
 
-def optimal_alpha_t(prob, *, form="derived"):
+def optimal_alpha_t(prob: Problem, *, form: str = "derived") -> float:
     """Training rate ``alpha_t`` that minimises the leading-order test loss.
 
     Closed form ``alpha_t^- = -(n_t+1)/(2p) - sqrt(((n_t+1)/(2p))^2 + n_t/p)``
@@ -101,7 +103,7 @@ def optimal_alpha_t(prob, *, form="derived"):
     return _minimise_underparameterized(prob, form)
 
 
-def optimal_alpha_r(prob, *, form="derived", alpha_t=None):
+def optimal_alpha_r(prob: Problem, *, form: str = "derived", alpha_t: ArrayLike | None = None) -> float | np.ndarray:
     """Adaptation rate ``alpha_r`` that minimises the leading-order test loss.
 
     ``alpha_r* = D / (D (1 + (p+1)/n_r) + sigma^2 p/n_r)`` with

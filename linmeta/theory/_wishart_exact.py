@@ -133,7 +133,7 @@ def nstep_trace_moments(alpha, N, n, p):
         a = _poly_mul(a, step)
     f, power = [0], [1]
     for _ in range(N):  # f = alpha sum_{j<N} (1 - alpha h)^j
-        f = [x + y for x, y in zip(f + [0] * len(power), [alpha * c for c in power] + [0] * len(f))]
+        f = [x + y for x, y in zip(f + [0] * len(power), [alpha * c for c in power] + [0] * len(f), strict=True)]
         power = _poly_mul(power, step)
     while len(f) > 1 and f[-1] == 0:
         f.pop()

@@ -119,7 +119,7 @@ def spectral_modes(n: int, p: int, K: int = 12):
     # spans many orders of magnitude (FIG2's n = 30: wrong by orders of magnitude from p ~ 3e4)
     eta, ew = eigenvalue_rule(n, p, K)
     T = []
-    for e, w in zip(eta, ew):
+    for e, w in zip(eta, ew, strict=True):
         x = Fraction(float(e))
         vals = [Fraction(1), x - alpha[0]]
         for l in range(1, K - 1):

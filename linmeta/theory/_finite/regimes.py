@@ -32,8 +32,14 @@ import numpy as np
 from linmeta.theory import _generated_finite as _gen
 from linmeta.theory._finite.fluctuation import fluctuation_shift, lam_derivative, node_model, over_fluctuation
 from linmeta.theory._finite.quadrature import column_rule, eigenvalue_rule, spectral_modes
-from linmeta.theory._finite.solver import (nested_under, newton, single_task_inverse, solve_over, solve_under,
-                                           task_moments)
+from linmeta.theory._finite.solver import (
+    nested_under,
+    newton,
+    single_task_inverse,
+    solve_over,
+    solve_under,
+    task_moments,
+)
 
 __all__ = ["subordination_over", "subordination_under", "under_parts", "distance_under", "distance_over"]
 

@@ -116,8 +116,11 @@ def newton(resid, x0, tol=1e-14, max_iter=60):
 
 
 def single_task(kappa, eta, ew, p, n_v, alpha_t, iters=400):
-    """One task's ``chi = E tr F(kappa+F)^-1``, ``psi1 = E tr F^2 (kappa+F)^-2``,
-    ``psi2 = E tr (kappa+F)^-2 A V H V A`` by the leave-one-column-out fixed point."""
+    """Solve one task's leave-one-column-out fixed point.
+
+    Returns ``chi = E tr F(kappa+F)^-1``, ``psi1 = E tr F^2 (kappa+F)^-2`` and
+    ``psi2 = E tr (kappa+F)^-2 A V H V A``.
+    """
     a = (1 - alpha_t * eta) ** 2
     q, qw = gamma_rule(float(n_v), 2.0 * n_v)                 # |x_j|^2 ~ chi^2_{n_v}
     A_, Q_ = a[:, None], q[None, :]
