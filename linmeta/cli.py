@@ -231,7 +231,7 @@ def cmd_figures(args):
         t0 = time.perf_counter()
         with writing("--outdir", args.outdir):
             made = make(name, args.outdir, seed=args.seed, runs_scale=args.runs_scale,
-                        progress=False if args.quiet else None, workers=threads)
+                        progress=False if args.quiet else None, threads=threads)
         wall[name] = time.perf_counter() - t0
         print(f"{name}: {wall[name]:.1f} s (compute {made.seconds:.1f} s) -> "
               + ", ".join(made.paths))

@@ -77,3 +77,19 @@ def test_no_import_cycle():
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def test_workers_means_processes_and_threads_means_threads():
+    import inspect
+
+    from linmeta import figures
+    seen = 0
+    for func in (linmeta.sweep, figures.make, linmeta.simulate, linmeta.simulate_curve, linmeta.check):
+        params = inspect.signature(func).parameters
+        doc = inspect.getdoc(func)
+        for name, word in (("workers", "process"), ("threads", "thread")):
+            if name in params:
+                seen += 1
+                section = doc[doc.index(f"{name} :"):][:400]
+                assert word in section.lower(), f"{func.__name__}({name}=...) is not documented as {word}es/s"
+    assert "threads" in inspect.signature(figures.make).parameters and seen >= 2

@@ -162,7 +162,7 @@ def _write_csv(csv, table, tolerances, keep_agreeing, notes):
 
 
 def make(name: str, outdir: str | os.PathLike = "figures", *, seed: int = 0, runs_scale: float = 1.0,
-         progress: bool | None = None, workers: int | None = None, keep_agreeing: bool = True) -> Made:
+         progress: bool | None = None, threads: int | None = None, keep_agreeing: bool = True) -> Made:
     """Compute, save the CSV, and draw figure ``name`` from that CSV.
 
     With ``keep_agreeing`` (the default), a CSV already in ``outdir`` is left
@@ -187,7 +187,7 @@ def make(name: str, outdir: str | os.PathLike = "figures", *, seed: int = 0, run
         Multiplies every run count (``0.01`` for a quick look).
     progress : bool, optional
         Progress bars; by default only on a terminal.
-    workers : int, optional
+    threads : int, optional
         Numba threads for the simulation (the numbers do not depend on it).
     keep_agreeing : bool, default=True
         ``False`` rewrites every file whatever is on disk.
@@ -220,8 +220,8 @@ def make(name: str, outdir: str | os.PathLike = "figures", *, seed: int = 0, run
     os.makedirs(outdir, exist_ok=True)
     before = numba.get_num_threads()
     try:
-        if workers is not None:
-            numba.set_num_threads(max(1, min(int(workers), numba.config.NUMBA_NUM_THREADS)))
+        if threads is not None:
+            numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
         t0 = time.perf_counter()
         table = FIGURES[name].compute(seed=seed, runs_scale=runs_scale, progress=progress)
         seconds = time.perf_counter() - t0
