@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from linmeta._model import model_of
 from linmeta.algorithms._registry import is_one_step_maml
 from linmeta.theory import _generated_finite as _gen
 from linmeta.theory._finite.regimes import distance_over, distance_under
@@ -88,9 +89,7 @@ def expected_distance(prob) -> float:
 
 def test_loss(prob) -> float:
     """Finite-size average test loss: (T0) with :func:`expected_distance`."""
-    dist = expected_distance(prob)
-    return float(prob.sigma**2 / 2 * (1 + prob.alpha_r**2 * prob.p / prob.n_r)
-                 + prob.h_r / 2 * (prob.nu**2 + dist))
+    return float(model_of(prob).test_loss(expected_distance(prob), prob))
 
 
 test_loss.__test__ = False  # not a pytest test
