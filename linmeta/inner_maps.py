@@ -1,22 +1,12 @@
 """The table of inner maps: one entry per meta-learning algorithm, consulted by every layer.
 
 Every algorithm linmeta simulates adapts the meta-parameters with an affine
-inner map ``theta_i(omega) = A_i omega + b_i`` (docs: theory, MAML1, B1, I1, F1):
-
-==========  ==========================================  ==========================================
-algorithm   ``A_i``                                     ``b_i``
-==========  ==========================================  ==========================================
-``maml``    ``(I - alpha_t H_i)^N``                     ``alpha_t sum_{j<N} (I - alpha_t H_i)^j c_i``
-``fomaml``  as ``maml`` (same inner loop)               as ``maml``
-``imaml``   ``lam (H_i + lam I)^{-1}``                  ``(H_i + lam I)^{-1} c_i``
-``erm``     ``I`` (no inner step)                       ``0``
-==========  ==========================================  ==========================================
-
-with ``H_i = X_t,i^T X_t,i / n_t`` and ``c_i = X_t,i^T y_t,i / n_t``.  ERM
-(pooled training) scores ``omega`` itself on all ``n_t + n_v`` points of each
-task (``pooled``): one least-squares fit, exactly MAML at ``alpha_t = 0`` with
-``n_v`` replaced by ``n_t + n_v``.  An
-entry (:class:`InnerMap`) says how to build the map in NumPy, which compiled
+inner map ``theta_i(omega) = A_i omega + b_i`` (docs: theory, MAML1, B1, I1, F1),
+with ``H_i = X_t,i^T X_t,i / n_t`` and ``c_i = X_t,i^T y_t,i / n_t``; each algorithm's
+``A_i`` and ``b_i`` are tabulated in :mod:`linmeta.algorithms`.  ERM (pooled
+training) scores ``omega`` itself on all ``n_t + n_v`` points of each task
+(``pooled``): one least-squares fit, exactly MAML at ``alpha_t = 0`` with
+``n_v`` replaced by ``n_t + n_v``.  An entry (:class:`InnerMap`) says how to build the map in NumPy, which compiled
 kernel code runs it, which parameters it reads, how meta-training solves for
 ``omega`` (least squares on the Gram matrix of ``Z``, or the first-order
 fixed point) and whether closed-form theory exists.  :mod:`linmeta.maml`,
