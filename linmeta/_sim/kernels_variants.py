@@ -36,7 +36,8 @@ For several ``alpha_t`` the gradient-step maps are polynomials in
 Gram matrix of the stacked ``Q_0 = P, Q_j = (R_ij X)_i``; under: ``P^T P``,
 ``L_j = sum_i X^T R_ij^T X_v,i`` and, grouped by the power of ``alpha_t``,
 the ``2N - 1`` symmetric forms ``sum_{j + l = q} c_j c_l S_jl`` with
-``S_jl = sum_i X^T R_ij^T R_il X`` (:func:`_power_form`)) and
+``S_jl = sum_i X^T R_ij^T R_il X``; all of these but ``P^T P`` from one product
+``T^T F``, :func:`_poly_factors`) and
 each ``alpha_t`` only combines them with the ``c_j`` and factors.  It is
 taken when the cost model :func:`poly_cheaper` says so (several ``alpha_t``).  The plain-NumPy twin
 :func:`variant_deltas_numpy` builds the ``p x p`` matrices directly (``matrix_power``, ``inv``) and serves as
@@ -70,7 +71,7 @@ def poly_doubles(p, m, n_t, n_v, n_steps, first_order, over):
     if over:
         return ((N + 1) * k) ** 2 + (N + 1) * k * p
     blocks = N + (0.0 if first_order else 2 * N - 1)
-    return (blocks + 1) * p * p + (N + 3) * m * n_t * p
+    return (2 * blocks + 1) * p * p + (blocks + 1) * m * n_t * p
 
 
 def poly_cheaper(p, m, n_t, n_v, n_steps, n_alphas, first_order, over):
@@ -79,9 +80,9 @@ def poly_cheaper(p, m, n_t, n_v, n_steps, n_alphas, first_order, over):
     Multiplications per run: rebuilding costs ``A (k n_t p + k^2 p / 2)``
     over-parameterised and ``A (k n_t p + k p^2 / 2)`` under (``k p^2`` for
     first-order MAML); the polynomial route ``N k n_t p + ((N + 1) k)^2 p / 2 +
-    A (N + 1)^2 k^2`` over and ``k p^2 / 2 + (N + (2N - 1) / 2) m n_t p^2 +
-    A (3N - 1) p^2`` under (no symmetric forms for first-order MAML: ``N`` and
-    ``N`` in place of ``N + (2N - 1) / 2`` and ``3N - 1``).  Its products must also fit in :data:`POLY_DOUBLES`.
+    A (N + 1)^2 k^2`` over and ``k p^2 / 2 + (3N - 1) m n_t p^2 +
+    A (3N - 1) p^2`` under (no symmetric forms for first-order MAML: ``N`` in
+    place of ``3N - 1``).  Its products must also fit in :data:`POLY_DOUBLES`.
 
     Examples
     --------
@@ -97,9 +98,8 @@ def poly_cheaper(p, m, n_t, n_v, n_steps, n_alphas, first_order, over):
         new = N * k * n_t * p + ((N + 1) * k) ** 2 * p / 2 + A * (N + 1) ** 2 * k * k
     else:
         blocks = N + (0.0 if first_order else 2 * N - 1)
-        products = N + (0.0 if first_order else (2 * N - 1) / 2)
         old = A * (k * n_t * p + (k * p * p if first_order else k * p * p / 2))
-        new = k * p * p / 2 + products * m * n_t * p * p + A * blocks * p * p
+        new = k * p * p / 2 + blocks * m * n_t * p * p + A * blocks * p * p
     return n_alphas > 1 and size <= POLY_DOUBLES and new < old
 
 
@@ -142,41 +142,46 @@ def _coefficients(alpha, n_t, n_steps, c):
 
 
 @jit
-def _power_form(X_t, Rm, q, work):
-    """Form ``T_q = sum_i X_i^T K_i X_i`` by two ``dsyrk`` calls.
+def _poly_factors(X_t, X_v, Rm, nS, F):
+    """Right factors of the under-parameterised pieces of :func:`_poly_run`, stacked by columns into ``F``.
 
-    ``K_i = sum_{j + l = q} binom(N, j) binom(N, l) R_ij^T R_il``.
-
-    ``T_q`` is the coefficient of ``(-alpha_t / n_t)^q`` in ``sum_i Q_i^T Q_i``
-    (``q = 2 .. 2N``; ``j, l = 1 .. N``, ``R_ij`` stored at ``Rm[i, j - 1]``).
-    Each ``K_i`` (``n_t x n_t``, symmetric) is split by its eigenvalues into
-    ``V+ diag(mu+) V+^T - V- diag(|mu-|) V-^T``, so the form is
-    ``Y+^T Y+ - Y-^T Y-`` with rows ``sqrt(|mu_a|) v_a^T X_i``: half the
-    multiplications of a general product with the same ``m n_t`` rows.
+    Task ``i`` fills rows ``i n_t .. (i + 1) n_t``: column block ``j - 1`` holds
+    ``R_ij^T X_v,i = G_i^(j-1) C_i^T X_v,i`` (``j = 1 .. N``), so that
+    ``L_j = T^T F_j``; column block ``N + q - 2`` holds ``K_iq X_i`` with
+    ``K_iq = sum_{j + l = q} binom(N, j) binom(N, l) R_ij^T R_il``, so that
+    ``T_q = T^T F`` is the coefficient of ``(-alpha_t / n_t)^q`` in
+    ``sum_i Q_i^T Q_i`` (``q = 2 .. 2N``; ``R_ij`` stored at ``Rm[i, j - 1]``).
+    Each ``K_iq`` is exactly symmetric: the pairs ``(j, l)`` and ``(l, j)`` share one product.
     """
     m, n_t, p = X_t.shape
     N = Rm.shape[1]
-    neg = np.empty_like(work)
-    n_pos = 0
-    n_neg = 0
+    S = np.empty((N, N, n_t, n_t))
+    K = np.empty((n_t, n_t))
     for i in range(m):
-        K = np.zeros((n_t, n_t))
-        for j in range(max(1, q - N), min(N, q - 1) + 1):
-            K += _binom(N, j) * _binom(N, q - j) * np.dot(Rm[i, j - 1].T, Rm[i, q - j - 1])
-        K = 0.5 * (K + K.T)  # symmetric up to rounding: the pairs (j, l) and (l, j) are both in the sum
-        mu, V = np.linalg.eigh(K)
-        Y = np.dot(V.T, X_t[i])
-        for a in range(n_t):
-            if mu[a] > 0.0:
-                work[n_pos] = np.sqrt(mu[a]) * Y[a]
-                n_pos += 1
-            elif mu[a] < 0.0:
-                neg[n_neg] = np.sqrt(-mu[a]) * Y[a]
-                n_neg += 1
-    out = _linalg.gram_cols(np.ascontiguousarray(work[:n_pos])) if n_pos > 0 else np.zeros((p, p))
-    if n_neg > 0:
-        out -= _linalg.gram_cols(np.ascontiguousarray(neg[:n_neg]))
-    return out
+        X = X_t[i]
+        rows = slice(i * n_t, (i + 1) * n_t)
+        a = np.dot(Rm[i, 0].T, X_v[i])
+        F[rows, 0:p] = a
+        if N > 1:
+            G = np.dot(X, X.T)
+            for j in range(1, N):
+                a = np.dot(G, a)
+                F[rows, j * p:(j + 1) * p] = a
+        if nS == 0:
+            continue
+        for j in range(N):
+            for l in range(j, N):
+                S[j, l] = np.dot(Rm[i, j].T, Rm[i, l])
+        for q in range(2, 2 * N + 1):
+            K[:] = 0.0
+            for j in range(max(1, q - N), min(N, q - 1) + 1):
+                l = q - j
+                if j < l:
+                    K += (_binom(N, j) * _binom(N, l)) * (S[j - 1, l - 1] + S[j - 1, l - 1].T)
+                elif j == l:
+                    K += (_binom(N, j) * _binom(N, l)) * S[j - 1, l - 1]
+            b = (N + q - 2) * p
+            F[rows, b:b + p] = np.dot(K, X)
 
 
 @jit
@@ -267,16 +272,18 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
     # every p x p piece of the meta-system, flattened: M(alpha_t) = weights . blocks (one gemv per alpha_t)
     blocks = np.empty((1 + N + nS, p * p))
     blocks[0] = _linalg.gram_cols(P).ravel()
-    A = np.empty((m * n_t, p))
-    for j in range(N):  # L_j = sum_i X^T R_ij^T X_v,i, with R_ij^T X_v,i = G_i (R_i,j-1^T X_v,i)
-        for i in range(m):
-            rows = slice(i * n_t, (i + 1) * n_t)
-            A[rows] = np.dot(Rm[i, 0].T, X_v[i]) if j == 0 else np.dot(np.dot(X_t[i], X_t[i].T), A[rows])
-        Lj = np.dot(T.T, A)
+    # all other pieces are T^T F for one stacked F (a single gemm): L_j = sum_i X^T (R_ij^T X_v,i) and
+    # the symmetric forms T_q = sum_i X^T (K_iq X) (least squares only)
+    F = np.empty((m * n_t, (N + nS) * p))
+    _poly_factors(X_t, X_v, Rm, nS, F)
+    TF = np.dot(T.T, F)
+    for j in range(N):
+        Lj = TF[:, j * p:(j + 1) * p]
         # first order: P^T Q_j = L_j^T; least squares: P^T Q_j + Q_j^T P = L_j + L_j^T
         blocks[1 + j] = (np.ascontiguousarray(Lj.T) if algo == FIRST_ORDER_STEPS else Lj + Lj.T).ravel()
-    for q in range(nS):  # least squares only: the coefficient of t^(q + 2) in sum_i Q_i^T Q_i, t = -alpha_t / n_t
-        blocks[1 + N + q] = _power_form(X_t, Rm, q + 2, A).ravel()
+    for q in range(nS):  # the coefficient of t^(q + 2) in sum_i Q_i^T Q_i, t = -alpha_t / n_t
+        Tq = TF[:, (N + q) * p:(N + q + 1) * p]
+        blocks[1 + N + q] = (0.5 * (Tq + Tq.T)).ravel()
     PTy = np.dot(yv, P)                  # P^T r = P^T y_v + sum_j c_j P^T rho_j
     PTrho = np.empty((N, p))
     for j in range(N):
