@@ -288,14 +288,24 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
     PTrho = np.empty((N, p))
     for j in range(N):
         PTrho[j] = np.dot(rho[j], P)
+    # least squares: sum_i Q_i^T r_i = sum_j c_j (T^T U_j0 + sum_l c_l T^T U_jl), with
+    # U_j0 = (R_ij^T y_v,i)_i and U_jl = (R_ij^T rho_l,i)_i, built once (columns j (N + 1) + l)
+    nU = 0 if algo == FIRST_ORDER_STEPS else N * (N + 1)
+    U = np.empty((m * n_t, nU))
+    for i in range(m if nU > 0 else 0):
+        vr = slice(i * n_v, (i + 1) * n_v)
+        Yi = np.empty((n_v, N + 1))
+        Yi[:, 0] = yv[vr]
+        for l in range(N):
+            Yi[:, l + 1] = rho[l, vr]
+        for j in range(N):
+            U[i * n_t:(i + 1) * n_t, j * (N + 1):(j + 1) * (N + 1)] = np.dot(Rm[i, j].T, Yi)
+    TU = np.dot(T.T, U)
     weights = np.empty(1 + N + nS)
-    u = np.empty(m * n_t)
     for ia in range(alphas.shape[0]):
         _coefficients(alphas[ia], n_t, N, c)
-        r[:] = yv
         PTr = PTy.copy()
         for j in range(N):
-            r += c[j + 1] * rho[j]
             PTr += c[j + 1] * PTrho[j]
         weights[:1 + N] = c
         t = -alphas[ia] / n_t
@@ -308,13 +318,12 @@ def _poly_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, 
             cond[ia] = _linalg.lu_factor(M, piv)
             x = _linalg.lu_solve(M, piv, rhs) if cond[ia] < np.inf else np.full(p, np.nan)
         else:  # Z^T Z = P^T P + sum_j c_j (L_j + L_j^T) + sum_jl c_j c_l S_jl; rhs Z^T r
-            for i in range(m):
-                ri = r[i * n_v:(i + 1) * n_v]
-                ui = np.zeros(n_t)
-                for j in range(N):
-                    ui += c[j + 1] * np.dot(Rm[i, j].T, ri)
-                u[i * n_t:(i + 1) * n_t] = ui
-            rhs = PTr + np.dot(T.T, u)
+            rhs = PTr
+            for j in range(N):
+                v = TU[:, j * (N + 1)].copy()
+                for l in range(N):
+                    v += c[l + 1] * TU[:, j * (N + 1) + l + 1]
+                rhs += c[j + 1] * v
             cond[ia] = _linalg.cholesky_factor(M)
             x = _linalg.cholesky_solve(M, rhs) if cond[ia] < np.inf else np.full(p, np.nan)
         dist2[ia] = np.dot(x, x)
