@@ -46,3 +46,25 @@ def test_polynomial_route_matches_the_rebuild_and_the_numpy_twin(regime, kw):
     # control: one step fewer is a different map at these rates
     (wrong, _, _), _ = _solve(prob.replace(n_steps=prob.n_steps - 1), ALPHAS, draws)
     assert not np.allclose(wrong[:, -1], dist2[:, -1], rtol=1e-3)
+
+
+@pytest.mark.parametrize("regime", list(CASES))
+@pytest.mark.parametrize("kw", [{"n_steps": 3}, {"algorithm": "fomaml", "n_steps": 3}], ids=["maml-3", "fomaml-3"])
+@pytest.mark.filterwarnings("ignore::linmeta.InfiniteMomentWarning")   # first-order MAML at alpha_t != 0, m >= 2
+def test_polynomial_route_is_bit_for_bit_across_threads_and_chunks(regime, kw):
+    import numba
+
+    prob = CASES[regime].replace(**kw)
+    assert kv.poly_cheaper(prob.p, prob.m, prob.n_t, prob.n_v, prob.n_steps, len(ALPHAS),
+                           prob.algorithm == "fomaml", prob.p > prob.k)   # the route under test is taken
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=6)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=4)
+        single = lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=1)
+    finally:
+        numba.set_num_threads(before)
+    for col in ("mean", "stderr"):
+        assert one[col].tolist() == two[col].tolist() == single[col].tolist()
