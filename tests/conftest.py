@@ -1,6 +1,7 @@
 """Shared test configuration and helpers: a deterministic Hypothesis profile, problem strategies, z-scores."""
 import os
 
+import numba
 import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -10,6 +11,16 @@ import linmeta as lm
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=40, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def with_threads(n, f):
+    """Return ``f()`` run with ``n`` Numba threads (at most the configured number), restoring the count after."""
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        return f()
+    finally:
+        numba.set_num_threads(before)
 
 
 def z_score(d):

@@ -5,9 +5,9 @@ import subprocess
 import sys
 import warnings
 
-import numba
 import numpy as np
 import pytest
+from conftest import with_threads
 
 import linmeta as lm
 from linmeta import sampling
@@ -31,13 +31,6 @@ SMALL = {"over": lm.Problem(p=12, m=2, n_t=3, n_v=2, n_r=5, sigma=0.5, nu=0.7, a
                              algorithm="erm")}                                               # k = 15
 
 
-def _threads(n, f):
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-        return f()
-    finally:
-        numba.set_num_threads(before)
 
 
 def _pooled(batch):
@@ -146,14 +139,14 @@ def test_twin_control_notices_a_missing_block():
 @pytest.mark.parametrize("prob", [OVER, UNDER], ids=["over", "under"])
 def test_bit_for_bit_across_threads_and_chunks(prob):
     kw = {"n_runs": 6, "seed": 4, "method": "exact"}
-    one = _threads(1, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=6, **kw))
-    two = _threads(2, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=4, **kw))
-    three = _threads(2, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=1, **kw))
+    one = with_threads(1, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=6, **kw))
+    two = with_threads(2, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=4, **kw))
+    three = with_threads(2, lambda: lm.simulate_curve(prob, "alpha_r", [0.0, 0.3], chunk_size=1, **kw))
     assert one["mean"].tolist() == two["mean"].tolist() == three["mean"].tolist()
     assert one["stderr"].tolist() == two["stderr"].tolist() == three["stderr"].tolist()
     kw = {"n_runs": 4, "seed": 2, "method": "protocol", "n_test_tasks": 3, "n_test_points": 5}
-    a = _threads(1, lambda: lm.simulate(prob, chunk_size=4, **kw))
-    b = _threads(2, lambda: lm.simulate(prob, chunk_size=1, **kw))
+    a = with_threads(1, lambda: lm.simulate(prob, chunk_size=4, **kw))
+    b = with_threads(2, lambda: lm.simulate(prob, chunk_size=1, **kw))
     assert a.values.tobytes() == b.values.tobytes()
 
 

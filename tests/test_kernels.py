@@ -1,7 +1,7 @@
 """Simulation kernels at sizes where BLAS and LAPACK do the work: bit for bit across threads and chunks."""
-import numba
 import numpy as np
 import pytest
+from conftest import with_threads
 
 import linmeta as lm
 from linmeta import sampling
@@ -21,13 +21,6 @@ ALGORITHMS = {"maml": {}, "maml2": dict(n_steps=2), "fomaml": dict(algorithm="fo
               "imaml": dict(algorithm="imaml", lam=1.0)}
 
 
-def _threads(n, f):
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-        return f()
-    finally:
-        numba.set_num_threads(before)
 
 
 @pytest.mark.parametrize("regime", list(PROBLEMS))
@@ -36,19 +29,19 @@ def _threads(n, f):
 def test_bit_for_bit_one_vs_two_threads_and_chunks(regime, algo):
     prob = PROBLEMS[regime].replace(**ALGORITHMS[algo])
     kw = dict(n_runs=6, seed=4, method="exact")
-    one = _threads(1, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=6, **kw))
-    two = _threads(2, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=4, **kw))
-    three = _threads(2, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=1, **kw))
+    one = with_threads(1, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=6, **kw))
+    two = with_threads(2, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=4, **kw))
+    three = with_threads(2, lambda: lm.simulate_curve(prob, "alpha_t", [-0.3, 0.1], chunk_size=1, **kw))
     assert one["mean"].tolist() == two["mean"].tolist() == three["mean"].tolist()
     assert one["stderr"].tolist() == two["stderr"].tolist() == three["stderr"].tolist()
 
 
 @pytest.mark.parametrize("regime", ["over", "under"])
-def test_protocol_bit_for_bit_one_vs_two_threads(regime):
+def test_protocol_bit_for_bit_one_vs_twowith_threads(regime):
     prob = OVER if regime == "over" else UNDER
     kw = dict(n_runs=4, seed=2, method="protocol", n_test_tasks=3, n_test_points=5)
-    one = _threads(1, lambda: lm.simulate(prob, chunk_size=4, **kw))
-    two = _threads(2, lambda: lm.simulate(prob, chunk_size=1, **kw))
+    one = with_threads(1, lambda: lm.simulate(prob, chunk_size=4, **kw))
+    two = with_threads(2, lambda: lm.simulate(prob, chunk_size=1, **kw))
     assert one.values.tobytes() == two.values.tobytes()
 
 

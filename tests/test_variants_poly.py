@@ -1,6 +1,7 @@
 """N-step MAML and first-order MAML along alpha_t: products built once per run, combined per alpha_t."""
 import numpy as np
 import pytest
+from conftest import with_threads
 from threadpoolctl import threadpool_limits
 
 import linmeta as lm
@@ -52,19 +53,12 @@ def test_polynomial_route_matches_the_rebuild_and_the_numpy_twin(regime, kw):
 @pytest.mark.parametrize("kw", [{"n_steps": 3}, {"algorithm": "fomaml", "n_steps": 3}], ids=["maml-3", "fomaml-3"])
 @pytest.mark.filterwarnings("ignore::linmeta.InfiniteMomentWarning")   # first-order MAML at alpha_t != 0, m >= 2
 def test_polynomial_route_is_bit_for_bit_across_threads_and_chunks(regime, kw):
-    import numba
-
     prob = CASES[regime].replace(**kw)
     assert kv.poly_cheaper(prob.p, prob.m, prob.n_t, prob.n_v, prob.n_steps, len(ALPHAS),
                            prob.algorithm == "fomaml", prob.p > prob.k)   # the route under test is taken
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=6)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=4)
-        single = lm.simulate_curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=1)
-    finally:
-        numba.set_num_threads(before)
+    curve = lm.simulate_curve
+    one = with_threads(1, lambda: curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=6))
+    two = with_threads(2, lambda: curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=4))
+    single = with_threads(2, lambda: curve(prob, "alpha_t", ALPHAS, n_runs=6, seed=5, chunk_size=1))
     for col in ("mean", "stderr"):
         assert one[col].tolist() == two[col].tolist() == single[col].tolist()
