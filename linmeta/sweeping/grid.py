@@ -24,14 +24,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from linmeta._model import model_fingerprint
 from linmeta._validation import check_int
 from linmeta.inner_maps import INNER_MAPS
-from linmeta.problem import INT_FIELDS, RATE_FIELDS, VECTOR_FIELDS, Problem, check_size
+from linmeta.problem import INT_FIELDS, MODEL_FIELDS, RATE_FIELDS, VECTOR_FIELDS, Problem, check_size
 
 __all__ = ["PARAMS", "check_grid", "cells_of", "replace_sizes", "cell_key", "curve_tasks"]
 
-#: The Problem fields a grid may change (every field except the vectors), in Problem order.
-PARAMS = tuple(f.name for f in dataclasses.fields(Problem) if f.name not in VECTOR_FIELDS)
+#: The Problem fields a grid may change (every field except the vectors and the task model's), in Problem order.
+PARAMS = tuple(f.name for f in dataclasses.fields(Problem) if f.name not in (*VECTOR_FIELDS, *MODEL_FIELDS))
 
 
 def _coerce(name, v):
@@ -185,6 +186,7 @@ def cell_key(prob: Problem, changes: Mapping[str, object], n_runs: int, seed: in
     h.update(json.dumps(spec, sort_keys=True).encode())
     h.update(np.ascontiguousarray(prob.w0).tobytes())
     h.update(np.ascontiguousarray(prob.omega0).tobytes())
+    h.update(model_fingerprint(prob))  # nothing for the paper's model
     return h.hexdigest()[:16]
 
 

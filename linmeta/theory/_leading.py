@@ -10,6 +10,7 @@ import functools
 import numpy as np
 from numpy.typing import ArrayLike
 
+from linmeta._model import ISOTROPIC, model_of
 from linmeta._validation import check_int
 from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
 from linmeta.errors import NonFiniteResultError
@@ -98,6 +99,11 @@ def _validate(prob, form, approximation, stacklevel=4):
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     _check_form_and_approximation(form, approximation)
+    model = model_of(prob)
+    if not model.isotropic:
+        raise NotImplementedError(
+            f"no closed form at approximation={approximation!r} for the task model {model.describe(prob)!r}: "
+            "theorems 1 and 2 and the finite-size theory are derived for isotropic inputs and task prior")
     if INNER_MAPS[prob.algorithm].theory is None:  # otherwise no closed form is given: NotImplementedError follows
         warn_if_infinite_moments(prob, stacklevel=stacklevel)
 
@@ -295,7 +301,7 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
     a_t = _check_rates(alpha_t, "alpha_t", prob.alpha_t)
     a_r = _check_rates(alpha_r, "alpha_r", prob.alpha_r)
     d2 = _distance(prob, a_t, form)
-    return _out(gen.loss_given_distance(d2, a_r, prob.p, prob.n_r, prob.sigma, prob.nu))
+    return _out(ISOTROPIC.test_loss(d2, prob, a_r))  # T0, the model's
 
 
 def g(alpha_t: ArrayLike, n_t: int, p: int) -> tuple:
