@@ -1,6 +1,6 @@
 """Command-line arguments shared by every ``linmeta`` subcommand.
 
-``--set NAME=VALUE`` and ``--grid NAME=SPEC`` parsing, bounded argparse types,
+``--set NAME=VALUE`` and ``--grid NAME=SPEC`` parsing, ``--cells FILE.csv`` reading, bounded argparse types,
 and the builders :func:`add_command` and :func:`add_problem_arguments` that
 give every subcommand the same options, help texts and one-line errors.
 """
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import errno
+import io
 import math
 import os
 
@@ -16,17 +18,20 @@ import numpy as np
 
 from linmeta import presets
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, VECTOR_FIELDS, Problem, check_size
-from linmeta.sweeping import replace_sizes
+from linmeta.sweeping import cell_of, replace_sizes
+from linmeta.sweeping.paths import file_kind
 
-__all__ = ["Parser", "UsageError", "parse_set", "parse_grid", "add_command", "add_problem_arguments", "add_seed",
-           "add_threads", "check_plot_file", "writing", "COUNT", "SEED", "POSITIVE", "NON_NEGATIVE",
-           "GRID_POINTS_MAX", "GRID_CELLS_MAX"]
+__all__ = ["Parser", "UsageError", "parse_set", "parse_grid", "parse_cells", "add_command", "add_problem_arguments",
+           "add_seed", "add_threads", "check_plot_file", "writing", "COUNT", "SEED", "POSITIVE", "NON_NEGATIVE",
+           "GRID_POINTS_MAX", "GRID_CELLS_MAX", "CELLS_FILE_MAX"]
 
 _FIELDS = tuple(f for f in Problem.__dataclass_fields__)
 #: most values one ``--grid`` may give (checked before they are generated)
 GRID_POINTS_MAX = 10_000
 #: most cells all ``--grid`` options together may give (the product of their lengths)
 GRID_CELLS_MAX = 100_000
+#: most bytes a ``--cells`` file may hold (checked before it is read): far more than GRID_CELLS_MAX rows need
+CELLS_FILE_MAX = 64 * 2**20
 
 
 class UsageError(ValueError):
@@ -148,6 +153,118 @@ def parse_grid(items):
         raise UsageError(f"--grid: {' x '.join(str(len(v)) for v in grid.values())} = {cells} cells; "
                          f"at most {GRID_CELLS_MAX} allowed")
     return grid
+
+
+def _cells_text(path, where):
+    """Return the text of a ``--cells`` file: a regular file, at most :data:`CELLS_FILE_MAX` bytes, UTF-8, no NUL."""
+    try:
+        kind = file_kind(os.stat(path).st_mode)
+    except OSError as err:
+        raise UsageError(f"{where}: cannot be read ({err.strerror or err})") from None
+    if kind is not None:
+        raise UsageError(f"{where}: is {kind}, not a regular file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(CELLS_FILE_MAX + 1)
+    except OSError as err:
+        raise UsageError(f"{where}: cannot be read ({err.strerror or err})") from None
+    if len(data) > CELLS_FILE_MAX:
+        raise UsageError(f"{where}: more than {CELLS_FILE_MAX} bytes; a cells file holds at most {GRID_CELLS_MAX} "
+                         "cells of a few numbers each")
+    try:
+        text = data.decode("utf-8-sig")                   # a byte-order mark (spreadsheet export) is allowed
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise UsageError(f"{where} line {line}: not UTF-8 text (byte {err.start}); expected a CSV file") from None
+    if "\0" in text:
+        line = text[:text.index("\0")].count("\n") + 1
+        raise UsageError(f"{where} line {line}: a NUL byte; expected a CSV text file")
+    return text
+
+
+def _cells_header(header, where):
+    names = [h.strip() for h in header]
+    for name in names:
+        if name not in _FIELDS:
+            raise UsageError(f"{where} line 1: unknown Problem field {name!r} in the header; "
+                             f"valid: {', '.join(_FIELDS)}")
+        if name in VECTOR_FIELDS:
+            raise UsageError(f"{where} line 1: {name} cannot be swept from the command line")
+        if names.count(name) > 1:
+            raise UsageError(f"{where} line 1: {name} is named twice in the header")
+    return names
+
+
+def parse_cells(path, prob):
+    r"""Read a ``--cells`` CSV file: a header line naming the fields, then one cell per line.
+
+    Each value is parsed as a ``--grid`` value (a number; ``lam`` may be
+    ``none``, ``algorithm`` is text; nothing is evaluated) and each cell is
+    checked against ``prob``.  Blank lines are skipped.  A malformed file
+    (unreadable, not UTF-8 text, an unknown or repeated field, a line with
+    another number of values than the header, a bad value, a repeated cell, no
+    cell, more than :data:`GRID_CELLS_MAX` cells) raises :class:`UsageError`
+    naming the file, the line and the problem.
+
+    Parameters
+    ----------
+    path : str
+    prob : Problem
+        The base problem the cells change.
+
+    Returns
+    -------
+    list of dict
+        ``[{field: value}, ...]`` in file order, as :func:`linmeta.sweep` takes it.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, linmeta as lm
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "cells.csv"
+    >>> _ = path.write_text("m,n_t,n_v\n10,5,5\n5,10,10\n")
+    >>> parse_cells(path, lm.presets.FIG3)
+    [{'m': 10, 'n_t': 5, 'n_v': 5}, {'m': 5, 'n_t': 10, 'n_v': 10}]
+    >>> _ = path.write_text("m,n_t\n10,5\n5\n")
+    >>> parse_cells(path, lm.presets.FIG3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    linmeta._cli_args.UsageError: --cells .../cells.csv line 3: 1 values, the header names 2 fields (m, n_t)
+    """
+    where = f"--cells {path}"
+    reader = csv.reader(io.StringIO(_cells_text(path, where), newline=""), strict=True)
+    cells, seen, n = [], {}, 1
+    try:
+        header = next(reader, None)
+        if header is None or not "".join(header).strip():
+            raise UsageError(f"{where} line 1: no header; expected a header line naming the fields (e.g. m,n_t,n_v), "
+                             "then one cell per line")
+        names = _cells_header(header, where)
+        for row in reader:
+            n = reader.line_num
+            if not row:
+                continue
+            if len(row) != len(names):
+                raise UsageError(f"{where} line {n}: {len(row)} values, the header names {len(names)} fields "
+                                 f"({', '.join(names)})")
+            if len(cells) == GRID_CELLS_MAX:
+                raise UsageError(f"{where} line {n}: more than {GRID_CELLS_MAX} cells; at most {GRID_CELLS_MAX} "
+                                 "allowed")
+            cell = {name: _scalar(name, v.strip(), f"{where} line {n}:") for name, v in zip(names, row, strict=True)}
+            key = tuple(repr(v) for v in cell.values())
+            if key in seen:
+                raise UsageError(f"{where} line {n}: repeats the cell of line {seen[key]} "
+                                 f"({', '.join(f'{k}={v}' for k, v in cell.items())}); give each cell once")
+            try:
+                cell_of(prob, cell)
+            except ValueError as err:
+                raise UsageError(f"{where} line {n}: {err}") from None
+            seen[key] = n
+            cells.append(cell)
+    except csv.Error as err:
+        raise UsageError(f"{where} line {reader.line_num}: not a CSV row ({err})") from None
+    if not cells:
+        raise UsageError(f"{where}: no cells; expected a header line naming the fields, then one cell per line")
+    return cells
 
 
 def check_plot_file(path, option="--plot"):
