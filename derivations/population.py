@@ -10,7 +10,8 @@ task's ``n = n_t`` training points and ``A = (I - alpha H)^N`` its inner map.  T
    In particular ``E[(I - a H) S (I - a H)] = M(S, a, n) = S - 2 a S^2 + a^2 (S^3 + (S^3 + S tr S^2)/n)``
    and ``E[(I - a H)^2] = I - 2 a S + a^2 (S^2 + (S^2 + S tr S)/n)``, not ``(I - a S)^2``.
 2. These moments equal linmeta's runtime ones (``linmeta.theory._diagonal_moments``: one Wick sum
-   over pairings of all factors at once, a different grouping), for every ``a + b <= 4``.
+   over pairings of all factors at once, a different grouping), for every ``a + b <= 5`` and for
+   ``E[H^3 S H^3]``, ``E[H^6]`` (``p = 2``), and ``a + b <= 4`` at ``p = 3``.
 3. The population meta-training equations, from the full expectation over a task and its data
    (every Gaussian coordinate integrated out; ``n_t = 2``, ``n_v = 1``, ``p = 2``, symbolic rates,
    variances and means): MAML's expected meta-loss is
@@ -104,13 +105,17 @@ def closed_forms():
     print("1. E[(I - aH) S (I - aH)] = S - 2a S^2 + a^2 (S^3 + (S^3 + S tr S^2)/n)   (p = 2, 3; any n)")
     print("   E[H^2] = S^2 + (S^2 + S tr S)/n, so E[(I - aH)^2] = (I - aS)^2 + a^2 (S^2 + S tr S)/n")
     s = sp.symbols("s0:2", positive=True)
-    for K in range(5):
-        for a_ in range(K + 1):
-            for insert in (True, False):
-                derived = moment_by_partitions(a_, K - a_, s, n, insert)
-                assert derived == moment_from_runtime(a_, K - a_, s, n, insert), \
-                    f"runtime moment differs at a={a_}, b={K - a_}, insert={insert}"
-    print("2. linmeta's runtime Wick terms = the partition expansion for every E[H^a S H^b], E[H^K], K <= 4 (p = 2)")
+    cases = [(a_, K - a_, insert) for K in range(6) for a_ in range(K + 1) for insert in (True, False)]
+    for a_, b_, insert in cases + [(3, 3, True), (6, 0, False)]:  # degree 6: E[H^3 S H^3] and E[H^6]
+        derived = moment_by_partitions(a_, b_, s, n, insert)
+        assert derived == moment_from_runtime(a_, b_, s, n, insert), \
+            f"runtime moment differs at a={a_}, b={b_}, insert={insert}"
+    s3 = sp.symbols("s0:3", positive=True)  # at p = 3 the traces tr S, tr S^2, tr S^3 are independent
+    for a_, b_, insert in [case for case in cases if case[0] + case[1] <= 4]:
+        assert moment_by_partitions(a_, b_, s3, n, insert) == moment_from_runtime(a_, b_, s3, n, insert), \
+            f"runtime moment differs at a={a_}, b={b_}, insert={insert}, p=3"
+    print("2. linmeta's runtime Wick terms = the partition expansion for every E[H^a S H^b] and E[H^K], K <= 5,")
+    print("   and for E[H^3 S H^3] and E[H^6] (p = 2, any n); K <= 4 also at p = 3")
 
 
 # ----------------------------------------------------------------------------- 3. full expectation of a task
