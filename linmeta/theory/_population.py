@@ -1,9 +1,9 @@
 """Population limit (``m -> infinity``) of meta-training on a mixture of diagonal Gaussian tasks (docs: theory, P1-P4).
 
 Component ``c`` (weight ``pi_c``) draws inputs ``x ~ N(0, diag(s_c))``, tasks
-``w ~ N(w0_c, diag(t_c))`` and labels ``y = x.w + sigma_c z``.  With infinitely many
-training tasks the meta-training equations become their expectation.  Every algorithm's
-then reads
+``w ~ N(w0_c, diag(t_c))`` and labels ``y = x.w + sigma_c z``, each training task drawing its
+component independently.  With infinitely many training tasks the meta-training equations
+become their expectation; for every algorithm they read
 
     sum_c pi_c K_c (omega - w0_c) = 0,      K_c diagonal, independent of n_v,        (P1)
 
@@ -12,7 +12,7 @@ sample covariance):
 
 * MAML (exact meta-gradient of the meta-loss): ``K_c = E[A^T S_c A]``  (P2);
 * first-order MAML (validation gradient at the adapted parameters): ``K_c = S_c E[A]``  (P3);
-* ERM (pooled least squares): ``K_c = S_c``, MAML at ``alpha_t = 0``;
+* ERM (pooled least squares): ``K_c = S_c``, which is MAML's at ``alpha_t = 0``;
 * iMAML would need ``E[(H + lam I)^-1 S (H + lam I)^-1]``: not implemented.
 
 The moments of ``H`` are exact (:mod:`linmeta.theory._diagonal_moments`).  The test loss
