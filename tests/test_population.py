@@ -203,3 +203,51 @@ def test_bad_input_names_the_parameter(change, name):
     kwargs = dict(MIX, algorithm="maml", alpha_t=0.2, n_t=2, alpha_r=0.1, n_r=2, omega0=OMEGA0) | change
     with pytest.raises(ValueError, match=rf"^{name}\b"):
         pop.population_loss(**kwargs)
+
+
+def test_front_door_reads_every_gaussian_model():
+    """``lm.theory.test_loss(..., approximation="population")`` builds (P1)-(P4)'s arrays from the problem's fields."""
+    import linmeta as lm
+
+    base = lm.presets.FIG3.replace(w0=np.linspace(-0.2, 0.2, 30), omega0=np.full(30, 0.1))
+    aniso = base.replace(nu=None, task_cov=np.linspace(0, 0.01, 30), input_cov=np.linspace(0.5, 2, 30), sigma=0.3)
+    mix = lm.Mixture([(1.0, base), (3.0, aniso)])
+    s = np.array([np.ones(30), np.linspace(0.5, 2, 30)])
+    t = np.array([np.full(30, 0.2**2 / 30), np.linspace(0, 0.01, 30)])
+    w0 = np.array([base.w0, base.w0])
+    for alg in ({"algorithm": "maml"}, {"algorithm": "fomaml", "n_steps": 2}, {"algorithm": "erm"}):
+        got = lm.theory.test_loss(mix.replace(**alg), approximation="population", alpha_r=np.array([0.0, 0.3]))
+        want = pop.population_loss([0.25, 0.75], s, t, w0, [0.2, 0.3], alpha_t=0.2, n_t=5, alpha_r=np.array([0.0, 0.3]),
+                               n_r=10, omega0=base.omega0, n_steps=alg.get("n_steps", 1),
+                               algorithm=alg["algorithm"])
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_population_is_the_theorems_at_large_m():
+    """Isotropic one-step MAML and ERM: the population limit is Theorem 2 (and its ERM form) as m grows."""
+    import linmeta as lm
+
+    for prob in (lm.presets.FIG3, lm.presets.FIG3.replace(algorithm="erm"), lm.presets.FIG3.replace(alpha_t=-0.7)):
+        limit = lm.theory.test_loss(prob, approximation="population")
+        far = lm.theory.test_loss(prob.replace(m=10**7))
+        assert limit == pytest.approx(far, rel=1e-6)
+        assert abs(lm.theory.test_loss(prob.replace(m=40)) / limit - 1) > 1e-3   # finite m differs
+
+
+@pytest.mark.statistical
+def test_population_against_simulation_at_large_m():
+    """A simulated two-family mixture, extrapolated from m and 2m, lands on the population loss.
+
+    Richardson: the bias is of order 1/m.  The same simulations reject one family alone and n_t + 1 for n_t.
+    """
+    import linmeta as lm
+
+    base = lm.Problem(p=4, m=2000, n_t=3, n_v=2, n_r=3, sigma=0.3, nu=0.4, alpha_t=0.3, alpha_r=0.3)
+    hard = base.replace(sigma=0.1, nu=None, task_cov=np.full(4, 0.05), input_cov=np.array([0.3, 0.5, 2.0, 3.0]),
+                        w0=np.full(4, 0.8))
+    mix = lm.Mixture([(0.5, base), (0.5, hard)])
+    e1, e2 = lm.simulate(mix, 200, 0), lm.simulate(mix.replace(m=4000), 200, 1)
+    limit, se = 2 * e2.mean - e1.mean, np.hypot(2 * e2.stderr, e1.stderr)
+    assert abs(limit - lm.theory.test_loss(mix, approximation="population")) < 4 * se          # measured z = -0.07
+    assert abs(limit - lm.theory.test_loss(base, approximation="population")) > 4 * se
+    assert abs(limit - lm.theory.test_loss(mix.replace(n_t=4), approximation="population")) > 4 * se

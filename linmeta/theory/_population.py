@@ -27,12 +27,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from linmeta._validation import check_int, check_real, check_vector
+from linmeta.algorithms._registry import INNER_MAPS
 from linmeta.errors import NonFiniteResultError
 from linmeta.theory._diagonal_moments import MAX_DEGREE, diagonal_moment
 
 __all__ = ["ALGORITHMS", "SINGULAR_RTOL", "population_omega", "population_loss", "test_side_loss"]
 
-ALGORITHMS = ("maml", "fomaml", "imaml", "erm")
+ALGORITHMS = tuple(INNER_MAPS)
 
 #: A coordinate of (P1) is singular when its coefficient is below this times the sum of its terms' magnitudes.
 SINGULAR_RTOL = 1e-12
@@ -78,16 +79,16 @@ def _step_coefficients(alpha, N):
 
 def _equations(algorithm, s, alpha_t, n_t, n_steps, lam):
     """Diagonals ``K_c`` of (P1) and the sums of the magnitudes of their terms, both ``(C, p)``."""
-    if algorithm == "erm":
+    record = INNER_MAPS[algorithm]
+    if record.population == "pooled":
         return s, s
-    if algorithm == "imaml":
-        raise NotImplementedError(
-            f"iMAML (lam={lam}): its population meta-loss needs E[(H + lam I)^-1 S (H + lam I)^-1] for H the "
-            f"sample covariance of n_t={n_t} points, which has no closed form at finite n_t")
+    if not record.population:
+        raise NotImplementedError(f"no population limit for algorithm={algorithm!r} (lam={lam}): "
+                                  f"{record.population_reason}")
     c = _step_coefficients(alpha_t, n_steps)
     K, scale = np.zeros_like(s), np.zeros_like(s)
     for a, ca in enumerate(c):
-        if algorithm == "fomaml":
+        if record.population == "first_order":
             term = ca * s * diagonal_moment(a, 0, s, n_t, insert=False)
             K, scale = K + term, scale + np.abs(term)
             continue
@@ -100,19 +101,21 @@ def _equations(algorithm, s, alpha_t, n_t, n_steps, lam):
 def _check_algorithm(algorithm, alpha_t, n_t, n_steps, lam):
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}; got {algorithm!r}")
+    record = INNER_MAPS[algorithm]
     alpha_t = check_real(alpha_t, "alpha_t")
     n_t = check_int(n_t, "n_t", min_val=1)
-    n_steps = check_int(n_steps, "n_steps", min_val=1, max_val=1 if algorithm == "erm" else None)
-    if algorithm == "imaml":
+    n_steps = check_int(n_steps, "n_steps", min_val=1, max_val=None if record.uses_n_steps else 1)
+    if record.uses_lam:
         lam = check_real(lam, "lam", min_val=0.0, strict=True)
     elif lam is not None:
         raise ValueError(f"lam is iMAML's proximal strength; it must be None for algorithm={algorithm!r}; got {lam!r}")
-    degree = 2 * n_steps if algorithm == "maml" else n_steps
-    if algorithm in ("maml", "fomaml") and degree > MAX_DEGREE:
-        need = "E[(I - alpha_t H)^N S (I - alpha_t H)^N]" if algorithm == "maml" else "E[(I - alpha_t H)^N]"
+    second = record.population == "second_order"
+    degree = 2 * n_steps if second else n_steps
+    if record.population in ("second_order", "first_order") and degree > MAX_DEGREE:
+        need = "E[(I - alpha_t H)^N S (I - alpha_t H)^N]" if second else "E[(I - alpha_t H)^N]"
         raise NotImplementedError(
             f"n_steps={n_steps} for {algorithm}: {need} is exact as a sum over (2K - 1)!! Wick pairings "
-            f"(K = {degree}); only n_steps <= {MAX_DEGREE // (2 if algorithm == 'maml' else 1)} is implemented")
+            f"(K = {degree}); only n_steps <= {MAX_DEGREE // (2 if second else 1)} is implemented")
     return alpha_t, n_t, n_steps, lam
 
 
@@ -267,3 +270,34 @@ def population_loss(weights: ArrayLike, s: ArrayLike, t: ArrayLike, w0: ArrayLik
     omega = population_omega(weights, s, t, w0, sigma, algorithm=algorithm, alpha_t=alpha_t, n_t=n_t,
                              n_steps=n_steps, lam=lam, omega0=omega0)
     return test_side_loss(omega, weights, s, t, w0, sigma, alpha_r=alpha_r, n_r=n_r)
+
+
+def problem_loss(prob, alpha_t=None, alpha_r=None) -> float | np.ndarray:
+    """(P4) at (P1) for a :class:`~linmeta.Problem` or :class:`~linmeta.Mixture` (``alpha_t``/``alpha_r`` override).
+
+    Raises
+    ------
+    NotImplementedError
+        For a user's task sampler (no closed form over its tasks), iMAML, and step counts beyond the exact moments.
+    """
+    from linmeta._model import component_of, model_of  # the model layer, read only here
+
+    model = model_of(prob)
+    if model.isotropic:
+        components = [component_of(1.0, prob)]
+    elif hasattr(model, "components"):
+        components = model.components
+    else:
+        raise NotImplementedError(f"no population limit for the task model {model.describe(prob)!r}: the expectation "
+                                  "over a sampler's tasks has no closed form here (simulate it)")
+    arrays = dict(weights=[c.weight for c in components], s=[c.s for c in components], t=[c.t for c in components],
+                  w0=[c.w0 for c in components], sigma=[c.sigma for c in components])
+    kw = dict(algorithm=prob.algorithm, n_t=prob.n_t, n_steps=prob.n_steps, lam=prob.lam, n_r=prob.n_r,
+              omega0=prob.omega0)
+    a_r = prob.alpha_r if alpha_r is None else alpha_r
+    if alpha_t is None:
+        return population_loss(**arrays, **kw, alpha_t=prob.alpha_t, alpha_r=a_r)
+    a_t, a_r = np.broadcast_arrays(np.asarray(alpha_t, dtype=float), np.asarray(a_r, dtype=float))
+    out = np.array([population_loss(**arrays, **kw, alpha_t=float(x), alpha_r=float(y))
+                    for x, y in zip(a_t.ravel(), a_r.ravel(), strict=True)]).reshape(a_t.shape)
+    return float(out) if out.ndim == 0 else out
