@@ -46,7 +46,7 @@ import time
 
 import numba
 
-from linmeta import _check_cli, presets, theory
+from linmeta import _check_cli, theory
 from linmeta._cli_args import (
     COUNT,
     POSITIVE,
@@ -59,6 +59,7 @@ from linmeta._cli_args import (
     parse_cells,
     parse_grid,
     parse_set,
+    problem_from_args,
     writing,
 )
 from linmeta._version import __version__
@@ -92,7 +93,7 @@ def _problem_line(prob):
 
 
 def _problem(args):
-    return parse_set(args.set, presets.PRESETS[args.preset])
+    return problem_from_args(args)
 
 
 def _theory_dict(prob):
@@ -106,6 +107,7 @@ def _theory_dict(prob):
     notes = []
     out = {}
     asked = (("test_loss", "test_loss", {}), ("test_loss_printed", "test_loss", {"form": "printed"}),
+             ("test_loss_population", "test_loss", {"approximation": "population"}),
              ("optimal_alpha_t", "optimal_alpha_t", {}), ("optimal_alpha_r", "optimal_alpha_r", {}))
     for key, quantity, kwargs in asked:
         got = theory.value_or_reason(quantity, prob, **kwargs)
