@@ -212,3 +212,30 @@ def test_theory_says_why_not_for_other_models():
     for prob in (diagonal(), mixture(), user(draw_diag)):
         res = lm.theory.value_or_reason("test_loss", prob)
         assert res.value is None and "isotropic" in res.reason
+
+
+def test_formulas_read_the_spectral_quantities():
+    """``s_j = tr(S^j)/p``, ``t_j = tr(S^j T)``, ``d_j = d0' S^j d0`` by hand, and the paper's model's values."""
+    from linmeta._formulas.symbols import problem_values
+
+    prob = diagonal()
+    v = problem_values(prob)
+    d0 = prob.omega0 - prob.w0
+    for j in range(1, 5):
+        assert v[f"s_{j}"] == pytest.approx(np.mean(S**j), rel=1e-14)
+    for j in range(4):
+        assert v[f"t_{j}"] == pytest.approx(np.sum(S**j * T), rel=1e-14)
+    for j in range(1, 4):
+        assert v[f"d_{j}"] == pytest.approx(np.sum(S**j * d0**2), rel=1e-14)
+    iso = problem_values(BASE)
+    assert iso["s_3"] == 1.0 and iso["t_2"] == pytest.approx(0.49) and iso["d_1"] == pytest.approx(iso["dist0"] ** 2)
+    assert "nu" not in v and "s_1" not in problem_values(mixture())
+    with pytest.raises(ValueError, match="nu is not defined when task_cov"):
+        lm.check("nu", prob, {"alpha_t": [0.1]}, n_runs=20)
+    with pytest.raises(ValueError, match="s_2 is defined for one Gaussian task family"):
+        lm.check("s_2", mixture(), {"alpha_t": [0.1]}, n_runs=20)
+    import linmeta.symbolic as ls
+
+    with pytest.raises(ValueError, match="s_2 is defined for one Gaussian task family"):
+        ls.to_callable(ls.symbols.s_2 * 2)(mixture())
+    assert ls.to_callable(ls.symbols.s_2 * 2)(prob) == pytest.approx(2 * np.mean(S**2))

@@ -16,7 +16,7 @@ import sympy as sp
 from linmeta._formulas.symbols import SYMBOL_NAMES
 from linmeta._formulas.sympy_bridge import SYMBOLS_SYMPY
 
-p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0 = (SYMBOLS_SYMPY[name] for name in SYMBOL_NAMES)
+p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0 = (SYMBOLS_SYMPY[name] for name in SYMBOL_NAMES[:10])
 n = sp.Symbol("n", positive=True, integer=True)
 s2, d2 = sp.symbols("s2 d2", nonnegative=True)
 h = sp.Symbol("h", real=True)
