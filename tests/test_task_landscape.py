@@ -158,3 +158,20 @@ def test_simulation_reaches_the_population_limit():
             if q == "diff":
                 assert abs(limit + pop[q]) > 4 * se, point                              # the sign
         assert worst_light > 4, point
+
+
+def test_no_alpha_t_beats_the_figures_in_the_population():
+    """With n_t = n_r and alpha_t = alpha_r, MAML's population solution minimises the population test loss.
+
+    So the population line is the largest gain over ERM that MAML attains at this alpha_r whatever its alpha_t
+    (checked on a grid of 801 alpha_t in [0, 2]; the loss has a second, equal-valued minimum where the solution
+    again lands on the best point between the centres).  Control: with n_t = 50 != n_r some alpha_t does better.
+    """
+    grid = np.linspace(0.0, 2.0, 801)
+    for gap, d, spread in ((2.0, 1.0, tl.PACKED), (5.0, 4.0, tl.PACKED), (20.0, 8.0, tl.SPREAD_OUT)):
+        for n_t, better in ((tl.SIZES["n_t"], False), (50, True)):
+            mix = tl.landscape_problem(gap, d, spread).replace(n_t=n_t)
+            at_alpha = lm.theory.test_loss(mix, approximation="population")
+            best = lm.theory.test_loss(mix, approximation="population", alpha_t=grid).min()
+            assert (best < at_alpha * (1 - 1e-4)) == better, (gap, d, spread, n_t, best / at_alpha - 1)
+            assert best >= at_alpha * (1 - 1e-13) or better, (gap, d, spread, n_t)
