@@ -363,7 +363,7 @@ def check(formula: str | sp.Expr | Callable[[Problem], float], prob: Problem, gr
     Traceback (most recent call last):
         ...
     ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu,
-    alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+    alpha_t, alpha_r, dist0, ...; functions: sqrt, exp, log, Abs
     """
     label, evaluate, used = _evaluator(formula)
     if not isinstance(prob, Problem):

@@ -239,3 +239,23 @@ def test_formulas_read_the_spectral_quantities():
     with pytest.raises(ValueError, match="s_2 is defined for one Gaussian task family"):
         ls.to_callable(ls.symbols.s_2 * 2)(mixture())
     assert ls.to_callable(ls.symbols.s_2 * 2)(prob) == pytest.approx(2 * np.mean(S**2))
+
+
+def test_compare_pairs_runs():
+    """``lm.compare``: the paired difference and win count are those of the two simulations, run by run."""
+    prob = mixture()
+    c = lm.compare(prob, prob.replace(algorithm="erm"), n_runs=60, seed=2)
+    a = lm.simulate(prob, 60, 2, return_losses=True).losses
+    b = lm.simulate(prob.replace(algorithm="erm"), 60, 2, return_losses=True).losses
+    assert c.difference == pytest.approx((a - b).mean(), rel=1e-12) and c.wins == int(np.sum(a < b))
+    independent = np.hypot(a.std(ddof=1), b.std(ddof=1)) / np.sqrt(60)
+    assert c.stderr < independent                                      # pairing pays
+    lo, hi = c.win_ci(0.95)
+    from scipy.stats import binomtest
+
+    ref = binomtest(c.wins, 60).proportion_ci(0.95, method="exact")
+    assert (lo, hi) == pytest.approx((ref.low, ref.high), rel=1e-9)
+    with pytest.raises(ValueError, match="m differs"):
+        lm.compare(prob, prob.replace(m=6))
+    with pytest.raises(ValueError, match="task models differ"):
+        lm.compare(diagonal(), BASE, n_runs=5)

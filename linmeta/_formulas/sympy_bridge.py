@@ -103,7 +103,7 @@ def as_expr(obj, name="expression"):
     Traceback (most recent call last):
         ...
     ValueError: a: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu,
-    alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+    alpha_t, alpha_r, dist0, ...; functions: sqrt, exp, log, Abs
     """
     if isinstance(obj, str):
         try:

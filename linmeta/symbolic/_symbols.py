@@ -41,7 +41,8 @@ class Symbols(Mapping):
     >>> ls.symbols.p is ls.symbols["p"]
     True
     >>> list(ls.symbols)
-    ['p', 'm', 'n_t', 'n_v', 'n_r', 'sigma', 'nu', 'alpha_t', 'alpha_r', 'dist0']
+    ['p', 'm', 'n_t', 'n_v', 'n_r', 'sigma', 'nu', 'alpha_t', 'alpha_r', 'dist0', 's_1', 's_2', 's_3', 's_4', 't_0',
+     't_1', 't_2', 't_3', 'd_1', 'd_2', 'd_3']
     """
 
     def __init__(self, table: Mapping[str, sp.Symbol]) -> None:
