@@ -79,7 +79,7 @@ def test_bad_input_is_refused_naming_the_parameter(change, match):
 
 
 @pytest.mark.parametrize("change, match", [
-    (dict(algorithm="fomaml"), "only one-step MAML and ERM"),
+    (dict(algorithm="fomaml"), "no anisotropic theory for algorithm='fomaml'"),
     (dict(approximation="proportional", m=40), "derived only for p > k without an inner step"),
     (dict(approximation="proportional", p=30, s=np.ones(30), t=np.zeros(30)), "alpha_t=0.2"),
     (dict(p=40, s=np.r_[100.0, np.ones(39)], t=np.zeros(40)), "first order in k max_j K_j / tr K"),

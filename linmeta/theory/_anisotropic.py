@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
 from linmeta._validation import check_int, check_real, check_vector
+from linmeta.algorithms._registry import INNER_MAPS, MAML
 from linmeta.errors import NonFiniteResultError
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import Problem
@@ -28,7 +29,8 @@ from linmeta.theory import _generated_anisotropic as gen
 __all__ = ["ANISOTROPIC_APPROXIMATIONS", "anisotropic_test_loss"]
 
 ANISOTROPIC_APPROXIMATIONS = ("leading", "proportional")
-_ALGORITHMS = ("maml", "erm")
+#: One-step MAML and the pooled algorithm (ERM): the ones derived.
+_ALGORITHMS = (MAML, *(name for name, record in INNER_MAPS.items() if record.pooled))
 
 
 def _check_spectrum(value, name, p, strict):
@@ -87,7 +89,7 @@ def _ridgeless(s, t, d, M, n, per_task, sigma):
 
 def anisotropic_test_loss(s: ArrayLike, t: ArrayLike, w0: ArrayLike | None, omega0: ArrayLike | None, sigma: float,
                           *, p: int, m: int, n_t: int, n_v: int, n_r: int, alpha_t: float | None = None,
-                          alpha_r: float, algorithm: str = "maml", approximation: str = "leading") -> float:
+                          alpha_r: float, algorithm: str = MAML, approximation: str = "leading") -> float:
     """Average meta-test loss with input covariance ``diag(s)`` and task covariance ``diag(t)``.
 
     ``L = sigma^2/2 + [D_M + tr(M T) + alpha_r^2 sigma^2 tr(S^2)/n_r] / 2`` (A1, exact given ``D_M``),
@@ -157,23 +159,24 @@ def anisotropic_test_loss(s: ArrayLike, t: ArrayLike, w0: ArrayLike | None, omeg
     if approximation not in ANISOTROPIC_APPROXIMATIONS:
         raise ValueError(f"approximation must be one of {ANISOTROPIC_APPROXIMATIONS}; got {approximation!r}")
     if algorithm not in _ALGORITHMS:
-        if algorithm in ("fomaml", "imaml"):
-            raise NotImplementedError(f"no anisotropic theory for algorithm={algorithm!r}: only one-step MAML and "
-                                      "ERM are derived (derivations/anisotropic.py)")
+        if algorithm in INNER_MAPS:
+            raise NotImplementedError(f"no anisotropic theory for algorithm={algorithm!r}: only {_ALGORITHMS} are "
+                                      "derived (derivations/anisotropic.py)")
         raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {algorithm!r}")
-    if algorithm == "erm":
+    pooled = INNER_MAPS[algorithm].pooled
+    if pooled:
         if alpha_t is not None:
-            raise ValueError(f"alpha_t must be None for algorithm='erm' (no inner step); got {alpha_t!r}")
+            raise ValueError(f"alpha_t must be None for algorithm={algorithm!r} (no inner step); got {alpha_t!r}")
         alpha_t, rows, per_task = 0.0, (n_t + n_v) * m, n_t + n_v
     else:
         if alpha_t is None:
-            raise ValueError("alpha_t must be a finite real number for algorithm='maml'; got None")
+            raise ValueError(f"alpha_t must be a finite real number for algorithm={algorithm!r}; got None")
         alpha_t, rows, per_task = check_real(alpha_t, "alpha_t"), n_v * m, n_v
     if p == rows:
         raise ValueError(f"p == {rows} == k is the interpolation threshold; meta-training is singular "
                          f"(choose p < {rows} or p > {rows})")
     warn_if_infinite_moments(Problem(p=p, m=m, n_t=n_t, n_v=n_v, n_r=n_r, sigma=sigma, nu=0.0,
-                                     alpha_t=0.0 if algorithm == "erm" else alpha_t, alpha_r=alpha_r,
+                                     alpha_t=alpha_t, alpha_r=alpha_r,
                                      algorithm=algorithm), stacklevel=3)
 
     q2 = float(np.sum(s**2))
