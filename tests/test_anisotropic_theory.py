@@ -196,3 +196,18 @@ def test_against_independent_monte_carlo(name, s, sizes, approximation, runs):
     flat_distance_only = const + (flat - flat_const) * M.sum() / M_flat.sum()
     for control in (flat, flat_distance_only):
         assert abs(mean - control) > 4 * se + _leading_error(name, s, kw) * (theory - const), (name, control)
+
+
+def test_warns_like_the_isotropic_theory_where_the_average_is_infinite():
+    """Near ``p = k`` the true average is infinite (the tails come from the Gram matrix, whatever ``S``)."""
+    s, t = np.linspace(0.5, 1.5, 10), np.full(10, 0.01)
+    with pytest.warns(lm.theory.InfiniteMomentWarning):
+        anisotropic_test_loss(s, t, None, None, 0.3, p=10, m=1, n_t=5, n_v=11, n_r=5, alpha_t=0.0, alpha_r=0.2)
+    with pytest.warns(lm.theory.InfiniteMomentWarning):
+        lm.theory.test_loss(lm.Problem(p=10, m=1, n_t=5, n_v=11, n_r=5, sigma=0.3, nu=0.3, alpha_t=0.0,
+                                       alpha_r=0.2))
+
+
+def test_overflow_is_refused_not_returned():
+    with pytest.raises(lm.errors.NonFiniteResultError, match="not a finite number"):
+        anisotropic_test_loss(S3, T3, None, None, 0.5, **{**BASE, "alpha_r": 1e200})

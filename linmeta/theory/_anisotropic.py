@@ -180,6 +180,8 @@ def anisotropic_test_loss(s: ArrayLike, t: ArrayLike, w0: ArrayLike | None, omeg
                                      algorithm=algorithm), stacklevel=3)
 
     q2 = float(np.sum(s**2))
+    # NumPy scalars: an overflow becomes inf (refused below) instead of a Python OverflowError
+    sigma, alpha_t, alpha_r = np.float64(sigma), np.float64(alpha_t), np.float64(alpha_r)
     with np.errstate(over="ignore", invalid="ignore"):
         M = gen.inner_diag(s, alpha_r, n_r, q2)
         K = gen.inner_diag(s, alpha_t, n_t, q2)
@@ -187,7 +189,7 @@ def anisotropic_test_loss(s: ArrayLike, t: ArrayLike, w0: ArrayLike | None, omeg
             if p < rows or alpha_t != 0.0:
                 raise NotImplementedError(
                     "approximation='proportional' is derived only for p > k without an inner step (ERM or "
-                    f"alpha_t = 0); got p={p}, k={rows}, alpha_t={alpha_t!r}: use approximation='leading'")
+                    f"alpha_t = 0); got p={p}, k={rows}, alpha_t={float(alpha_t)!r}: use approximation='leading'")
             dist = _ridgeless(s, t, d, M, rows, per_task, sigma)
         elif p < rows:
             dist = _under(s, t, M, K, q2, alpha_t, n_t, per_task, m, sigma)
@@ -196,7 +198,7 @@ def anisotropic_test_loss(s: ArrayLike, t: ArrayLike, w0: ArrayLike | None, omeg
         loss = sigma**2 / 2 + (dist + float(np.sum(M * t)) + alpha_r**2 * sigma**2 * q2 / n_r) / 2
     if not np.isfinite(loss):
         raise NonFiniteResultError(None, None, f"the anisotropic test loss is not a finite number (it overflows "
-                                   f"double precision) at alpha_t={alpha_t!r}, alpha_r={alpha_r!r}")
+                                   f"double precision) at alpha_t={float(alpha_t)!r}, alpha_r={float(alpha_r)!r}")
     return float(loss)
 
 
