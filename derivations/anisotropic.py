@@ -201,7 +201,9 @@ def over_distance_P(n_rows=k):
 
     ``omega* - w0 = (I - P_Z)(omega0 - w0) + Z^+ e``; rows ``z = A x`` have ``E[z z'] = K``; with
     ``Z Z' ~ tr(K) I``: ``E[P_Z] ~ k K / tr K``, ``E[P_Z M P_Z] ~ k K tr(M K) / tr(K)^2``, and
-    ``E|e_a|^2 = tr(K T) + sigma^2 (1 + alpha_t^2 tr(S^2) / n_t)`` per row.
+    ``E|e_a|^2 = tr(K T) + sigma^2 (1 + alpha_t^2 tr(S^2) / n_t)`` per row.  The expansion parameter is
+    ``rho = k max_j K_j / tr K`` (``k / p`` at ``S = I``); the runtime refuses ``rho >= 1`` and negative
+    first-order weights of ``d_j^2`` (both mean ``p <= k`` at ``S = I``).
     """
     K, M = diag_M(alpha_t, n_t), diag_M(alpha_r, n_r)
     trK, trMK = P(K), P(M * K)

@@ -82,7 +82,9 @@ def test_bad_input_is_refused_naming_the_parameter(change, match):
     (dict(algorithm="fomaml"), "no anisotropic theory for algorithm='fomaml'"),
     (dict(approximation="proportional", m=40), "derived only for p > k without an inner step"),
     (dict(approximation="proportional", p=30, s=np.ones(30), t=np.zeros(30)), "alpha_t=0.2"),
-    (dict(p=40, s=np.r_[100.0, np.ones(39)], t=np.zeros(40)), "first order in k max_j K_j / tr K"),
+    (dict(p=40, s=np.r_[100.0, np.ones(39)], t=np.zeros(40)), "first order in rho = k max_j K_j / tr K"),
+    (dict(p=40, s=np.r_[12.0, np.ones(39)], t=np.zeros(40), alpha_t=0.0, alpha_r=0.0), r"= 1\.88 \(k=8\)"),
+    (dict(p=40, s=np.r_[5.0, np.ones(39)], t=np.zeros(40), alpha_t=0.0, alpha_r=0.0), r"= 0\.909 .*smallest -2\.77"),
 ])
 def test_cases_not_derived_raise_not_implemented(change, match):
     kw = dict(s=S3, t=T3, w0=None, omega0=None, sigma=0.5, **BASE)

@@ -58,12 +58,19 @@ def _under(s, t, M, K, q2, alpha_t, n_t, n_v, m, sigma):
 
 
 def _over(s, t, d, M, K, q2, alpha_t, n_t, k, sigma):
-    """A3, first order in ``k max_j K_j / tr K`` (``k / p`` for ``S = I``): refused unless that is below 1."""
-    ratio = k * float(np.max(K)) / float(np.sum(K))
-    if ratio >= 1:
+    """A3, first order in ``rho = k max_j K_j / tr K`` (``k / p`` for ``S = I``).
+
+    Refused unless ``rho < 1`` and the first-order weights of ``(omega0 - w0)_j^2``,
+    ``M_j (1 - 2 k K_j / tr K) + k K_j tr(M K) / tr(K)^2``, are >= 0 (at ``S = I`` both say ``p > k``).
+    """
+    trK, trMK = float(np.sum(K)), float(np.sum(M * K))
+    ratio = k * float(np.max(K)) / trK
+    weights = M * (1 - 2 * k * K / trK) + k * K * trMK / trK**2
+    if not ratio < 1 or np.any(weights < 0):
         raise NotImplementedError(
-            f"the over-parameterised anisotropic theory is first order in k max_j K_j / tr K, which is {ratio:.3g} "
-            f">= 1 here (k={k}): the rows of the meta-training system span too few effective dimensions; "
+            f"the over-parameterised anisotropic theory is first order in rho = k max_j K_j / tr K = {ratio:.3g} "
+            f"(k={k}); it needs rho < 1 and non-negative weights of (omega0 - w0)_j^2 (smallest {weights.min():.3g}): "
+            "the rows of the meta-training system span too few effective dimensions; "
             "approximation='proportional' covers alpha_t = 0 and ERM")
     d2 = d**2
     return float(gen.distance_over(k, alpha_t, n_t, sigma, q2, np.sum(M * d2), np.sum(K * M * d2),
