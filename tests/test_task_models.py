@@ -208,10 +208,19 @@ def test_user_sampler_draws_from_linmeta_streams():
         lm.test_loss_given(np.zeros(6), prob)
 
 
-def test_theory_says_why_not_for_other_models():
-    for prob in (diagonal(), mixture(), user(draw_diag)):
-        res = lm.theory.value_or_reason("test_loss", prob)
-        assert res.value is None and "isotropic" in res.reason
+def test_theory_front_door_for_other_models():
+    """Diagonal covariances: the anisotropic leading order (A2), equal to the module's; others say why not."""
+    from linmeta.theory._anisotropic import anisotropic_test_loss
+
+    prob = diagonal().replace(m=12)
+    want = anisotropic_test_loss(S, T, prob.w0, prob.omega0, prob.sigma, p=6, m=12, n_t=3, n_v=2, n_r=3,
+                                 alpha_t=prob.alpha_t, alpha_r=prob.alpha_r)
+    assert lm.theory.value_or_reason("test_loss", prob).value == want
+    assert "isotropic model only" in lm.theory.value_or_reason("test_loss", prob, approximation="finite").reason
+    for other, words in ((mixture(), "mixture's leading order is not derived"), (user(draw_diag), "sampler")):
+        res = lm.theory.value_or_reason("test_loss", other)
+        assert res.value is None and words in res.reason
+        assert lm.theory.value_or_reason("optimal_alpha_t", other).value is None
 
 
 def test_formulas_read_the_spectral_quantities():
