@@ -43,6 +43,7 @@ import pandas as pd
 
 from linmeta import theory
 from linmeta._tidy import MODEL_COLUMN, PROBLEM_COLUMNS, SIMULATION_COLUMNS, problem_columns
+from linmeta.algorithms._registry import BASELINE, MAML
 from linmeta.estimate import simulate
 from linmeta.figures.base import draw_table, scaled_runs, stamp
 from linmeta.mixture import Mixture
@@ -96,7 +97,7 @@ def direction(p: int) -> np.ndarray:
 
 
 def landscape_problem(gap: float, distance: float, hard_spread: float = PACKED, *, m: int = M_TASKS,
-                      algorithm: str = "maml") -> Mixture:
+                      algorithm: str = MAML) -> Mixture:
     """Return the easy/hard mixture of the figure: ``rho_H = rho_E / gap``, hard centre at ``distance``, spread ``R_H``.
 
     Parameters
@@ -136,7 +137,7 @@ def _landscape(point):
 def _population(point):
     maml = landscape_problem(**point)
     lm_ = float(theory.test_loss(maml, approximation="population"))
-    le = float(theory.test_loss(maml.replace(algorithm="erm"), approximation="population"))
+    le = float(theory.test_loss(maml.replace(algorithm=BASELINE), approximation="population"))
     return maml, {"population_maml": lm_, "population_erm": le, "population_diff": le - lm_,
                   "population_gain": (le - lm_) / le}
 
@@ -145,7 +146,7 @@ def _simulated(point, n_runs, seed, progress):
     """Paired MAML and ERM runs at ``point``: the losses, their paired difference and the gain with its SE."""
     maml = landscape_problem(**point)
     a = simulate(maml, n_runs, seed, progress=progress, return_losses=True)
-    b = simulate(maml.replace(algorithm="erm"), n_runs, seed, progress=progress, return_losses=True)
+    b = simulate(maml.replace(algorithm=BASELINE), n_runs, seed, progress=progress, return_losses=True)
     diff = b.losses - a.losses                      # run i of both trains and tests on the same draws
     gain = diff.mean() / b.mean
     root_n = np.sqrt(n_runs)
