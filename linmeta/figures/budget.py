@@ -47,7 +47,7 @@ import pandas as pd
 from linmeta import theory
 from linmeta._tidy import problem_columns
 from linmeta.estimate import simulate
-from linmeta.figures.base import COLUMNS, read_csv, scaled_runs, stamp, theory_or_note
+from linmeta.figures.base import COLUMNS, draw_table, read_csv, scaled_runs, stamp, theory_or_note
 from linmeta.problem import Problem
 
 if TYPE_CHECKING:
@@ -306,8 +306,15 @@ def _reference_slopes(ax, b0, m0, b_max):
 
 
 def draw_budget(fig: MplFigure, table: pd.DataFrame) -> dict:
-    """Draw step of the ``budget`` figure: ``L - L_inf`` against ``m`` (a), the best ``m`` against ``b`` (b)."""
+    """Draw step of the ``budget`` figure: ``L - L_inf`` against ``m`` (a), the best ``m`` against ``b`` (b).
+
+    Any other table in linmeta's layout (a curve or a sweep) is drawn as simulation and theory against its
+    varied parameter (:func:`linmeta.figures.base.draw_table`).
+    """
     a, c = fig.subplots(1, 2)
+    if "loss_at_d0" not in table.columns:      # any other table in linmeta's layout: simulation and theory, left
+        c.set_axis_off()
+        return {"table": draw_table(a, table)}
     sim = table[table["kind"] == "simulation"]
     budgets = sorted(set(sim["b"]))
     for i, b in enumerate(budgets):
