@@ -336,6 +336,7 @@ def draw_budget(fig: MplFigure, table: pd.DataFrame) -> dict:
     a.set_xlabel("number of tasks m  (n_t = n_v = b / 2m)")
     a.set_ylabel(r"$L_{test} - L_\infty$")
     a.set_title(r"a: test loss at fixed budget $b$ (simulation ±2 SE)", fontsize="small")
+    a.set_ylim(top=a.get_ylim()[1] * 8)          # room for the legend above the curves
     a.legend(fontsize="x-small", ncol=2, loc="upper right")
 
     opt = table[table["kind"] == "optimum_theory"]
