@@ -237,9 +237,11 @@ def compute_budget(seed: int = 0, runs_scale: float = 1.0, progress: bool | None
     Examples
     --------
     >>> from linmeta.figures import budget
-    >>> t = budget.compute_budget(runs_scale=0.01, progress=False)    # doctest: +SKIP
-    >>> sorted(set(t["kind"]))                                        # doctest: +SKIP
+    >>> t = budget.compute_budget(runs_scale=0.001, progress=False)   # 3 runs per cell: a few seconds
+    >>> sorted(set(t["kind"]))
     ['optimum_finite', 'optimum_simulation', 'optimum_theory', 'simulation', 'theory']
+    >>> t.loc[t["kind"] == "optimum_theory", ["b", "rule", "m"]].head(2).values.tolist()
+    [[60, 'fixed', 6], [60, 'optimal', 30]]
     """
     notes = []
     theory_rows = _theory_rows(notes)
@@ -267,7 +269,17 @@ def budget_summary(table: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``b``, ``m_theory`` (leading order, every admissible ``m``), ``m_finite``,
-        ``m_simulation``, ``m_low``, ``m_high``, ``m_max`` (``b / 2``, the largest admissible ``m``).
+        ``m_simulation``, ``m_low``, ``m_high``, ``m_max`` (``b / 2``, the largest admissible ``m``);
+        ``None`` where the table has no such row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"kind": ["optimum_simulation", "optimum_finite"] * 2, "b": [60, 60, 3840, 3840],
+    ...                   "rule": "fixed", "m": [5, 5, 320, 384], "m_low": [3, None, 320, None],
+    ...                   "m_high": [10, None, 480, None]})
+    >>> budget_summary(t)[["b", "m_simulation", "m_low", "m_high", "m_max"]].values.tolist()
+    [[60, 5, 3, 10, 30], [3840, 320, 320, 480, 1920]]
     """
     t = _table(table)
     out = []
@@ -275,8 +287,9 @@ def budget_summary(table: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
         at_b = t[(t["b"] == b) & (t["rule"] == "fixed")]
         sim = at_b[at_b["kind"] == "optimum_simulation"].iloc[0]
         lead = at_b[at_b["kind"] == "optimum_theory"]
+        fin = at_b[at_b["kind"] == "optimum_finite"]
         out.append({"b": b, "m_theory": int(lead["m"].iloc[0]) if len(lead) else None,
-                    "m_finite": int(at_b.loc[at_b["kind"] == "optimum_finite", "m"].iloc[0]),
+                    "m_finite": int(fin["m"].iloc[0]) if len(fin) else None,
                     "m_simulation": int(sim["m"]),
                     "m_low": int(sim["m_low"]), "m_high": int(sim["m_high"]), "m_max": b // 2})
     return pd.DataFrame(out)
@@ -292,6 +305,14 @@ def exponent_interval(table: pd.DataFrame | str | os.PathLike) -> tuple[float, f
     Returns
     -------
     tuple of float
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"kind": "optimum_simulation", "b": [60, 3840], "rule": "fixed", "m": [5, 320],
+    ...                   "m_low": [3, 320], "m_high": [10, 480]})
+    >>> [round(e, 2) for e in exponent_interval(t)]
+    [0.83, 1.22]
     """
     s = budget_summary(table)
     first, last = s.iloc[0], s.iloc[-1]
@@ -310,6 +331,14 @@ def draw_budget(fig: MplFigure, table: pd.DataFrame) -> dict:
 
     Any other table in linmeta's layout (a curve or a sweep) is drawn as simulation and theory against its
     varied parameter (:func:`linmeta.figures.base.draw_table`).
+
+    Examples
+    --------
+    >>> import linmeta as lm
+    >>> from matplotlib.figure import Figure
+    >>> curve = lm.simulate_curve(lm.presets.FIG3, "alpha_r", [0.1, 0.2, 0.3], n_runs=5)
+    >>> sorted(draw_budget(Figure(), curve))
+    ['table']
     """
     a, c = fig.subplots(1, 2)
     if "loss_at_d0" not in table.columns:      # any other table in linmeta's layout: simulation and theory, left
