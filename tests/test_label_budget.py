@@ -104,6 +104,26 @@ def test_simulated_optima_are_argmins_with_their_confidence_sets(committed):
     assert 0.5 < low < 1.0 < high
 
 
+@pytest.mark.parametrize(("p", "sigma", "nu", "alpha_t"), [(5, 0.2, 1.0, -0.6), (5, 1.0, 0.3, 0.1),
+                                                       (30, 1.0, 0.3, -0.6), (30, 0.2, 1.0, 0.3)])
+def test_leading_order_best_split_does_not_depend_on_the_budget(p, sigma, nu, alpha_t):
+    """(T2) at n_t = n_v = n: D = (2p/b) G(n), so the best n is the same at b and 4b, whatever the settings.
+
+    The control: the finite-size theory, whose corrections of order 2p/b do depend on b, moves its best n
+    between the budgets 60 and 240 of the figure.
+    """
+    base = lm.Problem(p=p, m=1, n_t=1, n_v=1, n_r=10, sigma=sigma, nu=nu, alpha_t=alpha_t, alpha_r=0.2)
+
+    def best(b, ns, prob, **kw):
+        return ns[int(np.argmin([lm.theory.test_loss(budget.cell(b, b // (2 * n), prob), **kw) for n in ns]))]
+
+    ns = [n for n in range(1, 61) if 27720 % n == 0]
+    assert best(2 * 27720, ns, base) == best(8 * 27720, ns, base)
+    small = [1, 2, 3, 5, 6, 10, 15]
+    fig = budget.BUDGET_PROBLEM
+    assert best(60, small, fig, approximation="finite") != best(240, small, fig, approximation="finite")
+
+
 def test_confidence_set_holds_the_argmin_at_its_level():
     """Coverage of the paired-difference set on near-ties with a known argmin; taking the argmin alone fails."""
     rng = np.random.default_rng(3)
