@@ -137,6 +137,8 @@ def test_confidence_set_holds_the_argmin_at_its_level():
     assert naive / trials < 0.8                  # the control: the argmin alone misses the true optimum often
     with pytest.raises(ValueError, match="values must have at least 2 cells"):
         budget.confidence_set(np.zeros((1, 10)))
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\); got 1.5"):
+        budget.confidence_set(np.zeros((3, 10)), level=1.5)
 
 
 def test_admissible_tasks_and_cells_refuse_what_they_cannot_split():

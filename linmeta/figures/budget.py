@@ -133,7 +133,7 @@ def _simulated_cells(b):
 
 
 def confidence_set(values: np.ndarray, level: float = 0.95) -> np.ndarray:
-    """Cells that may be the best at ``level``: not significantly worse than any other, by paired differences.
+    """Return the cells that may be the best at ``level``: none significantly better, by paired differences.
 
     Cell ``i`` is kept unless, for some ``j``, the run-by-run difference ``values[i] - values[j]`` has a mean
     above ``z`` standard errors, with ``z`` the one-sided Bonferroni quantile for the ``K - 1`` comparisons.
@@ -146,6 +146,7 @@ def confidence_set(values: np.ndarray, level: float = 0.95) -> np.ndarray:
     values : ndarray of shape (K, n_runs)
         Per-run losses of ``K`` cells; run ``r`` of every cell is paired.
     level : float, default=0.95
+        In ``(0, 1)``.
 
     Returns
     -------
@@ -159,6 +160,8 @@ def confidence_set(values: np.ndarray, level: float = 0.95) -> np.ndarray:
     >>> confidence_set(v).tolist()
     [True, True, False]
     """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1); got {level!r}")
     values = np.asarray(values, dtype=float)
     k, n = values.shape
     if k < 2 or n < 2:
