@@ -72,7 +72,8 @@ def test_table_columns_verdicts_and_the_parameters_held_fixed():
     assert res.table.attrs["verdict"] == "equivalent" and res.table.attrs["fixed"] == res.fixed
     # a callable may read any field: every symbol the grid does not vary is named
     call = lm.check(lambda prob: 1.0, OVER, {"m": [1, 2], "alpha_t": [0.0]}, n_runs=20, rtol=0.05)
-    assert list(call.fixed) == ["p", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0"]
+    assert list(call.fixed) == ["p", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0", "s_1", "s_2",
+                                "s_3", "s_4", "t_0", "t_1", "t_2", "t_3", "d_1", "d_2", "d_3"]
     # the z-test names them too, and keeps its verdicts and layout
     z = lm.check(EXACT, OVER, {"m": [1, 2]}, n_runs=1000)
     assert z.verdict == "passed" and z.fixed == res.fixed and "held fixed" in z.summary()

@@ -71,10 +71,14 @@ def test_T0_is_the_derived_one():
 
 
 def test_compiled_labels_equal_their_numpy_twin():
+    lm.simulate(SMALL.replace(m=6), 3, 0, "protocol", test_sampler="full", n_test_tasks=2)   # their kernels first
     g = np.random.default_rng(4)
     X, w, e = g.standard_normal((7, 5)), g.standard_normal(5), g.standard_normal(7)
     np.testing.assert_allclose(_model.labels(X, w, e, 0.3), _model.labels_numpy(X, w, e, 0.3), rtol=1e-14)
     np.testing.assert_allclose(_model.labels_numpy(X, w, e, 0.3), X @ w + 0.3 * e, rtol=1e-14)
+    out = np.empty(7)
+    _model.labels_into(X, w, e, 0.3, out)
+    assert np.array_equal(out, _model.labels(X, w, e, 0.3))
 
 
 def test_samplers_that_need_isotropy_refuse_a_model_without_it(monkeypatch):

@@ -50,12 +50,12 @@ from __future__ import annotations
 import numpy as np
 
 from linmeta._model.diagonal import Component, DiagonalGaussians
-from linmeta._model.isotropic import ISOTROPIC, IsotropicGaussian, h, labels, labels_numpy
+from linmeta._model.isotropic import ISOTROPIC, IsotropicGaussian, h, labels, labels_into, labels_numpy
 from linmeta._model.user import UserTasks
 
 __all__ = ["ISOTROPIC", "IsotropicGaussian", "DiagonalGaussians", "UserTasks", "Component", "h", "labels",
-           "labels_numpy", "layout_doubles", "model_of", "require_isotropic", "test_sampler_for", "component_of",
-           "model_fingerprint"]
+           "labels_into", "labels_numpy", "layout_doubles", "model_of", "require_isotropic", "test_sampler_for",
+           "component_of", "model_fingerprint"]
 
 
 def model_of(prob):

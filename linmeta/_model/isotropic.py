@@ -20,7 +20,7 @@ import numpy as np
 
 from linmeta._sim.linalg import jit
 
-__all__ = ["ISOTROPIC", "IsotropicGaussian", "h", "labels", "labels_numpy"]
+__all__ = ["ISOTROPIC", "IsotropicGaussian", "h", "labels", "labels_into", "labels_numpy"]
 
 
 @jit
@@ -30,6 +30,12 @@ def labels(X, w, e, sigma):
     The kernels call it in coordinates shifted by ``w0`` (``w - w0`` in place of ``w``).
     """
     return np.dot(X, w) + sigma * e
+
+
+@jit
+def labels_into(X, w, e, sigma, out):
+    """:func:`labels` written into ``out`` (for kernels that keep one buffer per run)."""
+    out[:] = np.dot(X, w) + sigma * e
 
 
 def labels_numpy(X, w, e, sigma):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from linmeta._model import labels
+from linmeta._model import labels, labels_into
 from linmeta._sim import linalg as _linalg
 from linmeta._sim.linalg import jit
 
@@ -206,7 +206,7 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
     """Compute the paper's protocol: mean test loss over sampled test tasks (docs: theory, MAML1, T0).
 
     For run ``r``, meta-parameters ``omega - w0 = delta[r, a]`` and each test
-    task ``t`` (``w - w0 = nu_s g``, its labels from the model's :func:`labels`):
+    task ``t`` (``w - w0 = nu_s g``, its labels from the model's :func:`~linmeta._model.labels_into`):
     adapt with one step of rate ``alpha_r`` on ``n_r`` points, then average
     ``(y - x.theta)^2 / 2`` over ``n_te`` fresh points.
     ``out[r, a, b]`` is the mean over test tasks for ``alpha_rs[b]``.
@@ -225,11 +225,13 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
         acc = np.empty((B, A))
         acc[:] = 0.0
         u = np.empty(p)
+        y_r = np.empty(n_r)
+        y_te = np.empty(n_te)
         for t in range(T):
             for j in range(p):
                 u[j] = nu_s * g[r, t, j]
-            y_r = labels(X_r[r, t], u, e_r[r, t], sigma)
-            y_te = labels(X_te[r, t], u, e_te[r, t], sigma)
+            labels_into(X_r[r, t], u, e_r[r, t], sigma, y_r)
+            labels_into(X_te[r, t], u, e_te[r, t], sigma, y_te)
             grad[:] = 0.0
             for n in range(n_r):  # grad = X_r^T (y_r - X_r omega) / n_r
                 x = X_r[r, t, n]
