@@ -164,3 +164,67 @@ def test_reference_population_optima_p1():
     maml = ref_fit(x1, y1, x2, y2, 0.5, "maml")[0]
     best = grid[np.argmin(ref_population_loss_p1(grid, 0.5, 5))]
     assert abs(maml - best) < 0.03 and abs(ref_fit(x1, y1, x2, y2, 0.5, "erm")[0] - 2 * BETA / 3) < 0.03
+
+
+# ------------------------------------------------------------------------------- linmeta against the reference
+def ref_runs(seed, p, m, n, alpha, n_runs, n_test_tasks=50, n_test=10, rotate_w=False):
+    """Per-run losses of MAML (``"maml"``) and DRS (``"erm"``) before (``alpha_r = 0``) and after adaptation.
+
+    ``p = 1``: the closed-form task average; otherwise a direct Monte Carlo over ``n_test_tasks`` test tasks
+    (``"...:no_tr"``: the exact loss without ``S tr S^2``, a control).  ``rotate_w``: regression vector
+    ``U theta`` instead of ``theta`` (a wrong task law, a control).
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(n_runs):
+        f, w, sd = ref_tasks(rng, m, p)
+        if rotate_w:
+            w = np.einsum("tij,tj->ti", f / np.sqrt(w)[:, None, :], w)
+        x1, y1 = ref_data(rng, f, w, sd, n)
+        x2, y2 = ref_data(rng, f, w, sd, n)
+        fits = {a: ref_fit(x1, y1, x2, y2, alpha, a) for a in ("maml", "erm")}
+        test = ref_tasks(rng, n_test_tasks, p) if p > 1 else None
+        for a, omega in fits.items():
+            for alpha_r in (0.0, alpha):
+                if p == 1:
+                    got = {(a, alpha_r): ref_population_loss_p1(omega[0], alpha_r, n)}
+                else:
+                    got = {(a, alpha_r): ref_direct_loss(rng, omega, *test, alpha_r, n, n_test).mean(),
+                           (a + ":no_tr", alpha_r): ref_exact_loss(omega, *test, alpha_r, n, tr_term=False).mean()}
+                for key, value in got.items():
+                    out.setdefault(key, np.empty(n_runs))[i] = value
+    return out
+
+
+def two_proportion_z(a, b):
+    pa, pb, pool = a.mean(), b.mean(), np.concatenate([a, b]).mean()
+    return (pa - pb) / np.sqrt(pool * (1 - pool) * (1 / a.size + 1 / b.size))
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("p", [1, 3])
+def test_linmeta_agrees_with_the_reference(p):
+    """linmeta's paired per-run losses on Gao & Sener's tasks against the plain-NumPy reference (own draws).
+
+    Means of MAML's and ERM's losses, of the paired difference, and the fraction of runs MAML wins, before and
+    after one step, each within 4 standard errors.  Controls at the same sizes: the reference with the wrong
+    task law (``U theta``) and, at ``p = 3``, without the ``S tr S^2`` term, are rejected.
+    """
+    import linmeta as lm
+
+    m, n, alpha, runs = 5, 5, 0.5, 2000
+    maml = lm.Problem(p=p, m=m, n_t=n, n_v=n, n_r=n, sigma=None, nu=None, alpha_t=alpha, alpha_r=alpha,
+                      tasks=gao_sener.task_distribution(p, BETA), algorithm="maml")
+    ref = ref_runs(11, p, m, n, alpha, runs)
+    wrong = ref_runs(12, p, m, n, alpha, runs, rotate_w=True)
+    for alpha_r in (0.0, alpha):
+        lin = {a: lm.simulate(maml.replace(algorithm=a, alpha_r=alpha_r), runs, 5, "exact", n_test_tasks=50,
+                              return_losses=True).losses for a in ("maml", "erm")}
+        lin_d, ref_d = lin["maml"] - lin["erm"], ref[("maml", alpha_r)] - ref[("erm", alpha_r)]
+        for z in (z_score(lin["maml"], ref[("maml", alpha_r)]), z_score(lin["erm"], ref[("erm", alpha_r)]),
+                  z_score(lin_d, ref_d), two_proportion_z(lin_d < 0, ref_d < 0)):
+            assert abs(z) < 4, (alpha_r, z)
+        assert abs(z_score(lin["maml"], wrong[("maml", alpha_r)])) > 4
+        if p > 1 and alpha_r:
+            assert abs(z_score(lin["maml"], ref[("maml:no_tr", alpha_r)])) > 4
+            assert abs(z_score(lin["erm"], ref[("erm:no_tr", alpha_r)])) > 4

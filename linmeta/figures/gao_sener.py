@@ -38,7 +38,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from linmeta._tidy import problem_columns
-from linmeta.estimate import simulate
+from linmeta.estimate import losses_over_runs
 from linmeta.figures.base import COLUMNS, scaled_runs, stamp
 from linmeta.problem import Problem
 
@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
 
 __all__ = ["BETA", "ALPHAS", "M_GRID", "N_GRID", "CASES", "RUNS", "N_TEST_TASKS", "STAGES", "haar_rotations",
-           "task_distribution", "wilson_interval", "compare", "compute_gao_sener", "draw_gao_sener"]
+           "task_distribution", "wilson_interval", "paired_row", "cell_losses", "compute_gao_sener",
+           "draw_gao_sener"]
 
 #: Upper end of the uniform laws of the eigenvalues, the regression vector and the noise variance
 #: (their README's example command).
@@ -56,9 +57,9 @@ ALPHAS = (0.1, 0.5, 1.0)
 #: Their grid of tasks ``M`` and of points ``N`` per half (inner, outer) of a task.
 M_GRID = (2, 5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400)
 N_GRID = (1, 5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400)
-#: ``(p, M values, N values)`` per row pair of panels: their ``p = 1`` grid, and ``p = 3`` on every other value
-#: (``p`` is odd, so never the interpolation threshold ``N M`` or ``2 N M`` of the grid).
-CASES = ((1, M_GRID, N_GRID), (3, M_GRID[::2], N_GRID[::2]))
+#: ``(p, M values, N values)`` per row pair of panels: their ``p = 1`` grid, and ``p = 3`` on its values up to 100
+#: (where the fraction moves; ``p`` is odd, so never the interpolation threshold ``N M`` or ``2 N M`` of the grid).
+CASES = ((1, M_GRID, N_GRID), (3, M_GRID[:6], N_GRID[:6]))
 #: Paired runs per cell (theirs: 1000 trials).
 RUNS = 100
 #: Test tasks per run over which the exact expected loss is averaged (theirs: one fixed set of 1000).
@@ -140,51 +141,70 @@ def wilson_interval(wins: int, n: int, level: float = _LEVEL) -> tuple[float, fl
     return float(ci.low), float(ci.high)
 
 
-def _losses(prob, n_runs, seed, n_test_tasks, progress):
-    est = simulate(prob, n_runs, seed, "exact", n_test_tasks=n_test_tasks, progress=progress, return_losses=True)
-    return np.asarray(est.losses, dtype=float)
+def paired_row(maml_losses: np.ndarray, erm_losses: np.ndarray) -> dict:
+    """Return the paired comparison of per-run losses of MAML and ERM (the same runs, in run order).
 
+    ``mean``: the fraction of runs in which MAML's loss is strictly below
+    ERM's (as theirs: ``DRS > MAML``); ``stderr``: its binomial standard
+    error; ``wins``; ``ci_low``, ``ci_high``: its Wilson 95 % interval; and
+    the median loss of each (the mean loss can be infinite: a fraction of
+    runs always has a law).
 
-def compare(maml: Problem, erm_losses: np.ndarray, n_runs: int, seed: int, n_test_tasks: int,
-            progress: bool | None = None) -> dict:
-    """Return the paired comparison of ``maml`` with ERM's per-run losses ``erm_losses`` (same seed and runs).
-
-    ``fraction``: of runs in which MAML's loss is strictly below ERM's (as
-    theirs: ``DRS > MAML``), with its Wilson interval; the mean losses and
-    the mean paired difference with their standard errors.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row = paired_row(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 1.0, 4.0, 5.0]))
+    >>> row["wins"], row["mean"], row["loss_maml_median"]
+    (3, 0.75, 2.5)
     """
-    maml_losses = _losses(maml, n_runs, seed, n_test_tasks, progress)
+    maml_losses, erm_losses = np.asarray(maml_losses, dtype=float), np.asarray(erm_losses, dtype=float)
+    for name, v in (("MAML", maml_losses), ("ERM", erm_losses)):
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"the per-run losses of {name} must be finite; got {np.count_nonzero(~np.isfinite(v))} "
+                             f"non-finite of {v.size}")
+    n_runs = maml_losses.size
     wins = int(np.count_nonzero(maml_losses < erm_losses))
     fraction = wins / n_runs
     low, high = wilson_interval(wins, n_runs)
-    diff = maml_losses - erm_losses
-    se = lambda v: float(v.std(ddof=1) / np.sqrt(n_runs))  # noqa: E731
     return {"mean": fraction, "stderr": float(np.sqrt(fraction * (1.0 - fraction) / n_runs)), "wins": wins,
-            "ci_low": low, "ci_high": high, "loss_maml": float(maml_losses.mean()), "loss_maml_se": se(maml_losses),
-            "loss_erm": float(erm_losses.mean()), "loss_erm_se": se(erm_losses),
-            "difference": float(diff.mean()), "difference_se": se(diff)}
+            "ci_low": low, "ci_high": high, "loss_maml_median": float(np.median(maml_losses)),
+            "loss_erm_median": float(np.median(erm_losses))}
 
 
-_EXTRA = ("wins", "ci_low", "ci_high", "ci_method", "n_test_tasks", "beta", "loss_maml", "loss_maml_se",
-          "loss_erm", "loss_erm_se", "difference", "difference_se")
+_EXTRA = ("wins", "ci_low", "ci_high", "ci_method", "n_test_tasks", "beta", "loss_maml_median", "loss_erm_median")
+
+
+def cell_losses(p: int, m: int, n: int, draw: Callable, n_runs: int, seed: int, n_test_tasks: int,
+                progress: bool | None = None) -> tuple[Problem, np.ndarray, np.ndarray]:
+    """Return the MAML problem of one cell and the per-run losses of MAML and ERM there.
+
+    MAML's losses have shape ``(n_runs, len(ALPHAS), 1 + len(ALPHAS))``:
+    ``alpha_t`` in :data:`ALPHAS`, ``alpha_r`` in ``(0, *ALPHAS)``; ERM's
+    ``(n_runs, 1, 1 + len(ALPHAS))``.  Each is ``lm.simulate(..., "exact",
+    n_test_tasks=n_test_tasks, return_losses=True).losses`` of the problem
+    at those rates, computed in one pass (common random numbers); MAML and
+    ERM share ``seed``, so run ``i`` sees the same tasks and data in both.
+    """
+    rates = [0.0, *ALPHAS]
+    maml = Problem(p=p, m=m, n_t=n, n_v=n, n_r=n, sigma=None, nu=None, alpha_t=ALPHAS[0], alpha_r=0.0, tasks=draw)
+    erm = maml.replace(algorithm="erm")
+    desc = f"gao_sener p={p} M={m} N={n}"
+    got = [losses_over_runs(q, n_runs, seed, a_t, rates, "exact", n_test_tasks, 1, None, progress, desc)
+           for q, a_t in ((maml, list(ALPHAS)), (erm, [erm.alpha_t]))]
+    return maml, got[0], got[1]
 
 
 def _cell_rows(p, m, n, draw, n_runs, seed, n_test_tasks, progress):
     """Rows of one ``(p, M, N)`` cell: per alpha and stage, the paired fraction."""
-    base = {"p": p, "m": m, "n_t": n, "n_v": n, "n_r": n, "sigma": None, "nu": None, "tasks": draw}
-    erm = Problem(**base, alpha_t=0.0, alpha_r=0.0, algorithm="erm")
-    erm_before = _losses(erm, n_runs, seed, n_test_tasks, progress)
+    maml, maml_losses, erm_losses = cell_losses(p, m, n, draw, n_runs, seed, n_test_tasks, progress)
     rows = []
-    for alpha in ALPHAS:
+    for j, alpha in enumerate(ALPHAS):
         for kind, adapted in STAGES:
-            alpha_r = alpha if adapted else 0.0
-            maml = Problem(**base, alpha_t=alpha, alpha_r=alpha_r, algorithm="maml")
-            erm_losses = _losses(erm.replace(alpha_r=alpha), n_runs, seed, n_test_tasks, progress) if adapted \
-                else erm_before
-            got = compare(maml, erm_losses, n_runs, seed, n_test_tasks, progress)
-            rows.append({"kind": kind, "quantity": "P(MAML loss < ERM loss)", **problem_columns(maml), **got,
-                         "n_runs": n_runs, "seed": seed, "method": "exact", "ci_method": "wilson 95%",
-                         "n_test_tasks": n_test_tasks, "beta": BETA})
+            b = j + 1 if adapted else 0
+            prob = maml.replace(alpha_t=alpha, alpha_r=alpha if adapted else 0.0)
+            rows.append({"kind": kind, "quantity": "P(MAML loss < ERM loss)", **problem_columns(prob),
+                         **paired_row(maml_losses[:, j, b], erm_losses[:, 0, b]), "n_runs": n_runs, "seed": seed,
+                         "method": "exact", "ci_method": "wilson 95%", "n_test_tasks": n_test_tasks, "beta": BETA})
     return rows
 
 
