@@ -13,7 +13,7 @@ import sympy as sp
 
 from linmeta.symbolic import _theorems as T
 from linmeta.symbolic._codegen import module_source
-from linmeta.symbolic._symbols import alpha_r, alpha_t, d2, m, n_r, n_t, n_v, nu, p, s2, sigma
+from linmeta.symbolic._symbols import alpha_t, d2, m, n_r, n_t, n_v, nu, p, s2, sigma
 
 TITLE = "Leading-order MAML theory (docs: theory, T0, T1, T1a, T2)."
 
@@ -32,8 +32,6 @@ def functions():
          "Leading-order E|omega* - w0|^2 for p < n_v m, derived (docs: theory, T2, derivation)."),
         ("distance_underparameterized_printed", sizes, T.t2_printed_distance(),
          "E|omega* - w0|^2 implied by theorem 2 as printed (prefactor h_r/(2 h_t)) (docs: theory, T2)."),
-        ("loss_given_distance", (d2, alpha_r, p, n_r, sigma, nu), T.t0_printed(d2),
-         "Return the expected test loss given E|omega* - w0|^2 = d2, exact (docs: theory, T0)."),
         ("optimal_alpha_t_overparameterized", (p, n_t), T.alpha_t_stationary()[0],
          "alpha_t^-, the minimiser over alpha_t of theorem 1 (docs: theory, T1a)."),
         ("optimal_alpha_r_given_distance", (d2, p, n_r, sigma, nu), T.optimal_alpha_r(d2),

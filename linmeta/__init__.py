@@ -15,6 +15,7 @@ from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.loss import test_loss_given
 from linmeta.maml import IllConditionedWarning, meta_train
+from linmeta.mixture import Mixture
 from linmeta.moments import InfiniteMomentWarning
 from linmeta.optimum import Optimum, simulate_optimum
 from linmeta.problem import Problem
@@ -24,7 +25,7 @@ from linmeta.sweeping import sweep
 __all__ = [
     "algorithms", "bounds", "experiments",
     "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch",
-    "meta_train", "presets",
+    "meta_train", "Mixture", "presets",
     "sample_tasks", "CheckResult", "check", "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum",
     "sweep", "test_loss_given", "theory", "__version__",
 ]

@@ -10,7 +10,6 @@ import math
 
 from matplotlib.figure import Figure
 
-from linmeta import presets
 from linmeta._check import check
 from linmeta._cli_args import (
     COUNT,
@@ -20,7 +19,7 @@ from linmeta._cli_args import (
     add_seed,
     check_plot_file,
     parse_grid,
-    parse_set,
+    problem_from_args,
     writing,
 )
 from linmeta._version import __version__
@@ -109,7 +108,7 @@ def run(args) -> int:
     """Run ``linmeta check``; returns the verdict's exit status (:data:`VERDICT_EXIT`); bad input raises ValueError."""
     if args.plot:
         check_plot_file(args.plot)  # before the simulation, not after it
-    prob = parse_set(args.set, presets.PRESETS[args.preset])
+    prob = problem_from_args(args)
     res = check(args.formula, prob, _grid(args, prob), n_runs=args.runs, seed=args.seed, rtol=args.rtol,
                 level=args.level, method=args.method)
     if args.plot:

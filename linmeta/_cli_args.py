@@ -1,6 +1,6 @@
 """Command-line arguments shared by every ``linmeta`` subcommand.
 
-``--set NAME=VALUE`` and ``--grid NAME=SPEC`` parsing, bounded argparse types,
+``--set NAME=VALUE`` and ``--grid NAME=SPEC`` parsing, ``--cells FILE.csv`` reading, bounded argparse types,
 and the builders :func:`add_command` and :func:`add_problem_arguments` that
 give every subcommand the same options, help texts and one-line errors.
 """
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import errno
+import io
 import math
 import os
 
@@ -16,17 +18,24 @@ import numpy as np
 
 from linmeta import presets
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, VECTOR_FIELDS, Problem, check_size
-from linmeta.sweeping import replace_sizes
+from linmeta.sweeping import cell_of, replace_sizes
+from linmeta.sweeping.paths import file_kind
 
-__all__ = ["Parser", "UsageError", "parse_set", "parse_grid", "add_command", "add_problem_arguments", "add_seed",
-           "add_threads", "check_plot_file", "writing", "COUNT", "SEED", "POSITIVE", "NON_NEGATIVE",
-           "GRID_POINTS_MAX", "GRID_CELLS_MAX"]
+__all__ = ["Parser", "UsageError", "parse_set", "parse_mixture", "problem_from_args", "parse_grid", "parse_cells",
+           "add_command", "add_problem_arguments", "add_seed", "add_threads", "check_plot_file", "writing", "COUNT",
+           "SEED", "POSITIVE", "NON_NEGATIVE", "GRID_POINTS_MAX", "GRID_CELLS_MAX", "CELLS_FILE_MAX"]
 
-_FIELDS = tuple(f for f in Problem.__dataclass_fields__)
+_FIELDS = tuple(f for f in Problem.__dataclass_fields__ if f != "tasks")  # a sampler is Python code
+#: fields that take a list of numbers (or one number) on the command line
+_LIST_FIELDS = (*VECTOR_FIELDS, "input_cov", "task_cov")
+#: largest --mixture file read (bytes)
+MIXTURE_BYTES_MAX = 1 << 20
 #: most values one ``--grid`` may give (checked before they are generated)
 GRID_POINTS_MAX = 10_000
 #: most cells all ``--grid`` options together may give (the product of their lengths)
 GRID_CELLS_MAX = 100_000
+#: most bytes a ``--cells`` file may hold (checked before it is read): far more than GRID_CELLS_MAX rows need
+CELLS_FILE_MAX = 64 * 2**20
 
 
 class UsageError(ValueError):
@@ -55,7 +64,7 @@ def _scalar(name, text, flag):
             if not x.is_integer():
                 raise ValueError
             return int(x)
-        if name == "lam" and text.lower() == "none":
+        if name in ("lam", "sigma", "nu") and text.lower() == "none":
             return None
         if name in FLOAT_FIELDS:
             x = float(text)
@@ -84,14 +93,15 @@ def parse_set(items, prob):
         name, value = _split(item, "--set")
         if name in scalars or name in vectors:
             raise UsageError(f"--set {item!r}: {name} is given twice")
-        if name in VECTOR_FIELDS:
+        if name in _LIST_FIELDS:
             vectors[name] = value
         else:
             scalars[name] = _scalar(name, value, "--set")
     if "p" in scalars:  # before replace_sizes builds vectors of the new length
         check_size(scalars["p"])
-    prob = replace_sizes(prob, **scalars)
-    changes = {}
+    sizes = {k: v for k, v in scalars.items() if k in INT_FIELDS}
+    prob = replace_sizes(prob, **sizes)
+    changes = {k: v for k, v in scalars.items() if k not in INT_FIELDS}
     for name, text in vectors.items():
         if text.lower() == "none":
             changes[name] = None
@@ -101,8 +111,94 @@ def parse_set(items, prob):
         except ValueError:
             raise UsageError(f"--set {name}={text}: {name} must be one number (a constant vector), "
                              f"{prob.p} comma-separated numbers, or none") from None
-        changes[name] = np.full(prob.p, vals[0]) if len(vals) == 1 else np.array(vals)
+        if name == "input_cov" and len(vals) == 1:
+            changes[name] = vals[0]                      # c I
+        else:
+            changes[name] = np.full(prob.p, vals[0]) if len(vals) == 1 else np.array(vals)
     return prob.replace(**changes) if changes else prob
+
+
+def parse_mixture(path, prob):
+    """Build a :class:`~linmeta.Mixture` from a JSON file of components applied to ``prob``.
+
+    The file holds ``{"components": [{"weight": w, "set": {field: value}}, ...]}``; each ``set``
+    changes ``prob`` as ``--set`` does (a value is a number, a list of numbers, or ``null``).
+    Nothing in it is evaluated.
+
+    Raises
+    ------
+    UsageError
+        Naming the file and what is wrong.
+
+    Examples
+    --------
+    >>> import json, tempfile, linmeta as lm
+    >>> spec = {"components": [{"weight": 0.7, "set": {"sigma": 0.1}},
+    ...                        {"weight": 0.3, "set": {"input_cov": 0.25, "w0": 0.3}}]}
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    ...     json.dump(spec, f)
+    >>> mix = parse_mixture(f.name, lm.presets.FIG3)
+    >>> [w for w, _ in mix.components], mix.components[1][1].input_cov
+    ([0.7, 0.3], 0.25)
+    """
+    import json
+
+    from linmeta.mixture import Mixture
+
+    where = f"--mixture {path}"
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MIXTURE_BYTES_MAX + 1)
+    except OSError as err:
+        raise UsageError(f"{where}: cannot read it ({err.strerror or err})") from None
+    if len(raw) > MIXTURE_BYTES_MAX:
+        raise UsageError(f"{where}: larger than {MIXTURE_BYTES_MAX} bytes; a mixture file is a few lines of JSON")
+    try:
+        spec = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UsageError(f"{where}: not JSON ({err})") from None
+    comps = spec.get("components") if isinstance(spec, dict) else None
+    if not isinstance(comps, list) or not comps:
+        raise UsageError(f'{where}: expected {{"components": [{{"weight": w, "set": {{...}}}}, ...]}}')
+    pairs = []
+    for i, comp in enumerate(comps):
+        if not isinstance(comp, dict) or set(comp) - {"weight", "set"} or "weight" not in comp:
+            raise UsageError(f'{where}: component {i} must be {{"weight": w, "set": {{field: value}}}}; got {comp!r}')
+        items = []
+        for name, value in (comp.get("set") or {}).items():
+            if value is None:
+                text = "none"
+            elif isinstance(value, list) and value and all(_is_number(v) for v in value):
+                text = ",".join(repr(float(v)) for v in value)
+            elif _is_number(value) or isinstance(value, str):
+                text = str(value)
+            else:
+                raise UsageError(f"{where}: component {i}: {name} must be a number, a list of numbers or null; "
+                                 f"got {value!r}")
+            items.append(f"{name}={text}")
+        if not _is_number(comp["weight"]):
+            raise UsageError(f"{where}: component {i}: weight must be a number; got {comp['weight']!r}")
+        try:
+            pairs.append((float(comp["weight"]), parse_set(items, prob)))
+        except UsageError as err:
+            raise UsageError(f"{where}: component {i}: {err}") from None
+        except ValueError as err:
+            raise UsageError(f"{where}: component {i}: {err}") from None
+    try:
+        return Mixture(pairs)
+    except ValueError as err:
+        raise UsageError(f"{where}: {err}") from None
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def problem_from_args(args):
+    """Return the problem of ``--preset``, ``--set`` and ``--mixture``."""
+    prob = parse_set(args.set, presets.PRESETS[args.preset])
+    path = getattr(args, "mixture", None)
+    return prob if path is None else parse_mixture(path, prob)
 
 
 def parse_grid(items):
@@ -148,6 +244,118 @@ def parse_grid(items):
         raise UsageError(f"--grid: {' x '.join(str(len(v)) for v in grid.values())} = {cells} cells; "
                          f"at most {GRID_CELLS_MAX} allowed")
     return grid
+
+
+def _cells_text(path, where):
+    """Return the text of a ``--cells`` file: a regular file, at most :data:`CELLS_FILE_MAX` bytes, UTF-8, no NUL."""
+    try:
+        kind = file_kind(os.stat(path).st_mode)
+    except OSError as err:
+        raise UsageError(f"{where}: cannot be read ({err.strerror or err})") from None
+    if kind is not None:
+        raise UsageError(f"{where}: is {kind}, not a regular file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(CELLS_FILE_MAX + 1)
+    except OSError as err:
+        raise UsageError(f"{where}: cannot be read ({err.strerror or err})") from None
+    if len(data) > CELLS_FILE_MAX:
+        raise UsageError(f"{where}: more than {CELLS_FILE_MAX} bytes; a cells file holds at most {GRID_CELLS_MAX} "
+                         "cells of a few numbers each")
+    try:
+        text = data.decode("utf-8-sig")                   # a byte-order mark (spreadsheet export) is allowed
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise UsageError(f"{where} line {line}: not UTF-8 text (byte {err.start}); expected a CSV file") from None
+    if "\0" in text:
+        line = text[:text.index("\0")].count("\n") + 1
+        raise UsageError(f"{where} line {line}: a NUL byte; expected a CSV text file")
+    return text
+
+
+def _cells_header(header, where):
+    names = [h.strip() for h in header]
+    for name in names:
+        if name not in _FIELDS:
+            raise UsageError(f"{where} line 1: unknown Problem field {name!r} in the header; "
+                             f"valid: {', '.join(_FIELDS)}")
+        if name in VECTOR_FIELDS:
+            raise UsageError(f"{where} line 1: {name} cannot be swept from the command line")
+        if names.count(name) > 1:
+            raise UsageError(f"{where} line 1: {name} is named twice in the header")
+    return names
+
+
+def parse_cells(path, prob):
+    r"""Read a ``--cells`` CSV file: a header line naming the fields, then one cell per line.
+
+    Each value is parsed as a ``--grid`` value (a number; ``lam`` may be
+    ``none``, ``algorithm`` is text; nothing is evaluated) and each cell is
+    checked against ``prob``.  Blank lines are skipped.  A malformed file
+    (unreadable, not UTF-8 text, an unknown or repeated field, a line with
+    another number of values than the header, a bad value, a repeated cell, no
+    cell, more than :data:`GRID_CELLS_MAX` cells) raises :class:`UsageError`
+    naming the file, the line and the problem.
+
+    Parameters
+    ----------
+    path : str
+    prob : Problem
+        The base problem the cells change.
+
+    Returns
+    -------
+    list of dict
+        ``[{field: value}, ...]`` in file order, as :func:`linmeta.sweep` takes it.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, linmeta as lm
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "cells.csv"
+    >>> _ = path.write_text("m,n_t,n_v\n10,5,5\n5,10,10\n")
+    >>> parse_cells(path, lm.presets.FIG3)
+    [{'m': 10, 'n_t': 5, 'n_v': 5}, {'m': 5, 'n_t': 10, 'n_v': 10}]
+    >>> _ = path.write_text("m,n_t\n10,5\n5\n")
+    >>> parse_cells(path, lm.presets.FIG3)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    linmeta._cli_args.UsageError: --cells .../cells.csv line 3: 1 values, the header names 2 fields (m, n_t)
+    """
+    where = f"--cells {path}"
+    reader = csv.reader(io.StringIO(_cells_text(path, where), newline=""), strict=True)
+    cells, seen, n = [], {}, 1
+    try:
+        header = next(reader, None)
+        if header is None or not "".join(header).strip():
+            raise UsageError(f"{where} line 1: no header; expected a header line naming the fields (e.g. m,n_t,n_v), "
+                             "then one cell per line")
+        names = _cells_header(header, where)
+        for row in reader:
+            n = reader.line_num
+            if not row:
+                continue
+            if len(row) != len(names):
+                raise UsageError(f"{where} line {n}: {len(row)} values, the header names {len(names)} fields "
+                                 f"({', '.join(names)})")
+            if len(cells) == GRID_CELLS_MAX:
+                raise UsageError(f"{where} line {n}: more than {GRID_CELLS_MAX} cells; at most {GRID_CELLS_MAX} "
+                                 "allowed")
+            cell = {name: _scalar(name, v.strip(), f"{where} line {n}:") for name, v in zip(names, row, strict=True)}
+            key = tuple(repr(v) for v in cell.values())
+            if key in seen:
+                raise UsageError(f"{where} line {n}: repeats the cell of line {seen[key]} "
+                                 f"({', '.join(f'{k}={v}' for k, v in cell.items())}); give each cell once")
+            try:
+                cell_of(prob, cell)
+            except ValueError as err:
+                raise UsageError(f"{where} line {n}: {err}") from None
+            seen[key] = n
+            cells.append(cell)
+    except csv.Error as err:
+        raise UsageError(f"{where} line {reader.line_num}: not a CSV row ({err})") from None
+    if not cells:
+        raise UsageError(f"{where}: no cells; expected a header line naming the fields, then one cell per line")
+    return cells
 
 
 def check_plot_file(path, option="--plot"):
@@ -254,7 +462,11 @@ def add_problem_arguments(p):
     p.add_argument("--preset", choices=sorted(presets.PRESETS), default="fig3",
                    help="base problem: the parameter set of a paper figure (default: %(default)s)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="change one Problem field, e.g. alpha_t=-0.5 or w0=0.2 (a constant vector); repeatable")
+                   help="change one Problem field, e.g. alpha_t=-0.5, w0=0.2 (a constant vector), input_cov=0.5,1,2 "
+                        "or nu=none with task_cov=...; repeatable")
+    p.add_argument("--mixture", metavar="FILE.json", default=None,
+                   help='a mixture of task families: {"components": [{"weight": w, "set": {field: value}}, ...]}, '
+                        "each component the problem of --preset/--set with its own changes")
 
 
 def add_seed(p):

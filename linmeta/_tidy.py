@@ -6,7 +6,9 @@
 * the problem: every scalar :class:`~linmeta.Problem` field in Problem order
   (``p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, algorithm, n_steps,
   lam``), then the vector fields summarised as ``w0_norm`` (``|w0|``) and
-  ``start_distance`` (``|omega0 - w0|``);
+  ``start_distance`` (``|omega0 - w0|``), and, only for a task model other
+  than the paper's, ``model`` (one line naming it: diagonal covariances, a
+  mixture, a user's sampler);
 * the simulation: ``mean, stderr, n_runs, seed, method``;
 * theory columns named by approximation, where a table has them:
   ``theory_leading`` (:func:`linmeta.theory.test_loss`), ``theory_printed``
@@ -32,14 +34,17 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from linmeta.problem import VECTOR_FIELDS, Problem
+from linmeta._model import model_of
+from linmeta.problem import MODEL_FIELDS, VECTOR_FIELDS, Problem
 
-__all__ = ["PROBLEM_COLUMNS", "SIMULATION_COLUMNS", "THEORY_COLUMNS", "problem_columns", "theory_column",
-           "varied_column", "curve_table", "rate_curve_table"]
+__all__ = ["MODEL_COLUMN", "PROBLEM_COLUMNS", "SIMULATION_COLUMNS", "THEORY_COLUMNS", "problem_columns",
+           "theory_column", "varied_column", "curve_table", "rate_curve_table"]
 
 #: The scalar Problem fields in Problem order, then the vector fields' summaries.
-PROBLEM_COLUMNS = (*(f.name for f in dataclasses.fields(Problem) if f.name not in VECTOR_FIELDS),
+PROBLEM_COLUMNS = (*(f.name for f in dataclasses.fields(Problem) if f.name not in (*VECTOR_FIELDS, *MODEL_FIELDS)),
                    "w0_norm", "start_distance")
+#: The column naming the task model, present only where a row's model is not the paper's.
+MODEL_COLUMN = "model"
 SIMULATION_COLUMNS = ("mean", "stderr", "n_runs", "seed", "method")
 #: Theory columns by ``(approximation, form)``.
 THEORY_COLUMNS = {("leading", "derived"): "theory_leading", ("leading", "printed"): "theory_printed",
@@ -55,12 +60,17 @@ def problem_columns(prob):
     defaults = getattr(prob, "_default_vectors", ())
     out["w0_norm"] = 0.0 if "w0" in defaults else float(np.linalg.norm(prob.w0))
     out["start_distance"] = 0.0 if {"w0", "omega0"} <= set(defaults) else float(np.linalg.norm(prob.start_offset))
+    model = model_of(prob)
+    if not model.isotropic:
+        out[MODEL_COLUMN] = model.describe(prob)
     return out
 
 
 def curve_table(problems, mean, stderr, n_runs, seed, method):
     """Return the tidy table of one estimate (``mean[i]``, ``stderr[i]``) per problem ``problems[i]``."""
-    table = pd.DataFrame([problem_columns(q) for q in problems], columns=list(PROBLEM_COLUMNS))
+    rows = [problem_columns(q) for q in problems]
+    extra = [MODEL_COLUMN] if any(MODEL_COLUMN in r for r in rows) else []
+    table = pd.DataFrame(rows, columns=[*PROBLEM_COLUMNS, *extra])
     table["mean"], table["stderr"] = list(mean), list(stderr)
     table["n_runs"], table["seed"], table["method"] = n_runs, seed, method
     return table

@@ -8,11 +8,14 @@ Examples::
     linmeta simulate --preset fig3 --set alpha_t=-0.5 --runs 1000 --seed 0 --method protocol
     linmeta sweep --preset fig3 --grid alpha_t=-2:1:25 --grid m=10,40,160 --runs 1000 --seed 0 \
                   --out sweep.csv --scheduler dask-local
+    linmeta sweep --preset fig3 --cells budget.csv --runs 1000 --out budget-sweep.csv
 
 ``--set NAME=VALUE`` accepts every Problem field (``w0``/``omega0`` take one
 number, meaning a constant vector, or ``p`` comma-separated numbers, or
 ``none``).  ``--grid NAME=START:STOP:NUM`` is ``numpy.linspace`` (inclusive);
-``--grid NAME=V1,V2,...`` lists values.  ``--workers`` is always a number of
+``--grid NAME=V1,V2,...`` lists values; instead of ``--grid``, ``--cells FILE.csv``
+gives the cells one by one (a header naming the fields, one cell per line,
+values parsed as ``--grid`` values).  ``--workers`` is always a number of
 parallel worker processes, ``--threads`` always a number of Numba threads.
 Every error prints one line naming what is wrong and exits with status 2.
 
@@ -43,7 +46,7 @@ import time
 
 import numba
 
-from linmeta import _check_cli, presets, theory
+from linmeta import _check_cli, theory
 from linmeta._cli_args import (
     COUNT,
     POSITIVE,
@@ -53,17 +56,19 @@ from linmeta._cli_args import (
     add_problem_arguments,
     add_seed,
     add_threads,
+    parse_cells,
     parse_grid,
     parse_set,
+    problem_from_args,
     writing,
 )
 from linmeta._version import __version__
 from linmeta.estimate import estimated_seconds, simulate
 from linmeta.figures import FIGURES, PAPER_PANELS, make
-from linmeta.sweeping import SweepArgumentError, cells_of, sweep
+from linmeta.sweeping import SweepArgumentError, expand, sweep
 
 __all__ = ["main", "build_parser", "add_command", "add_problem_arguments", "COMMANDS", "UsageError",
-           "parse_set", "parse_grid", "EXIT_STATUS", "EXIT_BROKEN_PIPE"]
+           "parse_set", "parse_grid", "parse_cells", "EXIT_STATUS", "EXIT_BROKEN_PIPE"]
 
 #: exit status when stdout's reader has closed it (128 + SIGPIPE, as for a Unix tool killed by SIGPIPE)
 EXIT_BROKEN_PIPE = 141
@@ -88,7 +93,7 @@ def _problem_line(prob):
 
 
 def _problem(args):
-    return parse_set(args.set, presets.PRESETS[args.preset])
+    return problem_from_args(args)
 
 
 def _theory_dict(prob):
@@ -102,6 +107,7 @@ def _theory_dict(prob):
     notes = []
     out = {}
     asked = (("test_loss", "test_loss", {}), ("test_loss_printed", "test_loss", {"form": "printed"}),
+             ("test_loss_population", "test_loss", {"approximation": "population"}),
              ("optimal_alpha_t", "optimal_alpha_t", {}), ("optimal_alpha_r", "optimal_alpha_r", {}))
     for key, quantity, kwargs in asked:
         got = theory.value_or_reason(quantity, prob, **kwargs)
@@ -172,13 +178,17 @@ def cmd_simulate(args):
 
 def cmd_sweep(args):
     prob = _problem(args)
-    grid = parse_grid(args.grid)
-    if not grid:
-        raise UsageError("sweep: give at least one --grid NAME=VALUES")
+    if args.cells is not None:
+        grid = parse_cells(args.cells, prob)
+    else:
+        grid = parse_grid(args.grid)
+        if not grid:
+            raise UsageError("sweep: give at least one --grid NAME=VALUES, or --cells FILE.csv")
+    cells = expand(prob, grid)
     if args.scheduler == "serial":
         _set_threads(args.threads)
     print(_header(args.seed))
-    _announce(sum(estimated_seconds(q, args.runs, args.method) for _, q, _ in cells_of(prob, grid) if q is not None))
+    _announce(sum(estimated_seconds(q, args.runs, args.method) for _, q, _ in cells if q is not None))
     try:
         with writing("--out", args.out) if args.out else contextlib.nullcontext():
             table = sweep(prob, grid, args.runs, args.seed, scheduler=args.scheduler, out=args.out,
@@ -193,7 +203,7 @@ def cmd_sweep(args):
     for changes, note in table.attrs["skipped"]:
         cell = ", ".join(f"{k}={v}" for k, v in changes.items())
         print(f"skipped cell {cell}: {note}")
-    cols = [*grid, "theory_leading", "mean", "stderr", "n_runs", "seed", "status"]
+    cols = [*cells[0][0], "theory_leading", "mean", "stderr", "n_runs", "seed", "status"]
     if not args.quiet:
         print(table[cols].to_string(index=False))
     dest = f"; wrote {args.out}" if args.out else ""
@@ -299,17 +309,25 @@ def _simulate(sub):
 
 def _sweep(sub):
     w = add_command(sub, "sweep", help="theory and simulation on a parameter grid, resumable",
-                    description="Evaluate theory and simulation on every cell of a grid.  With --out, rows are "
-                                "saved as cells finish and a rerun of the same command reuses them; a file that "
-                                "is not a sweep made with the same arguments is refused and left unchanged.",
+                    description="Evaluate theory and simulation on every cell of a grid (--grid), or of a list "
+                                "of cells (--cells).  With --out, rows are saved as cells finish and a rerun of "
+                                "the same command reuses them; a file that is not a sweep made with the same "
+                                "arguments is refused and left unchanged.",
                     examples=["linmeta sweep --grid alpha_t=-2:1:25 --grid m=10,40,160 --runs 1000 --out s.csv",
                               "linmeta sweep --preset fig2 --grid p=40,80 --scheduler processes --workers 2",
-                              "linmeta sweep --grid m=10,20 --scheduler tcp://HOST:8786 --out s.csv"],
+                              "linmeta sweep --grid m=10,20 --scheduler tcp://HOST:8786 --out s.csv",
+                              "linmeta sweep --cells budget.csv --runs 1000 --out s.csv   # budget.csv: m,n_t,n_v "
+                              "then 10,5,5 ..."],
                     func=cmd_sweep)
     add_problem_arguments(w)
-    w.add_argument("--grid", action="append", metavar="NAME=START:STOP:NUM|V1,V2,...", default=[],
-                   help="a swept Problem field: START:STOP:NUM is an inclusive linspace, V1,V2,... lists "
-                        "values; repeat for a product grid (last --grid varies fastest)")
+    cells = w.add_mutually_exclusive_group()
+    cells.add_argument("--grid", action="append", metavar="NAME=START:STOP:NUM|V1,V2,...", default=[],
+                       help="a swept Problem field: START:STOP:NUM is an inclusive linspace, V1,V2,... lists "
+                            "values; repeat for a product grid (last --grid varies fastest)")
+    cells.add_argument("--cells", default=None, metavar="FILE.csv",
+                       help="the cells one by one, instead of --grid: a CSV file whose header names the swept "
+                            "Problem fields and whose every line is one cell (values as for --grid: numbers, "
+                            "lam may be none); the table keeps the file's order")
     _add_runs_method(w)
     w.add_argument("--out", default=None, metavar="FILE.csv",
                    help="CSV written cell by cell; rerun the same command to resume (default: no file)")

@@ -38,7 +38,24 @@ def loss_from_distance(dist2, prob, alpha_r=None):
 
 
 def test_loss_given(omega: ArrayLike, prob: Problem, alpha_r: ArrayLike | None = None) -> float | np.ndarray:
-    """Expected meta-test loss of ``omega`` (docs: theory, T0).
+    """Expected meta-test loss of ``omega`` (docs: theory, T0 and T0g).
+
+    Exact for every Gaussian task family: T0 for the paper's model, T0g (any
+    diagonal input and task covariance) averaged over the components of a
+    :class:`~linmeta.Mixture`.
+
+    Parameters
+    ----------
+    omega : array_like of shape (p,)
+    prob : Problem or Mixture
+    alpha_r : float or ndarray, optional
+        Defaults to ``prob.alpha_r``.
+
+    Raises
+    ------
+    NotImplementedError
+        For a user's task sampler (``tasks=``): the expectation over its tasks
+        has no closed form (simulate instead).
 
     Examples
     --------
@@ -46,10 +63,17 @@ def test_loss_given(omega: ArrayLike, prob: Problem, alpha_r: ArrayLike | None =
     >>> prob = lm.presets.FIG2          # sigma = 1, nu = 0.5, w0 = 0
     >>> float(lm.test_loss_given(np.zeros(60), prob.replace(alpha_r=0.0)))   # (1 + 0.25) / 2
     0.625
+    >>> aniso = prob.replace(nu=None, task_cov=np.full(60, 0.25 / 60), input_cov=2.0)
+    >>> round(float(lm.test_loss_given(np.zeros(60), aniso.replace(alpha_r=0.0))), 12)  # (1 + 2 * 0.25) / 2
+    0.75
 
     References
     ----------
-    docs: theory, T0.
+    docs: theory, T0, T0g.
     """
-    d = np.asarray(omega, dtype=float) - prob.w0
-    return loss_from_distance(float(d @ d), prob, alpha_r)
+    omega = np.asarray(omega, dtype=float)
+    if omega.shape != (prob.p,):
+        raise ValueError(f"omega must have shape (p,) = ({prob.p},); got {omega.shape}")
+    a = prob.alpha_r if alpha_r is None else alpha_r
+    out = model_of(prob).loss_given(omega, prob, a)
+    return float(out) if np.ndim(out) == 0 else np.asarray(out)

@@ -37,6 +37,14 @@ ERM (``algorithm="erm"``) solves the same least-squares problem on the pooled
 points of every task: ``Z`` has ``k = (n_t + n_v) m`` rows (``prob.k``), a
 Wishart matrix as at ``alpha_t = 0``, and the conditions hold with that ``k``.
 
+Other task models.  Gaussian inputs with a nonsingular covariance (``input_cov``, any component of a
+:class:`~linmeta.Mixture`) change none of the counts: ``Z`` is a Gaussian matrix times fixed
+nonsingular factors, whose small-ball probabilities scale with the same exponents, so the same indices
+apply (the noise-free exception reads "no label noise and one task vector").  For a user's sampler
+(``tasks=``) the indices are those of its inputs given the tasks' factors; a factor that can be nearly
+singular (input variances with a density at 0) can make the tail heavier, and that is not detected:
+the warnings then give a lower bound on the danger only.
+
 Examples
 --------
 >>> import warnings, linmeta as lm
@@ -57,6 +65,7 @@ import warnings
 
 import numpy as np
 
+from linmeta._model import model_of
 from linmeta.algorithms._registry import INNER_MAPS
 
 __all__ = ["InfiniteMomentWarning", "infinite_moment", "moment_margin", "tail_index", "warn_if_infinite_moments",
@@ -105,8 +114,10 @@ def _inconsistent(prob):
 
     Without label noise one task's system is consistent (``omega* = w_1`` under-parameterised, a projection
     over-parameterised), and so are several tasks' when they share one task vector (``nu = 0``).
+    Other task models answer through their ``noisy`` and ``spread`` (a user's sampler: both assumed).
     """
-    return prob.sigma > 0 or (prob.nu > 0 and prob.m >= 2)
+    model = model_of(prob)
+    return model.noisy(prob) or (model.spread(prob) and prob.m >= 2)
 
 
 def _mechanisms(prob):
@@ -124,7 +135,8 @@ def _mechanisms(prob):
                                 f"(an eigenvalue of H_i near 1/alpha_t), tail index {index:g} with {how}")))
     # first-order MAML over-parameterised, P^T (Z P^T)^{-1} Z (w - omega0) is not a projection: a task vector
     # or a start away from w0 is amplified too
-    amplified = _inconsistent(prob) or (prob.p > prob.k and (prob.nu > 0 or bool(np.any(prob.start_offset))))
+    amplified = _inconsistent(prob) or (prob.p > prob.k and (model_of(prob).spread(prob)
+                                                                 or bool(np.any(prob.start_offset))))
     if not INNER_MAPS[prob.algorithm].gram and amplified and _sign_change(prob):  # first-order fixed point
         # det(P^T Z) (or det(Z P^T)) takes both signs: the smallest singular value s has a positive density at 0,
         # P(s < e) ~ e, and |omega*|^2 ~ s^-2

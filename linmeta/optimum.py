@@ -39,6 +39,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import interpolate, optimize, special
 
+from linmeta._model import model_of
 from linmeta._sim.rng import bootstrap_rng, check_seed
 from linmeta._tidy import rate_curve_table
 from linmeta._validation import check_int, check_real
@@ -272,7 +273,7 @@ def simulate_optimum(prob: Problem, param: str, n_runs: int = 1000, seed: int = 
     cache = {}
 
     def losses_at(xs):
-        if param == "alpha_r" and method == "exact":
+        if param == "alpha_r" and method == "exact" and not model_of(prob).exact_needs_omega:
             # the loss is affine in |omega* - w0|^2 given the run (T0): meta-train once, at alpha_r = 0
             if "d2" not in cache:
                 l0 = losses_over_runs(prob, n_runs, seed, [prob.alpha_t], [0.0], method, n_test_tasks,

@@ -18,10 +18,16 @@ Symbols (one code name per paper symbol, docs: theory, §1–2 and §6–8):
 ``n_steps`` inner gradient steps ``N`` (MAML and first-order MAML)
 ``lam``     iMAML proximal strength ``lambda``
 ==========  =================================================================
+
+Beyond the paper's model (docs: theory, M3 and M4): ``input_cov`` (the
+diagonal covariance of ``x``), ``task_cov`` (the diagonal covariance of ``w``
+around ``w0``, in place of ``nu``) and ``tasks`` (a user's task sampler, in
+place of ``sigma``, ``nu`` and ``w0``); :class:`linmeta.Mixture` mixes problems.
 """
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +37,8 @@ from linmeta._sim.budget import check_vectors_fit
 from linmeta._validation import check_int, check_real, check_vector
 from linmeta.algorithms._registry import INNER_MAPS, MAML, check_problem_fields
 
-__all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "RATE_FIELDS", "SIZE_MAX",
+__all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "MODEL_FIELDS",
+           "RATE_FIELDS", "SIZE_MAX",
            "SCALE_MAX", "check_size"]
 
 ALGORITHMS = tuple(INNER_MAPS)  # "maml", "fomaml", "imaml", "erm"
@@ -41,6 +48,8 @@ _INT_FIELDS = ("p", "m", "n_t", "n_v", "n_r")
 INT_FIELDS = (*_INT_FIELDS, "n_steps")
 FLOAT_FIELDS = ("sigma", "nu", "alpha_t", "alpha_r", "lam")   # lam may also be None
 VECTOR_FIELDS = ("w0", "omega0")
+#: Fields that choose the task distribution beyond the paper's model (summarised by the tables' ``model`` column).
+MODEL_FIELDS = ("input_cov", "task_cov", "tasks")
 #: The two step sizes.  A run draws its tasks and data independently of them, so every value of a rate shares
 #: one set of random draws (common random numbers): a curve or an optimum over a rate is simulated in one pass.
 RATE_FIELDS = ("alpha_t", "alpha_r")
@@ -90,8 +99,10 @@ class Problem:
         Each is at most ``SIZE_MAX`` (``2**53``), and ``p`` is refused
         before anything is allocated if the problem's length-``p`` vectors
         do not fit in memory.
-    sigma, nu : float
+    sigma, nu : float or None
         Noise and task standard deviations, in ``[0, SCALE_MAX]`` (``1e50``).
+        ``nu`` is ``None`` when ``task_cov`` is given; both are ``None`` when
+        ``tasks`` is.
     alpha_t, alpha_r : float
         Training and adaptation rates, finite (negative allowed).
     w0, omega0 : array_like of shape (p,), optional
@@ -108,6 +119,19 @@ class Problem:
     lam : float, optional
         iMAML proximal strength, required and > 0 for ``"imaml"``, rejected
         otherwise.
+    input_cov : float or array_like of shape (p,), optional
+        Covariance of the inputs: ``None`` is ``I``, a float ``c > 0`` is
+        ``c I``, an array of ``p`` positive values is the diagonal covariance.
+    task_cov : array_like of shape (p,), optional
+        Diagonal covariance of the tasks around ``w0`` (non-negative; zeros put
+        the task prior on a few true features), in place of ``nu``
+        (``nu=None``).
+    tasks : callable, optional
+        A task sampler ``draw(rng, n) -> {"input_factor": F, "w": W, "sigma": s}``
+        (``rng`` a :class:`numpy.random.Generator` owned by linmeta; ``F`` of
+        shape ``(n, p)``, the inputs' standard deviations, or ``(n, p, p)``,
+        ``x = F_i z``; ``W`` (n, p) the tasks; ``s`` (n,) their noise), in place
+        of ``sigma``, ``nu`` and ``w0`` (all ``None``).
 
     Examples
     --------
@@ -121,6 +145,14 @@ class Problem:
     >>> prob.replace(p=120).w0.shape        # default vectors follow p
     (120,)
 
+    Anisotropic inputs, and a task prior on the first five features:
+
+    >>> import numpy as np
+    >>> aniso = lm.Problem(p=30, m=40, n_t=5, n_v=25, n_r=10, sigma=0.2, nu=None, alpha_t=0.2, alpha_r=0.2,
+    ...                    input_cov=np.linspace(0.5, 2.0, 30), task_cov=np.r_[np.full(5, 0.2), np.zeros(25)])
+    >>> aniso.task_cov[:6]
+    array([0.2, 0.2, 0.2, 0.2, 0.2, 0. ])
+
     References
     ----------
     docs: theory, §1 (M1), §2 (MAML1), §6 (B1), §8 (I1), §9 (F1).
@@ -131,8 +163,8 @@ class Problem:
     n_t: int
     n_v: int
     n_r: int
-    sigma: float
-    nu: float
+    sigma: float | None
+    nu: float | None
     alpha_t: float
     alpha_r: float
     w0: np.ndarray | None = field(default=None, repr=False)
@@ -140,6 +172,9 @@ class Problem:
     algorithm: str = MAML
     n_steps: int = 1
     lam: float | None = None
+    input_cov: float | np.ndarray | None = field(default=None, repr=False)
+    task_cov: np.ndarray | None = field(default=None, repr=False)
+    tasks: Callable | None = field(default=None, repr=False)
 
     def __post_init__(self):
         """Check every field and build the default vectors; raise ``ValueError`` naming a bad field."""
@@ -147,14 +182,14 @@ class Problem:
         # every scalar is checked before the length-p vectors are built (check_size refuses a p they cannot fit)
         for name in _INT_FIELDS:
             put(name, check_size(getattr(self, name), name))
-        for name in ("sigma", "nu"):
-            put(name, check_real(getattr(self, name), name, min_val=0, max_abs=SCALE_MAX))
+        self._check_scales(put)
         for name in RATE_FIELDS:
             put(name, check_real(getattr(self, name), name))
         # remember which vectors the user left at their default, so that replace(p=...) resizes them
         put("_default_vectors", tuple(name for name in VECTOR_FIELDS if getattr(self, name) is None))
         put("w0", check_vector(self.w0, "w0", self.p, max_abs=SCALE_MAX))
         put("omega0", check_vector(self.omega0, "omega0", self.p, max_abs=SCALE_MAX))
+        self._check_covariances(put)
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}; got {self.algorithm!r}")
         put("n_steps", check_int(self.n_steps, "n_steps", min_val=1))
@@ -166,6 +201,37 @@ class Problem:
                 f"p == {k} == {self.p} is the interpolation threshold; meta-training is singular "
                 f"(choose p < {k} or p > {k})"
             )
+
+    def _check_scales(self, put):
+        """``sigma`` and ``nu`` (or their absence, with ``task_cov`` or ``tasks``)."""
+        if self.tasks is not None:
+            if not callable(self.tasks):
+                raise ValueError(f"tasks must be a callable draw(rng, n) -> dict; got {self.tasks!r}")
+            for name in ("sigma", "nu", "input_cov", "task_cov", "w0"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} must be None when tasks= gives a task sampler (it draws the tasks, "
+                                     f"their inputs and noise); got {name}={getattr(self, name)!r}")
+            return
+        if self.sigma is None:
+            raise ValueError("sigma must be a real number >= 0 (it may be None only with tasks=); got None")
+        put("sigma", check_real(self.sigma, "sigma", min_val=0, max_abs=SCALE_MAX))
+        if self.task_cov is None and self.nu is None:
+            raise ValueError("nu must be a real number >= 0 (the task prior nu**2/p I), or None with task_cov given; "
+                             "got nu=None and task_cov=None")
+        if self.task_cov is not None and self.nu is not None:
+            raise ValueError(f"nu must be None when task_cov gives the task prior; got nu={self.nu!r}")
+        if self.nu is not None:
+            put("nu", check_real(self.nu, "nu", min_val=0, max_abs=SCALE_MAX))
+
+    def _check_covariances(self, put):
+        """``input_cov``: None, a positive float or ``p`` positive values; ``task_cov``: ``p`` values >= 0."""
+        if self.input_cov is not None:
+            if np.ndim(self.input_cov) == 0:
+                put("input_cov", check_real(self.input_cov, "input_cov", min_val=0, strict=True, max_abs=SCALE_MAX))
+            else:
+                put("input_cov", _positive_vector(self.input_cov, "input_cov", self.p, strict=True))
+        if self.task_cov is not None:
+            put("task_cov", _positive_vector(self.task_cov, "task_cov", self.p, strict=False))
 
     # ------------------------------------------------------------------ derived
     @property
@@ -211,8 +277,18 @@ class Problem:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """Scalar fields as a dict; ``w0``/``omega0`` as their norms ``|w0|``, ``|omega0 - w0|``."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("w0", "omega0")}
+        """Scalar fields as a dict; ``w0``/``omega0`` as their norms ``|w0|``, ``|omega0 - w0|``.
+
+        ``input_cov``/``task_cov``, where given, as lists (or a float); a task sampler as its name.
+        """
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in (*VECTOR_FIELDS, *MODEL_FIELDS)}
+        for name in ("input_cov", "task_cov"):   # only where given
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.tolist() if isinstance(value, np.ndarray) else value
+        if self.tasks is not None:
+            out["tasks"] = getattr(self.tasks, "__qualname__", type(self.tasks).__name__)
         out["w0_norm"] = float(np.linalg.norm(self.w0))
         out["start_distance"] = float(np.linalg.norm(self.start_offset))
         return out
@@ -222,9 +298,21 @@ class Problem:
         if not isinstance(other, Problem):
             return NotImplemented
         return all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name)) if f.name in ("w0", "omega0")
+            np.array_equal(getattr(self, f.name), getattr(other, f.name)) if f.name in ("w0", "omega0", "input_cov",
+                                                                                         "task_cov")
+            else getattr(self, f.name) is getattr(other, f.name) if f.name == "tasks"
             else getattr(self, f.name) == getattr(other, f.name)
             for f in dataclasses.fields(self)
         )
 
     __hash__ = None
+
+
+def _positive_vector(value, name, p, *, strict):
+    """Return a read-only vector of ``p`` finite values, ``> 0`` (``strict``) or ``>= 0``, at most ``SCALE_MAX``."""
+    out = check_vector(value, name, p, max_abs=SCALE_MAX)
+    bad = np.flatnonzero(out <= 0 if strict else out < 0)
+    if bad.size:
+        raise ValueError(f"{name} must have entries {'>' if strict else '>='} 0; got {out[bad[0]]:g} at "
+                         f"{bad[:5].tolist()}{' ...' if bad.size > 5 else ''}")
+    return out

@@ -161,13 +161,21 @@ def sample_tasks(prob: Problem, seed: int = 0, *, run: int = 0) -> TaskBatch:
     """
     seed = check_seed(seed)
     run = check_int(run, "run", min_val=0)
-    return batch_from_draws(prob, draw_training(prob, seed, [run]), 0)
+    return batch_from_draws(prob, draw_training(prob, seed, [run]), 0, seed, run)
 
 
-def batch_from_draws(prob, draws, j):
-    """Return the :class:`TaskBatch` of slot ``j`` of standard-normal training ``draws``."""
-    d = {k: v[j] for k, v in draws.items()}
-    w = model_of(prob).task_vectors(prob, d["g"])
-    y_t = labels_numpy(d["X_t"], w, d["e_t"], prob.sigma)
-    y_v = labels_numpy(d["X_v"], w, d["e_v"], prob.sigma)
+def batch_from_draws(prob, draws, j, seed=0, run=0):
+    """Return the :class:`TaskBatch` of slot ``j`` of standard-normal training ``draws`` (of run ``run``)."""
+    model = model_of(prob)
+    if model.isotropic:
+        d = {k: v[j] for k, v in draws.items()}
+        w = model.task_vectors(prob, d["g"])
+        sigma = prob.sigma
+    else:  # the model makes the tasks and their data from the draws (shifted by nothing: w itself)
+        d = {k: v[j:j + 1].copy() for k, v in draws.items()}
+        d, _, sigma, _ = model.kernel_inputs(prob, d, seed, [run])
+        d = {k: v[0] for k, v in d.items()}
+        w = d["g"]
+    y_t = labels_numpy(d["X_t"], w, d["e_t"], sigma)
+    y_v = labels_numpy(d["X_v"], w, d["e_v"], sigma)
     return TaskBatch(X_t=d["X_t"], y_t=y_t, X_v=d["X_v"], y_v=y_v, w=w)

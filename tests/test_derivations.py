@@ -17,7 +17,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"
-SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py", "finite_size.py"]
+SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py", "finite_size.py", "population.py"]
 
 
 def _run(args, env=None):

@@ -6,7 +6,6 @@ import linmeta as lm
 from linmeta import _model, sampling
 from linmeta._model import ISOTROPIC
 from linmeta._sim import budget, gram_sampler
-from linmeta.theory import _generated as gen
 
 SMALL = lm.Problem(p=12, m=3, n_t=4, n_v=5, n_r=6, sigma=0.3, nu=0.7, alpha_t=0.2, alpha_r=0.4)
 WIDE = SMALL.replace(p=400)   # over-parameterised, p >= 2 (n + 1): the sufficient-statistic route
@@ -52,15 +51,21 @@ def test_a_new_draw_in_the_layout_reaches_sampler_and_budget(monkeypatch):
     assert budget.draw_doubles(SMALL, route="direct") == before + 6 == _drawn(draws)
 
 
-def test_generated_T0_is_the_models():
+def test_T0_is_the_derived_one():
+    """The model's T0 (the one the theory and the engine use) against the sympy expression of the derivation."""
+    import sympy as sp
+
+    from linmeta.symbolic import _theorems as T
+    from linmeta.symbolic._symbols import alpha_r, d2, n_r, nu, p, sigma
+
+    derived = sp.lambdify((d2, alpha_r, p, n_r, sigma, nu), T.t0_printed(d2), "math")
     g = np.random.default_rng(3)
     for _ in range(20):
         prob = SMALL.replace(p=int(g.integers(1, 500)), n_r=int(g.integers(1, 50)), sigma=float(g.uniform(0, 2)),
                              nu=float(g.uniform(0, 2)), alpha_r=float(g.uniform(-1, 2)))
         d2 = float(g.uniform(0, 5))
         want = ISOTROPIC.test_loss(d2, prob)
-        assert gen.loss_given_distance(d2, prob.alpha_r, prob.p, prob.n_r, prob.sigma, prob.nu) == pytest.approx(
-            want, rel=1e-13)
+        assert derived(d2, prob.alpha_r, prob.p, prob.n_r, prob.sigma, prob.nu) == pytest.approx(want, rel=1e-13)
         assert float(lm.loss.loss_from_distance(d2, prob)) == want
         assert prob.h_r == float(_model.h(prob.alpha_r, prob.p, prob.n_r))
 

@@ -16,18 +16,24 @@ A task model says
   and the sufficient-statistic sampler need rotation invariance and call
   :func:`require_isotropic`).
 
-:func:`model_of` returns the model of a :class:`~linmeta.Problem`; the
-isotropic Gaussian model of the paper (:class:`IsotropicGaussian`) is the only
-one so far.
+:func:`model_of` returns the model of a :class:`~linmeta.Problem`:
 
-A new model (diagonal input or task covariance, a mixture, a user's sampler) is
-a class with the same attributes in a module of this package, chosen by
-:func:`model_of`.  What stays isotropic-only and says so: the projected
-protocol sampler and the sufficient-statistic route (``isotropic = False``
-turns them off or refuses them), and the generated theory code
-(:mod:`linmeta.theory`), whose T0 a test ties to :meth:`IsotropicGaussian.test_loss`.
-Not yet here: a hook that turns standard-normal input draws into a model's
-inputs before the kernels (they take the drawn inputs as they are).
+* :class:`IsotropicGaussian`, the paper's model (the default);
+* :class:`~linmeta._model.diagonal.DiagonalGaussians`, diagonal input and task
+  covariances (``input_cov``, ``task_cov``), one family or a
+  :class:`~linmeta.Mixture` of several;
+* :class:`~linmeta._model.user.UserTasks`, the tasks of a user's sampler
+  (``tasks=draw``).
+
+Every model turns the standard-normal draws into the kernels' inputs
+(``kernel_inputs``, ``test_kernel_inputs``: inputs, tasks and noise, with the
+scales the kernels apply) and scores a run exactly (``exact_losses``, from
+``|omega - w0|^2`` or, when ``exact_needs_omega``, from ``omega``).  A new
+model is a class with the same attributes in a module of this package, chosen
+by :func:`model_of`; the kernels and their callers do not change.  What stays
+isotropic-only and says so: the projected protocol sampler and the
+sufficient-statistic route (``isotropic = False`` turns them off or refuses
+them).
 
 Examples
 --------
@@ -41,15 +47,62 @@ Examples
 """
 from __future__ import annotations
 
-from linmeta._model.isotropic import ISOTROPIC, IsotropicGaussian, h, labels, labels_numpy
+import numpy as np
 
-__all__ = ["ISOTROPIC", "IsotropicGaussian", "h", "labels", "labels_numpy", "layout_doubles", "model_of",
-           "require_isotropic"]
+from linmeta._model.diagonal import Component, DiagonalGaussians
+from linmeta._model.isotropic import ISOTROPIC, IsotropicGaussian, h, labels, labels_numpy
+from linmeta._model.user import UserTasks
+
+__all__ = ["ISOTROPIC", "IsotropicGaussian", "DiagonalGaussians", "UserTasks", "Component", "h", "labels",
+           "labels_numpy", "layout_doubles", "model_of", "require_isotropic", "test_sampler_for", "component_of",
+           "model_fingerprint"]
 
 
 def model_of(prob):
-    """Return the task model of ``prob`` (today always :data:`ISOTROPIC`)."""
-    return ISOTROPIC
+    """Return the task model of ``prob`` (built once per problem and kept on it)."""
+    model = prob.__dict__.get("_model")
+    if model is None:
+        model = _build(prob)
+        object.__setattr__(prob, "_model", model)
+    return model
+
+
+def component_of(weight, prob) -> Component:
+    """Return the Gaussian family of a problem without a sampler: variances of inputs and tasks, mean task, noise."""
+    s = np.ones(prob.p) if prob.input_cov is None else np.broadcast_to(np.asarray(prob.input_cov, float), (prob.p,))
+    t = np.full(prob.p, prob.nu**2 / prob.p) if prob.task_cov is None else np.asarray(prob.task_cov, float)
+    return Component(float(weight), np.array(s), t, prob.w0, float(prob.sigma))
+
+
+def _build(prob):
+    components = getattr(prob, "components", None)
+    if components is not None:
+        return DiagonalGaussians([component_of(w, q) for w, q in components])
+    if prob.tasks is not None:
+        return UserTasks(prob.tasks)
+    if prob.input_cov is None and prob.task_cov is None:
+        return ISOTROPIC
+    return DiagonalGaussians([component_of(1.0, prob)])
+
+
+def model_fingerprint(prob) -> bytes:
+    """Bytes that identify the task model beyond the scalar fields (empty for the paper's model).
+
+    >>> import linmeta as lm
+    >>> model_fingerprint(lm.presets.FIG3)
+    b''
+    """
+    model = model_of(prob)
+    if model.isotropic:
+        return b""
+    if isinstance(model, UserTasks):
+        return model.describe(prob).encode()
+    return b"".join(np.array([c.weight, c.sigma, *c.s, *c.t, *c.w0]).tobytes() for c in model.components)
+
+
+def test_sampler_for(prob, test_sampler):
+    """The protocol's test sampler for ``prob``: ``"projected"`` needs isotropy, other models use ``"full"``."""
+    return "full" if test_sampler == "projected" and not model_of(prob).isotropic else test_sampler
 
 
 def layout_doubles(layout) -> int:

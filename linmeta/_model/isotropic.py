@@ -59,6 +59,8 @@ class IsotropicGaussian:
     name = "isotropic"
     #: rotation invariant: the projected protocol sampler and the sufficient-statistic sampler apply
     isotropic = True
+    #: the exact method needs only ``|omega - w0|^2``, not ``omega``
+    exact_needs_omega = False
 
     @staticmethod
     def task_scale(prob):
@@ -95,6 +97,38 @@ class IsotropicGaussian:
         """Degrees of freedom of the projected sampler's chi-square draws (its other keys are standard normal)."""
         return {"chi2": prob.p - 1, "vv": prob.n_r, "rest_r": prob.n_r - 1, "gg": n_test_points,
                 "rest_te": n_test_points - 1}
+
+    def kernel_inputs(self, prob, draws, seed, runs):
+        """``(draws, task_scale, sigma, start)`` for the kernels: the draws as they are, shifted by ``w0``."""
+        return draws, self.task_scale(prob), prob.sigma, prob.start_offset
+
+    def test_kernel_inputs(self, prob, test, seed, runs):
+        """``(test, task_scale, sigma)`` for the protocol kernels."""
+        return test, self.task_scale(prob), prob.sigma
+
+    def exact_losses(self, prob, dist2, alpha_rs, seed, runs, n_test_tasks):
+        """Exact per-run losses (R, A, B) from ``dist2`` (R, A) (T0)."""
+        return self.test_loss(dist2[:, :, None], prob, np.asarray(alpha_rs, dtype=float)[None, None, :])
+
+    def loss_given(self, omega, prob, alpha_r):
+        """T0 at ``omega`` (p,)."""
+        d = np.asarray(omega, dtype=float) - prob.w0
+        return self.test_loss(float(d @ d), prob, alpha_r)
+
+    @staticmethod
+    def describe(prob):
+        """One line naming the model."""
+        return "isotropic"
+
+    @staticmethod
+    def noisy(prob):
+        """Whether the labels carry noise."""
+        return prob.sigma > 0
+
+    @staticmethod
+    def spread(prob):
+        """Whether the tasks vary."""
+        return prob.nu > 0
 
     @staticmethod
     def test_loss(dist2, prob, alpha_r=None):

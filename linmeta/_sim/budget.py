@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numba
 
-from linmeta._model import layout_doubles, model_of
+from linmeta._model import layout_doubles, model_of, test_sampler_for
 from linmeta._sim import gram_sampler
 from linmeta._sim.kernels import factored_under
 from linmeta._sim.kernels_variants import POLY_DOUBLES, poly_cheaper, poly_doubles
@@ -223,6 +223,7 @@ def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_
     factor and ``z``, ``n (n + 3) / 2``, and the noise), the rows built from
     them (``n (n + 1)``) and, for the protocol, ``n + 10`` numbers per test task.
     """
+    test_sampler = test_sampler_for(prob, test_sampler)
     if gram_route(prob, method, test_sampler, route):
         n = gram_sampler.gram_rows(prob)
         d = layout_doubles(gram_sampler.train_layout(prob, 1)) + n * (n + 1)
@@ -249,6 +250,7 @@ def run_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_s
 def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sampler="projected",
               n_alpha_t=1, n_alpha_r=1, route="auto") -> float:
     """Floating-point operations of one run (leading terms; ``p`` is ``n + 1`` on the sufficient-statistic route)."""
+    test_sampler = test_sampler_for(prob, test_sampler)
     p, k = float(_coords(prob, method, test_sampler, route)), float(prob.k)
     s = min(k, p)
     steps = prob.n_steps
@@ -325,6 +327,7 @@ def plan(prob, n_runs, method="exact", *, n_test_tasks=100, n_test_points=50, te
         available, or the per-run results exceed :data:`RESULTS_LIMIT`.
     """
     threads = numba.get_num_threads() if threads is None else int(threads)
+    test_sampler = test_sampler_for(prob, test_sampler)
     available = MEMORY_SHARE * (available_bytes() if available is None else float(available))
     kw = dict(method=method, n_test_tasks=n_test_tasks, n_test_points=n_test_points, test_sampler=test_sampler,
               n_alpha_t=n_alpha_t, n_alpha_r=n_alpha_r, route=route)

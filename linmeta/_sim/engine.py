@@ -21,7 +21,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from linmeta import sampling
-from linmeta._model import model_of
+from linmeta._model import model_of, test_sampler_for
 from linmeta._sim import budget as _budget
 from linmeta._sim import gram_sampler as _gram_sampler
 from linmeta._sim import kernels as _kernels
@@ -33,13 +33,15 @@ __all__ = ["solve", "run_losses"]
 _BLAS = ThreadpoolController()
 
 
-def solve(prob, draws, alpha_ts, want_delta=False, start=None):
+def solve(prob, draws, alpha_ts, want_delta=False, start=None, scales=None):
     """Meta-train every run of ``draws`` for every ``alpha_t``.
 
     ``draws`` may be in ``p`` coordinates (:func:`linmeta.sampling.draw_training`)
     or in the ``n + 1`` coordinates of the sufficient-statistic sampler
     (:func:`linmeta._sim.gram_sampler.draw_training`, with its ``start``); ``p``
-    (``nu / sqrt(p)``, the regime) is always ``prob.p``.
+    (``nu / sqrt(p)``, the regime) is always ``prob.p``.  ``scales``: the
+    ``(task_scale, sigma)`` the kernels apply (the isotropic model's by default);
+    a model's ``kernel_inputs`` gives them with ``start`` and the draws it made.
 
     Returns
     -------
@@ -61,8 +63,9 @@ def solve(prob, draws, alpha_ts, want_delta=False, start=None):
     delta = np.empty((R, A, draws["X_t"].shape[-1] if want_delta else 0))
     cond = np.empty((R, A))
     start = prob.start_offset if start is None else start
-    args = (draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], model_of(prob).task_scale(prob),
-            prob.sigma, np.ascontiguousarray(start, dtype=float), alphas)
+    task_scale, sigma = (model_of(prob).task_scale(prob), prob.sigma) if scales is None else scales
+    args = (draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], task_scale,
+            sigma, np.ascontiguousarray(start, dtype=float), alphas)
     entry = INNER_MAPS[prob.algorithm]
     with _BLAS.limit(limits=1):  # the algorithm's kernel entry (linmeta.algorithms.<name>)
         entry.solve(prob, args, prob.p > prob.k, want_delta, dist2, delta, cond)
@@ -97,29 +100,39 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
     have the same distribution, each fixed by the seed.
     """
     workers = numba.get_num_threads()
+    model = model_of(prob)
+    test_sampler = test_sampler_for(prob, test_sampler)
     gram = _budget.gram_route(prob, method, test_sampler, route)
     if gram:
         draws, start = _gram_sampler.draw_training(prob, seed, runs, workers)
+        scales = None
     else:
-        draws, start = sampling.draw_training(prob, seed, runs, workers), None
-    dist2, delta = solve(prob, draws, alpha_ts, want_delta=method == "protocol", start=start)
+        draws, task_scale, sigma, start = model.kernel_inputs(prob, sampling.draw_training(prob, seed, runs, workers),
+                                                              seed, runs)
+        scales = (task_scale, sigma)
+    want_delta = method == "protocol" or model.exact_needs_omega
+    dist2, delta = solve(prob, draws, alpha_ts, want_delta=want_delta, start=start, scales=scales)
     del draws
     alpha_rs = np.asarray(alpha_rs, dtype=float)
     if method == "exact":
         # a loss beyond the largest double is left as inf (no numpy warning): the estimate refuses it, naming why
         with np.errstate(over="ignore", invalid="ignore"):
-            return model_of(prob).test_loss(dist2[:, :, None], prob, alpha_rs[None, None, :])
+            return model.exact_losses(prob, delta if model.exact_needs_omega else dist2, alpha_rs, seed, runs,
+                                      n_test_tasks)
     if gram:
         test = _gram_sampler.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers)
         delta = _gram_sampler.pad_delta(delta)
+        task_scale, sigma = model.task_scale(prob), prob.sigma
     else:
-        test = sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler)
+        test, task_scale, sigma = model.test_kernel_inputs(
+            prob, sampling.draw_test(prob, seed, runs, n_test_tasks, n_test_points, workers, sampler=test_sampler),
+            seed, runs)
     out = np.empty((len(runs), len(alpha_ts), len(alpha_rs)))
     if test_sampler == "projected":
         _kernels.protocol_losses_projected(delta, test["g"], test["chi2"], test["vv"], test["rest_r"], test["b_r"],
                                            test["gg"], test["rest_te"], test["b_te"], prob.n_r, n_test_points,
-                                           model_of(prob).task_scale(prob), prob.sigma, alpha_rs, out)
+                                           task_scale, sigma, alpha_rs, out)
     else:
         _kernels.protocol_losses(delta, test["g"], test["X_r"], test["e_r"], test["X_te"], test["e_te"],
-                                 model_of(prob).task_scale(prob), prob.sigma, alpha_rs, out)
+                                 task_scale, sigma, alpha_rs, out)
     return out

@@ -26,24 +26,32 @@ def run_losses(prob, runs, seed, alpha_ts, alpha_rs, method="exact", *, n_test_t
         draws = sampling.draw_training(prob, seed, [run])
         test = (sampling.draw_test(prob, seed, [run], n_test_tasks, n_test_points, sampler=test_sampler)
                 if method == "protocol" else None)
+        if test is not None and test_sampler == "full":  # the model makes the test tasks and their data
+            test = dict(zip(("draws", "scale", "sigma"), model_of(prob).test_kernel_inputs(prob, test, seed, [run]),
+                             strict=True))
         for ia, a in enumerate(alpha_ts):
             pa = prob.replace(alpha_t=float(a))
-            omega = meta_train(sampling.batch_from_draws(pa, draws, 0), pa)
+            omega = meta_train(sampling.batch_from_draws(pa, draws, 0, seed, run), pa)
             for ib, b in enumerate(alpha_rs):
-                if method == "exact":
+                if method == "exact" and model_of(prob).exact_needs_omega:
+                    out[j, ia, ib] = model_of(prob).exact_losses(prob, omega[None, None], [b], seed, [run],
+                                                                 n_test_tasks)[0, 0, 0]
+                elif method == "exact":
                     out[j, ia, ib] = model_of(prob).test_loss(np.sum((omega - prob.w0) ** 2), prob, b)
                 else:
                     out[j, ia, ib] = score(omega, prob, test, b)
     return out
 
 
-def _protocol_one(omega, prob, test, alpha_r):
+def _protocol_one(omega, prob, made, alpha_r):
     losses = []
+    test, sigma = made["draws"], made["sigma"]
+    shift = prob.w0 if model_of(prob).isotropic else 0.0   # the isotropic model's kernel coordinates start at w0
     for t in range(test["g"].shape[1]):
-        w = model_of(prob).task_vectors(prob, test["g"][0, t])
+        w = shift + made["scale"] * test["g"][0, t]
         X_r, X_te = test["X_r"][0, t], test["X_te"][0, t]
-        y_r = labels_numpy(X_r, w, test["e_r"][0, t], prob.sigma)
-        y_te = labels_numpy(X_te, w, test["e_te"][0, t], prob.sigma)
+        y_r = labels_numpy(X_r, w, test["e_r"][0, t], sigma)
+        y_te = labels_numpy(X_te, w, test["e_te"][0, t], sigma)
         theta = adapt(omega, X_r, y_r, alpha_r)
         losses.append(0.5 * np.mean((y_te - X_te @ theta) ** 2))
     return np.mean(losses)

@@ -2,7 +2,8 @@
 
 Run ``i`` of a simulation with seed ``s`` draws its meta-training data from
 ``run_rng(s, i, 0)`` and its meta-test data from ``run_rng(s, i, 1)``
-(``run_rng(s, i, 2)`` with the projected protocol sampler); the bootstrap of a
+(``run_rng(s, i, 2)`` with the projected protocol sampler; a user's task
+sampler gets ``run_rng(s, i, 3)`` and ``run_rng(s, i, 4)``); the bootstrap of a
 simulated optimum resamples runs from :func:`bootstrap_rng` ``(s)``.  The streams
 depend only on these indices, never on chunking, thread count or executor,
 so every printed number is fixed by the seed.
@@ -13,9 +14,12 @@ import numpy as np
 
 from linmeta._validation import check_int
 
-__all__ = ["check_seed", "run_rng", "bootstrap_rng", "TRAIN", "TEST", "TEST_PROJECTED", "BOOTSTRAP"]
+__all__ = ["check_seed", "run_rng", "bootstrap_rng", "TRAIN", "TEST", "TEST_PROJECTED", "BOOTSTRAP",
+           "USER_TRAIN", "USER_TEST"]
 
 TRAIN, TEST, TEST_PROJECTED = 0, 1, 2
+#: a user task sampler's streams: run ``i``'s training tasks and its test tasks
+USER_TRAIN, USER_TEST = 3, 4
 #: the bootstrap's stream: one index, so never a run's ``(run, stream)`` pair
 BOOTSTRAP = 2**32 - 1
 

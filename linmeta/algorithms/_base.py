@@ -54,6 +54,13 @@ class InnerMap:
         Gradient-step maps, polynomials in ``alpha_t`` (the variant kernels may build their products once).
     steps_reason : str
         Why ``n_steps`` must be 1 when the map does not read it.
+    population : str
+        How the population limit (``m -> infinity``, docs: theory, P1-P3) forms its equations
+        ``sum_c pi_c K_c (omega - w0_c) = 0``: ``"second_order"`` (``K = E[A' S A]``, the exact
+        meta-gradient), ``"first_order"`` (``K = S E[A]``), ``"pooled"`` (``K = S``), or ``""``
+        when there is no closed form (then ``population_reason`` says why).
+    population_reason : str
+        Why the population limit has no closed form, where it has none.
     as_maml : callable or None
         For an algorithm whose closed-form theory is one-step MAML's on another
         problem: ``as_maml(prob)`` returns that problem (ERM: MAML at
@@ -75,4 +82,6 @@ class InnerMap:
     one_step_kernel: bool = False
     polynomial: bool = False
     steps_reason: str = ""
+    population: str = ""
+    population_reason: str = ""
     as_maml: Callable | None = None

@@ -47,4 +47,5 @@ def _twin(prob, g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over):
 
 ENTRY = InnerMap("erm", -1, identity, uses_alpha_t=False, uses_n_steps=False, uses_lam=False, gram=True,
                  theory=None, solve=_solve, twin=_twin, pooled=True, fixed=("alpha_t",),
-                 steps_reason="ERM has no inner step", as_maml=as_maml)
+                 steps_reason="ERM has no inner step", as_maml=as_maml,
+                 population="pooled")

@@ -30,4 +30,4 @@ ENTRY = InnerMap(
     uses_lam=False, gram=False,
     theory="first-order MAML's fixed point (P^T Z)^-1 P^T r is not a least-squares solution; the leading-order "
            "expansion around m n_v E[A] is not derived",
-    solve=_solve, twin=_twin, polynomial=True)
+    solve=_solve, twin=_twin, polynomial=True, population="first_order")

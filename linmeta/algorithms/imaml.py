@@ -80,7 +80,9 @@ ENTRY = InnerMap(
     "imaml", kernels_variants.PROXIMAL, proximal, uses_alpha_t=False, uses_n_steps=False, uses_lam=True, gram=True,
     theory="iMAML needs E tr (H + lam I)^-j of a finite Wishart matrix, which is not a rational function of "
            "(n_t, p, lam); only its Marchenko-Pastur limit is algebraic",
-    solve=_solve, twin=_twin, steps_reason="the inner problem is solved exactly")
+    solve=_solve, twin=_twin, steps_reason="the inner problem is solved exactly",
+    population_reason="its population meta-loss needs E[(H + lam I)^-1 S (H + lam I)^-1] for H the sample covariance "
+                      "of n_t points, which has no closed form at finite n_t")
 
 
 # ------------------------------------------------------------------ iMAML as users run it

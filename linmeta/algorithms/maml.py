@@ -49,4 +49,4 @@ def _twin(prob, *args):
 
 ENTRY = InnerMap("maml", kernels_variants.STEPS, gradient_steps, uses_alpha_t=True, uses_n_steps=True,
                  uses_lam=False, gram=True, theory=None, solve=_solve, twin=_twin, one_step_kernel=True,
-                 polynomial=True)
+                 polynomial=True, population="second_order")

@@ -1,10 +1,12 @@
 """The sweep itself: theory and simulation on every cell of a grid, on any scheduler, resumable.
 
 A sweep evaluates every cell of a grid (the Cartesian product of a few
-:class:`~linmeta.Problem` fields) with the derived theory and with
-:func:`linmeta.simulate`.  Each cell's numbers depend only on the cell, the
-run count and the seed (common random numbers), so they are identical bit for
-bit whether the cells run serially, in a process pool, or on a Dask cluster.
+:class:`~linmeta.Problem` fields, or a list of cells given one by one) with
+the derived theory and with :func:`linmeta.simulate`.  Each cell's numbers
+depend only on the cell, the run count and the seed (common random numbers),
+so they are identical bit for bit whether the cells run serially, in a
+process pool, or on a Dask cluster, and whether they come from a grid or a
+list.
 
 Cells that differ only in ``alpha_t`` (or, if ``alpha_t`` is not swept, only
 in ``alpha_r``) form one *task*, evaluated by :func:`linmeta.simulate_curve`
@@ -53,7 +55,7 @@ from linmeta.moments import InfiniteMomentWarning, warn_if_infinite_moments
 from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, Problem
 from linmeta.sweeping import paths
 from linmeta.sweeping import table as tables
-from linmeta.sweeping.grid import PARAMS, cell_key, cells_of, curve_tasks
+from linmeta.sweeping.grid import PARAMS, cell_key, curve_tasks, expand
 from linmeta.sweeping.outfile import OutFile
 from linmeta.sweeping.schedulers import check_scheduler, make_scheduler
 
@@ -166,18 +168,25 @@ def _rekey(prob):
     return rekey
 
 
-def sweep(prob: Problem, grid: Mapping[str, Sequence], n_runs: int = 1000, seed: int = 0,
-          scheduler: str | None = None, out: str | os.PathLike | None = None, *, method: str = "exact",
-          workers: int = 2, threads: int | None = None, progress: bool | None = None,
+def sweep(prob: Problem, grid: Mapping[str, Sequence] | Sequence[Mapping[str, object]], n_runs: int = 1000,
+          seed: int = 0, scheduler: str | None = None, out: str | os.PathLike | None = None, *,
+          method: str = "exact", workers: int = 2, threads: int | None = None, progress: bool | None = None,
           on_task: Callable | None = None) -> pd.DataFrame:
-    """Evaluate theory and simulation on every cell of a parameter grid.
+    """Evaluate theory and simulation on every cell of a parameter grid, or of a list of cells.
 
     Parameters
     ----------
     prob : Problem
         Base problem; grid values replace its fields.
-    grid : dict
-        ``{field: values}``; cells are the Cartesian product, last field fastest.
+    grid : dict or list of dict
+        Either ``{field: values}``, whose cells are the Cartesian product (last
+        field fastest), or the cells themselves, ``[{field: value}, ...]``, in
+        the order of the table: every dict names the same fields (else
+        ``ValueError`` naming the cell's index and the fields), each cell once
+        (a repeated cell is refused, named), at least one cell.  Fields and
+        values are validated as for a dict grid.  A cell's numbers do not
+        depend on the form: a list of the grid's cells gives the grid's table
+        (and ``out`` file) bit for bit.
     n_runs : int, default=1000
         Monte Carlo runs per cell.
     seed : int, default=0
@@ -190,8 +199,10 @@ def sweep(prob: Problem, grid: Mapping[str, Sequence], n_runs: int = 1000, seed:
         CSV written cell by cell and resumed on a rerun.  An existing file is
         read, never written, until it is recognised as a sweep made with the
         same arguments: header and every row are validated
-        (:func:`linmeta.sweeping.table.recognise`).  A file that is not such a
-        sweep (a text, binary or empty file, other columns, other arguments,
+        (:func:`linmeta.sweeping.table.recognise`); a row whose cell is not one
+        of this sweep's cells (another grid, another list of cells) refuses
+        the file.  A file that is not such a sweep (a text, binary or empty
+        file, other columns, other arguments,
         a sweep written in the column layout of an earlier linmeta, CRLF line
         endings, a last line that is not the start of one of its
         rows) or that holds an invalid row (a non-number or negative ``mean``,
@@ -224,8 +235,8 @@ def sweep(prob: Problem, grid: Mapping[str, Sequence], n_runs: int = 1000, seed:
     Returns
     -------
     pandas.DataFrame
-        One row per cell, in grid order, in linmeta's one table layout (that
-        of :func:`linmeta.simulate_curve`): every scalar problem field,
+        One row per cell, in grid (or list) order, in linmeta's one table
+        layout (that of :func:`linmeta.simulate_curve`): every scalar problem field,
         ``w0_norm``, ``start_distance``, ``mean``, ``stderr``, ``n_runs``,
         ``seed``, ``method``, then ``theory_leading``
         (:func:`linmeta.theory.test_loss`), ``theory_printed`` (its printed
@@ -268,6 +279,16 @@ def sweep(prob: Problem, grid: Mapping[str, Sequence], n_runs: int = 1000, seed:
     >>> again = lm.sweep(prob, {"m": [1, 9]}, 20, 0, out=path)
     >>> again.attrs["computed"], again.attrs["reused"], bool((again["mean"] == first["mean"]).all())
     (0, 2, True)
+
+    A list of cells, here the ``(m, n_t, n_v)`` of a fixed label budget
+    ``m (n_t + n_v) = 8``:
+
+    >>> budget = [{"m": 1, "n_t": 4, "n_v": 4}, {"m": 2, "n_t": 2, "n_v": 2}, {"m": 4, "n_t": 1, "n_v": 1}]
+    >>> table = lm.sweep(prob, budget, n_runs=20, seed=0)
+    >>> table[["m", "n_t", "n_v", "status"]].values.tolist()
+    [[1, 4, 4, 'ok'], [2, 2, 2, 'ok'], [4, 1, 1, 'ok']]
+    >>> bool(table["mean"].iloc[2] == lm.simulate(prob.replace(m=4, n_t=1, n_v=1), 20, 0).mean)
+    True
     """
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
@@ -281,8 +302,8 @@ def sweep(prob: Problem, grid: Mapping[str, Sequence], n_runs: int = 1000, seed:
     scheduler = check_scheduler(scheduler)
     if out is not None:
         out = paths.check_out(out)
-    cells = cells_of(prob, grid)
-    names = list(grid)
+    cells = expand(prob, grid)
+    names = list(cells[0][0])          # the swept fields, named alike by every cell
 
     rows = []
     for changes, q, note in cells:
@@ -312,11 +333,11 @@ def sweep(prob: Problem, grid: Mapping[str, Sequence], n_runs: int = 1000, seed:
     errors = [(c, n) for (c, _, _), n, s in zip(cells, table["note"], table["status"], strict=True) if s == "error"]
     table.attrs.update(skipped=skipped, errors=errors)
     if errors:
-        raise _failed(errors, len(cells), out, table)
+        raise _failed(errors, len(cells), out, table, "grid cell" if isinstance(grid, dict) else "cell")
     return table
 
 
-def _failed(errors, n_cells, out, table):
+def _failed(errors, n_cells, out, table, what):
     """Return the error of a sweep with cells that have no finite estimate (the finished ``table`` attached)."""
     changes, note = errors[0]
     cell = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "the cell"
@@ -324,7 +345,7 @@ def _failed(errors, n_cells, out, table):
     more = f" (and {len(errors) - 1} more of the {n_cells} cells)" if len(errors) > 1 else ""
     saved = f"their rows in {out} have status 'error', the other cells are saved" if out is not None else \
         "the table with status 'error' rows is this error's .table"
-    err = NonFiniteResultError(None, None, f"sweep: no finite estimate at grid cell {cell}{more}: {cause}; {saved}")
+    err = NonFiniteResultError(None, None, f"sweep: no finite estimate at {what} {cell}{more}: {cause}; {saved}")
     err.table = table
     return err
 

@@ -257,7 +257,11 @@ def _check_row(out, n, cols, fields, expected, rekey):
             now = sorted({r[c] for r in expected.values()})
             if row[c] not in now:
                 detail.append(f"{c}: file has {row[c]!r}, now {now[:3]}")
-        raise _refuse(out, f"holds a sweep made with different arguments ({'; '.join(detail) or 'grid values'}); "
+        if not detail:                                 # each value is swept, their combination is not a cell
+            varying = [c for c in PARAMS if len({r[c] for r in expected.values()}) > 1]
+            cell = ", ".join(f"{c}={row[c]}" for c in varying)
+            detail.append(f"its cell {cell} is not one of this sweep's cells" if cell else "grid values")
+        raise _refuse(out, f"holds a sweep made with different arguments ({'; '.join(detail)}); "
                       "rerun with the original arguments to resume, or choose another file")
     failed = status == "error" and want["status"] == "ok"
     for c in cols:

@@ -5,7 +5,7 @@ Every function is plain NumPy and broadcasts over array arguments.
 """
 import numpy
 
-__all__ = ['g', 'distance_overparameterized', 'distance_underparameterized', 'distance_underparameterized_printed', 'loss_given_distance', 'optimal_alpha_t_overparameterized', 'optimal_alpha_r_given_distance']
+__all__ = ['g', 'distance_overparameterized', 'distance_underparameterized', 'distance_underparameterized_printed', 'optimal_alpha_t_overparameterized', 'optimal_alpha_r_given_distance']
 
 
 def g(alpha_t, n_t, p):
@@ -154,12 +154,6 @@ def distance_underparameterized_printed(alpha_t, p, m, n_t, n_v, sigma, nu):
     x39 = 2*x19
     x40 = x11*x39
     return p*(nu**2*(x14*x18*(-alpha_t*x23 + 17*n_t*p*x19 + n_t*x26 + p*x27 - 12*p*x29 + 6*x13 + 6*x16 + x17*x19 + x17*x24 + x17 + x20 - x21*x23 - 12*x22 + x25*x3 + x25*x7 + x26 + x28 - x29*x31 - 12*x30 + x35) + x18*(-alpha_t*x38 + n_t*x20 + n_t*x32 + n_t*x40 + p*x28 + p*x32 - p*x34 + 2*x11*x16 + x11*x37 + 2*x13 + 8*x16 + x19*x36 - x21*x38 - x22*x31 + x24*x36 - x3*x33 + x3*x37 + x3*x40 - 4*x30 + x35 + x36 + x39*x7))/p + sigma**2*(x1*(x14*x4*(3*p*x0 - p*x15 - x10*x3 + x12 - x15 + x16 + x3 + x6 + 3*x8 + 3*x9) + x4*(n_t*x12 + n_t*x6 + p*x6 - x10*x7 + x13 - 4*x5 + x6 + x7 + x9)) + x2))/(m*n_v*x2)
-
-
-def loss_given_distance(d2, alpha_r, p, n_r, sigma, nu):
-    """Return the expected test loss given E|omega* - w0|^2 = d2, exact (docs: theory, T0)."""
-    x0 = alpha_r**2/n_r
-    return (1/2)*sigma**2*(p*x0 + 1) + (d2 + nu**2)*((1/2)*x0*(p + 1) + (1/2)*(1 - alpha_r)**2)
 
 
 def optimal_alpha_t_overparameterized(p, n_t):

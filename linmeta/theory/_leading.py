@@ -10,18 +10,19 @@ import functools
 import numpy as np
 from numpy.typing import ArrayLike
 
+from linmeta._model import ISOTROPIC, model_of
 from linmeta._validation import check_int
 from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
 from linmeta.errors import NonFiniteResultError
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS, Problem
-from linmeta.theory import _erm, _finite, _variants
+from linmeta.theory import _erm, _finite, _population, _variants
 from linmeta.theory import _generated as gen
 
 __all__ = ["FORMS", "APPROXIMATIONS", "test_loss", "expected_distance", "g"]
 
 FORMS = ("derived", "printed")
-APPROXIMATIONS = ("leading", "finite")
+APPROXIMATIONS = ("leading", "finite", "population")
 
 
 # ------------------------------------------------------------------ checks
@@ -98,6 +99,11 @@ def _validate(prob, form, approximation, stacklevel=4):
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     _check_form_and_approximation(form, approximation)
+    model = model_of(prob)
+    if not model.isotropic:
+        raise NotImplementedError(
+            f"no closed form at approximation={approximation!r} for the task model {model.describe(prob)!r}: "
+            "theorems 1 and 2 and the finite-size theory are derived for isotropic inputs and task prior")
     if INNER_MAPS[prob.algorithm].theory is None:  # otherwise no closed form is given: NotImplementedError follows
         warn_if_infinite_moments(prob, stacklevel=stacklevel)
 
@@ -192,6 +198,9 @@ def expected_distance(prob: Problem, form: str = "derived", approximation: str =
     ----------
     (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
+    if approximation == "population":
+        raise ValueError("approximation='population' is given for test_loss (the m -> infinity loss), not for "
+                         "expected_distance")
     _validate(prob, form, approximation, stacklevel=5)
     if INNER_MAPS[prob.algorithm].as_maml:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
@@ -231,8 +240,14 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
         prefactor ``h_r/(2 h_t^2)``).  ``"printed"``: theorem 2 exactly as
         printed in the talk (``h_r/(2 h_t)``), for comparison;
         only for under-parameterised one-step MAML.
-    approximation : {"leading", "finite"}, default="leading"
+    approximation : {"leading", "finite", "population"}, default="leading"
         ``"finite"``: the finite-size theory (one-step MAML, derived form).
+        ``"population"``: the exact ``m -> infinity`` loss (docs: theory, P1-P4),
+        meta-training's equations replaced by their expectation, for every
+        Gaussian task model (the paper's, ``input_cov``/``task_cov``, a
+        :class:`~linmeta.Mixture`) and MAML (``n_steps <= 3``), first-order
+        MAML (``n_steps <= 6``) and ERM; iMAML and a user's sampler raise
+        ``NotImplementedError`` saying why.
     alpha_t, alpha_r : float or ndarray, optional
         Override ``prob.alpha_t`` / ``prob.alpha_r``; arrays broadcast together.
 
@@ -279,6 +294,14 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
     ----------
     (docs: theory, T0, T1, T2); derivations/theorem1.py, derivations/theorem2.py.
     """
+    if approximation == "population":  # every Gaussian task model, every algorithm with a closed form (P1-P4)
+        if not isinstance(prob, Problem):
+            raise ValueError(f"prob must be a linmeta.Problem or Mixture; got {type(prob).__name__}")
+        _check_form_and_approximation(form, approximation)
+        _check_finite_form(form)
+        if alpha_t is not None and not INNER_MAPS[prob.algorithm].uses_alpha_t:
+            raise ValueError(f"alpha_t is not read by algorithm={prob.algorithm!r}; leave it None")
+        return _out(_population.problem_loss(prob, alpha_t, alpha_r))
     _validate(prob, form, approximation, stacklevel=5)
     if INNER_MAPS[prob.algorithm].as_maml:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
@@ -295,7 +318,7 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
     a_t = _check_rates(alpha_t, "alpha_t", prob.alpha_t)
     a_r = _check_rates(alpha_r, "alpha_r", prob.alpha_r)
     d2 = _distance(prob, a_t, form)
-    return _out(gen.loss_given_distance(d2, a_r, prob.p, prob.n_r, prob.sigma, prob.nu))
+    return _out(ISOTROPIC.test_loss(d2, prob, a_r))  # T0, the model's
 
 
 def g(alpha_t: ArrayLike, n_t: int, p: int) -> tuple:

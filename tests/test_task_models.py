@@ -1,0 +1,214 @@
+"""Task models beyond the paper's: diagonal covariances, mixtures, a user's sampler.
+
+The engine (compiled kernels fed by the model layer) is compared with the
+plain-NumPy reference (:mod:`linmeta._sim.reference`, which meta-trains with
+``meta_train`` on the model's tasks), for every algorithm, both regimes and
+both methods; the test side (T0g) with direct Monte Carlo; a model that is
+the paper's in disguise with the paper's model.
+"""
+import pickle
+
+import numpy as np
+import pytest
+from conftest import with_threads, z_score
+
+import linmeta as lm
+from linmeta._model import model_of
+from linmeta._sim import engine, reference
+
+BASE = lm.Problem(p=6, m=5, n_t=3, n_v=2, n_r=3, sigma=0.4, nu=0.7, alpha_t=0.3, alpha_r=0.2,
+                  w0=np.linspace(-1, 1, 6), omega0=np.full(6, 0.2))
+S = np.array([0.3, 0.5, 1.0, 1.0, 2.0, 3.5])
+T = np.array([0.2, 0.0, 0.1, 0.0, 0.3, 0.05])
+ALGORITHMS = [dict(algorithm="maml"), dict(algorithm="maml", n_steps=2), dict(algorithm="fomaml"),
+              dict(algorithm="imaml", lam=1.5), dict(algorithm="erm")]
+
+
+def diagonal(prob=BASE):
+    return prob.replace(nu=None, task_cov=T, input_cov=S)
+
+
+def mixture(prob=BASE):
+    hard = prob.replace(sigma=0.1, input_cov=0.25, w0=np.full(prob.p, 1.5))
+    return lm.Mixture([(0.6, prob), (0.4, diagonal(prob))]) if prob.p == 6 else lm.Mixture([(0.6, prob), (0.4, hard)])
+
+
+def draw_diag(rng, n):
+    return {"input_factor": rng.uniform(0.5, 1.5, (n, 6)), "w": rng.standard_normal((n, 6)),
+            "sigma": rng.uniform(0, 0.5, n)}
+
+
+def draw_full(rng, n):
+    F = rng.standard_normal((n, 6, 6)) / np.sqrt(6) + np.eye(6)
+    return {"input_factor": F, "w": rng.standard_normal((n, 6)), "sigma": np.full(n, 0.3)}
+
+
+def user(draw, prob=BASE):
+    return prob.replace(sigma=None, nu=None, w0=None, tasks=draw)
+
+
+MODELS = {"diagonal": diagonal, "mixture": mixture, "user_diag": lambda q: user(draw_diag, q),
+          "user_full": lambda q: user(draw_full, q)}
+
+
+def _regimes(kw):
+    under = BASE.replace(**kw)
+    # over-parameterised: k = n_v m (ERM: (n_t + n_v) m) below p
+    over = under.replace(m=1) if under.k > under.p else under
+    if under.k < under.p:
+        under = under.replace(m=8)
+    return {"under": under, "over": over}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("kw", ALGORITHMS, ids=lambda kw: "-".join(str(v) for v in kw.values()))
+@pytest.mark.parametrize("method", ["exact", "protocol"])
+def test_engine_matches_numpy_reference(name, kw, method):
+    for regime, base in _regimes(kw).items():
+        prob = MODELS[name](base)
+        rates = [prob.alpha_t] if kw["algorithm"] == "erm" else [0.3, -0.4]
+        args = (prob, np.arange(3), 7, rates, [0.0, 0.5], method)
+        opts = dict(n_test_tasks=3, n_test_points=5, test_sampler="full")
+        got = engine.run_losses(*args, **opts)
+        want = reference.run_losses(*args, **opts)
+        np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=f"{name} {kw} {regime} {method}")
+
+
+@pytest.mark.filterwarnings("ignore::linmeta.InfiniteMomentWarning")   # first-order MAML: compared run by run
+@pytest.mark.parametrize("method", ["exact", "protocol"])
+@pytest.mark.parametrize("kw", ALGORITHMS, ids=lambda kw: "-".join(str(v) for v in kw.values()))
+def test_paper_model_in_disguise(kw, method):
+    """``input_cov = 1`` and ``task_cov = nu^2/p`` is the paper's model: same draws, same losses to rounding."""
+    prob = BASE.replace(**kw)
+    disguised = prob.replace(nu=None, task_cov=np.full(prob.p, prob.nu**2 / prob.p), input_cov=1.0)
+    assert model_of(disguised).name == "diagonal"
+    a = lm.simulate(prob, 50, 3, method, test_sampler="full", n_test_tasks=4).values
+    b = lm.simulate(disguised, 50, 3, method, test_sampler="full", n_test_tasks=4).values
+    np.testing.assert_allclose(b, a, rtol=1e-12)
+    assert not np.array_equal(lm.simulate(diagonal(prob), 50, 3, method).values, a)   # the covariances matter
+
+
+@pytest.mark.parametrize("name", ["mixture", "user_full"])
+def test_bit_for_bit_across_threads_and_chunks(name):
+    prob = MODELS[name](BASE)
+    def losses(chunk):
+        return lm.simulate(prob, 40, 1, "protocol", chunk_size=chunk, n_test_tasks=3).values
+
+    runs = [with_threads(n, lambda c=c: losses(c)) for n, c in ((1, None), (2, 7), (2, 1))]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_algorithms_see_the_same_tasks(name):
+    """Paired comparisons: the same seed draws the same tasks and data for every algorithm."""
+    prob = MODELS[name](BASE)
+    batches = [lm.sample_tasks(prob.replace(**kw), seed=4, run=2) for kw in ALGORITHMS]
+    for b in batches[1:]:
+        for key in ("X_t", "y_t", "X_v", "y_v", "w"):
+            assert np.array_equal(getattr(b, key), getattr(batches[0], key))
+    maml = lm.simulate(prob, 30, 4, return_losses=True)
+    erm = lm.simulate(prob.replace(algorithm="erm"), 30, 4, return_losses=True)
+    assert maml.losses.shape == erm.losses.shape == (30,) and not np.array_equal(maml.losses, erm.losses)
+
+
+def test_sampled_tasks_follow_the_model():
+    """Component frequencies, input and task variances of the drawn tasks (binomial and chi-square checks)."""
+    mix = lm.Mixture([(0.25, BASE.replace(w0=np.full(6, 5.0))), (0.75, diagonal())])
+    tasks = np.concatenate([lm.sample_tasks(mix.replace(m=200), seed=0, run=r).w for r in range(10)])
+    first = np.isclose(tasks.mean(axis=1), 5.0, atol=2.0)           # the components are 5 apart
+    z = (first.mean() - 0.25) / np.sqrt(0.25 * 0.75 / first.size)
+    assert abs(z) < 4
+    assert abs((first.mean() - 0.5) / np.sqrt(0.25 / first.size)) > 4   # equal weights would be caught
+    b = lm.sample_tasks(diagonal().replace(m=400, n_t=50), seed=1)
+    var = b.X_t.reshape(-1, 6).var(axis=0)
+    np.testing.assert_allclose(var, S, rtol=0.05)
+    np.testing.assert_allclose((b.w - BASE.w0).var(axis=0), T, atol=0.04)
+
+
+def _t0g_monte_carlo(prob, omega, n_tasks, rng):
+    """Direct Monte Carlo of one adaptation step and its test loss (exact over the test points)."""
+    s, t = prob.input_cov, prob.task_cov
+    w = prob.w0 + np.sqrt(t) * rng.standard_normal((n_tasks, prob.p))
+    X = np.sqrt(s) * rng.standard_normal((n_tasks, prob.n_r, prob.p))
+    y = np.einsum("knp,kp->kn", X, w) + prob.sigma * rng.standard_normal((n_tasks, prob.n_r))
+    theta = omega + prob.alpha_r / prob.n_r * np.einsum("knp,kn->kp", X, y - X @ omega)
+    return 0.5 * (prob.sigma**2 + ((theta - w) ** 2 * s).sum(axis=1))   # (M2) with covariance S
+
+
+def test_exact_test_side_against_monte_carlo():
+    prob = diagonal().replace(alpha_r=0.6)
+    omega = np.linspace(1, -0.5, 6)
+    losses = _t0g_monte_carlo(prob, omega, 400_000, np.random.default_rng(11))
+    exact = lm.test_loss_given(omega, prob)
+    assert abs(z_score(losses - exact)) < 4
+    # a wrong formula at the same sample size: the term S tr(S^2) / n_r of M dropped
+    d = omega - prob.w0
+    wrong = exact - 0.5 * prob.alpha_r**2 * (S**2).sum() / prob.n_r * (S * (d * d + T)).sum()
+    assert abs(z_score(losses - wrong)) > 4
+
+
+def test_mixture_test_side_is_the_weighted_average():
+    mix = mixture()
+    omega = np.linspace(0, 1, 6)
+    want = sum(w * lm.test_loss_given(omega, q) for w, q in mix.components)
+    assert lm.test_loss_given(omega, mix) == pytest.approx(want, rel=1e-14)
+
+
+def test_mixture_fields_pickle_and_replace():
+    mix = mixture()
+    assert pickle.loads(pickle.dumps(mix)) == mix
+    assert mix.replace(alpha_t=-0.5).components[1][1].alpha_t == -0.5
+    with pytest.raises(ValueError, match="belong to the components"):
+        mix.replace(sigma=1.0)
+    assert [w for w, _ in lm.Mixture([(1, BASE), (3, BASE)]).components] == [0.25, 0.75]
+    np.testing.assert_allclose(mix.w0, 0.6 * BASE.w0 + 0.4 * BASE.w0)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: BASE.replace(input_cov=-1.0), "input_cov"),
+    (lambda: BASE.replace(input_cov=np.r_[S[:5], 0.0]), "input_cov must have entries > 0"),
+    (lambda: BASE.replace(nu=None, task_cov=np.r_[T[:5], -0.1]), "task_cov must have entries >= 0"),
+    (lambda: BASE.replace(task_cov=T), "nu must be None when task_cov"),
+    (lambda: BASE.replace(nu=None), "nu must be a real number"),
+    (lambda: BASE.replace(input_cov=S[:4]), "input_cov must be None or a real array of length p=6"),
+    (lambda: BASE.replace(tasks=draw_diag), "sigma must be None when tasks="),
+    (lambda: BASE.replace(sigma=None), "sigma must be a real number"),
+    (lambda: user("not callable"), "tasks must be a callable"),
+    (lambda: lm.Mixture([]), "at least one"),
+    (lambda: lm.Mixture([(0.5, BASE), (0.5, BASE.replace(m=4))]), "must share m"),
+    (lambda: lm.Mixture([(0.0, BASE)]), "weight must be a positive finite number"),
+    (lambda: lm.Mixture([(1.0, user(draw_diag))]), "task sampler"),
+])
+def test_bad_models_are_refused(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda rng, n: {"w": np.zeros((n, 6)), "sigma": np.zeros(n)}, "missing \\['input_factor'\\]"),
+    (lambda rng, n: {"input_factor": np.ones((n, 5)), "w": np.zeros((n, 6)), "sigma": np.zeros(n)},
+     r"\['input_factor'\] must have shape"),
+    (lambda rng, n: {"input_factor": np.ones((n, 6)), "w": np.full((n, 6), np.nan), "sigma": np.zeros(n)},
+     r"\['w'\] must be finite"),
+    (lambda rng, n: {"input_factor": np.ones((n, 6)), "w": np.zeros((n, 6)), "sigma": -np.ones(n)},
+     r"\['sigma'\] must be >= 0"),
+    (lambda rng, n: [1, 2], "must return a dict"),
+])
+def test_bad_sampler_output_is_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        lm.simulate(user(bad), 2, 0)
+
+
+def test_user_sampler_draws_from_linmeta_streams():
+    """The sampler's generator is fixed by (seed, run): two simulations agree bit for bit, another seed does not."""
+    prob = user(draw_full)
+    a, b = lm.simulate(prob, 20, 5).values, lm.simulate(prob, 20, 5).values
+    assert np.array_equal(a, b) and not np.array_equal(a, lm.simulate(prob, 20, 6).values)
+    with pytest.raises(NotImplementedError, match="no closed form"):
+        lm.test_loss_given(np.zeros(6), prob)
+
+
+def test_theory_says_why_not_for_other_models():
+    for prob in (diagonal(), mixture(), user(draw_diag)):
+        res = lm.theory.value_or_reason("test_loss", prob)
+        assert res.value is None and "isotropic" in res.reason
