@@ -170,9 +170,11 @@ def test_reference_population_optima_p1():
 def ref_runs(seed, p, m, n, alpha, n_runs, n_test_tasks=50, n_test=10, rotate_w=False):
     """Per-run losses of MAML (``"maml"``) and DRS (``"erm"``) before (``alpha_r = 0``) and after adaptation.
 
-    ``p = 1``: the closed-form task average; otherwise a direct Monte Carlo over ``n_test_tasks`` test tasks
-    (``"...:no_tr"``: the exact loss without ``S tr S^2``, a control).  ``rotate_w``: regression vector
-    ``U theta`` instead of ``theta`` (a wrong task law, a control).
+    ``key``: at ``p = 1`` the closed-form task average, otherwise a direct Monte Carlo over ``n_test_tasks``
+    test tasks; ``"key:sampled"``: the exact per-task loss averaged over ``n_test_tasks`` sampled test tasks
+    (linmeta's estimate of a run's loss, with its test-task noise: the fraction of runs won depends on it);
+    ``"key:no_tr"``: that without ``S tr S^2`` (a control).  ``rotate_w``: regression vector ``U theta``
+    instead of ``theta`` (a wrong task law, a control).
     """
     rng = np.random.default_rng(seed)
     out = {}
@@ -183,14 +185,13 @@ def ref_runs(seed, p, m, n, alpha, n_runs, n_test_tasks=50, n_test=10, rotate_w=
         x1, y1 = ref_data(rng, f, w, sd, n)
         x2, y2 = ref_data(rng, f, w, sd, n)
         fits = {a: ref_fit(x1, y1, x2, y2, alpha, a) for a in ("maml", "erm")}
-        test = ref_tasks(rng, n_test_tasks, p) if p > 1 else None
+        test = ref_tasks(rng, n_test_tasks, p)
         for a, omega in fits.items():
             for alpha_r in (0.0, alpha):
-                if p == 1:
-                    got = {(a, alpha_r): ref_population_loss_p1(omega[0], alpha_r, n)}
-                else:
-                    got = {(a, alpha_r): ref_direct_loss(rng, omega, *test, alpha_r, n, n_test).mean(),
-                           (a + ":no_tr", alpha_r): ref_exact_loss(omega, *test, alpha_r, n, tr_term=False).mean()}
+                got = {(a + ":sampled", alpha_r): ref_exact_loss(omega, *test, alpha_r, n).mean(),
+                       (a + ":no_tr", alpha_r): ref_exact_loss(omega, *test, alpha_r, n, tr_term=False).mean(),
+                       (a, alpha_r): ref_population_loss_p1(omega[0], alpha_r, n) if p == 1 else
+                       ref_direct_loss(rng, omega, *test, alpha_r, n, n_test).mean()}
                 for key, value in got.items():
                     out.setdefault(key, np.empty(n_runs))[i] = value
     return out
@@ -204,11 +205,12 @@ def two_proportion_z(a, b):
 @pytest.mark.statistical
 @pytest.mark.parametrize("p", [1, 3])
 def test_linmeta_agrees_with_the_reference(p):
-    """linmeta's paired per-run losses on Gao & Sener's tasks against the plain-NumPy reference (own draws).
+    """Linmeta's paired per-run losses on Gao & Sener's tasks against the plain-NumPy reference (own draws).
 
-    Means of MAML's and ERM's losses, of the paired difference, and the fraction of runs MAML wins, before and
-    after one step, each within 4 standard errors.  Controls at the same sizes: the reference with the wrong
-    task law (``U theta``) and, at ``p = 3``, without the ``S tr S^2`` term, are rejected.
+    Means of MAML's and ERM's losses, of the paired difference, and the fraction of runs MAML wins (per-run
+    losses averaged over the same number of sampled test tasks on both sides), before and after one step, each
+    within 4 standard errors.  Controls at the same sizes: the reference with the wrong
+    task law (``U theta``) and, after one step, without the ``S tr S^2`` term, are rejected.
     """
     import linmeta as lm
 
@@ -221,10 +223,69 @@ def test_linmeta_agrees_with_the_reference(p):
         lin = {a: lm.simulate(maml.replace(algorithm=a, alpha_r=alpha_r), runs, 5, "exact", n_test_tasks=50,
                               return_losses=True).losses for a in ("maml", "erm")}
         lin_d, ref_d = lin["maml"] - lin["erm"], ref[("maml", alpha_r)] - ref[("erm", alpha_r)]
+        sampled_d = ref[("maml:sampled", alpha_r)] - ref[("erm:sampled", alpha_r)]
         for z in (z_score(lin["maml"], ref[("maml", alpha_r)]), z_score(lin["erm"], ref[("erm", alpha_r)]),
-                  z_score(lin_d, ref_d), two_proportion_z(lin_d < 0, ref_d < 0)):
+                  z_score(lin_d, ref_d), two_proportion_z(lin_d < 0, sampled_d < 0)):
             assert abs(z) < 4, (alpha_r, z)
         assert abs(z_score(lin["maml"], wrong[("maml", alpha_r)])) > 4
-        if p > 1 and alpha_r:
+        if alpha_r:
             assert abs(z_score(lin["maml"], ref[("maml:no_tr", alpha_r)])) > 4
             assert abs(z_score(lin["erm"], ref[("erm:no_tr", alpha_r)])) > 4
+
+
+# ----------------------------------------------------------------------------------------------------- the figure
+def test_paired_row_counts_strict_wins_with_a_wilson_interval():
+    from scipy.stats import norm
+
+    maml, erm = np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([2.0, 2.0, 1.0, 5.0, 6.0])
+    row = gao_sener.paired_row(maml, erm)
+    assert row["wins"] == 3 and row["mean"] == 0.6            # the tie (2.0, 2.0) is not a win, as theirs
+    z, n, f = norm.ppf(0.975), 5, 0.6                          # Wilson's interval written out
+    centre = (f + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(f * (1 - f) / n + z * z / (4 * n * n))
+    np.testing.assert_allclose([row["ci_low"], row["ci_high"]], [centre - half, centre + half], rtol=1e-12)
+    with pytest.raises(ValueError, match="per-run losses of MAML must be finite"):
+        gao_sener.paired_row(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))
+
+
+def test_cell_losses_are_simulate_paired_runs():
+    """The figure's per-run losses are ``lm.simulate``'s, with MAML and ERM on the same tasks and data."""
+    import linmeta as lm
+
+    draw = gao_sener.task_distribution(3, BETA)
+    maml, lm_maml, lm_erm = gao_sener.cell_losses(3, 5, 10, draw, 6, 2, 20)
+    assert lm_maml.shape == (6, len(gao_sener.ALPHAS), 1 + len(gao_sener.ALPHAS)) and lm_erm.shape == (6, 1, 4)
+    kw = dict(n_runs=6, seed=2, method="exact", n_test_tasks=20, return_losses=True)
+    for j, alpha in enumerate(gao_sener.ALPHAS):
+        for b, alpha_r in enumerate((0.0, *gao_sener.ALPHAS)):
+            q = maml.replace(alpha_t=alpha, alpha_r=alpha_r)
+            # the same runs; one pass over the rates may round the last bit differently
+            np.testing.assert_allclose(lm_maml[:, j, b], lm.simulate(q, **kw).losses, rtol=1e-12)
+            np.testing.assert_allclose(lm_erm[:, 0, b], lm.simulate(q.replace(algorithm="erm"), **kw).losses,
+                                       rtol=1e-12)
+
+
+def test_figure_is_registered_and_draws_its_table(monkeypatch, tmp_path):
+    from linmeta import figures
+
+    assert "gao_sener" in figures.FIGURES
+    monkeypatch.setattr(gao_sener, "CASES", ((1, (2, 5), (1, 5)), (3, (5,), (1, 5))))
+    monkeypatch.setattr(gao_sener, "N_TEST_TASKS", 20)
+    made = figures.make("gao_sener", tmp_path, seed=3, runs_scale=0.05)     # 10 runs per cell
+    table = figures.read_csv(made.paths[0])
+    assert len(table) == 6 * len(gao_sener.ALPHAS) * 2
+    assert set(table["kind"]) == {"before adaptation", "after one step"}
+    assert (table["n_runs"] == 10).all()
+    assert (table["n_t"] == table["n_v"]).all() and (table["n_r"] == table["n_t"]).all()
+    before = table[table["kind"] == "before adaptation"]
+    after = table[table["kind"] == "after one step"]
+    assert (before["alpha_r"] == 0).all() and (after["alpha_r"] == after["alpha_t"]).all()
+    assert (table["mean"] == table["wins"] / 10).all()
+    assert ((table["ci_low"] <= table["mean"]) & (table["mean"] <= table["ci_high"])).all()
+    assert table["model"].str.contains("gao_sener").all()
+    row = table[(table["p"] == 1) & (table["m"] == 5) & (table["n_t"] == 5) & (table["alpha_t"] == 0.5)
+                & (table["kind"] == "after one step")].iloc[0]
+    draw = gao_sener.task_distribution(1, BETA)
+    _, lm_maml, lm_erm = gao_sener.cell_losses(1, 5, 5, draw, 10, 3, 20)
+    assert row["wins"] == np.sum(lm_maml[:, 1, 2] < lm_erm[:, 0, 2])
+    assert all(p.endswith((".csv", ".png", ".pdf")) for p in made.paths)
