@@ -9,7 +9,9 @@ adaptation or after one step of ``alpha`` on ``N`` fresh points.
 """
 import numpy as np
 import pytest
+from matplotlib.figure import Figure as MplFigure
 
+import linmeta as lm
 from linmeta.figures import gao_sener
 
 BETA = 2.0
@@ -212,8 +214,6 @@ def test_linmeta_agrees_with_the_reference(p):
     within 4 standard errors.  Controls at the same sizes: the reference with the wrong
     task law (``U theta``) and, after one step, without the ``S tr S^2`` term, are rejected.
     """
-    import linmeta as lm
-
     m, n, alpha, runs = 5, 5, 0.5, 2000
     maml = lm.Problem(p=p, m=m, n_t=n, n_v=n, n_r=n, sigma=None, nu=None, alpha_t=alpha, alpha_r=alpha,
                       tasks=gao_sener.task_distribution(p, BETA), algorithm="maml")
@@ -250,8 +250,6 @@ def test_paired_row_counts_strict_wins_with_a_wilson_interval():
 
 def test_cell_losses_are_simulate_paired_runs():
     """The figure's per-run losses are ``lm.simulate``'s, with MAML and ERM on the same tasks and data."""
-    import linmeta as lm
-
     draw = gao_sener.task_distribution(3, BETA)
     maml, lm_maml, lm_erm = gao_sener.cell_losses(3, 5, 10, draw, 6, 2, 20)
     assert lm_maml.shape == (6, len(gao_sener.ALPHAS), 1 + len(gao_sener.ALPHAS)) and lm_erm.shape == (6, 1, 4)
@@ -289,3 +287,9 @@ def test_figure_is_registered_and_draws_its_table(monkeypatch, tmp_path):
     _, lm_maml, lm_erm = gao_sener.cell_losses(1, 5, 5, draw, 10, 3, 20)
     assert row["wins"] == np.sum(lm_maml[:, 1, 2] < lm_erm[:, 0, 2])
     assert all(p.endswith((".csv", ".png", ".pdf")) for p in made.paths)
+
+
+def test_figure_draws_any_table_in_linmeta_layout():
+    table = lm.simulate_curve(lm.presets.FIG3, "alpha_r", [0.0, 0.2], n_runs=20, seed=0)
+    out = gao_sener.draw_gao_sener(MplFigure(), table)
+    assert list(out) == ["table"] and out["table"]["simulation"] is not None

@@ -39,7 +39,7 @@ from scipy.stats import binomtest
 
 from linmeta._tidy import MODEL_COLUMN, problem_columns
 from linmeta.estimate import losses_over_runs
-from linmeta.figures.base import COLUMNS, scaled_runs, stamp
+from linmeta.figures.base import COLUMNS, draw_table, scaled_runs, stamp
 from linmeta.problem import Problem
 
 if TYPE_CHECKING:
@@ -251,8 +251,11 @@ def draw_gao_sener(fig: MplFigure, table: pd.DataFrame) -> dict:
 
     Colour: the fraction of runs in which MAML's loss is below ERM's (red:
     MAML better, blue: ERM better); a dot marks cells whose Wilson interval
-    contains 1/2.
+    contains 1/2.  Any other table in linmeta's layout (a curve or a sweep) is drawn as simulation and
+    theory against its varied parameter (:func:`linmeta.figures.base.draw_table`).
     """
+    if "ci_low" not in table.columns:
+        return {"table": draw_table(fig.subplots(), table)}
     ps = sorted(table["p"].unique())
     alphas = sorted(table["alpha_t"].unique())
     kinds = [k for k, _ in STAGES if k in set(table["kind"])]
