@@ -15,8 +15,9 @@ DRS's, before adaptation and after one step on ``N`` points.
 This figure recomputes that fraction with linmeta's exact method (the
 expected test loss of each run's meta-trained parameters, averaged over
 :data:`N_TEST_TASKS` test tasks), paired run by run (MAML and ERM see the
-same tasks and data), with a Wilson 95 % interval per cell, at ``p = 1``
-on their grid and at ``p = 3`` on a coarser one.
+same tasks and data), with a Wilson 95 % interval per cell, on their
+grid up to ``M, N = 200`` at ``p = 1`` and up to 100 at ``p = 3``
+(:data:`CASES`), for :data:`ALPHAS`.
 
 Examples
 --------
@@ -58,8 +59,8 @@ ALPHAS = (0.1, 0.5, 1.0)
 M_GRID = (2, 5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400)
 N_GRID = (1, 5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400)
 #: ``(p, M values, N values)`` per row pair of panels: their grid up to 200 at ``p = 1`` and up to 100 at ``p = 3``
-#: (beyond, every fraction is 0 or 1 and one run costs ``M N^2``; ``p`` is odd, so never the interpolation threshold
-#: ``N M`` or ``2 N M`` of the grid).
+#: (a MAML run costs about ``M N^2`` here: their full grid costs about 8 times as much per run; ``p`` is odd, so
+#: never the interpolation threshold ``N M`` or ``2 N M`` of the grid).
 CASES = ((1, M_GRID[:8], N_GRID[:8]), (3, M_GRID[:6], N_GRID[:6]))
 #: Paired runs per cell (theirs: 1000 trials).
 RUNS = 200
