@@ -59,7 +59,7 @@ ALPHAS = (0.1, 0.5, 1.0)
 M_GRID = (2, 5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400)
 N_GRID = (1, 5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400)
 #: ``(p, M values, N values)`` per row pair of panels: their grid up to 200 at ``p = 1`` and up to 100 at ``p = 3``
-#: (a MAML run costs about ``M N^2`` here: their full grid costs about 8 times as much per run; ``p`` is odd, so
+#: (a MAML run costs about ``M N^2`` here: their full grid costs about 10 times as much per run; ``p`` is odd, so
 #: never the interpolation threshold ``N M`` or ``2 N M`` of the grid).
 CASES = ((1, M_GRID[:8], N_GRID[:8]), (3, M_GRID[:6], N_GRID[:6]))
 #: Paired runs per cell (theirs: 1000 trials).
