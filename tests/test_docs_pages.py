@@ -6,7 +6,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = ["docs/tutorial.rst", "docs/howto/check.rst"]
+PAGES = ["docs/tutorial.rst", "docs/howto/check.rst", "docs/howto/own_tasks.rst"]
 
 
 @pytest.mark.statistical

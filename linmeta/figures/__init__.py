@@ -2,7 +2,8 @@
 
 One module per figure family: :mod:`linmeta.figures.panels` (the paper's
 panels), :mod:`linmeta.figures.finite_size`,
-:mod:`linmeta.figures.stepsize_bound`; shared pieces in
+:mod:`linmeta.figures.stepsize_bound`, :mod:`linmeta.figures.large_p`,
+:mod:`linmeta.figures.gao_sener`; shared pieces in
 :mod:`linmeta.figures.base`.
 
 ``FIGURES[name]`` is a :class:`Figure`.  :func:`make` runs the compute step
@@ -51,7 +52,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from linmeta._sim.rng import check_seed
 from linmeta._validation import check_real
-from linmeta.figures import agree, budget, finite_size, large_p, panels, stepsize_bound, task_landscape
+from linmeta.figures import agree, budget, finite_size, gao_sener, large_p, panels, stepsize_bound, task_landscape
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note
 from linmeta.figures.finite_size import FINITE_SETS, compute_finite_size, draw_finite_size, finite_size_summary
@@ -104,6 +105,10 @@ FIGURES = {
                      tolerances={(None, "theory_finite"): (ITERATIVE_RTOL, 0.0),
                                  ("theory", "alpha_t"): (MINIMISER_RTOL, MINIMISER_ATOL),
                                  ("optimum_theory", "alpha_t"): (MINIMISER_RTOL, MINIMISER_ATOL)}),
+    "gao_sener": Figure(gao_sener.compute_gao_sener, gao_sener.draw_gao_sener, size=(7.2, 9.6),
+                        description="Gao & Sener's meta-linear regression: fraction of paired runs in which MAML's "
+                                    "loss is below ERM's (their DRS), over M x N, per alpha, before and after one "
+                                    "step"),
 }
 
 
