@@ -46,7 +46,7 @@ import numba
 
 from linmeta._model import layout_doubles, model_of, test_sampler_for
 from linmeta._sim import gram_sampler
-from linmeta._sim.kernels import factored_under
+from linmeta._sim.kernels import factored_under, through_moments
 from linmeta._sim.kernels_variants import POLY_DOUBLES, poly_cheaper, poly_doubles
 from linmeta.algorithms._registry import INNER_MAPS, uses_one_step_kernel
 
@@ -256,6 +256,8 @@ def run_flops(prob, method="exact", n_test_tasks=100, n_test_points=50, test_sam
     steps = prob.n_steps
     record, one_step = _algorithm(prob)
     build = 2 * k * prob.n_t * p + 3 * k * p * s          # X_v X_t^T X_t and the three Gram blocks
+    if one_step and through_moments(p, prob.n_t, prob.n_v):  # X_v (X_t^T X_t): the p x p moments first
+        build = prob.m * (prob.n_t + prob.n_v) * p * p + 3 * k * p * s
     if p <= k and one_step and factored_under(prob.p, prob.m, prob.n_t, prob.n_v):  # p <= k: never the gram route
         n_t, n_v, m = prob.n_t, prob.n_v, prob.m
         build = 2 * k * n_t * p + k * p * p + 2 * m * (n_t * n_t * (n_v + p) + 2 * n_t * p * p)

@@ -39,6 +39,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from linmeta._tidy import MODEL_COLUMN, problem_columns
+from linmeta.algorithms._registry import BASELINE
 from linmeta.estimate import losses_over_runs
 from linmeta.figures.base import COLUMNS, draw_table, scaled_runs, stamp
 from linmeta.problem import Problem
@@ -190,7 +191,7 @@ def cell_losses(p: int, m: int, n: int, draw: Callable, n_runs: int, seed: int, 
     """
     rates = [0.0, *ALPHAS]
     maml = Problem(p=p, m=m, n_t=n, n_v=n, n_r=n, sigma=None, nu=None, alpha_t=ALPHAS[0], alpha_r=0.0, tasks=draw)
-    erm = maml.replace(algorithm="erm")
+    erm = maml.replace(algorithm=BASELINE)
     desc = f"gao_sener p={p} M={m} N={n}"
     got = [losses_over_runs(q, n_runs, seed, a_t, rates, "exact", n_test_tasks, 1, None, progress, desc)
            for q, a_t in ((maml, list(ALPHAS)), (erm, [erm.alpha_t]))]
