@@ -268,3 +268,30 @@ def test_compare_pairs_runs():
         lm.compare(prob, prob.replace(m=6))
     with pytest.raises(ValueError, match="task models differ"):
         lm.compare(diagonal(), BASE, n_runs=5)
+
+
+def test_user_task_losses_for_full_factors():
+    """A sampler's exact per-task loss with full factors.
+
+    Equal to the diagonal case after a rotation, and to direct Monte Carlo of the adaptation step (with a
+    control at the same sample size: n_r off by one).
+    """
+    from linmeta._model.user import UserTasks
+
+    rng = np.random.default_rng(8)
+    U = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    W, sig = rng.standard_normal((1, 6)), np.array([0.4])
+    omega = rng.standard_normal((2, 6))
+    full = UserTasks.task_losses(omega, (U * np.sqrt(S))[None], W, sig, [0.0, 0.7], 3)
+    diag = UserTasks.task_losses((omega - W) @ U + W @ U, np.sqrt(S)[None], W @ U, sig, [0.0, 0.7], 3)
+    np.testing.assert_allclose(full, diag, rtol=1e-12)
+    # direct Monte Carlo: x = F z, one step of 0.7 on 3 points, then the expected loss on the task (M2 with S)
+    F, w, a, n = U * np.sqrt(S), W[0], 0.7, 3
+    X = rng.standard_normal((200_000, n, 6)) @ F.T
+    y = X @ w + 0.4 * rng.standard_normal((200_000, n))
+    theta = omega[0] + a / n * np.einsum("knp,kn->kp", X, y - X @ omega[0])
+    e = theta - w
+    losses = 0.5 * (0.16 + np.einsum("kp,pq,kq->k", e, F @ F.T, e))
+    assert abs(z_score(losses - full[0, 0, 1])) < 4
+    wrong = UserTasks.task_losses(omega, (U * np.sqrt(S))[None], W, sig, [0.7], 4)[0, 0, 0]   # n_r off by one
+    assert abs(z_score(losses - wrong)) > 4

@@ -8,14 +8,14 @@ For a task with input covariance ``S``, task law ``w ~ N(w0, T)``, noise
 
 (derived in ``derivations/test_side.py``).  Everything enters through the
 quadratic forms ``q_j = d' S^j d + tr(S^j T)``, ``j = 1, 2, 3``, and ``tr S^2``,
-which :func:`diagonal_forms` and :func:`factor_forms` compute for a diagonal
-``S`` and for ``S = F F'``.
+which :func:`diagonal_forms` computes for a diagonal ``S`` (a user's full
+factors ``S = F F'``: :meth:`linmeta._model.user.UserTasks.task_losses`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["diagonal_forms", "factor_forms", "loss_from_forms"]
+__all__ = ["diagonal_forms", "loss_from_forms"]
 
 
 def loss_from_forms(q1, q2, q3, tr_s2, sigma, a, n_r):
@@ -41,17 +41,3 @@ def diagonal_forms(d, s, t=None):
     if t is not None:
         q1, q2, q3 = q1 + t @ s, q2 + t @ s2, q3 + t @ (s2 * s)
     return q1, q2, q3, float(s2.sum())
-
-
-def factor_forms(d, F):
-    """``(q1, q2, q3, tr S^2)`` for ``S = F F'`` (``F`` p x p, no task spread); ``d`` is (..., p).
-
-    >>> F = np.diag([1.0, 2.0 ** 0.5])
-    >>> [round(float(v), 12) for v in factor_forms(np.array([1.0, 2.0]), F)]
-    [9.0, 17.0, 33.0, 5.0]
-    """
-    u = d @ F                 # F' d
-    v = u @ F.T               # S d
-    w = v @ F                 # F' S d
-    G = F.T @ F
-    return (u * u).sum(-1), (v * v).sum(-1), (w * w).sum(-1), float((G * G).sum())
