@@ -21,9 +21,11 @@ from linmeta.optimum import Optimum, simulate_optimum
 from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
 from linmeta.sweeping import sweep
+from linmeta.theory import ApproximationDomainWarning
 
 __all__ = [
     "algorithms", "bounds", "experiments",
+    "ApproximationDomainWarning",
     "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch",
     "meta_train", "Mixture", "presets",
     "sample_tasks", "CheckResult", "check", "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum",

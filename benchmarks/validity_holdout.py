@@ -1,0 +1,105 @@
+"""Out-of-sample check of the validated domain of the finite-size theory (``linmeta/theory/_domain.py``).
+
+Run ``python benchmarks/validity_holdout.py [--inside 40] [--outside 10] [--seed 2029]`` (about 4 minutes).
+The domain's inequalities were chosen on the design draws (``SeedSequence(2026)``, ``(2027)`` and ``(2028)``:
+the map of ``benchmarks/validity.py``, a second under-parameterised draw, and a first holdout after which the
+domain was revised) and the in-sample sets of the ``finite_size`` figure.  This script draws fresh sets with
+``SeedSequence(2029)`` from the map's sampler (regimes alternately), keeps the first ``--inside`` that lie
+inside the domain (half per regime) and the first ``--outside`` that lie outside it, simulates each
+(``method="exact"``, a 200-run pilot, then the runs for a relative standard error of ``--target-se``
+(0.1 %), at least 1000, at most 20 000, cut to ``--work / (p k max(p, k))`` runs, ten times the map's cap, so
+that the largest sets are resolved too) and writes ``figures/validity_holdout_seed<N>.csv``;
+``python benchmarks/validity.py --emit-table`` then ships it with the map.  It prints, per regime and side of
+the domain, the largest error and the misses (off by more than 0.3 % and by more than two standard errors).
+"""
+import argparse
+import math
+import pathlib
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import validity  # noqa: E402
+
+import linmeta as lm  # noqa: E402
+from linmeta.theory._domain import outside_reasons  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TARGET = 0.003
+#: the draws the domain's inequalities were chosen on (2028: the first holdout, after which the domain was revised)
+DESIGN_SEEDS = (2026, 2027, 2028)
+
+
+def draw_sets(seed, n_inside, n_outside):
+    """Draw from the map's sampler until ``n_inside`` sets inside (half per regime) and ``n_outside`` outside."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    want = {"under": n_inside - n_inside // 2, "over": n_inside // 2}
+    inside, outside, i, drawn = [], [], 0, 0
+    while sum(want.values()) > 0 or len(outside) < n_outside:
+        regime = ("under", "over")[i % 2]
+        i += 1
+        s = validity.draw(rng, regime)
+        drawn += 1
+        reasons = outside_reasons(validity.problem(s))
+        if not reasons and want[regime] > 0:
+            want[regime] -= 1
+            inside.append(dict(s, inside=True, reasons=""))
+        elif reasons and len(outside) < n_outside:
+            outside.append(dict(s, inside=False, reasons="; ".join(reasons)))
+    return inside + outside, drawn
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--inside", type=int, default=40)
+    ap.add_argument("--outside", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=2029)
+    ap.add_argument("--target-se", type=float, default=1e-3)
+    ap.add_argument("--work", type=float, default=3e10)
+    args = ap.parse_args(argv)
+    if args.seed in DESIGN_SEEDS:
+        ap.error(f"--seed {args.seed} was used to design the domain; a holdout needs a fresh seed")
+    sets, drawn = draw_sets(args.seed, args.inside, args.outside)
+    print(f"{drawn} draws for {args.inside} inside and {args.outside} outside the domain")
+    rows, t_all = [], time.perf_counter()
+    for i, s in enumerate(sets):
+        prob = validity.problem(s)
+        pilot = lm.simulate(prob, n_runs=200, seed=20_000 + i)
+        want = min(20_000, max(1000, math.ceil((pilot.stderr / pilot.mean / args.target_se) ** 2 * 200)))
+        n_runs = int(max(400, min(want, args.work / (prob.p * prob.k * max(prob.p, prob.k)))))
+        est = lm.simulate(prob, n_runs=n_runs, seed=30_000 + i)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", lm.theory.ApproximationDomainWarning)   # outside: expected
+            fin = float(lm.theory.test_loss(prob, approximation="finite"))
+        finite_var = prob.p > prob.k + 3 if prob.regime == "overparameterized" else prob.k > prob.p + 3
+        rows.append(dict(s, regime=prob.regime, k_over_p=prob.k / prob.p, n_runs=n_runs, sim=est.mean,
+                         finite_var=finite_var, se_rel=est.stderr / est.mean, err_finite=fin / est.mean - 1,
+                         z_finite=(fin - est.mean) / est.stderr))
+        r = rows[-1]
+        print(f"{i:2d} {'in ' if r['inside'] else 'out'} {r['regime'][:5]} p={r['p']:3d} m={r['m']:2d} "
+              f"n_t={r['n_t']:2d} n_v={r['n_v']:2d} a_t={r['alpha_t']:+.2f}: runs {n_runs:5d} "
+              f"SE {100 * r['se_rel']:.2f}% finite {100 * r['err_finite']:+.3f}% (z {r['z_finite']:+.1f}) "
+              f"{r['reasons']}", flush=True)
+        pd.DataFrame(rows).to_csv(ROOT / f"figures/validity_holdout_seed{args.seed}.csv", index=False)
+    print(f"total {time.perf_counter() - t_all:.0f} s")
+    summary(pd.DataFrame(rows))
+
+
+def summary(df):
+    """Print, per regime and side of the domain, the largest error and the misses."""
+    for (inside, reg), g in df.groupby(["inside", "regime"]):
+        miss = g[(g.err_finite.abs() > TARGET) & (g.z_finite.abs() > 2)]
+        print(f"{'inside' if inside else 'outside'} {reg}: {len(g)} sets, max |err| "
+              f"{100 * g.err_finite.abs().max():.2f}%, within 0.3 %: {(g.err_finite.abs() < TARGET).sum()}, "
+              f"misses (> 0.3 % and > 2 SE): {len(miss)}, median SE {100 * g.se_rel.median():.2f}%")
+        for r in miss.itertuples():
+            print(f"  miss: p={r.p} m={r.m} n_t={r.n_t} n_v={r.n_v} alpha_t={r.alpha_t:+.2f}: "
+                  f"{100 * r.err_finite:+.2f}% (z {r.z_finite:+.1f})")
+
+
+if __name__ == "__main__":
+    main()
