@@ -96,11 +96,12 @@ def main(argv=None):
     ap.add_argument("--emit-table", action="store_true",
                     help=f"write {TABLE.relative_to(ROOT)} (the measured sets the package quotes) from the csvs")
     ap.add_argument("--recheck", type=int, nargs="+", metavar="ROW",
-                    help="re-measure these rows of the csv of --seed with 20 000 runs and seed 777")
+                    help="re-measure these rows of the csv of --seed (or of --csv) with 20 000 runs and seed 777")
+    ap.add_argument("--csv", help="with --recheck: a csv in the map's layout (figures/validity_holdout_seed2029.csv)")
     args = ap.parse_args(argv)
     if args.recheck:
-        recheck(ROOT / ("figures/validity.csv" if args.seed == 2026 else f"figures/validity_seed{args.seed}.csv"),
-                args.recheck)
+        csv = args.csv or ("figures/validity.csv" if args.seed == 2026 else f"figures/validity_seed{args.seed}.csv")
+        recheck(ROOT / csv, args.recheck)
         return
     if args.emit_table:
         emit_table()
@@ -169,29 +170,34 @@ def recheck(csv, rows, n_runs=20_000, seed=777):
 
 
 TABLE = ROOT / "linmeta/theory/_validity_map.py"
-#: (source, csv): the design draws (the map, a second draw, the first holdout, which the domain was then revised
-#: on), the four in-sample sets of the finite_size figure, and the holdout draws
-TABLE_SOURCES = (("design-2026", "figures/validity.csv"), ("design-2027", "figures/validity_seed2027.csv"),
-                 ("design-2028", "figures/validity_holdout_seed2028.csv"), ("finite_size", "figures/finite_size.csv"),
-                 ("holdout-2029", "figures/validity_holdout_seed2029.csv"))
+#: (csv, source of its over-parameterised rows, of its under-parameterised rows): the design draws (the map, a
+#: second draw, the first holdout, after which the domain was revised, and the second, after which its
+#: over-parameterised part was revised), the four in-sample sets of the finite_size figure, and the fresh draws
+TABLE_SOURCES = (("figures/validity.csv", "design-2026", "design-2026"),
+                 ("figures/validity_seed2027.csv", "design-2027", "design-2027"),
+                 ("figures/validity_holdout_seed2028.csv", "design-2028", "design-2028"),
+                 ("figures/finite_size.csv", "finite_size", "finite_size"),
+                 ("figures/validity_holdout_seed2029.csv", "design-2029", "holdout-2029"),
+                 ("figures/validity_holdout_seed2030.csv", "holdout-2030", "holdout-2030"))
 TABLE_COLUMNS = ("source", "regime", "p", "m", "n_t", "n_v", "alpha_t", "n_runs", "se_rel", "err_finite")
 
 
 def table_rows():
     """Return the measured sets with finite loss variance from every csv of :data:`TABLE_SOURCES` that exists."""
     rows = []
-    for source, name in TABLE_SOURCES:
+    for name, over, under in TABLE_SOURCES:
         path = ROOT / name
         if not path.exists():
             continue
         df = pd.read_csv(path)
-        if source == "finite_size":   # its alpha_t grids; columns in linmeta's table layout
+        if name.endswith("finite_size.csv"):   # its alpha_t grids; columns in linmeta's table layout
             df = df[df.parameter == "alpha_t"]
             df = df.assign(regime=np.where(df.p > df.n_v * df.m, "overparameterized", "underparameterized"),
                            se_rel=df.stderr / df["mean"], err_finite=df.theory_finite / df["mean"] - 1,
                            finite_var=True)
         df = df[df.finite_var.astype(bool)]
         for r in df.itertuples():
+            source = over if r.regime == "overparameterized" else under
             rows.append((source, r.regime, int(r.p), int(r.m), int(r.n_t), int(r.n_v), round(float(r.alpha_t), 6),
                          int(r.n_runs), float(f"{r.se_rel:.3g}"), float(f"{r.err_finite:.4g}")))
     return rows

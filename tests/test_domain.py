@@ -79,7 +79,8 @@ def test_shipped_table_is_generated_from_the_map_csvs():
     assert tuple(bench.table_rows()) == _validity_map.ROWS
     assert _validity_map.COLUMNS == bench.TABLE_COLUMNS
     sources = {r[0] for r in _validity_map.ROWS}
-    assert sources == {"design-2026", "design-2027", "design-2028", "finite_size", "holdout-2029"}
+    assert sources == {"design-2026", "design-2027", "design-2028", "design-2029", "finite_size", "holdout-2029",
+                       "holdout-2030"}
 
 
 def test_domain_inequalities():

@@ -72,7 +72,7 @@ DOMAIN = {
         ("n_v >= 2", lambda p, m, n_t, n_v, k, a: (n_v >= 2, f"n_v = {n_v}")),
     ),
     "overparameterized": (
-        ("p >= n_v m + 4", lambda p, m, n_t, n_v, k, a: (p >= k + 4, f"p - n_v m = {p - k}")),
+        ("p >= n_v m + 10", lambda p, m, n_t, n_v, k, a: (p >= k + 10, f"p - n_v m = {p - k}")),
         ("n_t >= 3", lambda p, m, n_t, n_v, k, a: (n_t >= 3, f"n_t = {n_t}")),
         ("n_v m / p <= 0.75", lambda p, m, n_t, n_v, k, a: (k / p <= 0.75, f"n_v m / p = {k / p:.3g}")),
         ("p <= 400", lambda p, m, n_t, n_v, k, a: (p <= 400, f"p = {p}")),
