@@ -94,8 +94,8 @@ def test_domain_inequalities():
     assert _domain.outside_reasons(lm.presets.FIG3.replace(m=19, alpha_t=-1.0)) == [
         "g = 11.9 at m = 19 (needs g = |alpha_t| (1 + sqrt(p / n_t))^2 <= 6 (m < 20) or <= 24 (m >= 20))"]
     assert _domain.outside_reasons(lm.presets.FIG3.replace(m=5)) == ["m = 5 (needs 6 <= m <= 40)"]
-    over = lm.presets.FIG2.replace(p=9, alpha_t=-1.0)                     # k = 6: p >= k + 4 fails
-    assert _domain.outside_reasons(over) == ["p - n_v m = 3 (needs p >= n_v m + 4)"]
+    over = lm.presets.FIG2.replace(p=15, alpha_t=-1.0)                    # k = 6: p >= k + 10 fails
+    assert _domain.outside_reasons(over) == ["p - n_v m = 9 (needs p >= n_v m + 10)"]
     assert _domain.outside_reasons(lm.presets.FIG2.replace(p=600)) == ["p = 600 > 400 (needs p <= 400)"]
 
 
