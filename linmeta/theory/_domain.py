@@ -92,13 +92,15 @@ DOMAIN = {
 }
 
 
-def outside_reasons(prob) -> list[str]:
+def outside_reasons(prob, domain: dict | None = None) -> list[str]:
     """Return the inequalities of :data:`DOMAIN` that ``prob`` violates, each with its value (empty inside).
 
     Parameters
     ----------
     prob : Problem
         One-step MAML problem.
+    domain : dict, optional
+        Inequalities in the layout of :data:`DOMAIN` (default: :data:`DOMAIN`).
 
     Returns
     -------
@@ -112,14 +114,14 @@ def outside_reasons(prob) -> list[str]:
     >>> outside_reasons(lm.presets.FIG3.replace(n_t=4))
     ['n_t = 4 < 5 (needs n_t >= 5)']
     """
-    return _reasons(prob.regime, prob.p, prob.m, prob.n_t, prob.n_v, float(prob.alpha_t))
+    return _reasons(prob.regime, prob.p, prob.m, prob.n_t, prob.n_v, float(prob.alpha_t), domain or DOMAIN)
 
 
-def _reasons(regime, p, m, n_t, n_v, alpha_t):
+def _reasons(regime, p, m, n_t, n_v, alpha_t, domain=DOMAIN):
     if alpha_t == 0.0:
         return []  # exact at alpha_t = 0 (inverse-Wishart moments, E0), whatever the sizes
     out = []
-    for description, test in DOMAIN["both"] + DOMAIN[regime]:
+    for description, test in domain["both"] + domain[regime]:
         holds, value = test(p, m, n_t, n_v, n_v * m, alpha_t)
         if not holds:
             out.append(_violation(description, value))
