@@ -57,7 +57,8 @@ def test_warning_quotes_the_shipped_table():
     with pytest.warns(ADW) as rec:
         lm.theory.test_loss(KNOWN, approximation="finite")
     msg = str(rec[0].message)
-    assert f"test-loss errors up to {100 * abs(worst['err_finite']):.2f} % on the 5 nearest underparameterized sets" in msg
+    assert (f"test-loss errors up to {100 * abs(worst['err_finite']):.2f} % on the 5 nearest "
+            "underparameterized sets") in msg
     assert (f"largest at p={worst['p']}, m={worst['m']}, n_t={worst['n_t']}, n_v={worst['n_v']}, "
             f"alpha_t={worst['alpha_t']:+.2f}: {100 * worst['err_finite']:+.2f} %") in msg
     assert f"nearest p={near[0]['p']}, m={near[0]['m']}, n_t={near[0]['n_t']}" in msg

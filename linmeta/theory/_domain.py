@@ -212,7 +212,8 @@ def _message(prob, reasons):
     n, within, top = holdout_accuracy(prob.regime)
     return (f"p={prob.p}, m={prob.m}, n_t={prob.n_t}, n_v={prob.n_v}, alpha_t={float(prob.alpha_t):g} is outside "
             f"the validated domain of the finite-size theory ({'; '.join(reasons)}): the validity map measured "
-            f"test-loss errors up to {100 * abs(worst['err_finite']):.2f} % on the {len(near)} nearest {prob.regime} sets "
+            f"test-loss errors up to {100 * abs(worst['err_finite']):.2f} % on the {len(near)} nearest "
+            f"{prob.regime} sets "
             f"(largest at {_describe(worst)}; nearest {_describe(near[0])}); inside the domain, on fresh draws, "
             f"it measured errors up to {100 * top:.2f} % ({within} of {n} {prob.regime} sets within 0.3 %)")
 
