@@ -18,6 +18,7 @@ TARGETS = {
     "linmeta/theory/_generated.py": "leading_order",
     "linmeta/theory/_generated_variants.py": "variants",
     "linmeta/theory/_generated_finite.py": "finite_size",
+    "linmeta/theory/_generated_anisotropic.py": "anisotropic",
 }
 
 

@@ -11,6 +11,7 @@ Examples
 from linmeta import algorithms, bounds, experiments, figures, presets, theory
 from linmeta._check import CheckResult, check
 from linmeta._version import __version__
+from linmeta.compare import Comparison, compare
 from linmeta.errors import NonFiniteResultError
 from linmeta.estimate import Estimate, simulate, simulate_curve
 from linmeta.loss import test_loss_given
@@ -24,10 +25,8 @@ from linmeta.sweeping import sweep
 from linmeta.theory import ApproximationDomainWarning
 
 __all__ = [
-    "algorithms", "bounds", "experiments",
-    "ApproximationDomainWarning",
-    "Estimate", "IllConditionedWarning", "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch",
-    "meta_train", "Mixture", "presets",
-    "sample_tasks", "CheckResult", "check", "figures", "Optimum", "simulate", "simulate_curve", "simulate_optimum",
-    "sweep", "test_loss_given", "theory", "__version__",
+    "algorithms", "bounds", "experiments", "ApproximationDomainWarning", "Estimate", "IllConditionedWarning",
+    "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch", "meta_train", "Mixture", "presets",
+    "sample_tasks", "CheckResult", "check", "Comparison", "compare", "figures", "Optimum", "simulate",
+    "simulate_curve", "simulate_optimum", "sweep", "test_loss_given", "theory", "__version__",
 ]

@@ -101,7 +101,7 @@ import pandas as pd
 
 from linmeta import _check_stats as stats
 from linmeta._formulas import evaluation, grammar
-from linmeta._formulas.symbols import SYMBOL_NAMES, problem_values
+from linmeta._formulas.symbols import SYMBOL_NAMES, problem_values, undefined_reason
 from linmeta._sim.rng import check_seed
 from linmeta._validation import check_int
 from linmeta.estimate import METHODS, finite_estimate, losses_over_runs
@@ -233,9 +233,14 @@ def _evaluator(formula):
     """``(label, function of a Problem, symbol names used)`` for a string, a sympy expression or a callable."""
     if isinstance(formula, str):
         tree = grammar.parse(formula)
+        names = grammar.names(tree)
 
         def evaluate(prob):
-            return evaluation.evaluate(tree, problem_values(prob))
+            values = problem_values(prob)
+            missing = [name for name in SYMBOL_NAMES if name in names and name not in values]
+            if missing:
+                raise ValueError(f"formula: {undefined_reason(prob, missing[0])}")
+            return evaluation.evaluate(tree, values)
 
         return formula, evaluate, grammar.names(tree)
     if _is_sympy(formula):
@@ -280,7 +285,7 @@ def _fixed(cells, used):
     values = [problem_values(cell) for _, cell, _ in cells]
     fixed = {}
     for name in SYMBOL_NAMES:
-        if name in used and all(v[name] == values[0][name] for v in values):
+        if name in used and all(name in v and v[name] == values[0][name] for v in values):
             value = values[0][name]
             fixed[name] = int(value) if isinstance(value, numbers.Integral) else float(value)
     return fixed
@@ -358,7 +363,7 @@ def check(formula: str | sp.Expr | Callable[[Problem], float], prob: Problem, gr
     Traceback (most recent call last):
         ...
     ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu,
-    alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+    alpha_t, alpha_r, dist0, ...; functions: sqrt, exp, log, Abs
     """
     label, evaluate, used = _evaluator(formula)
     if not isinstance(prob, Problem):

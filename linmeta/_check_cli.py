@@ -19,9 +19,9 @@ from linmeta._cli_args import (
     add_seed,
     check_plot_file,
     parse_grid,
-    problem_from_args,
     writing,
 )
+from linmeta._cli_problem import problem_from_args
 from linmeta._version import __version__
 from linmeta.plotting import plot_check
 

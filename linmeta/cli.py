@@ -59,9 +59,9 @@ from linmeta._cli_args import (
     parse_cells,
     parse_grid,
     parse_set,
-    problem_from_args,
     writing,
 )
+from linmeta._cli_problem import problem_from_args
 from linmeta._version import __version__
 from linmeta.estimate import estimated_seconds, simulate
 from linmeta.figures import FIGURES, PAPER_PANELS, make

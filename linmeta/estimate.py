@@ -242,12 +242,18 @@ def simulate(prob: Problem, n_runs: int = 1000, seed: int = 0, method: str = "ex
         Fixes every number: run ``i`` uses streams ``(seed, i, ·)`` only.
     method : {"exact", "protocol"}, default="exact"
         ``"exact"`` replaces the sampled test side by its expectation
-        (docs: theory, T0); ``"protocol"`` samples it as in the paper.
+        (docs: theory, T0, T0g); ``"protocol"`` samples it as in the paper.
     n_test_tasks, n_test_points : int, default=100, 50
-        Protocol only: test tasks per run and test points per task.
+        Protocol: test tasks per run and test points per task.  With a
+        user's task sampler (``Problem(tasks=...)``) the exact method also
+        averages the exact per-task loss over ``n_test_tasks`` sampled test
+        tasks (an unbiased estimate of the run's loss whose sampling error
+        the standard error covers; docs: theory, M4).
     test_sampler : {"projected", "full"}, default="projected"
         Protocol only: draw each test task's inputs through the statistics
         the score depends on (same distribution, far fewer draws) or in full.
+        The projected sampler needs the paper's isotropic model; other task
+        models always use the full one.
     chunk_size : int, optional
         Runs per chunk (memory only; results do not depend on it).  Reduced
         if a chunk would not fit in the memory available.

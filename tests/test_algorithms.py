@@ -16,6 +16,7 @@ from linmeta import algorithms, sampling
 from linmeta._sim import kernels as _kernels
 from linmeta._sim import kernels_variants as _kernels_variants
 from linmeta._sim import reference as _reference
+from linmeta._sim import twins as _twins
 from linmeta._sim.engine import _deltas, run_losses
 from linmeta.inner_maps import INNER_MAPS
 from linmeta.maml import meta_loss, meta_system
@@ -232,7 +233,7 @@ def test_kernel_matches_numpy_twin_and_meta_train(preset, name):
     draws = sampling.draw_training(prob, 11, [0, 1])
     alphas = [-0.1, 0.15]
     delta = _deltas(prob, draws, alphas)
-    twin = _kernels_variants.variant_deltas_numpy(draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"],
+    twin = _twins.variant_deltas_numpy(draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"],
                                                   prob.nu / np.sqrt(prob.p), prob.sigma, prob.start_offset,
                                                   np.array(alphas), INNER_MAPS[prob.algorithm].code,
                                                   prob.n_steps, prob.lam or 0.0, prob.p > prob.k)

@@ -17,7 +17,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"
-SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py", "finite_size.py", "population.py"]
+SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py", "finite_size.py", "population.py",
+           "anisotropic.py"]
 
 
 def _run(args, env=None):
@@ -104,11 +105,11 @@ def test_emitted_code_matches_exact_sympy_at_random_rational_points():
 
 def test_every_generated_function_is_called_by_the_package():
     """No emitted function that only tests use: each name appears in a non-generated module of linmeta."""
-    from linmeta.theory import _generated, _generated_finite, _generated_variants
+    from linmeta.theory import _generated, _generated_anisotropic, _generated_finite, _generated_variants
 
     package = ROOT / "linmeta"
     sources = "\n".join(path.read_text() for path in package.rglob("*.py") if not path.name.startswith("_generated"))
-    for module in (_generated, _generated_variants, _generated_finite):
+    for module in (_generated, _generated_variants, _generated_finite, _generated_anisotropic):
         for name in module.__all__:
             assert f".{name}(" in sources, f"{module.__name__}.{name} is emitted but never called"
 
@@ -117,9 +118,30 @@ def test_generated_modules_hold_no_runtime_code_but_the_emitted_functions():
     """The Wishart recursion lives once, in linmeta.theory._wishart_exact, not pasted into generated code."""
     import inspect
 
-    from linmeta.theory import _generated, _generated_finite, _generated_variants
+    from linmeta.theory import _generated, _generated_anisotropic, _generated_finite, _generated_variants
 
-    for module in (_generated, _generated_variants, _generated_finite):
+    for module in (_generated, _generated_variants, _generated_finite, _generated_anisotropic):
         functions = [n for n, obj in vars(module).items() if inspect.isfunction(obj)]
         assert sorted(functions) == sorted(module.__all__), module.__name__
         assert "exec(" not in inspect.getsource(module) and "Fraction" not in inspect.getsource(module)
+
+
+def test_emitted_anisotropic_code_matches_exact_sympy_at_random_points():
+    """The emitted A1-A3 NumPy code against the sympy expressions of derivations/anisotropic.py."""
+    import sympy as sp
+
+    from linmeta.theory import _generated_anisotropic as gen
+
+    aniso = _import_derivation("anisotropic")
+    rng = np.random.default_rng(20261207)
+    checked = 0
+    for name, args, expr, _ in aniso.functions():
+        func = sp.lambdify(args, expr, modules="mpmath")
+        for _ in range(20):
+            point = [int(rng.integers(1, 40)) if str(a) in ("n_t", "n_v", "n_pts", "n_rows")
+                     else float(rng.uniform(-2, 2)) if str(a).startswith("alpha")
+                     else float(rng.uniform(0.01, 5)) for a in args]
+            exact = float(func(*point))
+            np.testing.assert_allclose(getattr(gen, name)(*point), exact, rtol=1e-10, err_msg=f"{name} at {point}")
+            checked += 1
+    assert checked == 60

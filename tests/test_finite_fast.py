@@ -151,3 +151,12 @@ def test_finite_size_tends_to_theorem1_as_p_grows_at_fixed_tasks():
         for p, d in zip(ps, dev, strict=True):
             if p >= 100_000:
                 assert d < 10 / p, (alpha_t, p, d)
+
+
+def test_one_task_under_parameterised_is_refused_with_its_reason():
+    """One task below the threshold: no finite-size theory, said by name (not an error from inside SciPy)."""
+    import linmeta as lm
+
+    prob = lm.Problem(p=10, m=1, n_t=60, n_v=60, n_r=10, sigma=0.5, nu=0.5, alpha_t=-0.4, alpha_r=0.2)
+    res = lm.theory.value_or_reason("test_loss", prob, approximation="finite")
+    assert res.value is None and "needs m >= 2" in res.reason

@@ -93,3 +93,11 @@ def test_workers_means_processes_and_threads_means_threads():
                 section = doc[doc.index(f"{name} :"):][:400]
                 assert word in section.lower(), f"{func.__name__}({name}=...) is not documented as {word}es/s"
     assert "threads" in inspect.signature(figures.make).parameters and seen >= 2
+
+
+def test_modules_are_small():
+    """No module of the package over 450 lines, generated code aside."""
+    root = Path(__file__).resolve().parents[1] / "linmeta"
+    big = {str(path.relative_to(root)): n for path in root.rglob("*.py") if not path.name.startswith("_generated")
+           for n in [len(path.read_text().splitlines())] if n > 450}
+    assert not big, big

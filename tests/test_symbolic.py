@@ -26,10 +26,12 @@ def test_import_linmeta_and_check_a_string_never_import_sympy():
 
 
 def test_symbols_by_name_and_attribute():
-    assert list(s) == ["p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0"]
+    assert list(s) == ["p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "dist0",
+                       "s_1", "s_2", "s_3", "s_4", "t_0", "t_1", "t_2", "t_3", "d_1", "d_2", "d_3"]
     for name in s:
         assert s[name] is getattr(s, name) and s[name].name == name
     assert s.p.is_integer and s.p.is_positive and s.alpha_t.is_real and s.sigma.is_nonnegative
+    assert s.s_2.is_positive and s.t_0.is_nonnegative and s.d_1.is_nonnegative
     with pytest.raises(KeyError, match="unknown symbol 'q'"):
         s["q"]
     with pytest.raises(AttributeError):

@@ -208,7 +208,63 @@ def test_user_sampler_draws_from_linmeta_streams():
         lm.test_loss_given(np.zeros(6), prob)
 
 
-def test_theory_says_why_not_for_other_models():
-    for prob in (diagonal(), mixture(), user(draw_diag)):
-        res = lm.theory.value_or_reason("test_loss", prob)
-        assert res.value is None and "isotropic" in res.reason
+def test_theory_front_door_for_other_models():
+    """Diagonal covariances: the anisotropic leading order (A2), equal to the module's; others say why not."""
+    from linmeta.theory._anisotropic import anisotropic_test_loss
+
+    prob = diagonal().replace(m=12)
+    want = anisotropic_test_loss(S, T, prob.w0, prob.omega0, prob.sigma, p=6, m=12, n_t=3, n_v=2, n_r=3,
+                                 alpha_t=prob.alpha_t, alpha_r=prob.alpha_r)
+    assert lm.theory.value_or_reason("test_loss", prob).value == want
+    assert "isotropic model only" in lm.theory.value_or_reason("test_loss", prob, approximation="finite").reason
+    for other, words in ((mixture(), "mixture's leading order is not derived"), (user(draw_diag), "sampler")):
+        res = lm.theory.value_or_reason("test_loss", other)
+        assert res.value is None and words in res.reason
+        assert lm.theory.value_or_reason("optimal_alpha_t", other).value is None
+
+
+def test_formulas_read_the_spectral_quantities():
+    """``s_j = tr(S^j)/p``, ``t_j = tr(S^j T)``, ``d_j = d0' S^j d0`` by hand, and the paper's model's values."""
+    from linmeta._formulas.symbols import problem_values
+
+    prob = diagonal()
+    v = problem_values(prob)
+    d0 = prob.omega0 - prob.w0
+    for j in range(1, 5):
+        assert v[f"s_{j}"] == pytest.approx(np.mean(S**j), rel=1e-14)
+    for j in range(4):
+        assert v[f"t_{j}"] == pytest.approx(np.sum(S**j * T), rel=1e-14)
+    for j in range(1, 4):
+        assert v[f"d_{j}"] == pytest.approx(np.sum(S**j * d0**2), rel=1e-14)
+    iso = problem_values(BASE)
+    assert iso["s_3"] == 1.0 and iso["t_2"] == pytest.approx(0.49) and iso["d_1"] == pytest.approx(iso["dist0"] ** 2)
+    assert "nu" not in v and "s_1" not in problem_values(mixture())
+    with pytest.raises(ValueError, match="nu is not defined when task_cov"):
+        lm.check("nu", prob, {"alpha_t": [0.1]}, n_runs=20)
+    with pytest.raises(ValueError, match="s_2 is defined for one Gaussian task family"):
+        lm.check("s_2", mixture(), {"alpha_t": [0.1]}, n_runs=20)
+    import linmeta.symbolic as ls
+
+    with pytest.raises(ValueError, match="s_2 is defined for one Gaussian task family"):
+        ls.to_callable(ls.symbols.s_2 * 2)(mixture())
+    assert ls.to_callable(ls.symbols.s_2 * 2)(prob) == pytest.approx(2 * np.mean(S**2))
+
+
+def test_compare_pairs_runs():
+    """``lm.compare``: the paired difference and win count are those of the two simulations, run by run."""
+    prob = mixture()
+    c = lm.compare(prob, prob.replace(algorithm="erm"), n_runs=60, seed=2)
+    a = lm.simulate(prob, 60, 2, return_losses=True).losses
+    b = lm.simulate(prob.replace(algorithm="erm"), 60, 2, return_losses=True).losses
+    assert c.difference == pytest.approx((a - b).mean(), rel=1e-12) and c.wins == int(np.sum(a < b))
+    independent = np.hypot(a.std(ddof=1), b.std(ddof=1)) / np.sqrt(60)
+    assert c.stderr < independent                                      # pairing pays
+    lo, hi = c.win_ci(0.95)
+    from scipy.stats import binomtest
+
+    ref = binomtest(c.wins, 60).proportion_ci(0.95, method="exact")
+    assert (lo, hi) == pytest.approx((ref.low, ref.high), rel=1e-9)
+    with pytest.raises(ValueError, match="m differs"):
+        lm.compare(prob, prob.replace(m=6))
+    with pytest.raises(ValueError, match="task models differ"):
+        lm.compare(diagonal(), BASE, n_runs=5)

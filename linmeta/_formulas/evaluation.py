@@ -28,6 +28,8 @@ def evaluate(tree, values):
         if op == "num":
             return float(tree[1])
         if op == "sym":
+            if tree[1] not in values:
+                raise ValueError(f"formula: {tree[1]} has no value for this problem")
             return float(values[tree[1]])
         if op == "neg":
             return -evaluate(tree[1], values)

@@ -37,7 +37,7 @@ Examples
 Traceback (most recent call last):
     ...
 ValueError: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu, alpha_t,
-alpha_r, dist0; functions: sqrt, exp, log, Abs
+alpha_r, dist0, ...; functions: sqrt, exp, log, Abs
 """
 from __future__ import annotations
 

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from linmeta._formulas import grammar
-from linmeta._formulas.symbols import ASSUMPTIONS, FUNCTION_NAMES, SYMBOL_NAMES, problem_values
+from linmeta._formulas.symbols import ASSUMPTIONS, FUNCTION_NAMES, SYMBOL_NAMES, problem_values, undefined_reason
+
+#: the symbols every error message shows (the paper's), besides the ones a formula uses
+_SHOWN = SYMBOL_NAMES[:10]
 
 if TYPE_CHECKING:
     from linmeta.problem import Problem
@@ -100,7 +103,7 @@ def as_expr(obj, name="expression"):
     Traceback (most recent call last):
         ...
     ValueError: a: formula: unknown name '__import__' at position 0; allowed symbols: p, m, n_t, n_v, n_r, sigma, nu,
-    alpha_t, alpha_r, dist0; functions: sqrt, exp, log, Abs
+    alpha_t, alpha_r, dist0, ...; functions: sqrt, exp, log, Abs
     """
     if isinstance(obj, str):
         try:
@@ -146,14 +149,18 @@ def to_callable(expr: sp.Expr | str) -> Callable[[Problem], float]:
     unknown = sorted(s.name for s in expr.free_symbols if s not in set(SYMBOLS_SYMPY.values()))
     if unknown:
         raise ValueError(f"formula: unknown symbols {unknown}; known: {', '.join(SYMBOL_NAMES)}")
-    args = [SYMBOLS_SYMPY[name] for name in SYMBOL_NAMES]
-    func = sp.lambdify(args, expr, modules="math")
+    used = {s.name for s in expr.free_symbols}
+    names = [name for name in SYMBOL_NAMES if name in used or name in _SHOWN]
+    func = sp.lambdify([SYMBOLS_SYMPY[name] for name in names], expr, modules="math")
 
     def evaluate(prob):
         values = problem_values(prob)
-        where = ", ".join(f"{name}={values[name]:g}" for name in SYMBOL_NAMES)
+        missing = [name for name in names if name in used and name not in values]
+        if missing:
+            raise ValueError(f"formula: {undefined_reason(prob, missing[0])}")
+        where = ", ".join(f"{name}={values[name]:g}" for name in names if name in values)
         try:
-            value = func(*(float(values[name]) for name in SYMBOL_NAMES))   # floats: a huge power overflows, not hangs
+            value = func(*(float(values.get(name, 0.0)) for name in names))   # floats: a huge power overflows
         except ZeroDivisionError:
             raise ValueError(f"formula: division by zero at {where}") from None
         except OverflowError:

@@ -117,6 +117,11 @@ class DiagonalGaussians:
         return self.loss_given(delta, prob, np.asarray(alpha_rs, dtype=float))
 
     # -------------------------------------------------------------- summaries
+    @staticmethod
+    def sampler_doubles(prob, method, n_test_tasks):
+        """Values a run holds beyond its standard-normal draws: none (the data are made in place)."""
+        return 0
+
     def describe(self, prob):
         """One line naming the family (the tidy tables' ``model`` column)."""
         if len(self.components) > 1:

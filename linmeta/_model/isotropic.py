@@ -116,6 +116,11 @@ class IsotropicGaussian:
         return self.test_loss(float(d @ d), prob, alpha_r)
 
     @staticmethod
+    def sampler_doubles(prob, method, n_test_tasks):
+        """Values a run holds beyond its standard-normal draws: none."""
+        return 0
+
+    @staticmethod
     def describe(prob):
         """One line naming the model."""
         return "isotropic"

@@ -143,6 +143,12 @@ class UserTasks:
             "the exact test loss of a user task distribution needs its expectation over tasks, which has no closed "
             "form here; use linmeta.simulate (the exact method averages the exact per-task loss over sampled tasks)")
 
+    @staticmethod
+    def sampler_doubles(prob, method, n_test_tasks):
+        """Values a run holds beyond its draws: the sampler's training and test tasks, full factors at most."""
+        per_task = prob.p * prob.p + prob.p + 1
+        return prob.m * per_task + n_test_tasks * per_task
+
     def describe(self, prob):
         """One line naming the sampler."""
         return f"user ({getattr(self.draw, '__qualname__', type(self.draw).__name__)})"

@@ -231,7 +231,7 @@ def draw_doubles(prob, method="exact", n_test_tasks=100, n_test_points=50, test_
             d += layout_doubles(gram_sampler.test_layout(prob, 1, n_test_tasks)) + n_test_tasks
         return d
     model = model_of(prob)
-    d = layout_doubles(model.train_layout(prob, 1))
+    d = layout_doubles(model.train_layout(prob, 1)) + model.sampler_doubles(prob, method, n_test_tasks)
     if method == "protocol" and test_sampler == "full":
         d += layout_doubles(model.test_layout(prob, 1, n_test_tasks, n_test_points))
     elif method == "protocol":

@@ -206,8 +206,9 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
     """Compute the paper's protocol: mean test loss over sampled test tasks (docs: theory, MAML1, T0).
 
     For run ``r``, meta-parameters ``omega - w0 = delta[r, a]`` and each test
-    task ``t``: adapt with one step of rate ``alpha_r`` on ``n_r`` points,
-    then average ``(y - x.theta)^2 / 2`` over ``n_te`` fresh points.
+    task ``t`` (``w - w0 = nu_s g``, its labels from the model's :func:`labels`):
+    adapt with one step of rate ``alpha_r`` on ``n_r`` points, then average
+    ``(y - x.theta)^2 / 2`` over ``n_te`` fresh points.
     ``out[r, a, b]`` is the mean over test tasks for ``alpha_rs[b]``.
     The innermost loops run over ``a`` (independent sums, so they vectorise
     without reordering any sum).
@@ -217,40 +218,40 @@ def protocol_losses(delta, g, X_r, e_r, X_te, e_te, nu_s, sigma, alpha_rs, out):
     n_te = X_te.shape[2]
     B = alpha_rs.shape[0]
     for r in numba.prange(R):
-        E = np.empty((p, A))  # omega - w, one column per alpha_t (shifted coordinates)
         grad = np.empty((p, A))
-        D = np.empty((p, A))
+        theta = np.empty((p, A))   # adapted parameters (coordinates shifted by w0), one column per alpha_t
         res = np.empty(A)
         sq = np.empty(A)
         acc = np.empty((B, A))
         acc[:] = 0.0
+        u = np.empty(p)
         for t in range(T):
             for j in range(p):
-                u = nu_s * g[r, t, j]
-                for a in range(A):
-                    E[j, a] = delta[r, a, j] - u
+                u[j] = nu_s * g[r, t, j]
+            y_r = labels(X_r[r, t], u, e_r[r, t], sigma)
+            y_te = labels(X_te[r, t], u, e_te[r, t], sigma)
             grad[:] = 0.0
             for n in range(n_r):  # grad = X_r^T (y_r - X_r omega) / n_r
                 x = X_r[r, t, n]
-                res[:] = sigma * e_r[r, t, n]
+                res[:] = y_r[n]
                 for j in range(p):
                     for a in range(A):
-                        res[a] -= x[j] * E[j, a]
+                        res[a] -= x[j] * delta[r, a, j]
                 for j in range(p):
                     for a in range(A):
                         grad[j, a] += x[j] * res[a] / n_r
             for b in range(B):
-                for j in range(p):  # D = theta - w
+                for j in range(p):
                     for a in range(A):
-                        D[j, a] = E[j, a] + alpha_rs[b] * grad[j, a]
+                        theta[j, a] = delta[r, a, j] + alpha_rs[b] * grad[j, a]
                 for a in range(A):
                     res[a] = 0.0
                 for n in range(n_te):
                     x = X_te[r, t, n]
-                    sq[:] = sigma * e_te[r, t, n]
+                    sq[:] = y_te[n]
                     for j in range(p):
                         for a in range(A):
-                            sq[a] -= x[j] * D[j, a]
+                            sq[a] -= x[j] * theta[j, a]
                     for a in range(A):
                         res[a] += sq[a] * sq[a]
                 for a in range(A):

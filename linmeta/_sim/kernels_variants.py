@@ -39,21 +39,21 @@ the ``2N - 1`` symmetric forms ``sum_{j + l = q} c_j c_l S_jl`` with
 ``S_jl = sum_i X^T R_ij^T R_il X``; all of these but ``P^T P`` from one product
 ``T^T F``, :func:`_poly_factors`) and
 each ``alpha_t`` only combines them with the ``c_j`` and factors.  It is
-taken when the cost model :func:`poly_cheaper` says so (several ``alpha_t``).  The plain-NumPy twin
-:func:`variant_deltas_numpy` builds the ``p x p`` matrices directly (``matrix_power``, ``inv``) and serves as
-the test oracle and benchmark baseline.
+taken when the cost model :func:`poly_cheaper` says so (several ``alpha_t``).  The plain-NumPy
+twin (:func:`linmeta._sim.twins.variant_deltas_numpy`) builds the ``p x p`` matrices directly and
+serves as the test oracle and benchmark baseline.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from linmeta._model import labels, labels_numpy
+from linmeta._model import labels
 from linmeta._sim import linalg as _linalg
 from linmeta._sim.linalg import jit
 
 __all__ = ["FIRST_ORDER_STEPS", "PROXIMAL", "STEPS", "POLY_DOUBLES", "poly_cheaper", "poly_doubles",
-           "variant_deltas_numpy", "variant_solve"]
+           "variant_solve"]
 
 #: the inner-map kinds the kernels dispatch on: gradient steps (least squares), gradient steps with the
 #: first-order fixed point, the proximal map (declared by the algorithm modules, :mod:`linmeta.algorithms`)
@@ -420,37 +420,3 @@ def _one_run(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, l
         dist2[ia] = np.dot(d, d)
         if want_delta:
             delta[ia] = d
-
-
-def variant_deltas_numpy(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, algo, n_steps, lam, over):
-    """Plain-NumPy twin of :func:`variant_deltas`: ``p x p`` matrices, ``matrix_power``/``inv``/``solve``.
-
-    Returns ``delta`` of shape (R, A, p).
-    """
-    R, m, n_t, p = X_t.shape
-    eye = np.eye(p)
-    out = np.empty((R, len(alphas), p))
-    for r in range(R):
-        u = nu_s * g[r]
-        y_t = labels_numpy(X_t[r], u, e_t[r], sigma)
-        y_v = labels_numpy(X_v[r], u, e_v[r], sigma)
-        H = np.einsum("mni,mnj->mij", X_t[r], X_t[r]) / n_t
-        c = np.einsum("mni,mn->mi", X_t[r], y_t) / n_t
-        P = X_v[r].reshape(-1, p)
-        for ia, a in enumerate(alphas):
-            if algo == PROXIMAL:
-                inv = np.linalg.inv(H + lam * eye)
-                A, b = lam * inv, np.einsum("mij,mj->mi", inv, c)
-            else:
-                step = eye - a * H
-                A = np.stack([np.linalg.matrix_power(s, n_steps) for s in step])
-                geo = sum(np.stack([np.linalg.matrix_power(s, j) for s in step]) for j in range(n_steps))
-                b = a * np.einsum("mij,mj->mi", geo, c)
-            Z = np.einsum("mvi,mij->mvj", X_v[r], A).reshape(-1, p)
-            res = (y_v - np.einsum("mvi,mi->mv", X_v[r], b)).reshape(-1)
-            W = P if algo == FIRST_ORDER_STEPS else Z  # first order: P^T (Z omega - r) = 0
-            if over:
-                out[r, ia] = start + W.T @ np.linalg.solve(Z @ W.T, res - Z @ start)
-            else:
-                out[r, ia] = np.linalg.solve(W.T @ Z, W.T @ res)
-    return out

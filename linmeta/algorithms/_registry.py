@@ -21,13 +21,15 @@ if TYPE_CHECKING:
     from linmeta.problem import Problem
     from linmeta.sampling import TaskBatch
 
-__all__ = ["INNER_MAPS", "InnerMap", "MAML", "check_curve_field", "check_problem_fields", "entry", "inner_map",
-           "is_one_step_maml", "meta_points", "uses_one_step_kernel"]
+__all__ = ["INNER_MAPS", "InnerMap", "MAML", "BASELINE", "check_curve_field", "check_problem_fields", "entry",
+           "inner_map", "is_one_step_maml", "meta_points", "uses_one_step_kernel"]
 
 #: The table: ``Problem.algorithm`` -> :class:`InnerMap`.
 INNER_MAPS = {record.name: record for record in (ONE_OR_N_STEPS, FOMAML, IMAML, ERM)}
 #: The paper's algorithm: ``Problem``'s default and the subject of the closed-form theorems.
 MAML = ONE_OR_N_STEPS.name
+#: The pooled-training baseline MAML is compared with (ERM).
+BASELINE = ERM.name
 
 
 def entry(prob) -> InnerMap:

@@ -8,7 +8,7 @@ least-squares solution.  No closed-form theory (reason below).
 """
 from __future__ import annotations
 
-from linmeta._sim import kernels_variants
+from linmeta._sim import kernels_variants, twins
 from linmeta.algorithms._base import InnerMap
 from linmeta.algorithms.maml import gradient_steps
 
@@ -21,7 +21,7 @@ def _solve(prob, args, over, want_delta, dist2, delta, cond):
 
 
 def _twin(prob, *args):
-    return kernels_variants.variant_deltas_numpy(*args[:-1], kernels_variants.FIRST_ORDER_STEPS, prob.n_steps, 0.0,
+    return twins.variant_deltas_numpy(*args[:-1], kernels_variants.FIRST_ORDER_STEPS, prob.n_steps, 0.0,
                                                  args[-1])
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
-from linmeta._sim import kernels_variants
+from linmeta._sim import kernels_variants, twins
 from linmeta._validation import check_int, check_real
 from linmeta.algorithms._base import InnerMap
 
@@ -72,7 +72,7 @@ def _solve(prob, args, over, want_delta, dist2, delta, cond):
 
 
 def _twin(prob, *args):
-    return kernels_variants.variant_deltas_numpy(*args[:-1], kernels_variants.PROXIMAL, prob.n_steps, prob.lam,
+    return twins.variant_deltas_numpy(*args[:-1], kernels_variants.PROXIMAL, prob.n_steps, prob.lam,
                                                  args[-1])
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from linmeta._sim import kernels, kernels_variants
+from linmeta._sim import kernels, kernels_variants, twins
 from linmeta.algorithms._base import InnerMap
 
 __all__ = ["ENTRY", "gradient_steps"]
@@ -44,7 +44,7 @@ def _solve(prob, args, over, want_delta, dist2, delta, cond):
 
 
 def _twin(prob, *args):
-    return kernels_variants.variant_deltas_numpy(*args[:-1], kernels_variants.STEPS, prob.n_steps, 0.0, args[-1])
+    return twins.variant_deltas_numpy(*args[:-1], kernels_variants.STEPS, prob.n_steps, 0.0, args[-1])
 
 
 ENTRY = InnerMap("maml", kernels_variants.STEPS, gradient_steps, uses_alpha_t=True, uses_n_steps=True,

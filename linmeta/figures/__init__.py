@@ -31,8 +31,8 @@ Examples
 >>> from linmeta.figures import FIGURES, PAPER_PANELS
 >>> PAPER_PANELS
 ('fig2a', 'fig2b', 'fig3a', 'fig3b')
->>> sorted(FIGURES)[:3]
-['fig2a', 'fig2b', 'fig3a']
+>>> [name for name in sorted(FIGURES) if name.startswith("fig")]
+['fig2a', 'fig2b', 'fig3a', 'fig3b']
 
 References
 ----------
@@ -51,7 +51,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from linmeta._sim.rng import check_seed
 from linmeta._validation import check_real
-from linmeta.figures import agree, finite_size, large_p, panels, stepsize_bound
+from linmeta.figures import agree, budget, finite_size, large_p, panels, stepsize_bound, task_landscape
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note
 from linmeta.figures.finite_size import FINITE_SETS, compute_finite_size, draw_finite_size, finite_size_summary
@@ -92,6 +92,18 @@ FIGURES = {
                                   "Theorem 1 and finite-size theory",
                       # the finite-size theory comes from an iterative solver
                       tolerances={(None, "theory_finite"): (ITERATIVE_RTOL, 0.0)}),
+    "task_landscape": Figure(task_landscape.compute_task_landscape, task_landscape.draw_task_landscape,
+                             size=(9.6, 3.4), description="MAML's gain over ERM on easy and hard tasks (Collins et "
+                             "al. 2022) against hardness gap, distance and packing: simulation and population",
+                             # differences of two losses: zero up to rounding where the population solutions coincide
+                             tolerances={(None, c): (0.0, ROUNDING_ATOL) for c in ("population_diff",
+                                                                                    "population_gain")}),
+    "budget": Figure(budget.compute_budget, budget.draw_budget, size=(7.2, 3.4),
+                     description="fixed label budget b = m (n_t + n_v): test loss against m, optimal m against b",
+                     # finite-size theory: an iterative solver; the per-cell optimal alpha_t: a minimiser
+                     tolerances={(None, "theory_finite"): (ITERATIVE_RTOL, 0.0),
+                                 ("theory", "alpha_t"): (MINIMISER_RTOL, MINIMISER_ATOL),
+                                 ("optimum_theory", "alpha_t"): (MINIMISER_RTOL, MINIMISER_ATOL)}),
 }
 
 

@@ -2,7 +2,8 @@
 
 sympy is imported here and only here (``import linmeta`` never imports it).
 Every expression is in the paper's symbols :data:`symbols` (``p, m, n_t, n_v,
-n_r, sigma, nu, alpha_t, alpha_r`` and ``dist0 = |omega0 - w0|``).
+n_r, sigma, nu, alpha_t, alpha_r``, ``dist0 = |omega0 - w0|`` and the spectral quantities of
+diagonal covariances).
 
 * :func:`test_loss`, :func:`expected_distance`: Theorem 1 (``"overparameterized"``,
   ``p > n_v m``) and Theorem 2 (``"underparameterized"``) at leading order,
@@ -12,6 +13,8 @@ n_r, sigma, nu, alpha_t, alpha_r`` and ``dist0 = |omega0 - w0|``).
 * :func:`slope_alpha0`: ``dL/dalpha_t`` at ``alpha_t = 0``;
 * :func:`nstep_expected_distance`, :func:`nstep_test_loss`: the N-step MAML leading order;
 * :func:`g`, :func:`wishart_moment` (any order), :func:`wick_moment` (an independent check);
+* :func:`population_test_loss_one_family`, :func:`erm_test_loss_anisotropic`: anisotropic results in the
+  spectral symbols ``s_j = tr(S^j)/p``, ``t_j = tr(S^j T)``, ``d_j = d0' S^j d0`` (docs: theory, A4, P4);
 * :func:`compare` (equality with a witness), :func:`parse` (a formula string, safely),
   :func:`to_callable` (an expression as a function of a :class:`~linmeta.Problem`).
 
@@ -36,6 +39,7 @@ import sympy as sp
 from linmeta._formulas.symbols import problem_values
 from linmeta._formulas.sympy_bridge import as_expr, parse, to_callable
 from linmeta.symbolic import _theorems as _T
+from linmeta.symbolic._anisotropic import erm_test_loss_anisotropic, population_test_loss_one_family
 from linmeta.symbolic._compare import Comparison, compare
 from linmeta.symbolic._symbols import Symbols, dist0, s2, symbols
 from linmeta.symbolic._wishart_moments import wick_moment, wishart_moment
@@ -43,7 +47,8 @@ from linmeta.symbolic._wishart_moments import wick_moment, wishart_moment
 __all__ = [
     "symbols", "Symbols", "test_loss", "expected_distance", "g", "wishart_moment", "wick_moment",
     "compare", "Comparison", "expected_distance_alpha0", "test_loss_alpha0", "slope_alpha0",
-    "nstep_expected_distance", "nstep_test_loss", "parse", "to_callable", "problem_values", "REGIMES", "FORMS",
+    "nstep_expected_distance", "nstep_test_loss", "erm_test_loss_anisotropic", "population_test_loss_one_family",
+    "parse", "to_callable", "problem_values", "REGIMES", "FORMS",
 ]
 
 REGIMES = ("overparameterized", "underparameterized")

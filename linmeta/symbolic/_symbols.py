@@ -16,7 +16,7 @@ import sympy as sp
 from linmeta._formulas.symbols import SYMBOL_NAMES
 from linmeta._formulas.sympy_bridge import SYMBOLS_SYMPY
 
-p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0 = (SYMBOLS_SYMPY[name] for name in SYMBOL_NAMES)
+p, m, n_t, n_v, n_r, sigma, nu, alpha_t, alpha_r, dist0 = (SYMBOLS_SYMPY[name] for name in SYMBOL_NAMES[:10])
 n = sp.Symbol("n", positive=True, integer=True)
 s2, d2 = sp.symbols("s2 d2", nonnegative=True)
 h = sp.Symbol("h", real=True)
@@ -41,7 +41,8 @@ class Symbols(Mapping):
     >>> ls.symbols.p is ls.symbols["p"]
     True
     >>> list(ls.symbols)
-    ['p', 'm', 'n_t', 'n_v', 'n_r', 'sigma', 'nu', 'alpha_t', 'alpha_r', 'dist0']
+    ['p', 'm', 'n_t', 'n_v', 'n_r', 'sigma', 'nu', 'alpha_t', 'alpha_r', 'dist0', 's_1', 's_2', 's_3', 's_4', 't_0',
+     't_1', 't_2', 't_3', 'd_1', 'd_2', 'd_3']
     """
 
     def __init__(self, table: Mapping[str, sp.Symbol]) -> None:

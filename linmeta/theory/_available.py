@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from linmeta._model import model_of
 from linmeta.errors import NonFiniteResultError
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.problem import Problem
@@ -64,6 +65,8 @@ def _unavailable(quantity, prob, form):
         rate = quantity[len("optimal_"):]
         if rate in INNER_MAPS[prob.algorithm].fixed:
             return f"algorithm={prob.algorithm!r} reads no {rate}, so the loss has no optimum in it"
+    if form == "printed" and not model_of(prob).isotropic:
+        return "form='printed' is Theorem 2 as printed in the talk: it exists for the paper's isotropic model only"
     if form == "printed" and (not uses_one_step_kernel(prob) or prob.regime != "underparameterized"):
         return ("form='printed' is Theorem 2 as printed in the talk: it exists for one-step MAML in the "
                 f"underparameterized regime only (algorithm={prob.algorithm!r}, n_steps={prob.n_steps}, "

@@ -32,31 +32,12 @@ import warnings
 import numpy as np
 
 from linmeta.theory import _validity_map
+from linmeta.theory._warnings import ApproximationDomainWarning
 
-__all__ = ["ApproximationDomainWarning", "DOMAIN", "N_NEAREST", "holdout_accuracy", "outside_reasons", "nearest_sets",
+__all__ = ["DOMAIN", "N_NEAREST", "holdout_accuracy", "outside_reasons", "nearest_sets",
            "warn_if_outside"]
 
 N_NEAREST = 5
-
-
-class ApproximationDomainWarning(UserWarning):
-    """The problem lies outside the domain where the approximation was measured to be accurate.
-
-    Emitted by ``lm.theory.test_loss(prob, approximation="finite")`` (and ``expected_distance``) when ``prob``
-    is outside the validated domain of the finite-size theory; the message names the violated inequality
-    and the largest error the validity map measured near ``prob``.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> import linmeta as lm
-    >>> prob = lm.Problem(p=40, m=8, n_t=4, n_v=10, n_r=10, sigma=0.2, nu=0.2, alpha_t=-2.0, alpha_r=0.2)
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     _ = lm.theory.test_loss(prob, approximation="finite")
-    >>> caught[0].category is lm.theory.ApproximationDomainWarning
-    True
-    """
 
 
 def _g(p, n_t, alpha_t):

@@ -10,19 +10,19 @@ import functools
 import numpy as np
 from numpy.typing import ArrayLike
 
-from linmeta._model import ISOTROPIC, model_of
+from linmeta._model import ISOTROPIC, component_of, model_of
 from linmeta._validation import check_int
 from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
 from linmeta.errors import NonFiniteResultError
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS, Problem
-from linmeta.theory import _erm, _finite, _population, _variants
+from linmeta.theory import _anisotropic, _erm, _finite, _population, _variants
 from linmeta.theory import _generated as gen
 
 __all__ = ["FORMS", "APPROXIMATIONS", "test_loss", "expected_distance", "g"]
 
 FORMS = ("derived", "printed")
-APPROXIMATIONS = ("leading", "finite", "population")
+APPROXIMATIONS = ("leading", "finite", "population", "proportional")
 
 
 # ------------------------------------------------------------------ checks
@@ -103,7 +103,8 @@ def _validate(prob, form, approximation, stacklevel=4):
     if not model.isotropic:
         raise NotImplementedError(
             f"no closed form at approximation={approximation!r} for the task model {model.describe(prob)!r}: "
-            "theorems 1 and 2 and the finite-size theory are derived for isotropic inputs and task prior")
+            "this quantity is derived for the paper's isotropic model only; for diagonal covariances the test "
+            "loss has approximation='leading' (A2-A4), 'proportional' (A5) and 'population' (P1-P4)")
     if INNER_MAPS[prob.algorithm].theory is None:  # otherwise no closed form is given: NotImplementedError follows
         warn_if_infinite_moments(prob, stacklevel=stacklevel)
 
@@ -248,6 +249,13 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
         :class:`~linmeta.Mixture`) and MAML (``n_steps <= 3``), first-order
         MAML (``n_steps <= 6``) and ERM; iMAML and a user's sampler raise
         ``NotImplementedError`` saying why.
+        ``"proportional"``: the ridgeless deterministic equivalent (docs:
+        theory, A5), exact as ``p, k -> infinity`` in proportion, over-parameterised
+        with no inner step (ERM or ``alpha_t = 0``).
+        With diagonal ``input_cov``/``task_cov`` (one family), ``"leading"`` is
+        the anisotropic leading order (A2-A4), which reduces to theorems 1 and 2
+        at ``input_cov = I``, ``task_cov = nu^2/p I``; the finite-size theory
+        is derived for the paper's isotropic model only.
     alpha_t, alpha_r : float or ndarray, optional
         Override ``prob.alpha_t`` / ``prob.alpha_r``; arrays broadcast together.
 
@@ -302,6 +310,11 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
         if alpha_t is not None and not INNER_MAPS[prob.algorithm].uses_alpha_t:
             raise ValueError(f"alpha_t is not read by algorithm={prob.algorithm!r}; leave it None")
         return _out(_population.problem_loss(prob, alpha_t, alpha_r))
+    if approximation == "proportional" or (approximation == "leading" and isinstance(prob, Problem)
+                                           and not model_of(prob).isotropic):
+        _check_form_and_approximation(form, approximation)
+        _check_finite_form(form) if approximation == "proportional" else None
+        return _anisotropic_loss(prob, form, approximation, alpha_t, alpha_r)
     _validate(prob, form, approximation, stacklevel=5)
     if INNER_MAPS[prob.algorithm].as_maml:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
@@ -319,6 +332,36 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
     a_r = _check_rates(alpha_r, "alpha_r", prob.alpha_r)
     d2 = _distance(prob, a_t, form)
     return _out(ISOTROPIC.test_loss(d2, prob, a_r))  # T0, the model's
+
+
+def _anisotropic_loss(prob, form, approximation, alpha_t, alpha_r):
+    """(A1)-(A5) for one Gaussian family with diagonal covariances (the paper's model included)."""
+    if form != "derived":
+        raise ValueError(f"form={form!r} exists only for the paper's isotropic model (theorem 2 as printed)")
+    model = model_of(prob)
+    components = [component_of(1.0, prob)] if model.isotropic else getattr(model, "components", ())
+    if len(components) != 1:
+        why = ("a mixture's leading order is not derived" if components else
+               "the expectation over a sampler's tasks has no closed form here")
+        raise NotImplementedError(f"no closed form at approximation={approximation!r} for the task model "
+                                  f"{model.describe(prob)!r}: {why}; approximation='population' gives the exact "
+                                  "m -> infinity loss of Gaussian families")
+    c = components[0]
+    uses_alpha_t = INNER_MAPS[prob.algorithm].uses_alpha_t
+    if alpha_t is not None and not uses_alpha_t:
+        raise ValueError(f"alpha_t is not read by algorithm={prob.algorithm!r}; leave it None")
+    a_t = _check_rates(alpha_t, "alpha_t", prob.alpha_t)
+    a_r = _check_rates(alpha_r, "alpha_r", prob.alpha_r)
+    a_t, a_r = np.broadcast_arrays(a_t, a_r)
+
+    def one(x, y):
+        return _anisotropic.anisotropic_test_loss(
+            c.s, c.t, c.w0, prob.omega0, c.sigma, p=prob.p, m=prob.m, n_t=prob.n_t, n_v=prob.n_v, n_r=prob.n_r,
+            alpha_t=float(x) if uses_alpha_t else None, alpha_r=float(y), algorithm=prob.algorithm,
+            approximation=approximation)
+
+    out = np.array([one(x, y) for x, y in zip(a_t.ravel(), a_r.ravel(), strict=True)]).reshape(a_t.shape)
+    return _out(out)
 
 
 def g(alpha_t: ArrayLike, n_t: int, p: int) -> tuple:

@@ -85,6 +85,10 @@ def under_parts(p, m, n_t, n_v, alpha_t, K=12, fluctuation=True):
     ``kappa = lam0 - d chi / chi'(lam0)``, and ``psi_k`` by ``psi_k'(lam0) (kappa - lam0)`` (central
     differences in ``kappa`` and implicit differentiation of the column fixed point).
     """
+    if m < 2:
+        raise NotImplementedError(
+            "the under-parameterised finite-size theory needs m >= 2: it solves for one task against the other "
+            f"m - 1 (got m={m}); approximation='leading' covers m = 1")
     eta, ew = eigenvalue_rule(int(n_t), int(p), K)
     a = (1 - alpha_t * eta) ** 2
     q, qw = column_rule(n_v)
