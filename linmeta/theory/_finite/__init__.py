@@ -87,8 +87,9 @@ def expected_distance(prob) -> float:
         ``prob`` is outside the validated domain (:mod:`linmeta.theory._domain`).
     """
     _require_covered(prob)
+    d = _distance(prob)          # a problem the theory refuses raises here, before any warning
     warn_if_outside(prob)
-    return _distance(prob)
+    return d
 
 
 def _distance(prob):
@@ -101,8 +102,9 @@ def _distance(prob):
 def test_loss(prob) -> float:
     """Finite-size average test loss: (T0) with :func:`expected_distance` (warns likewise outside the domain)."""
     _require_covered(prob)
+    loss = float(model_of(prob).test_loss(_distance(prob), prob))
     warn_if_outside(prob)
-    return float(model_of(prob).test_loss(_distance(prob), prob))
+    return loss
 
 
 test_loss.__test__ = False  # not a pytest test
