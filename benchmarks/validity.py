@@ -15,6 +15,14 @@ writes ``figures/validity.csv`` (test loss and ``E|omega* - w0|^2``) and ``figur
 Run counts: a 200-run pilot estimates the relative SE; the set gets the runs for a relative SE of
 0.1 % (at least 1000, at most 20 000), cut to ``--work / (p k max(p, k))`` runs for the largest sets
 (at least 400); the run counts depend only on the seed, and the CSV records the runs and the SE of each set.
+
+``--seed N`` (N != 2026) draws another set of parameter sets from the same domain into
+``figures/validity_seed<N>.csv`` (no corners, no figure; ``--regime under`` draws one regime only,
+``--target-se`` sets the relative SE aimed at): ``--seed 2027 --regime under --sets 40 --target-se 1.5e-3``
+gave the second set of design draws of the validated domain (``linmeta/theory/_domain.py``).
+``--emit-table`` writes ``linmeta/theory/_validity_map.py``, the measured sets the package quotes in its
+``ApproximationDomainWarning``, from the CSVs of the map, of the design draws, of the ``finite_size`` figure
+and of ``benchmarks/validity_holdout.py``.
 """
 import argparse
 import math
@@ -76,10 +84,28 @@ def problem(s):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=2026,
+                    help="SeedSequence entropy of the draws; anything but 2026 writes figures/validity_seed<N>.csv, "
+                         "no corners and no figure")
+    ap.add_argument("--regime", choices=("both", "under", "over"), default="both",
+                    help="draw from both regimes alternately (the default) or from one")
+    ap.add_argument("--target-se", type=float, default=TARGET_SE, help="relative standard error aimed at per set")
     ap.add_argument("--work", type=float, default=3e9,
                     help="cap on runs x p k max(p, k) per set (keeps the total time bounded; deterministic)")
     ap.add_argument("--plot-only", action="store_true", help="redraw figures/validity.png from the csv")
+    ap.add_argument("--emit-table", action="store_true",
+                    help=f"write {TABLE.relative_to(ROOT)} (the measured sets the package quotes) from the csvs")
+    ap.add_argument("--recheck", type=int, nargs="+", metavar="ROW",
+                    help="re-measure these rows of the csv of --seed (or of --csv) with 20 000 runs and seed 777")
+    ap.add_argument("--csv", help="with --recheck: a csv in the map's layout (figures/validity_holdout_seed2029.csv)")
     args = ap.parse_args(argv)
+    if args.recheck:
+        csv = args.csv or ("figures/validity.csv" if args.seed == 2026 else f"figures/validity_seed{args.seed}.csv")
+        recheck(ROOT / csv, args.recheck)
+        return
+    if args.emit_table:
+        emit_table()
+        return
     if args.plot_only:
         df = pd.read_csv(ROOT / "figures/validity.csv")
         if "err_distance_finite" not in df:
@@ -88,16 +114,20 @@ def main(argv=None):
         summary(df)
         plot(df)
         return
-    ss = np.random.SeedSequence(2026)
+    ss = np.random.SeedSequence(args.seed)
     rng = np.random.default_rng(ss.spawn(1)[0])
-    sets = [dict(draw(rng, ("under", "over")[i % 2]), kind="random") for i in range(args.sets)]
-    sets += [dict(c, kind="corner") for c in corners()]
+    regimes = {"both": ("under", "over"), "under": ("under",), "over": ("over",)}[args.regime]
+    sets = [dict(draw(rng, regimes[i % len(regimes)]), kind="random") for i in range(args.sets)]
+    main_map = args.seed == 2026
+    out = ROOT / ("figures/validity.csv" if main_map else f"figures/validity_seed{args.seed}.csv")
+    if main_map:
+        sets += [dict(c, kind="corner") for c in corners()]
     rows = []
     t_all = time.perf_counter()
     for i, s in enumerate(sets):
         prob = problem(s)
         pilot = lm.simulate(prob, n_runs=200, seed=10_000 + i)
-        want = min(20_000, max(1000, math.ceil((pilot.stderr / pilot.mean / TARGET_SE) ** 2 * 200)))
+        want = min(20_000, max(1000, math.ceil((pilot.stderr / pilot.mean / args.target_se) ** 2 * 200)))
         cost = prob.p * prob.k * max(prob.p, prob.k)          # work per run (least squares), seed-independent
         n_runs = int(max(400, min(want, args.work / cost)))
         est = lm.simulate(prob, n_runs=n_runs, seed=i)
@@ -115,12 +145,79 @@ def main(argv=None):
               f"k/p={r['k_over_p']:.2f} a_t={r['alpha_t']:+.2f}: runs {n_runs:5d} SE {100 * r['se_rel']:.2f}% "
               f"leading {100 * r['err_leading']:+.2f}% finite {100 * r['err_finite']:+.3f}% (z {r['z_finite']:+.1f})",
               flush=True)
-        pd.DataFrame(rows).to_csv(ROOT / "figures/validity.csv", index=False)   # after every set
+        pd.DataFrame(rows).to_csv(out, index=False)   # after every set
     df = add_distance(pd.DataFrame(rows))
-    df.to_csv(ROOT / "figures/validity.csv", index=False)
+    df.to_csv(out, index=False)
     print(f"total {time.perf_counter() - t_all:.0f} s")
     summary(df)
-    plot(df)
+    if main_map:
+        plot(df)
+
+
+def recheck(csv, rows, n_runs=20_000, seed=777):
+    """Re-measure rows of a map csv with an independent seed (is an apparent miss a fluctuation?)."""
+    df = pd.read_csv(csv)
+    for i in rows:
+        s = {k: (int(df.at[i, k]) if k in ("p", "m", "n_t", "n_v", "n_r") else float(df.at[i, k]))
+             for k in ("p", "m", "n_t", "n_v", "n_r", "sigma", "nu", "alpha_t", "alpha_r", "d0")}
+        prob = problem(s)
+        est = lm.simulate(prob, n_runs=n_runs, seed=seed)
+        fin = float(lm.theory.test_loss(prob, approximation="finite"))
+        print(f"row {i}: p={s['p']} m={s['m']} n_t={s['n_t']} n_v={s['n_v']} alpha_t={s['alpha_t']:+.2f}: "
+              f"was {100 * df.at[i, 'err_finite']:+.3f}% (z {df.at[i, 'z_finite']:+.1f}); {n_runs} runs, seed {seed}: "
+              f"{100 * (fin / est.mean - 1):+.3f}% (z {(fin - est.mean) / est.stderr:+.1f}, "
+              f"SE {100 * est.stderr / est.mean:.2f}%)", flush=True)
+
+
+TABLE = ROOT / "linmeta/theory/_validity_map.py"
+#: (csv, source of its over-parameterised rows, of its under-parameterised rows): the design draws (the map, a
+#: second draw, the first holdout, after which the domain was revised, and the second, after which its
+#: over-parameterised part was revised), the four in-sample sets of the finite_size figure, and the fresh draws
+TABLE_SOURCES = (("figures/validity.csv", "design-2026", "design-2026"),
+                 ("figures/validity_seed2027.csv", "design-2027", "design-2027"),
+                 ("figures/validity_holdout_seed2028.csv", "design-2028", "design-2028"),
+                 ("figures/finite_size.csv", "finite_size", "finite_size"),
+                 ("figures/validity_holdout_seed2029.csv", "design-2029", "holdout-2029"),
+                 ("figures/validity_holdout_seed2030.csv", "holdout-2030", "holdout-2030"))
+TABLE_COLUMNS = ("source", "regime", "p", "m", "n_t", "n_v", "alpha_t", "n_runs", "se_rel", "err_finite")
+
+
+def table_rows():
+    """Return the measured sets with finite loss variance from every csv of :data:`TABLE_SOURCES` that exists."""
+    rows = []
+    for name, over, under in TABLE_SOURCES:
+        path = ROOT / name
+        if not path.exists():
+            continue
+        df = pd.read_csv(path)
+        if name.endswith("finite_size.csv"):   # its alpha_t grids; columns in linmeta's table layout
+            df = df[df.parameter == "alpha_t"]
+            df = df.assign(regime=np.where(df.p > df.n_v * df.m, "overparameterized", "underparameterized"),
+                           se_rel=df.stderr / df["mean"], err_finite=df.theory_finite / df["mean"] - 1,
+                           finite_var=True)
+        df = df[df.finite_var.astype(bool)]
+        for r in df.itertuples():
+            source = over if r.regime == "overparameterized" else under
+            rows.append((source, r.regime, int(r.p), int(r.m), int(r.n_t), int(r.n_v), round(float(r.alpha_t), 6),
+                         int(r.n_runs), float(f"{r.se_rel:.3g}"), float(f"{r.err_finite:.4g}")))
+    return rows
+
+
+def emit_table():
+    """Write the measured sets as a Python table under ``linmeta/theory/`` (the package does not read figures/)."""
+    rows = table_rows()
+    lines = ['"""Measured sets of the validity map of the finite-size theory (docs: theory, validity map).',
+             "",
+             "Written by ``python benchmarks/validity.py --emit-table`` from the csvs under ``figures/``; do not edit.",
+             "One row per measured set with finite loss variance: ``err_finite`` is theory / simulation - 1 of the",
+             "test loss, ``se_rel`` the simulation's relative standard error.",
+             '"""',
+             f"COLUMNS = {TABLE_COLUMNS!r}",
+             "ROWS = ("]
+    lines += [f"    {r!r}," for r in rows]
+    lines.append(")")
+    TABLE.write_text("\n".join(lines) + "\n")
+    print(f"wrote {len(rows)} rows to {TABLE.relative_to(ROOT)}")
 
 
 def add_distance(df):

@@ -22,10 +22,11 @@ from linmeta.optimum import Optimum, simulate_optimum
 from linmeta.problem import Problem
 from linmeta.sampling import TaskBatch, sample_tasks
 from linmeta.sweeping import sweep
+from linmeta.theory import ApproximationDomainWarning
 
 __all__ = [
-    "algorithms", "bounds", "experiments", "Estimate", "IllConditionedWarning", "InfiniteMomentWarning",
-    "NonFiniteResultError", "Problem", "TaskBatch", "meta_train", "Mixture", "presets", "sample_tasks",
-    "CheckResult", "check", "Comparison", "compare", "figures", "Optimum", "simulate", "simulate_curve",
-    "simulate_optimum", "sweep", "test_loss_given", "theory", "__version__",
+    "algorithms", "bounds", "experiments", "ApproximationDomainWarning", "Estimate", "IllConditionedWarning",
+    "InfiniteMomentWarning", "NonFiniteResultError", "Problem", "TaskBatch", "meta_train", "Mixture", "presets",
+    "sample_tasks", "CheckResult", "check", "Comparison", "compare", "figures", "Optimum", "simulate",
+    "simulate_curve", "simulate_optimum", "sweep", "test_loss_given", "theory", "__version__",
 ]

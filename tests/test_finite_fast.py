@@ -60,6 +60,8 @@ def test_newton_and_nested_solvers_agree():
 SETS = [lm.presets.FIG2, lm.presets.FIG3, UNDER5, OVER5]
 
 
+# UNDER5 (m = 5) is outside the validated domain at alpha_t != 0; continuity at 0 is the claim here, not accuracy
+@pytest.mark.filterwarnings("ignore::linmeta.theory.ApproximationDomainWarning")
 @pytest.mark.parametrize("prob", SETS)
 def test_continuous_and_exact_at_alpha0(prob):
     exact = _finite.exact_alpha0_distance(prob)
@@ -110,6 +112,8 @@ def test_fluctuation_term_gives_the_theorem2_limit():
     assert dev[-1] < 1e-5 and dev_one_point[-1] > 2e-3
 
 
+# p up to 3840 lies beyond the validity map's p <= 400 (ApproximationDomainWarning); the limit is the claim here
+@pytest.mark.filterwarnings("ignore::linmeta.theory.ApproximationDomainWarning")
 def test_finite_size_tends_to_theorem1_where_it_holds():
     # Theorem 1 is exact as k/p -> 0: at fixed k = n_v m = 6 (FIG2's tasks) and p -> infinity the finite-size
     # distance tends to it like k/p (log-log slope -1).  Control: with p, n_t, n_v, n_r scaled together (k/p fixed
@@ -129,6 +133,8 @@ def test_finite_size_tends_to_theorem1_where_it_holds():
     assert min(devs) > 0.09
 
 
+# p up to 1e8 lies beyond the validity map's p <= 400 (ApproximationDomainWarning); the limit is the claim here
+@pytest.mark.filterwarnings("ignore::linmeta.theory.ApproximationDomainWarning")
 def test_finite_size_tends_to_theorem1_as_p_grows_at_fixed_tasks():
     # FIG2's m, n_t, n_v (k = 6) and p -> infinity: H has an atom at 0 of mass 1 - n_t/p and its bulk at p/n_t,
     # and the fluctuation modes of its eigenvalue law must stay accurate across that range.  The deviation

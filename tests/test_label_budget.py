@@ -104,6 +104,9 @@ def test_simulated_optima_are_argmins_with_their_confidence_sets(committed):
     assert 0.5 < low < 1.0 < high
 
 
+# the control's cells (n_t = n_v = 1 to 15, m up to 30 at p = 10) are mostly outside the finite-size theory's
+# validated domain; the warning says so, and the claim here is only that its argmin moves with the budget
+@pytest.mark.filterwarnings("ignore::linmeta.theory.ApproximationDomainWarning")
 @pytest.mark.parametrize(("p", "sigma", "nu", "alpha_t"), [(5, 0.2, 1.0, -0.6), (5, 1.0, 0.3, 0.1),
                                                        (30, 1.0, 0.3, -0.6), (30, 0.2, 1.0, 0.3)])
 def test_leading_order_best_split_does_not_depend_on_the_budget(p, sigma, nu, alpha_t):
@@ -151,6 +154,9 @@ def test_admissible_tasks_and_cells_refuse_what_they_cannot_split():
 
 
 @pytest.mark.statistical
+# the cells (m = 32 to 240, n_t = n_v = 2 to 15 at p = 10) lie outside the validated domain (m <= 40, n_t >= 5):
+# the check here is 4 SE at 2000 runs, not the domain's 0.3 %
+@pytest.mark.filterwarnings("ignore::linmeta.theory.ApproximationDomainWarning")
 def test_finite_size_theory_meets_simulation_at_budget_cells():
     """At b = 960 the finite-size theory is within 4 SE of the simulation (2000 runs, a seed the figure does not use).
 

@@ -9,6 +9,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -113,11 +114,32 @@ def theory_or_note(name: str, notes: list, prob: Problem, **kwargs: object) -> f
     >>> notes[0].startswith("linmeta.theory.test_loss(): no closed-form theory for algorithm='fomaml'")
     True
     """
-    got = theory.value_or_reason(name, prob, **kwargs)
+    what = f"linmeta.theory.{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    with warnings.catch_warnings(record=True) as caught:
+        # outside its validated domain the finite-size theory is drawn all the same, and the figure says so
+        warnings.simplefilter("always", theory.ApproximationDomainWarning)
+        got = theory.value_or_reason(name, prob, **kwargs)
+    for w in caught:
+        if issubclass(w.category, theory.ApproximationDomainWarning):
+            _note_outside_domain(notes, what, str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     if got.reason:
-        what = f"linmeta.theory.{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
         notes.append(f"{what}: {got.reason}; drawn without it")
     return got.value
+
+
+def _note_outside_domain(notes, what, message):
+    """Keep one note per theory call: how many values lay outside the validated domain, and the first."""
+    lead = f"{what}: outside the validated domain of the finite-size theory at "
+    first = message.split(" is outside the validated domain of the finite-size theory ")
+    for i, note in enumerate(notes):
+        if note.startswith(lead):
+            count, rest = note[len(lead):].split(" value(s)", 1)
+            notes[i] = f"{lead}{int(count) + 1} value(s){rest}"
+            return
+    notes.append(f"{lead}1 value(s), the first {first[0]} {first[1].split(': the validity map')[0]}; drawn all the "
+                 "same (ApproximationDomainWarning)")
 
 
 def stamp(table, figure):

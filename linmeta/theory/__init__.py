@@ -27,7 +27,8 @@ from linmeta.moments import InfiniteMomentWarning
 from linmeta.theory._available import QUANTITIES, TheoryValue, value_or_reason
 from linmeta.theory._leading import APPROXIMATIONS, FORMS, expected_distance, g, test_loss
 from linmeta.theory._optima import optimal_alpha_r, optimal_alpha_t
+from linmeta.theory._warnings import ApproximationDomainWarning
 
 __all__ = ["test_loss", "expected_distance", "optimal_alpha_t", "optimal_alpha_r", "g", "FORMS", "APPROXIMATIONS",
-           "InfiniteMomentWarning",
+           "InfiniteMomentWarning", "ApproximationDomainWarning",
            "value_or_reason", "TheoryValue", "QUANTITIES"]

@@ -36,6 +36,7 @@ import numpy as np
 from linmeta._model import model_of
 from linmeta.algorithms._registry import is_one_step_maml
 from linmeta.theory import _generated_finite as _gen
+from linmeta.theory._domain import warn_if_outside
 from linmeta.theory._finite.regimes import distance_over, distance_under
 
 __all__ = ["expected_distance", "test_loss", "exact_alpha0_distance"]
@@ -79,8 +80,19 @@ def expected_distance(prob) -> float:
     Returns
     -------
     float
+
+    Warns
+    -----
+    ApproximationDomainWarning
+        ``prob`` is outside the validated domain (:mod:`linmeta.theory._domain`).
     """
     _require_covered(prob)
+    d = _distance(prob)          # a problem the theory refuses raises here, before any warning
+    warn_if_outside(prob)
+    return d
+
+
+def _distance(prob):
     args = _args(prob)
     if prob.regime == "overparameterized":
         return float(distance_over(*args))
@@ -88,8 +100,11 @@ def expected_distance(prob) -> float:
 
 
 def test_loss(prob) -> float:
-    """Finite-size average test loss: (T0) with :func:`expected_distance`."""
-    return float(model_of(prob).test_loss(expected_distance(prob), prob))
+    """Finite-size average test loss: (T0) with :func:`expected_distance` (warns likewise outside the domain)."""
+    _require_covered(prob)
+    loss = float(model_of(prob).test_loss(_distance(prob), prob))
+    warn_if_outside(prob)
+    return loss
 
 
 test_loss.__test__ = False  # not a pytest test
