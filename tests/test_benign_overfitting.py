@@ -183,7 +183,6 @@ def _z(table, a, b, algorithm):
     return (np.log(ha["ratio"]) - np.log(hb["ratio"])) / np.hypot(ha["log_ratio_se"], hb["log_ratio_se"])
 
 
-@pytest.mark.statistical
 def test_headline_ratio_with_exact_reference_and_control():
     """The headline ratio R = (over-parameterised minimum) / (best under-parameterised) of excess loss, from the CSV.
 
