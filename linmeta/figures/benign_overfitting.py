@@ -89,8 +89,8 @@ P_GRIDS = {"maml": (5, 8, 12, 16, 20, 25, 30, 35, 40, 45, 55, 60, 70, 80, 100, 1
            "erm": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 105, 110, 120, 150, 200, 300, 500, 800)}
 #: runs per simulated point with ``p > SMALL_P``, and with ``p <= SMALL_P``, where runs are cheap and the
 #: under-parameterised minimum (most of the headline's uncertainty) lies
-BENIGN_RUNS = 150
-SMALL_P_RUNS = 800
+BENIGN_RUNS = 100
+SMALL_P_RUNS = 600
 SMALL_P = 50
 #: parametric-bootstrap draws of the headline ratio, and the interval's level
 BOOTSTRAP = 4000
