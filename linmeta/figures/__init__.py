@@ -52,7 +52,17 @@ from matplotlib.figure import Figure as MplFigure
 
 from linmeta._sim.rng import check_seed
 from linmeta._validation import check_real
-from linmeta.figures import agree, budget, finite_size, gao_sener, large_p, panels, stepsize_bound, task_landscape
+from linmeta.figures import (
+    agree,
+    benign_overfitting,
+    budget,
+    finite_size,
+    gao_sener,
+    large_p,
+    panels,
+    stepsize_bound,
+    task_landscape,
+)
 from linmeta.figures.agree import ITERATIVE_RTOL, MINIMISER_ATOL, MINIMISER_RTOL, ROUNDING_ATOL
 from linmeta.figures.base import Figure, Made, read_csv, scaled_runs, theory_or_note
 from linmeta.figures.finite_size import FINITE_SETS, compute_finite_size, draw_finite_size, finite_size_summary
@@ -109,6 +119,14 @@ FIGURES = {
                         description="Gao & Sener's meta-linear regression: fraction of paired runs in which MAML's "
                                     "loss is below ERM's (their DRS), over M x N, per alpha, before and after one "
                                     "step"),
+    "benign_overfitting": Figure(benign_overfitting.compute_benign_overfitting,
+                                 benign_overfitting.draw_benign_overfitting, size=(8.0, 6.4),
+                                 description="excess test loss of MAML and ERM against p across the interpolation "
+                                 "threshold (Ju, Liang & Shroff 2023; Chen, Lu & Chen 2022), low and high noise and "
+                                 "task spread: simulation, finite-size and leading-order theory",
+                                 # the finite-size theory comes from an iterative solver
+                                 tolerances={("simulation", "theory_finite"): (ITERATIVE_RTOL, 0.0),
+                                             ("headline", "ratio_finite"): (ITERATIVE_RTOL, 0.0)}),
 }
 
 
