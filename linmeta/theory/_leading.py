@@ -16,7 +16,7 @@ from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
 from linmeta.errors import NonFiniteResultError
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS, Problem
-from linmeta.theory import _anisotropic, _erm, _finite, _population, _variants
+from linmeta.theory import _anisotropic, _anisotropic_domain, _erm, _finite, _population, _variants
 from linmeta.theory import _generated as gen
 
 __all__ = ["FORMS", "APPROXIMATIONS", "test_loss", "expected_distance", "g"]
@@ -355,10 +355,12 @@ def _anisotropic_loss(prob, form, approximation, alpha_t, alpha_r):
     a_t, a_r = np.broadcast_arrays(a_t, a_r)
 
     def one(x, y):
-        return _anisotropic.anisotropic_test_loss(
+        loss = _anisotropic.anisotropic_test_loss(
             c.s, c.t, c.w0, prob.omega0, c.sigma, p=prob.p, m=prob.m, n_t=prob.n_t, n_v=prob.n_v, n_r=prob.n_r,
             alpha_t=float(x) if uses_alpha_t else None, alpha_r=float(y), algorithm=prob.algorithm,
             approximation=approximation)
+        _anisotropic_domain.warn_if_outside(prob, approximation, float(x), float(y))  # ApproximationDomainWarning
+        return loss
 
     out = np.array([one(x, y) for x, y in zip(a_t.ravel(), a_r.ravel(), strict=True)]).reshape(a_t.shape)
     return _out(out)
