@@ -61,6 +61,7 @@ import pandas as pd
 
 from linmeta import theory
 from linmeta._tidy import MODEL_COLUMN, PROBLEM_COLUMNS, SIMULATION_COLUMNS, problem_columns
+from linmeta.algorithms._registry import BASELINE, MAML
 from linmeta.estimate import simulate
 from linmeta.figures.base import draw_table, scaled_runs, stamp
 from linmeta.problem import Problem
@@ -85,8 +86,8 @@ SETTINGS = (("low", "low"), ("low", "high"), ("high", "low"), ("high", "high"))
 #: points with ``|p - threshold| < GAP`` are not simulated (infinite mean or variance near the threshold)
 GAP = 5
 #: simulated ``p`` per algorithm: from ``S_TRUE`` to ``threshold - GAP`` and ``threshold + GAP`` to 800
-P_GRIDS = {"maml": (5, 8, 12, 16, 20, 25, 30, 35, 40, 45, 55, 60, 70, 80, 100, 150, 200, 300, 500, 800),
-           "erm": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 105, 110, 120, 150, 200, 300, 500, 800)}
+P_GRIDS = {MAML: (5, 8, 12, 16, 20, 25, 30, 35, 40, 45, 55, 60, 70, 80, 100, 150, 200, 300, 500, 800),
+           BASELINE: (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 105, 110, 120, 150, 200, 300, 500, 800)}
 #: runs per simulated point with ``p > SMALL_P``, and with ``p <= SMALL_P``, where runs are cheap and the
 #: under-parameterised minimum (most of the headline's uncertainty) lies
 BENIGN_RUNS = 100
@@ -108,9 +109,9 @@ def threshold(algorithm: str) -> int:
     >>> threshold("maml"), threshold("erm")
     (50, 100)
     """
-    if algorithm not in ("maml", "erm"):
-        raise ValueError(f"algorithm must be 'maml' or 'erm', got {algorithm!r}")
-    n = SIZES["n_v"] + (SIZES["n_t"] if algorithm == "erm" else 0)
+    if algorithm not in (MAML, BASELINE):
+        raise ValueError(f"algorithm must be {MAML!r} or {BASELINE!r}, got {algorithm!r}")
+    n = SIZES["n_v"] + (SIZES["n_t"] if algorithm == BASELINE else 0)
     return n * SIZES["m"]
 
 
@@ -140,7 +141,7 @@ def benign_problem(p: int, noise: str, spread: str, algorithm: str) -> Problem:
         raise ValueError(f"p must be at least S_TRUE={S_TRUE} (the true features), got {p}")
     nu = SPREAD[spread]
     pad = np.zeros(p - S_TRUE)
-    return Problem(p=p, **SIZES, sigma=NOISE[noise], nu=None, alpha_t=ALPHA_T if algorithm == "maml" else 0.0,
+    return Problem(p=p, **SIZES, sigma=NOISE[noise], nu=None, alpha_t=ALPHA_T if algorithm == MAML else 0.0,
                    alpha_r=0.0, input_cov=1.0, task_cov=np.r_[np.full(S_TRUE, nu**2 / S_TRUE), pad],
                    w0=np.r_[np.full(S_TRUE, W0_NORM / np.sqrt(S_TRUE)), pad], omega0=np.zeros(p),
                    algorithm=algorithm)
@@ -254,7 +255,7 @@ def compute_benign_overfitting(seed=0, runs_scale=1.0, progress=None):
     runs = {False: scaled_runs(BENIGN_RUNS, runs_scale), True: scaled_runs(SMALL_P_RUNS, runs_scale)}
     rows, j = [], 0
     for noise, spread in SETTINGS:
-        for algorithm in ("maml", "erm"):
+        for algorithm in (MAML, BASELINE):
             for p in P_GRIDS[algorithm]:
                 rows.append(_point(p, noise, spread, algorithm, runs[p <= SMALL_P], 1000 * seed + j, progress))
                 j += 1
@@ -262,7 +263,7 @@ def compute_benign_overfitting(seed=0, runs_scale=1.0, progress=None):
     rng = np.random.default_rng(seed)
     heads = []
     for noise, spread in SETTINGS:
-        for algorithm in ("maml", "erm"):
+        for algorithm in (MAML, BASELINE):
             mine = sim[(sim["noise"] == noise) & (sim["spread"] == spread) & (sim["algorithm"] == algorithm)]
             head = headline(mine[mine["regime"] == "under"], mine[mine["regime"] == "over"], rng)
             head.update(limit_ratio=W0_NORM**2 / 2 / head["under_min"],
@@ -279,7 +280,7 @@ def compute_benign_overfitting(seed=0, runs_scale=1.0, progress=None):
     return table
 
 
-_STYLE = {"maml": ("C0", "o", f"MAML ($\\alpha_t = {ALPHA_T:g}$)"), "erm": ("C3", "s", "ERM")}
+_STYLE = {MAML: ("C0", "o", f"MAML ($\\alpha_t = {ALPHA_T:g}$)"), BASELINE: ("C3", "s", "ERM")}
 
 
 def draw_benign_overfitting(fig, table):
