@@ -104,6 +104,7 @@ def test_committed_csv_reproduces():
                     assert row[column] == pytest.approx(value, rel=agree.RTOL, abs=0), (noise, algorithm, p, column)
 
 
+@pytest.mark.filterwarnings("ignore::linmeta.theory.ApproximationDomainWarning")   # the lines span every p on purpose
 def test_theory_columns_are_linmeta_theory():
     """Every row's theory columns are lm.theory.test_loss minus the oracle loss.
 
