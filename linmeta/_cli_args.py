@@ -21,7 +21,7 @@ from linmeta.problem import FLOAT_FIELDS, INT_FIELDS, VECTOR_FIELDS, Problem, ch
 from linmeta.sweeping import cell_of, replace_sizes
 from linmeta.sweeping.paths import file_kind
 
-__all__ = ["Parser", "UsageError", "parse_set", "parse_grid", "parse_cells",
+__all__ = ["Parser", "UsageError", "parse_set", "read_small_file", "parse_grid", "parse_cells",
            "add_command", "add_problem_arguments", "add_seed", "add_threads", "check_plot_file", "writing", "COUNT",
            "SEED", "POSITIVE", "NON_NEGATIVE", "GRID_POINTS_MAX", "GRID_CELLS_MAX", "CELLS_FILE_MAX"]
 
@@ -161,8 +161,12 @@ def parse_grid(items):
     return grid
 
 
-def _cells_text(path, where):
-    """Return the text of a ``--cells`` file: a regular file, at most :data:`CELLS_FILE_MAX` bytes, UTF-8, no NUL."""
+def read_small_file(path, where, limit, why):
+    """Return the bytes of the regular file ``path``, refused (:class:`UsageError`) above ``limit`` bytes.
+
+    A FIFO, a device or a folder is refused before it is opened (reading one could block); ``why``
+    ends the message of a file that is too large.
+    """
     try:
         kind = file_kind(os.stat(path).st_mode)
     except OSError as err:
@@ -171,12 +175,18 @@ def _cells_text(path, where):
         raise UsageError(f"{where}: is {kind}, not a regular file")
     try:
         with open(path, "rb") as f:
-            data = f.read(CELLS_FILE_MAX + 1)
+            data = f.read(limit + 1)
     except OSError as err:
         raise UsageError(f"{where}: cannot be read ({err.strerror or err})") from None
-    if len(data) > CELLS_FILE_MAX:
-        raise UsageError(f"{where}: more than {CELLS_FILE_MAX} bytes; a cells file holds at most {GRID_CELLS_MAX} "
-                         "cells of a few numbers each")
+    if len(data) > limit:
+        raise UsageError(f"{where}: more than {limit} bytes; {why}")
+    return data
+
+
+def _cells_text(path, where):
+    """Return the text of a ``--cells`` file: a regular file, at most :data:`CELLS_FILE_MAX` bytes, UTF-8, no NUL."""
+    data = read_small_file(path, where, CELLS_FILE_MAX,
+                           f"a cells file holds at most {GRID_CELLS_MAX} cells of a few numbers each")
     try:
         text = data.decode("utf-8-sig")                   # a byte-order mark (spreadsheet export) is allowed
     except UnicodeDecodeError as err:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from linmeta import presets
-from linmeta._cli_args import UsageError, parse_set
+from linmeta._cli_args import UsageError, parse_set, read_small_file
 
 __all__ = ["MIXTURE_BYTES_MAX", "parse_mixture", "problem_from_args"]
 
@@ -38,13 +38,7 @@ def parse_mixture(path, prob):
     from linmeta.mixture import Mixture
 
     where = f"--mixture {path}"
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MIXTURE_BYTES_MAX + 1)
-    except OSError as err:
-        raise UsageError(f"{where}: cannot read it ({err.strerror or err})") from None
-    if len(raw) > MIXTURE_BYTES_MAX:
-        raise UsageError(f"{where}: larger than {MIXTURE_BYTES_MAX} bytes; a mixture file is a few lines of JSON")
+    raw = read_small_file(path, where, MIXTURE_BYTES_MAX, "a mixture file is a few lines of JSON")
     try:
         spec = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -56,3 +56,13 @@ def test_set_takes_covariances(capsys):
 def test_bad_mixture_files_exit_2_with_one_line(tmp_path, capsys, spec, words):
     code, out, err = run(["theory", "--mixture", _mixture(tmp_path, spec)], capsys)
     assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_mixture_file_that_is_not_a_regular_file_is_refused_before_reading(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)                       # opening it for reading would block
+    for path in (fifo, tmp_path):
+        code, out, err = run(["theory", "--mixture", str(path)], capsys)
+        assert code == 2 and "not a regular file" in err and err.count("\n") == 1, err
