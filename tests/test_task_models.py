@@ -297,3 +297,20 @@ def test_user_task_losses_for_full_factors():
     assert abs(z_score(losses - full[0, 0, 1])) < 4
     wrong = UserTasks.task_losses(omega, (U * np.sqrt(S))[None], W, sig, [0.7], 4)[0, 0, 0]   # n_r off by one
     assert abs(z_score(losses - wrong)) > 4
+
+
+@pytest.mark.filterwarnings("ignore::linmeta.InfiniteMomentWarning")
+def test_a_mixture_goes_wherever_a_problem_goes(tmp_path):
+    """simulate_curve, simulate_optimum, sweep (grid and cells, resumable) and check take a Mixture."""
+    mix = mixture(BASE.replace(m=12))
+    curve = lm.simulate_curve(mix, "alpha_t", [0.1, 0.3], n_runs=20, seed=1)
+    assert list(curve["mean"]) == [lm.simulate(mix.replace(alpha_t=a), 20, 1).mean for a in (0.1, 0.3)]
+    assert set(curve["model"]) == {"mixture of 2"}
+    opt = lm.simulate_optimum(mix, "alpha_r", n_runs=200, seed=0, bracket=(-0.5, 1.5))
+    assert -0.5 < opt.value < 1.5
+    out = tmp_path / "s.csv"
+    table = lm.sweep(mix, {"m": [12, 16]}, n_runs=10, seed=0, out=out)
+    again = lm.sweep(mix, [{"m": 12}, {"m": 16}], n_runs=10, seed=0, out=out)   # reads the same cells back
+    assert list(table["mean"]) == list(again["mean"]) == [lm.simulate(mix.replace(m=m), 10, 0).mean for m in (12, 16)]
+    res = lm.check("m * 0 + 0.1", mix, {"m": [12]}, n_runs=20)
+    assert not res.passed
