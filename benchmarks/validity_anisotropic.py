@@ -47,6 +47,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import linmeta as lm  # noqa: E402
+from linmeta.algorithms._registry import INNER_MAPS  # noqa: E402
 from linmeta.theory import _anisotropic_domain as dom  # noqa: E402
 from linmeta.theory._warnings import ApproximationDomainWarning  # noqa: E402
 
@@ -214,13 +215,14 @@ def summary(df):
 
 def write_table(df):
     """Write the measured errors the package quotes outside the domain (generated, not edited by hand)."""
-    cols = ("kind", "role", "algorithm", "p", "k", "p_over_k", "rho", "alpha_t", "err", "se_rel")
+    cols = ("kind", "role", "pooled", "p", "k", "p_over_k", "rho", "alpha_t", "err", "se_rel")
     out = []
     for _, r in df.iterrows():
         scale = 1.0   # the drawn spectra have max_j s_j = 1
         for a, kind in (("leading", "A2" if r.regime == "underparameterized" else "A3"), ("proportional", "A5")):
             if not math.isnan(r[f"err_{a}"]):
-                out.append((kind, r.role, r.algorithm, int(r.p), int(r.k), round(float(r.p_over_k), 6),
+                out.append((kind, r.role, bool(INNER_MAPS[r.algorithm].pooled), int(r.p), int(r.k),
+                            round(float(r.p_over_k), 6),
                             round(float(r.rho), 6), round(float(r.alpha_t) * scale, 6),
                             round(float(r[f"err_{a}"]), 6), round(float(r.se_rel), 6)))
     lines = ['"""Relative errors of the anisotropic test loss measured by benchmarks/validity_anisotropic.py.',

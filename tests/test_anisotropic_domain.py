@@ -75,7 +75,8 @@ def _csv():
 
 def _inside(row, approximation):
     f = dict(kind="A2" if row.regime == "underparameterized" else "A3", p_over_k=row.p_over_k, rho=row.rho,
-             k=row.k, alpha_t=row.alpha_t, alpha_r=row.alpha_r, n_t=row.n_t, n_v=row.n_v, algorithm=row.algorithm)
+             k=row.k, alpha_t=row.alpha_t, alpha_r=row.alpha_r, n_t=row.n_t, n_v=row.n_v,
+             pooled=row.algorithm == "erm")
     return not dom._violations(f, approximation)   # the drawn spectra have max_j s_j = 1
 
 

@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 
 from linmeta._model import component_of, model_of
-from linmeta.algorithms._registry import INNER_MAPS
+from linmeta.algorithms._registry import BASELINE, INNER_MAPS, MAML
 from linmeta.problem import Problem
 from linmeta.theory import _generated_anisotropic as gen
 from linmeta.theory._warnings import ApproximationDomainWarning
@@ -73,7 +73,7 @@ def features(prob: Problem) -> dict:
 
     Returns ``kind`` ("A2", "A3"; ``"A5"`` is chosen by the caller's approximation), ``p_over_k``,
     ``rho = k max_j K_j / tr K``, ``alpha_t`` and ``alpha_r`` scaled by ``max_j s_j`` (ERM: ``alpha_t = 0``),
-    ``k`` and ``algorithm``.
+    ``k`` and ``pooled`` (ERM's pooled training, from the algorithm's record).
 
     Examples
     --------
@@ -93,7 +93,7 @@ def features(prob: Problem) -> dict:
     k = prob.k
     return dict(kind="A2" if prob.p < k else "A3", p_over_k=prob.p / k, k=k,
                 rho=k * float(np.max(K)) / float(np.sum(K)), alpha_t=alpha_t * scale,
-                alpha_r=float(prob.alpha_r) * scale, n_t=prob.n_t, n_v=prob.n_v, algorithm=prob.algorithm)
+                alpha_r=float(prob.alpha_r) * scale, n_t=prob.n_t, n_v=prob.n_v, pooled=pooled)
 
 
 def _violations(f: dict, approximation: str) -> list[str]:
@@ -157,7 +157,12 @@ def _distance(f: dict, row: dict, kind: str) -> float:
         d = [np.log2(f["rho"] / row["rho"]), (f["alpha_t"] - row["alpha_t"]) / 0.5]
     else:
         d = [np.log2(f["p_over_k"] / row["p_over_k"]), np.log2(f["k"] / row["k"])]
-    return float(np.hypot(*d)) + (f["algorithm"] != row["algorithm"])
+    return float(np.hypot(*d)) + (bool(f["pooled"]) != bool(row["pooled"]))
+
+
+def _name(row):
+    """Return the algorithm of a measured set, by the registry's names."""
+    return BASELINE if row["pooled"] else MAML
 
 
 def _nearest(f: dict, kind: str) -> list[dict]:
@@ -206,7 +211,7 @@ def anisotropic_domain_warning(prob: Problem, approximation: str = "leading") ->
     axis = {"A2": "p/k", "A3": "rho", "A5": "p/k"}[kind]
     key = "rho" if kind == "A3" else "p_over_k"
     other = (lambda r: f"k = {r['k']}") if kind == "A5" else (lambda r: f"alpha_t max_j s_j = {r['alpha_t']:.2f}")
-    where = "; ".join(f"{axis} = {r[key]:.3g}, {other(r)}, {r['algorithm']}: {100 * r['err']:+.1f} %" for r in near)
+    where = "; ".join(f"{axis} = {r[key]:.3g}, {other(r)}, {_name(r)}: {100 * r['err']:+.1f} %" for r in near)
     return (f"approximation={approximation!r} ({kind}) is outside its measured domain: {', '.join(bad)}; "
             f"inside it the test loss was within {TOLERANCE[kind]:g} % of simulation on the sets it was read from "
             f"({HOLDOUT_MAX[kind]:g} % on fresh ones); the largest error "
