@@ -11,6 +11,7 @@ import pathlib
 import random
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -28,10 +29,21 @@ def _run(args, env=None):
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=full)
 
 
-@pytest.mark.statistical  # long: each script re-derives its results with sympy (about 45 s in all)
+@pytest.fixture(scope="module")
+def script_runs(request):
+    """Run the selected derivation scripts two at a time (each is one core of sympy); ``{script: future}``."""
+    selected = [item.callspec.params["script"] for item in request.session.items
+                if getattr(item, "originalname", "") == "test_derivation_script_passes"]
+    pool = ThreadPoolExecutor(2)
+    runs = {script: pool.submit(_run, [str(DERIVATIONS / script)]) for script in dict.fromkeys(selected)}
+    yield runs
+    pool.shutdown(cancel_futures=True)
+
+
+@pytest.mark.statistical  # long: each script re-derives its results with sympy (about 50 s in all, on one core)
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_derivation_script_passes(script):
-    result = _run([str(DERIVATIONS / script)])
+def test_derivation_script_passes(script, script_runs):
+    result = script_runs[script].result()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     if script != "leading_order.py":
         assert "passed" in result.stdout.splitlines()[-1]
