@@ -108,14 +108,6 @@ def test_population_columns_are_the_population_loss():
     assert abs(_two_family(point, "maml", mean_field=True) / _two_family(point, "maml") - 1) > 0.1
 
 
-def test_committed_pictures_are_drawn_from_the_committed_csv(tmp_path):
-    table = _committed()
-    out = dict(zip(("png", "pdf"), figures.render("task_landscape", table, tmp_path), strict=True))
-    for ext, path in out.items():
-        with open(os.path.join(ROOT, "figures", f"task_landscape.{ext}"), "rb") as a, open(path, "rb") as b:
-            assert agree.same_picture(a.read(), b.read(), ext), ext
-
-
 @pytest.mark.statistical
 def test_simulation_reaches_the_population_limit():
     """Paired runs at m = 100 and 200, Richardson-extrapolated (bias of order 1/m), land on the population loss.
