@@ -135,6 +135,7 @@ def test_finite_size_tends_to_theorem1_where_it_holds():
 
 # p up to 1e8 lies beyond the validity map's p <= 400 (ApproximationDomainWarning); the limit is the claim here
 @pytest.mark.filterwarnings("ignore::linmeta.theory.ApproximationDomainWarning")
+@pytest.mark.statistical   # a long check: the limit over p up to the largest sizes
 def test_finite_size_tends_to_theorem1_as_p_grows_at_fixed_tasks():
     # FIG2's m, n_t, n_v (k = 6) and p -> infinity: H has an atom at 0 of mass 1 - n_t/p and its bulk at p/n_t,
     # and the fluctuation modes of its eigenvalue law must stay accurate across that range.  The deviation

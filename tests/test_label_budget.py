@@ -60,6 +60,7 @@ def test_committed_simulation_is_a_sweep_over_explicit_cells(committed):
 
 
 @pytest.mark.slow
+@pytest.mark.statistical   # a long check: the whole figure re-simulated (the small budgets stay in the fast loop)
 def test_committed_table_reproduces_in_full(committed):
     new = _as_read_back(budget.compute_budget(seed=0, progress=False))
     verdict = agree.compare_tables(committed, new, figures.FIGURES["budget"].tolerances)

@@ -1,5 +1,6 @@
 """The large-p figure: registered, both routes used, Theorem 1 approached; and the start norm without p-vectors."""
 import numpy as np
+import pytest
 
 import linmeta as lm
 from linmeta import figures
@@ -7,6 +8,7 @@ from linmeta._sim import gram_sampler as gs
 from linmeta.figures import large_p
 
 
+@pytest.mark.statistical   # a long check: the figure computed in full
 def test_large_p_figure_is_registered_and_spans_both_routes():
     assert "large_p" in figures.FIGURES
     table = large_p.compute_large_p(seed=0, runs_scale=0.02, progress=False)   # 400 runs per p
