@@ -123,3 +123,22 @@ def check_vector(value, name, p, *, max_abs=None):
                              f"{big[:5].tolist()}{' ...' if big.size > 5 else ''}")
     out.setflags(write=False)
     return out
+
+
+def check_positive_vector(value, name, p, *, strict, max_abs=None):
+    """Return a read-only vector of ``p`` finite values, ``> 0`` (``strict``) or ``>= 0`` (:func:`check_vector`).
+
+    Examples
+    --------
+    >>> check_positive_vector([1.0, 0.0], "input_cov", 2, strict=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: input_cov must have entries > 0; got 0 at [1]
+    """
+    out = check_vector(value, name, p, max_abs=max_abs)
+    bad = np.flatnonzero(out <= 0 if strict else out < 0)
+    if bad.size:
+        raise ValueError(f"{name} must have entries {'>' if strict else '>='} 0; got {out[bad[0]]:g} at "
+                         f"{bad[:5].tolist()}{' ...' if bad.size > 5 else ''}")
+    return out
+

@@ -350,9 +350,9 @@ def non_finite_error(values, prob, alpha_t, alpha_r):
     """
     values = np.asarray(values, dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):
-        # T0: the loss is sigma^2/2 (1 + alpha_r^2 p / n_r) + h_r/2 (nu^2 + |omega* - w0|^2)
-        sigma2 = prob.sigma**2 if prob.sigma is not None else 1.0
-        coefficients = (sigma2 * (1 + np.float64(alpha_r) ** 2 * prob.p / prob.n_r), h(alpha_r, prob.p, prob.n_r))
+        # T0: the loss is sigma^2/2 (1 + alpha_r^2 p / n_r) + h_r/2 (nu^2 + |omega* - w0|^2): the rate's factors
+        noise = 1 + np.float64(alpha_r) ** 2 * prob.p / prob.n_r    # times sigma^2 where the problem has one sigma
+        coefficients = (noise if prob.sigma is None else prob.sigma**2 * noise, h(alpha_r, prob.p, prob.n_r))
     if not np.all(np.isfinite(coefficients)):
         return NonFiniteResultError(
             "alpha_r", alpha_r, "the test loss overflows double precision at this rate (h_r = (1 - alpha_r)^2 + "

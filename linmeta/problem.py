@@ -34,7 +34,7 @@ import numpy as np
 
 from linmeta._model import h
 from linmeta._sim.budget import check_vectors_fit
-from linmeta._validation import check_int, check_real, check_vector
+from linmeta._validation import check_int, check_positive_vector, check_real, check_vector
 from linmeta.algorithms._registry import INNER_MAPS, MAML, check_problem_fields
 
 __all__ = ["Problem", "ALGORITHMS", "REGIMES", "INT_FIELDS", "FLOAT_FIELDS", "VECTOR_FIELDS", "MODEL_FIELDS",
@@ -229,9 +229,11 @@ class Problem:
             if np.ndim(self.input_cov) == 0:
                 put("input_cov", check_real(self.input_cov, "input_cov", min_val=0, strict=True, max_abs=SCALE_MAX))
             else:
-                put("input_cov", _positive_vector(self.input_cov, "input_cov", self.p, strict=True))
+                put("input_cov", check_positive_vector(self.input_cov, "input_cov", self.p, strict=True,
+                                                       max_abs=SCALE_MAX))
         if self.task_cov is not None:
-            put("task_cov", _positive_vector(self.task_cov, "task_cov", self.p, strict=False))
+            put("task_cov", check_positive_vector(self.task_cov, "task_cov", self.p, strict=False,
+                                                  max_abs=SCALE_MAX))
 
     # ------------------------------------------------------------------ derived
     @property
@@ -307,12 +309,3 @@ class Problem:
 
     __hash__ = None
 
-
-def _positive_vector(value, name, p, *, strict):
-    """Return a read-only vector of ``p`` finite values, ``> 0`` (``strict``) or ``>= 0``, at most ``SCALE_MAX``."""
-    out = check_vector(value, name, p, max_abs=SCALE_MAX)
-    bad = np.flatnonzero(out <= 0 if strict else out < 0)
-    if bad.size:
-        raise ValueError(f"{name} must have entries {'>' if strict else '>='} 0; got {out[bad[0]]:g} at "
-                         f"{bad[:5].tolist()}{' ...' if bad.size > 5 else ''}")
-    return out

@@ -92,12 +92,7 @@ def model_fingerprint(prob) -> bytes:
     >>> model_fingerprint(lm.presets.FIG3)
     b''
     """
-    model = model_of(prob)
-    if model.isotropic:
-        return b""
-    if isinstance(model, UserTasks):
-        return model.describe(prob).encode()
-    return b"".join(np.array([c.weight, c.sigma, *c.s, *c.t, *c.w0]).tobytes() for c in model.components)
+    return model_of(prob).fingerprint(prob)
 
 
 def test_sampler_for(prob, test_sampler):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
+from linmeta._model.isotropic import IsotropicGaussian
 from linmeta._model.test_side import diagonal_forms, loss_from_forms
 
 __all__ = ["Component", "DiagonalGaussians"]
@@ -61,20 +62,16 @@ class DiagonalGaussians:
     # ----------------------------------------------------------------- draws
     def train_layout(self, prob, n_runs):
         """Lay out the isotropic model's meta-training draws, then one component draw per task (``c``) for a mixture."""
-        m, p = prob.m, prob.p
-        out = {"g": (n_runs, m, p), "X_t": (n_runs, m, prob.n_t, p), "e_t": (n_runs, m, prob.n_t),
-               "X_v": (n_runs, m, prob.n_v, p), "e_v": (n_runs, m, prob.n_v)}
+        out = IsotropicGaussian.train_layout(prob, n_runs)
         if len(self.components) > 1:
-            out["c"] = (n_runs, m)
+            out["c"] = (n_runs, prob.m)
         return out
 
     def test_layout(self, prob, n_runs, n_test_tasks, n_test_points):
         """The protocol's meta-test draws, then one component draw per test task for a mixture."""
-        T, p = n_test_tasks, prob.p
-        out = {"g": (n_runs, T, p), "X_r": (n_runs, T, prob.n_r, p), "e_r": (n_runs, T, prob.n_r),
-               "X_te": (n_runs, T, n_test_points, p), "e_te": (n_runs, T, n_test_points)}
+        out = IsotropicGaussian.test_layout(prob, n_runs, n_test_tasks, n_test_points)
         if len(self.components) > 1:
-            out["c"] = (n_runs, T)
+            out["c"] = (n_runs, n_test_tasks)
         return out
 
     def component_of(self, c):
@@ -121,6 +118,10 @@ class DiagonalGaussians:
     def sampler_doubles(prob, method, n_test_tasks):
         """Values a run holds beyond its standard-normal draws: none (the data are made in place)."""
         return 0
+
+    def fingerprint(self, prob):
+        """Bytes that identify the families (weights, noise, variances, mean tasks) in a sweep's cell keys."""
+        return b"".join(np.array([c.weight, c.sigma, *c.s, *c.t, *c.w0]).tobytes() for c in self.components)
 
     def describe(self, prob):
         """One line naming the family (the tidy tables' ``model`` column)."""

@@ -127,6 +127,11 @@ class IsotropicGaussian:
         return 0
 
     @staticmethod
+    def fingerprint(prob):
+        """Bytes that identify the model beyond the scalar fields: none."""
+        return b""
+
+    @staticmethod
     def describe(prob):
         """One line naming the model."""
         return "isotropic"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from linmeta._model.isotropic import IsotropicGaussian
 from linmeta._model.test_side import loss_from_forms
 from linmeta._sim.rng import USER_TEST, USER_TRAIN, run_rng
 
@@ -74,17 +75,9 @@ class UserTasks:
         """``(F, W, s)`` of ``n`` tasks from run ``run``'s stream ``stream``."""
         return checked_tasks(self.draw(run_rng(seed, int(run), stream), n), n, p)
 
-    def train_layout(self, prob, n_runs):
-        """Lay out the isotropic model's meta-training draws (the slot ``g`` receives the sampler's tasks)."""
-        m, p = prob.m, prob.p
-        return {"g": (n_runs, m, p), "X_t": (n_runs, m, prob.n_t, p), "e_t": (n_runs, m, prob.n_t),
-                "X_v": (n_runs, m, prob.n_v, p), "e_v": (n_runs, m, prob.n_v)}
-
-    def test_layout(self, prob, n_runs, n_test_tasks, n_test_points):
-        """The protocol's meta-test draws (the slot ``g`` receives the sampler's test tasks)."""
-        T, p = n_test_tasks, prob.p
-        return {"g": (n_runs, T, p), "X_r": (n_runs, T, prob.n_r, p), "e_r": (n_runs, T, prob.n_r),
-                "X_te": (n_runs, T, n_test_points, p), "e_te": (n_runs, T, n_test_points)}
+    #: the isotropic model's draws; the slot ``g`` receives the sampler's tasks
+    train_layout = staticmethod(IsotropicGaussian.train_layout)
+    test_layout = staticmethod(IsotropicGaussian.test_layout)
 
     def _scale(self, draws, seed, runs, stream, points):
         n = draws["g"].shape[1]
@@ -148,6 +141,10 @@ class UserTasks:
         """Values a run holds beyond its draws: the sampler's training and test tasks, full factors at most."""
         per_task = prob.p * prob.p + prob.p + 1
         return prob.m * per_task + n_test_tasks * per_task
+
+    def fingerprint(self, prob):
+        """Bytes that identify the sampler in a sweep's cell keys: its name (its behaviour cannot be read)."""
+        return self.describe(prob).encode()
 
     def describe(self, prob):
         """One line naming the sampler."""

@@ -88,9 +88,11 @@ def maml1_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_de
     ----------
     g, X_t, e_t, X_v, e_v : standard-normal draws, leading axis = run (C-contiguous)
     nu_s, sigma : float
-        ``nu / sqrt(p)`` and ``sigma``.
+        The scales of the task and noise draws (the task model's ``kernel_inputs``: ``nu / sqrt(p)`` and
+        ``sigma`` for the paper's model, 1 for models that make their tasks and noise before the kernels).
     start : ndarray (p,)
-        ``omega0 - w0`` (used when over-parameterised).
+        ``omega0`` in the kernels' coordinates (``omega0 - w0`` for the paper's model); used when
+        over-parameterised.
     alphas : ndarray (A,)
     over : bool
         Over-parameterised: the solution nearest ``omega0``.

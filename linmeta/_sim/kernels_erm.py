@@ -38,9 +38,10 @@ def erm_solve(g, X_t, e_t, X_v, e_v, nu_s, sigma, start, alphas, over, want_delt
     ----------
     g, X_t, e_t, X_v, e_v : standard-normal draws, leading axis = run (C-contiguous)
     nu_s, sigma : float
-        ``nu / sqrt(p)`` and ``sigma``.
+        The scales of the task and noise draws (the task model's ``kernel_inputs``: ``nu / sqrt(p)`` and
+        ``sigma`` for the paper's model, 1 for models that make their tasks and noise before the kernels).
     start : ndarray (p,)
-        ``omega0 - w0``.
+        ``omega0`` in the kernels' coordinates (``omega0 - w0`` for the paper's model).
     alphas : ndarray (A,)
         Not read (ERM has no inner rate); sets the number of columns.
     over : bool

@@ -309,7 +309,7 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
         _check_finite_form(form)
         if alpha_t is not None and not INNER_MAPS[prob.algorithm].uses_alpha_t:
             raise ValueError(f"alpha_t is not read by algorithm={prob.algorithm!r}; leave it None")
-        return _out(_population.problem_loss(prob, alpha_t, alpha_r))
+        return _finite_elementwise(_population.problem_loss, prob, alpha_t, alpha_r)
     if approximation == "proportional" or (approximation == "leading" and isinstance(prob, Problem)
                                            and not model_of(prob).isotropic):
         _check_form_and_approximation(form, approximation)
@@ -350,20 +350,16 @@ def _anisotropic_loss(prob, form, approximation, alpha_t, alpha_r):
     uses_alpha_t = INNER_MAPS[prob.algorithm].uses_alpha_t
     if alpha_t is not None and not uses_alpha_t:
         raise ValueError(f"alpha_t is not read by algorithm={prob.algorithm!r}; leave it None")
-    a_t = _check_rates(alpha_t, "alpha_t", prob.alpha_t)
-    a_r = _check_rates(alpha_r, "alpha_r", prob.alpha_r)
-    a_t, a_r = np.broadcast_arrays(a_t, a_r)
 
-    def one(x, y):
+    def one(q):
         loss = _anisotropic.anisotropic_test_loss(
-            c.s, c.t, c.w0, prob.omega0, c.sigma, p=prob.p, m=prob.m, n_t=prob.n_t, n_v=prob.n_v, n_r=prob.n_r,
-            alpha_t=float(x) if uses_alpha_t else None, alpha_r=float(y), algorithm=prob.algorithm,
+            c.s, c.t, c.w0, q.omega0, c.sigma, p=q.p, m=q.m, n_t=q.n_t, n_v=q.n_v, n_r=q.n_r,
+            alpha_t=q.alpha_t if uses_alpha_t else None, alpha_r=q.alpha_r, algorithm=q.algorithm,
             approximation=approximation)
-        _anisotropic_domain.warn_if_outside(prob, approximation, float(x), float(y))  # ApproximationDomainWarning
+        _anisotropic_domain.warn_if_outside(q, approximation, q.alpha_t, q.alpha_r)  # ApproximationDomainWarning
         return loss
 
-    out = np.array([one(x, y) for x, y in zip(a_t.ravel(), a_r.ravel(), strict=True)]).reshape(a_t.shape)
-    return _out(out)
+    return _finite_elementwise(one, prob, alpha_t, alpha_r)
 
 
 def g(alpha_t: ArrayLike, n_t: int, p: int) -> tuple:

@@ -272,8 +272,8 @@ def population_loss(weights: ArrayLike, s: ArrayLike, t: ArrayLike, w0: ArrayLik
     return test_side_loss(omega, weights, s, t, w0, sigma, alpha_r=alpha_r, n_r=n_r)
 
 
-def problem_loss(prob, alpha_t=None, alpha_r=None) -> float | np.ndarray:
-    """(P4) at (P1) for a :class:`~linmeta.Problem` or :class:`~linmeta.Mixture` (``alpha_t``/``alpha_r`` override).
+def problem_loss(prob) -> float:
+    """(P4) at (P1) for a :class:`~linmeta.Problem` or :class:`~linmeta.Mixture` at its own rates.
 
     Raises
     ------
@@ -290,14 +290,7 @@ def problem_loss(prob, alpha_t=None, alpha_r=None) -> float | np.ndarray:
     else:
         raise NotImplementedError(f"no population limit for the task model {model.describe(prob)!r}: the expectation "
                                   "over a sampler's tasks has no closed form here (simulate it)")
-    arrays = dict(weights=[c.weight for c in components], s=[c.s for c in components], t=[c.t for c in components],
-                  w0=[c.w0 for c in components], sigma=[c.sigma for c in components])
-    kw = dict(algorithm=prob.algorithm, n_t=prob.n_t, n_steps=prob.n_steps, lam=prob.lam, n_r=prob.n_r,
-              omega0=prob.omega0)
-    a_r = prob.alpha_r if alpha_r is None else alpha_r
-    if alpha_t is None:
-        return population_loss(**arrays, **kw, alpha_t=prob.alpha_t, alpha_r=a_r)
-    a_t, a_r = np.broadcast_arrays(np.asarray(alpha_t, dtype=float), np.asarray(a_r, dtype=float))
-    out = np.array([population_loss(**arrays, **kw, alpha_t=float(x), alpha_r=float(y))
-                    for x, y in zip(a_t.ravel(), a_r.ravel(), strict=True)]).reshape(a_t.shape)
-    return float(out) if out.ndim == 0 else out
+    return population_loss([c.weight for c in components], [c.s for c in components], [c.t for c in components],
+                           [c.w0 for c in components], [c.sigma for c in components], algorithm=prob.algorithm,
+                           alpha_t=prob.alpha_t, n_t=prob.n_t, n_steps=prob.n_steps, lam=prob.lam,
+                           alpha_r=prob.alpha_r, n_r=prob.n_r, omega0=prob.omega0)
