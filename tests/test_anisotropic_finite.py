@@ -243,3 +243,14 @@ def test_other_algorithms_get_the_isotropic_refusal(changes):
     for prob in (aniso, iso):
         with pytest.raises(ValueError, match=r"^the finite-size theory covers one-step MAML only; got algorithm="):
             lm.theory.test_loss(prob, approximation="finite")
+
+
+# ---------------------------------------------------------------- symbolic
+@pytest.mark.parametrize("case", list(CASES))
+def test_symbolic_a7_equals_numeric_theory(case):
+    """``linmeta.symbolic.exact_alpha0_test_loss_anisotropic`` in the spectral symbols = the numeric theory."""
+    import linmeta.symbolic as ls
+
+    prob = CASES[case]
+    expr = ls.exact_alpha0_test_loss_anisotropic(pooled=prob.algorithm == "erm")
+    assert ls.to_callable(expr)(prob) == pytest.approx(lm.theory.test_loss(prob, approximation="finite"), rel=1e-12)
