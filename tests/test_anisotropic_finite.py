@@ -129,7 +129,7 @@ def test_erm_reads_no_alpha_t_override():
 
 # ---------------------------------------------------------------- A6
 T_UNDER = np.r_[0.4, np.full(9, 0.01)]    # tr T = 0.49, p max T = 4
-A6_UNDER = lm.Problem(p=10, m=10, n_t=8, n_v=4, n_r=10, sigma=0.3, nu=None, alpha_t=0.35, alpha_r=0.2,
+A6_UNDER = lm.Problem(p=10, m=20, n_t=10, n_v=4, n_r=10, sigma=0.3, nu=None, alpha_t=0.15, alpha_r=0.2,
                       input_cov=2.0, task_cov=T_UNDER, w0=np.full(10, 0.3))
 T_OVER = np.r_[np.full(3, 0.3), np.full(37, 0.002)]
 A6_OVER = lm.Problem(p=40, m=6, n_t=10, n_v=5, n_r=10, sigma=1.0, nu=None, alpha_t=-0.125, alpha_r=0.05,
@@ -183,7 +183,7 @@ def test_a6_is_the_isotropic_twin(prob):
 
 def test_a6_warns_about_the_equivalent_problem():
     """Outside the isotropic domain the warning names the equivalent problem and its (scaled) alpha_t."""
-    prob = A6_UNDER.replace(alpha_t=0.7)  # alpha_t' = 1.4 > 1
+    prob = A6_UNDER.replace(alpha_t=0.7)  # alpha_t' = 1.4 > 1 (and g > 24)
     want = (r"input_cov = 2 I: the loss is that of the equivalent isotropic problem \(alpha_t' = input_cov alpha_t "
             r"= 1.4.*alpha_t = 1.4 \(needs -2 <= alpha_t <= 1\)")
     with pytest.warns(ApproximationDomainWarning, match=want):
@@ -192,7 +192,7 @@ def test_a6_warns_about_the_equivalent_problem():
 
 def test_a6_rates_broadcast():
     """Arrays of rates: each entry is the scalar call's."""
-    a_t = np.array([0.0, 0.1, 0.35])
+    a_t = np.array([0.0, 0.1, A6_UNDER.alpha_t])
     got = lm.theory.test_loss(A6_UNDER, approximation="finite", alpha_t=a_t)
     assert got.shape == (3,)
     assert got[2] == lm.theory.test_loss(A6_UNDER, approximation="finite")
