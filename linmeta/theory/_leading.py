@@ -172,7 +172,9 @@ def expected_distance(prob: Problem, form: str = "derived", approximation: str =
         (prefactor ``h_r/(2 h_t)``); only for under-parameterised one-step MAML.
     approximation : {"leading", "finite"}, default="leading"
         ``"leading"``: theorem 1 (``p > n_v m``) or theorem 2 (``p < n_v m``).
-        ``"finite"``: the finite-size theory (one-step MAML, derived form).
+        ``"finite"``: the finite-size theory (one-step MAML, derived form);
+        with diagonal ``input_cov``/``task_cov``, exact where derived (A6, A7,
+        as in :func:`test_loss`).
     alpha_t : float or ndarray, optional
         Overrides ``prob.alpha_t``; arrays broadcast.
 
