@@ -236,7 +236,7 @@ def test_refuses_mixtures_and_samplers():
         lm.theory.expected_distance(sampler, approximation="finite")
 
 
-@pytest.mark.parametrize("changes", [dict(n_steps=2), dict(algorithm="fomaml")])
+@pytest.mark.parametrize("changes", [dict(n_steps=2), dict(algorithm="fomaml"), dict(algorithm="imaml", lam=1.5)])
 def test_other_algorithms_get_the_isotropic_refusal(changes):
     """The same refusal as the isotropic finite-size theory gives them."""
     aniso, iso = BASE.replace(**changes), lm.presets.FIG3.replace(**changes)
