@@ -19,7 +19,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"
 SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py", "finite_size.py", "population.py",
-           "anisotropic.py"]
+           "anisotropic.py", "anisotropic_exact.py"]
 
 
 def _run(args, env=None):

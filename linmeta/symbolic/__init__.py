@@ -13,8 +13,9 @@ diagonal covariances).
 * :func:`slope_alpha0`: ``dL/dalpha_t`` at ``alpha_t = 0``;
 * :func:`nstep_expected_distance`, :func:`nstep_test_loss`: the N-step MAML leading order;
 * :func:`g`, :func:`wishart_moment` (any order), :func:`wick_moment` (an independent check);
-* :func:`population_test_loss_one_family`, :func:`erm_test_loss_anisotropic`: anisotropic results in the
-  spectral symbols ``s_j = tr(S^j)/p``, ``t_j = tr(S^j T)``, ``d_j = d0' S^j d0`` (docs: theory, A4, P4);
+* :func:`population_test_loss_one_family`, :func:`erm_test_loss_anisotropic`,
+  :func:`exact_alpha0_test_loss_anisotropic`: anisotropic results in the spectral symbols
+  ``s_j = tr(S^j)/p``, ``t_j = tr(S^j T)``, ``d_j = d0' S^j d0`` (docs: theory, A4, A7, P4);
 * :func:`compare` (equality with a witness), :func:`parse` (a formula string, safely),
   :func:`to_callable` (an expression as a function of a :class:`~linmeta.Problem`).
 
@@ -39,7 +40,11 @@ import sympy as sp
 from linmeta._formulas.symbols import problem_values
 from linmeta._formulas.sympy_bridge import as_expr, parse, to_callable
 from linmeta.symbolic import _theorems as _T
-from linmeta.symbolic._anisotropic import erm_test_loss_anisotropic, population_test_loss_one_family
+from linmeta.symbolic._anisotropic import (
+    erm_test_loss_anisotropic,
+    exact_alpha0_test_loss_anisotropic,
+    population_test_loss_one_family,
+)
 from linmeta.symbolic._compare import Comparison, compare
 from linmeta.symbolic._symbols import Symbols, dist0, s2, symbols
 from linmeta.symbolic._wishart_moments import wick_moment, wishart_moment
@@ -48,6 +53,7 @@ __all__ = [
     "symbols", "Symbols", "test_loss", "expected_distance", "g", "wishart_moment", "wick_moment",
     "compare", "Comparison", "expected_distance_alpha0", "test_loss_alpha0", "slope_alpha0",
     "nstep_expected_distance", "nstep_test_loss", "erm_test_loss_anisotropic", "population_test_loss_one_family",
+    "exact_alpha0_test_loss_anisotropic",
     "parse", "to_callable", "problem_values", "REGIMES", "FORMS",
 ]
 

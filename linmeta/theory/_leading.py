@@ -16,7 +16,7 @@ from linmeta.algorithms._registry import INNER_MAPS, MAML, is_one_step_maml
 from linmeta.errors import NonFiniteResultError
 from linmeta.moments import warn_if_infinite_moments
 from linmeta.problem import RATE_FIELDS, Problem
-from linmeta.theory import _anisotropic, _anisotropic_domain, _erm, _finite, _population, _variants
+from linmeta.theory import _anisotropic, _anisotropic_domain, _anisotropic_finite, _erm, _finite, _population, _variants
 from linmeta.theory import _generated as gen
 
 __all__ = ["FORMS", "APPROXIMATIONS", "test_loss", "expected_distance", "g"]
@@ -100,13 +100,21 @@ def _validate(prob, form, approximation, stacklevel=4):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
     _check_form_and_approximation(form, approximation)
     model = model_of(prob)
-    if not model.isotropic:
+    if not model.isotropic and approximation != "finite":
         raise NotImplementedError(
             f"no closed form at approximation={approximation!r} for the task model {model.describe(prob)!r}: "
-            "this quantity is derived for the paper's isotropic model only; for diagonal covariances the test "
-            "loss has approximation='leading' (A2-A4), 'proportional' (A5) and 'population' (P1-P4)")
+            "this quantity is derived for the paper's isotropic model only; for diagonal covariances it has "
+            "approximation='finite' (A6, A7, where exact), and the test loss also 'leading' (A2-A4), "
+            "'proportional' (A5) and 'population' (P1-P4)")
     if INNER_MAPS[prob.algorithm].theory is None:  # otherwise no closed form is given: NotImplementedError follows
         warn_if_infinite_moments(prob, stacklevel=stacklevel)
+
+
+def _anisotropic_finite_value(func, prob, alpha_t, alpha_r):
+    """A6/A7 (``theory._anisotropic_finite``) for a non-isotropic task model, elementwise over the rates."""
+    if INNER_MAPS[prob.algorithm].as_maml:
+        _erm.as_maml(prob, alpha_t)  # refuses an alpha_t override: ERM reads none
+    return _finite_elementwise(func, prob, alpha_t, alpha_r)
 
 
 def _finite_elementwise(func, prob, alpha_t, alpha_r):
@@ -164,7 +172,9 @@ def expected_distance(prob: Problem, form: str = "derived", approximation: str =
         (prefactor ``h_r/(2 h_t)``); only for under-parameterised one-step MAML.
     approximation : {"leading", "finite"}, default="leading"
         ``"leading"``: theorem 1 (``p > n_v m``) or theorem 2 (``p < n_v m``).
-        ``"finite"``: the finite-size theory (one-step MAML, derived form).
+        ``"finite"``: the finite-size theory (one-step MAML, derived form);
+        with diagonal ``input_cov``/``task_cov``, exact where derived (A6, A7,
+        as in :func:`test_loss`).
     alpha_t : float or ndarray, optional
         Overrides ``prob.alpha_t``; arrays broadcast.
 
@@ -203,6 +213,9 @@ def expected_distance(prob: Problem, form: str = "derived", approximation: str =
         raise ValueError("approximation='population' is given for test_loss (the m -> infinity loss), not for "
                          "expected_distance")
     _validate(prob, form, approximation, stacklevel=5)
+    if approximation == "finite" and not model_of(prob).isotropic:
+        _check_finite_form(form)
+        return _anisotropic_finite_value(_anisotropic_finite.expected_distance, prob, alpha_t, None)
     if INNER_MAPS[prob.algorithm].as_maml:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
         if approximation == "finite":  # exact for ERM
@@ -254,8 +267,12 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
         with no inner step (ERM or ``alpha_t = 0``).
         With diagonal ``input_cov``/``task_cov`` (one family), ``"leading"`` is
         the anisotropic leading order (A2-A4), which reduces to theorems 1 and 2
-        at ``input_cov = I``, ``task_cov = nu^2/p I``; the finite-size theory
-        is derived for the paper's isotropic model only.
+        at ``input_cov = I``, ``task_cov = nu^2/p I``; ``"finite"`` is exact
+        where derived: a scalar ``input_cov`` (A6, the isotropic finite-size
+        theory of an equivalent problem, any ``alpha_t``) and, for a general
+        ``input_cov``, ``p < k`` without an inner step (A7: ERM or
+        ``alpha_t = 0``); elsewhere it raises ``NotImplementedError`` naming
+        what exists.
     alpha_t, alpha_r : float or ndarray, optional
         Override ``prob.alpha_t`` / ``prob.alpha_r``; arrays broadcast together.
 
@@ -316,6 +333,9 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
         _check_finite_form(form) if approximation == "proportional" else None
         return _anisotropic_loss(prob, form, approximation, alpha_t, alpha_r)
     _validate(prob, form, approximation, stacklevel=5)
+    if approximation == "finite" and not model_of(prob).isotropic:  # A6, A7 where exact
+        _check_finite_form(form)
+        return _anisotropic_finite_value(_anisotropic_finite.test_loss, prob, alpha_t, alpha_r)
     if INNER_MAPS[prob.algorithm].as_maml:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (theory._erm)
         maml = _erm.as_maml(prob, alpha_t)
         if approximation == "finite":  # exact for ERM

@@ -1,0 +1,131 @@
+"""Exact finite-size results for one Gaussian family with diagonal covariances (docs: theory, A6, A7).
+
+Inputs ``x ~ N(0, S)``, tasks ``w ~ N(w0, T)``, ``S = diag(s)``, ``T = diag(t)``; one-step MAML or ERM
+(MAML at ``alpha_t = 0`` with ``n_v -> n_t + n_v``).  Two cases are exact at every size:
+
+* A6, ``S = s I`` (any ``T``, ``alpha_t``, regime): ``x = sqrt(s) x0`` maps the problem onto the paper's
+  isotropic one with ``alpha_t' = s alpha_t``, ``alpha_r' = s alpha_r``, ``nu'^2 = s tr T``, ``w0' = 0``,
+  ``omega0' = sqrt(s) (omega0 - w0)``; the loss is that problem's and ``E|omega* - w0|^2 = D' / s`` with
+  ``D'`` its finite-size distance (exact at ``alpha_t = 0``, FS1/FS2 otherwise, with its domain warning).
+* A7, any ``S``, ``p < k`` and no inner step: ``D_M = E (omega* - w0)' M (omega* - w0)`` from
+  inverse-Wishart moments (:func:`distance_alpha0_under`).
+
+Everything else (``p > k`` or ``alpha_t != 0`` with a non-scalar ``S``, mixtures, a user's sampler, other
+algorithms) is refused with the reason.  Derivation: ``derivations/anisotropic_exact.py``.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from linmeta._model import component_of, model_of
+from linmeta.algorithms._registry import INNER_MAPS, is_one_step_maml
+from linmeta.problem import Problem
+from linmeta.theory import _domain, _finite
+from linmeta.theory._generated_anisotropic import inner_diag
+from linmeta.theory._warnings import ApproximationDomainWarning
+
+__all__ = ["test_loss", "expected_distance", "distance_alpha0_under"]
+
+
+def distance_alpha0_under(s, t, M, sigma: float, p: int, k: int, per_task: int) -> float:
+    """A7: exact ``E (omega* - w0)' M (omega* - w0)``, no inner step, ``p < k - 1``.
+
+    ``k`` rows of meta-training, ``per_task`` of them from each task (``n_v``; ERM: ``n_t + n_v``);
+    ``s, t, M``: diagonals of ``S``, ``T`` and ``M``.
+
+    Examples
+    --------
+    >>> import numpy as np   # S = I, T = nu^2/p I, M = I: E0's p sigma^2/(k-p-1) + ... (see docs)
+    >>> round(distance_alpha0_under(np.ones(4), np.full(4, 0.25), np.ones(4), 0.0, 4, 20, 5), 6)
+    0.4689
+    """
+    tr_a, tr_b, tr_ab = float(np.sum(M / s)), float(np.sum(s * t)), float(np.sum(M * t))
+    kb = (k * tr_a * tr_b + 2 * (k - p - 2) * tr_ab) / ((k + 2) * (k - p - 1))
+    return sigma**2 * tr_a / (k - p - 1) + kb + (per_task - 1) / (k - 1) * (tr_ab - kb)
+
+
+def _family(prob):
+    """Return ``(family, MAML problem)`` of ``prob``; refuse mixtures, samplers and algorithms without the theory."""
+    model = model_of(prob)
+    components = getattr(model, "components", ())
+    if len(components) != 1:
+        why = ("a mixture's finite-size theory is not derived (its tasks are not one Gaussian family)" if components
+               else "the expectation over a sampler's tasks has no closed form here")
+        raise NotImplementedError(f"no closed form at approximation='finite' for the task model "
+                                  f"{model.describe(prob)!r}: {why}; approximation='population' gives the exact "
+                                  "m -> infinity loss of Gaussian families")
+    record = INNER_MAPS[prob.algorithm]
+    if record.as_maml is not None:  # ERM: MAML at alpha_t = 0 with n_v -> n_t + n_v (docs: theory, E1)
+        prob = record.as_maml(prob)
+    if not is_one_step_maml(prob):
+        raise ValueError("the finite-size theory covers one-step MAML only; "
+                         f"got algorithm={prob.algorithm!r}, n_steps={prob.n_steps}")
+    return component_of(1.0, prob), prob
+
+
+def _scalar(c):
+    """``s`` if ``S = s I``, else None."""
+    return float(c.s[0]) if np.all(c.s == c.s[0]) else None
+
+
+def _isotropic(q, c, s):
+    """A6: the paper's isotropic problem with the same law of ``sqrt(s) (omega* - w0)`` and the same loss."""
+    return Problem(p=q.p, m=q.m, n_t=q.n_t, n_v=q.n_v, n_r=q.n_r, sigma=c.sigma, nu=float(np.sqrt(s * np.sum(c.t))),
+                   alpha_t=s * float(q.alpha_t), alpha_r=s * float(q.alpha_r), algorithm=q.algorithm,
+                   omega0=np.sqrt(s) * (q.omega0 - c.w0))
+
+
+def _isotropic_distance(r, s):
+    """``D'`` of the equivalent isotropic problem ``r``; warns (about ``r``) outside the validated domain."""
+    _finite._require_covered(r)
+    d = _finite.exact_alpha0_distance(r) if r.alpha_t == 0.0 else _finite._distance(r)
+    reasons = _domain.outside_reasons(r)
+    if reasons:
+        warnings.warn(f"input_cov = {s:g} I: the loss is that of the equivalent isotropic problem (alpha_t' = "
+                      f"input_cov alpha_t = {float(r.alpha_t):g}, nu'^2 = input_cov tr(task_cov)), where the "
+                      f"finite-size theory is approximate; that problem: {_domain._message(r, reasons)}",
+                      ApproximationDomainWarning, stacklevel=_domain._caller_stacklevel())
+    return d
+
+
+def _general(q, c, M):
+    """A7 after refusing what is not derived for a non-scalar ``S``."""
+    if q.regime == "overparameterized":
+        raise NotImplementedError(
+            f"no exact finite-size result for p > k (p={q.p}, k={q.k}) with a non-scalar input_cov: only the "
+            "proportional limit is derived, approximation='proportional' (A5, no inner step); "
+            "approximation='leading' gives A3")
+    if q.alpha_t != 0.0:
+        raise NotImplementedError(
+            "the finite-size theory for a general input covariance is derived only without an inner step "
+            f"(alpha_t = 0, or ERM); got alpha_t={float(q.alpha_t)!r} with a non-scalar input_cov: use "
+            "approximation='leading' (A2), or 'population' (the m -> infinity loss, P1-P4)")
+    _finite._require_covered(q)
+    return distance_alpha0_under(c.s, c.t, M, c.sigma, q.p, q.k, q.n_v)
+
+
+def expected_distance(prob) -> float:
+    """Exact ``E|omega* - w0|^2`` (A6 or A7); the refusals are described in the module docstring."""
+    c, q = _family(prob)
+    s = _scalar(c)
+    if s is not None:
+        return _isotropic_distance(_isotropic(q, c, s), s) / s
+    return _general(q, c, np.ones(q.p))
+
+
+def test_loss(prob) -> float:
+    """Exact average test loss (A6 or A7): (A1) given ``D_M``, ``M`` the meta-test diagonal."""
+    c, q = _family(prob)
+    s = _scalar(c)
+    if s is not None:
+        r = _isotropic(q, c, s)
+        return float(model_of(r).test_loss(_isotropic_distance(r, s), r))  # T0 of r equals A1 at S = s I
+    q2 = float(np.sum(c.s**2))
+    M = inner_diag(c.s, float(q.alpha_r), q.n_r, q2)
+    d_m = _general(q, c, M)
+    return float(c.sigma**2 / 2 + (d_m + np.sum(M * c.t) + q.alpha_r**2 * c.sigma**2 * q2 / q.n_r) / 2)
+
+
+test_loss.__test__ = False  # not a pytest test
