@@ -200,23 +200,20 @@ def test_a6_rates_broadcast():
 
 
 # ---------------------------------------------------------------- refusals
-def test_refuses_overparameterised_general_input_cov():
+def test_overparameterised_general_input_cov_without_inner_step_is_the_proportional_limit():
     prob = BASE.replace(m=2, n_v=1)  # k = 2 < p = 6
-    want = ("no exact finite-size result for p > k (p=6, k=2) with a non-scalar input_cov: only the proportional "
-            "limit is derived, approximation='proportional' (A5, no inner step); approximation='leading' gives A3")
-    for func in (lm.theory.test_loss, lm.theory.expected_distance):
-        with pytest.raises(NotImplementedError) as err:
-            func(prob, approximation="finite")
-        assert str(err.value) == want
+    with pytest.warns(ApproximationDomainWarning, match=r"^approximation='finite' above the threshold without an "
+                      r"inner step is the proportional limit: approximation='proportional' \(A5\) is outside"):
+        finite = lm.theory.test_loss(prob, approximation="finite")
+    with pytest.warns(ApproximationDomainWarning):
+        assert finite == lm.theory.test_loss(prob, approximation="proportional")
 
 
-def test_refuses_inner_step_with_general_input_cov():
-    want = ("the finite-size theory for a general input covariance is derived only without an inner step "
-            "(alpha_t = 0, or ERM); got alpha_t=0.2 with a non-scalar input_cov: use approximation='leading' (A2), "
-            "or 'population' (the m -> infinity loss, P1-P4)")
-    with pytest.raises(NotImplementedError) as err:
-        lm.theory.test_loss(BASE, approximation="finite", alpha_t=0.2)
-    assert str(err.value) == want
+def test_inner_step_with_general_input_cov_refused_where_its_leading_order_is():
+    prob = BASE.replace(m=2, n_v=2, alpha_t=0.2)  # k = 4, rho = k max K / tr K >= 1: A3 and A8 refuse
+    refusal = pytest.raises(NotImplementedError, match=r"first order in rho = k max_j K_j / tr K = \d")
+    with pytest.warns(lm.InfiniteMomentWarning), refusal:
+        lm.theory.test_loss(prob, approximation="finite")
 
 
 def test_refuses_mixtures_and_samplers():

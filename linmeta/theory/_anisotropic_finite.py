@@ -1,7 +1,7 @@
-"""Exact finite-size results for one Gaussian family with diagonal covariances (docs: theory, A6, A7).
+"""``approximation="finite"`` for one Gaussian family with diagonal covariances (docs: theory, A6-A8).
 
 Inputs ``x ~ N(0, S)``, tasks ``w ~ N(w0, T)``, ``S = diag(s)``, ``T = diag(t)``; one-step MAML or ERM
-(MAML at ``alpha_t = 0`` with ``n_v -> n_t + n_v``).  Two cases are exact at every size:
+(MAML at ``alpha_t = 0`` with ``n_v -> n_t + n_v``).  Exact where derived:
 
 * A6, ``S = s I`` (any ``T``, ``alpha_t``, regime): ``x = sqrt(s) x0`` maps the problem onto the paper's
   isotropic one with ``alpha_t' = s alpha_t``, ``alpha_r' = s alpha_r``, ``nu'^2 = s tr T``, ``w0' = 0``,
@@ -10,8 +10,10 @@ Inputs ``x ~ N(0, S)``, tasks ``w ~ N(w0, T)``, ``S = diag(s)``, ``T = diag(t)``
 * A7, any ``S``, ``p < k`` and no inner step: ``D_M = E (omega* - w0)' M (omega* - w0)`` from
   inverse-Wishart moments (:func:`distance_alpha0_under`).
 
-Everything else (``p > k`` or ``alpha_t != 0`` with a non-scalar ``S``, mixtures, a user's sampler, other
-algorithms) is refused with the reason.  Derivation: ``derivations/anisotropic_exact.py``.
+Elsewhere (a non-scalar ``S`` with an inner step; above the threshold without one, A5) it is the anchored
+closure A8 (:mod:`linmeta.theory._anisotropic_closure`), with its measured domain and warning.  Mixtures,
+a user's sampler and other algorithms are refused with the reason.  Derivation of A6 and A7:
+``derivations/anisotropic_exact.py``.
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ import numpy as np
 from linmeta._model import component_of, model_of
 from linmeta.algorithms._registry import INNER_MAPS, is_one_step_maml
 from linmeta.problem import Problem
-from linmeta.theory import _domain, _finite
+from linmeta.theory import _anisotropic_domain, _closure_domain, _domain, _finite
+from linmeta.theory._anisotropic import _ridgeless
+from linmeta.theory._anisotropic_closure import closure_over, closure_under
 from linmeta.theory._generated_anisotropic import inner_diag
 from linmeta.theory._warnings import ApproximationDomainWarning
 
@@ -91,19 +95,30 @@ def _isotropic_distance(r, s):
 
 
 def _general(q, c, M):
-    """A7 after refusing what is not derived for a non-scalar ``S``."""
-    if q.regime == "overparameterized":
-        raise NotImplementedError(
-            f"no exact finite-size result for p > k (p={q.p}, k={q.k}) with a non-scalar input_cov: only the "
-            "proportional limit is derived, approximation='proportional' (A5, no inner step); "
-            "approximation='leading' gives A3")
-    if q.alpha_t != 0.0:
-        raise NotImplementedError(
-            "the finite-size theory for a general input covariance is derived only without an inner step "
-            f"(alpha_t = 0, or ERM); got alpha_t={float(q.alpha_t)!r} with a non-scalar input_cov: use "
-            "approximation='leading' (A2), or 'population' (the m -> infinity loss, P1-P4)")
+    """``D_M`` for a non-scalar ``S``: A7 without an inner step below the threshold, else the closure (A8)."""
     _finite._require_covered(q)
-    return distance_alpha0_under(c.s, c.t, M, c.sigma, q.p, q.k, q.n_v)
+    s, t, d = c.s, c.t, q.omega0 - c.w0
+    k, per_task, alpha_t = q.k, q.n_v, float(q.alpha_t)
+    q2 = float(np.sum(s**2))
+    if q.regime == "underparameterized":
+        anchor_task = distance_alpha0_under(s, t, M, 0.0, q.p, k, per_task)
+        if alpha_t == 0.0:
+            return distance_alpha0_under(s, t, M, c.sigma, q.p, k, per_task)
+        K = inner_diag(s, alpha_t, q.n_t, q2)
+        d_m = closure_under(s, t, M, K, q2, alpha_t, p=q.p, m=q.m, n_t=q.n_t, per_task=per_task, sigma=c.sigma,
+                            anchor_task=anchor_task)
+    elif alpha_t == 0.0:
+        d_m = _ridgeless(s, t, d, M, k, per_task, c.sigma)
+        message = _anisotropic_domain.anisotropic_domain_warning(q, "proportional")
+        if message:
+            warnings.warn("approximation='finite' above the threshold without an inner step is the proportional "
+                          f"limit: {message}", ApproximationDomainWarning, stacklevel=_domain._caller_stacklevel())
+        return d_m
+    else:
+        K = inner_diag(s, alpha_t, q.n_t, q2)
+        d_m = closure_over(s, t, d, M, K, q2, alpha_t, n_t=q.n_t, k=k, per_task=per_task, sigma=c.sigma)
+    _closure_domain.warn_if_outside(q)
+    return d_m
 
 
 def expected_distance(prob) -> float:

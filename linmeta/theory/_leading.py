@@ -104,7 +104,7 @@ def _validate(prob, form, approximation, stacklevel=4):
         raise NotImplementedError(
             f"no closed form at approximation={approximation!r} for the task model {model.describe(prob)!r}: "
             "this quantity is derived for the paper's isotropic model only; for diagonal covariances it has "
-            "approximation='finite' (A6, A7, where exact), and the test loss also 'leading' (A2-A4), "
+            "approximation='finite' (A6-A8), and the test loss also 'leading' (A2-A4), "
             "'proportional' (A5) and 'population' (P1-P4)")
     if INNER_MAPS[prob.algorithm].theory is None:  # otherwise no closed form is given: NotImplementedError follows
         warn_if_infinite_moments(prob, stacklevel=stacklevel)
@@ -173,8 +173,8 @@ def expected_distance(prob: Problem, form: str = "derived", approximation: str =
     approximation : {"leading", "finite"}, default="leading"
         ``"leading"``: theorem 1 (``p > n_v m``) or theorem 2 (``p < n_v m``).
         ``"finite"``: the finite-size theory (one-step MAML, derived form);
-        with diagonal ``input_cov``/``task_cov``, exact where derived (A6, A7,
-        as in :func:`test_loss`).
+        with diagonal ``input_cov``/``task_cov``, exact where derived (A6, A7)
+        and the anchored closure A8 elsewhere, as in :func:`test_loss`.
     alpha_t : float or ndarray, optional
         Overrides ``prob.alpha_t``; arrays broadcast.
 
@@ -271,8 +271,9 @@ def test_loss(prob: Problem, form: str = "derived", approximation: str = "leadin
         where derived: a scalar ``input_cov`` (A6, the isotropic finite-size
         theory of an equivalent problem, any ``alpha_t``) and, for a general
         ``input_cov``, ``p < k`` without an inner step (A7: ERM or
-        ``alpha_t = 0``); elsewhere it raises ``NotImplementedError`` naming
-        what exists.
+        ``alpha_t = 0``); elsewhere the anchored closure A8 (the leading
+        order's parts times their finite-size factors at ``alpha_t = 0``,
+        A7 or A5), which warns outside its measured domain.
     alpha_t, alpha_r : float or ndarray, optional
         Override ``prob.alpha_t`` / ``prob.alpha_r``; arrays broadcast together.
 
