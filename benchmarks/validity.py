@@ -178,7 +178,8 @@ TABLE_SOURCES = (("figures/validity.csv", "design-2026", "design-2026"),
                  ("figures/validity_holdout_seed2028.csv", "design-2028", "design-2028"),
                  ("figures/finite_size.csv", "finite_size", "finite_size"),
                  ("figures/validity_holdout_seed2029.csv", "design-2029", "holdout-2029"),
-                 ("figures/validity_holdout_seed2030.csv", "holdout-2030", "holdout-2030"))
+                 ("figures/validity_holdout_seed2030.csv", "holdout-2030", "holdout-2030"),
+                 ("figures/validity_holdout_seed2031.csv", "holdout-2031", "holdout-2031"))
 TABLE_COLUMNS = ("source", "regime", "p", "m", "n_t", "n_v", "alpha_t", "n_runs", "se_rel", "err_finite")
 
 
