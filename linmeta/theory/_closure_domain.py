@@ -24,8 +24,6 @@ domain is :mod:`linmeta.theory._anisotropic_domain`'s).
 from __future__ import annotations
 
 import math
-import pathlib
-import sys
 import warnings
 
 import numpy as np
@@ -33,6 +31,7 @@ import numpy as np
 from linmeta.problem import Problem
 from linmeta.theory._anisotropic_domain import ALPHA_R_RANGE, ALPHA_T_RANGE, K_MIN_A5, K_OVER_P_MAX_A5, N_MIN
 from linmeta.theory._anisotropic_domain import features as _features
+from linmeta.theory._domain import _caller_stacklevel
 from linmeta.theory._warnings import ApproximationDomainWarning
 
 __all__ = ["G_MAX", "HOLDOUT_MAX", "RHO_MAX", "TOLERANCE", "closure_domain_warning", "features", "in_domain",
@@ -149,18 +148,11 @@ def closure_domain_warning(prob: Problem) -> str | None:
             "(benchmarks/validity_anisotropic_finite.py)")
 
 
-_PACKAGE = str(pathlib.Path(__file__).resolve().parents[1])
-
-
 def warn_if_outside(prob: Problem) -> None:
     """Emit :class:`ApproximationDomainWarning` if ``prob`` is outside the closure's measured domain.
 
     The warning points at the first caller outside the package.
     """
     message = closure_domain_warning(prob)
-    if message is None:
-        return
-    frame, level = sys._getframe(0), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, ApproximationDomainWarning, stacklevel=level)
+    if message is not None:
+        warnings.warn(message, ApproximationDomainWarning, stacklevel=_caller_stacklevel())
