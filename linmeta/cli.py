@@ -43,6 +43,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numba
 
@@ -97,7 +98,7 @@ def _problem(args):
 
 
 def _theory_dict(prob):
-    """Leading-order theory of ``prob`` and notes for what has no closed form.
+    """Theory of ``prob`` and notes for what has no closed form or lies outside a measured domain.
 
     Every quantity comes from :func:`linmeta.theory.value_or_reason`; a
     quantity without a value is ``None`` with a note quoting the reason,
@@ -107,10 +108,18 @@ def _theory_dict(prob):
     notes = []
     out = {}
     asked = (("test_loss", "test_loss", {}), ("test_loss_printed", "test_loss", {"form": "printed"}),
+             ("test_loss_finite", "test_loss", {"approximation": "finite"}),
              ("test_loss_population", "test_loss", {"approximation": "population"}),
              ("optimal_alpha_t", "optimal_alpha_t", {}), ("optimal_alpha_r", "optimal_alpha_r", {}))
     for key, quantity, kwargs in asked:
-        got = theory.value_or_reason(quantity, prob, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:   # outside a measured domain: a note, as for figures
+            warnings.simplefilter("always", theory.ApproximationDomainWarning)
+            got = theory.value_or_reason(quantity, prob, **kwargs)
+        for w in caught:
+            if issubclass(w.category, theory.ApproximationDomainWarning):
+                notes.append(f"{key}: {w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         out[key] = None if got.value is None else float(got.value)
         if got.reason and (got.defined or key != "test_loss_printed"):
             notes.append(f"{key}: {got.reason}")
@@ -282,8 +291,9 @@ def _figures(sub):
 
 
 def _theory(sub):
-    t = add_command(sub, "theory", help="leading-order test loss and optimal rates",
-                    description="Evaluate the leading-order theory (test loss, Theorem 2 as printed, optimal rates).",
+    t = add_command(sub, "theory", help="theoretical test loss and optimal rates",
+                    description="Evaluate the theory: the leading-order test loss, Theorem 2 as printed, the "
+                                "finite-size and the m -> infinity test loss, the optimal rates.",
                     examples=["linmeta theory --preset fig3 --set alpha_t=-0.5",
                               "linmeta theory --preset fig2 --set m=10 --json"],
                     func=cmd_theory)

@@ -66,3 +66,16 @@ def test_mixture_file_that_is_not_a_regular_file_is_refused_before_reading(tmp_p
     for path in (fifo, tmp_path):
         code, out, err = run(["theory", "--mixture", str(path)], capsys)
         assert code == 2 and "not a regular file" in err and err.count("\n") == 1, err
+
+
+def test_theory_prints_the_finite_size_loss_and_its_domain_note(capsys):
+    spectrum = ",".join(["2"] * 10 + ["0.5"] * 20)
+    code, out, err = run(["theory", "--set", f"input_cov={spectrum}", "--set", "alpha_t=0.02", "--json"], capsys)
+    assert code == 0, err
+    prob = lm.presets.FIG3.replace(input_cov=np.r_[np.full(10, 2.0), np.full(20, 0.5)], alpha_t=0.02)
+    got = json.loads(out)
+    assert got["theory"]["test_loss_finite"] == lm.theory.test_loss(prob, approximation="finite")   # A8, inside
+    assert not [n for n in got["notes"] if n.startswith("test_loss_finite")]
+    code, out, err = run(["theory", "--set", f"input_cov={spectrum}", "--set", "alpha_t=0.3"], capsys)
+    assert code == 0 and err == ""                      # outside the closure's domain: a note, not a warning
+    assert "note: test_loss_finite: approximation='finite' (A8) is outside its measured domain: g = " in out

@@ -103,9 +103,9 @@ def _validate(prob, form, approximation, stacklevel=4):
     if not model.isotropic and approximation != "finite":
         raise NotImplementedError(
             f"no closed form at approximation={approximation!r} for the task model {model.describe(prob)!r}: "
-            "this quantity is derived for the paper's isotropic model only; for diagonal covariances it has "
-            "approximation='finite' (A6-A8), and the test loss also 'leading' (A2-A4), "
-            "'proportional' (A5) and 'population' (P1-P4)")
+            "this quantity is derived for the paper's isotropic model only; for diagonal covariances the test "
+            "loss has approximation='leading' (A2-A4), 'finite' (A6-A8), 'proportional' (A5) and 'population' "
+            "(P1-P4), and expected_distance has approximation='finite'")
     if INNER_MAPS[prob.algorithm].theory is None:  # otherwise no closed form is given: NotImplementedError follows
         warn_if_infinite_moments(prob, stacklevel=stacklevel)
 
