@@ -4,6 +4,7 @@ import math
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import linmeta as lm
@@ -14,6 +15,7 @@ from linmeta.sweeping import read_table
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSV = os.path.join(ROOT, "figures", "budget.csv")
 SIMULATED = ("simulation", "optimum_simulation", "optimum_finite")
+SMALL = (60, 240)      # the simulated budgets the fast loop recomputes
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +41,18 @@ def test_budget_is_registered():
     assert spec.compute is budget.compute_budget and spec.draw is budget.draw_budget
 
 
-def test_committed_table_reproduces_at_the_small_budgets(committed, monkeypatch):
+@pytest.fixture(scope="module")
+def small_budgets():
+    """Return the figure computed with only the simulated budgets of ``SMALL``: every theory row and those cells."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(budget, "SIM_BUDGETS", SMALL)
+        return budget.compute_budget(seed=0, progress=False)
+
+
+def test_committed_table_reproduces_at_the_small_budgets(committed, small_budgets):
     """Every theory row and the simulated budgets 60 and 240, recomputed, agree within the cross-machine tolerance."""
-    small = (60, 240)
-    monkeypatch.setattr(budget, "SIM_BUDGETS", small)
-    new = _as_read_back(budget.compute_budget(seed=0, progress=False))
-    old = _without_budgets(committed, [b for b in set(committed["b"]) if b not in small])
+    new = _as_read_back(small_budgets)
+    old = _without_budgets(committed, [b for b in set(committed["b"]) if b not in SMALL])
     verdict = agree.compare_tables(old, new, figures.FIGURES["budget"].tolerances)
     assert verdict.same, verdict.reason
 
@@ -61,8 +69,17 @@ def test_committed_simulation_is_a_sweep_over_explicit_cells(committed):
 
 @pytest.mark.slow
 @pytest.mark.statistical   # a long check: the whole figure re-simulated (the small budgets stay in the fast loop)
-def test_committed_table_reproduces_in_full(committed):
-    new = _as_read_back(budget.compute_budget(seed=0, progress=False))
+def test_committed_table_reproduces_in_full(committed, small_budgets, monkeypatch):
+    """The whole committed table against a recomputation: the small budgets' rows are the fixture's, the rest new.
+
+    Every simulated budget's rows depend on that budget only (its cells, seed and runs), so the table
+    computed at the other budgets, appended to the fixture's, is the table computed at every budget.
+    """
+    large = tuple(b for b in budget.SIM_BUDGETS if b not in SMALL)
+    assert large and set(SMALL) < set(budget.SIM_BUDGETS)
+    monkeypatch.setattr(budget, "SIM_BUDGETS", large)
+    rest = budget.compute_budget(seed=0, progress=False)
+    new = _as_read_back(pd.concat([small_budgets, rest[rest["kind"].isin(SIMULATED)]], ignore_index=True))
     verdict = agree.compare_tables(committed, new, figures.FIGURES["budget"].tolerances)
     assert verdict.same, verdict.reason
 

@@ -75,6 +75,19 @@ def test_engine_matches_numpy_reference(name, kw, method):
         np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=f"{name} {kw} {regime} {method}")
 
 
+def test_kernels_compile_once_whichever_model_makes_the_start():
+    """A read-only start and a fresh one reach the kernel as one argument type: a second model compiles nothing.
+
+    The paper's model starts the kernels at ``omega0 - w0`` (a new array), the others at the read-only ``omega0``.
+    """
+    from linmeta._sim import kernels
+
+    for prob in (BASE, diagonal()):
+        engine.run_losses(prob, np.arange(2), 7, [0.3], [0.2], "exact")
+    starts = {sig[7] for sig in kernels.maml1_solve.signatures}      # the ``start`` argument
+    assert len(starts) == 1 and next(iter(starts)).mutable, starts
+
+
 @pytest.mark.filterwarnings("ignore::linmeta.InfiniteMomentWarning")   # first-order MAML: compared run by run
 @pytest.mark.parametrize("method", ["exact", "protocol"])
 @pytest.mark.parametrize("kw", ALGORITHMS, ids=lambda kw: "-".join(str(v) for v in kw.values()))

@@ -65,7 +65,7 @@ def solve(prob, draws, alpha_ts, want_delta=False, start=None, scales=None):
     start = prob.start_offset if start is None else start
     task_scale, sigma = (model_of(prob).task_scale(prob), prob.sigma) if scales is None else scales
     args = (draws["g"], draws["X_t"], draws["e_t"], draws["X_v"], draws["e_v"], task_scale,
-            sigma, np.ascontiguousarray(start, dtype=float), alphas)
+            sigma, np.array(start, dtype=float, order="C"), alphas)  # a writable copy: one compiled signature
     entry = INNER_MAPS[prob.algorithm]
     with _BLAS.limit(limits=1):  # the algorithm's kernel entry (linmeta.algorithms.<name>)
         entry.solve(prob, args, prob.p > prob.k, want_delta, dist2, delta, cond)
