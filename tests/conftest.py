@@ -1,8 +1,17 @@
-"""Shared test configuration and helpers: a deterministic Hypothesis profile, problem strategies, z-scores."""
+"""Shared test configuration and helpers: a deterministic Hypothesis profile, problem strategies, z-scores.
+
+Also starts the derivation scripts selected for this session (sympy, one core each) in the background when
+the session starts, one at a time, so that they run beside the tests that compile kernels on one core.
+"""
 import os
+import pathlib
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 
@@ -11,6 +20,26 @@ import linmeta as lm
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=40, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_python(args, env=None):
+    """Run python with this checkout's linmeta first on the path (the scripts import linmeta.symbolic)."""
+    full = dict(os.environ, **(env or {}))
+    full["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=full)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def derivation_runs(request):
+    """``{script: future}`` for the derivation scripts this session's tests check, started when it starts."""
+    selected = [item.callspec.params["script"] for item in request.session.items
+                if getattr(item, "originalname", "") == "test_derivation_script_passes"]
+    pool = ThreadPoolExecutor(1)
+    yield {script: pool.submit(run_python, [str(ROOT / "derivations" / script)]) for script in dict.fromkeys(selected)}
+    pool.shutdown(cancel_futures=True)
 
 
 def with_threads(n, f):

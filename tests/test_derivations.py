@@ -6,15 +6,13 @@ float code (``rtol=1e-12``), and every emitted function is called by the package
 """
 import filecmp
 import fractions
-import os
 import pathlib
 import random
-import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"
@@ -22,28 +20,13 @@ SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py", "fini
            "anisotropic.py", "anisotropic_exact.py"]
 
 
-def _run(args, env=None):
-    """Run python with this checkout's linmeta first on the path (the scripts import linmeta.symbolic)."""
-    full = dict(os.environ, **(env or {}))
-    full["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=full)
 
 
-@pytest.fixture(scope="module")
-def script_runs(request):
-    """Run the selected derivation scripts two at a time (each is one core of sympy); ``{script: future}``."""
-    selected = [item.callspec.params["script"] for item in request.session.items
-                if item.path == request.path and getattr(item, "originalname", "") == "test_derivation_script_passes"]
-    pool = ThreadPoolExecutor(2)
-    runs = {script: pool.submit(_run, [str(DERIVATIONS / script)]) for script in dict.fromkeys(selected)}
-    yield runs
-    pool.shutdown(cancel_futures=True)
 
-
-@pytest.mark.statistical  # long: each script re-derives its results with sympy (about 50 s in all, on one core)
+@pytest.mark.statistical  # long: each script re-derives its results with sympy (about 55 s in all, on one core)
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_derivation_script_passes(script, script_runs):
-    result = script_runs[script].result()
+def test_derivation_script_passes(script, derivation_runs):
+    result = derivation_runs[script].result()   # started in the background when the session started (conftest)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     if script != "leading_order.py":
         assert "passed" in result.stdout.splitlines()[-1]
@@ -51,7 +34,7 @@ def test_derivation_script_passes(script, script_runs):
 
 def test_emit_is_deterministic_and_committed(tmp_path):
     emit_mod = _import_derivation("emit")
-    result = _run([str(DERIVATIONS / "emit.py"), "--root", str(tmp_path)], env={"PYTHONHASHSEED": "123"})
+    result = run_python([str(DERIVATIONS / "emit.py"), "--root", str(tmp_path)], env={"PYTHONHASHSEED": "123"})
     assert result.returncode == 0, result.stderr
     for target in emit_mod.TARGETS:
         fresh, committed = tmp_path / target, ROOT / target
@@ -62,7 +45,7 @@ def test_emit_is_deterministic_and_committed(tmp_path):
 
 def test_runtime_never_imports_sympy():
     code = "import sys, linmeta, linmeta.theory as t; t.test_loss(linmeta.presets.FIG3); print('sympy' in sys.modules)"
-    result = _run(["-c", code])
+    result = run_python(["-c", code])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
