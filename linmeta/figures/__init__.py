@@ -3,7 +3,8 @@
 One module per figure family: :mod:`linmeta.figures.panels` (the paper's
 panels), :mod:`linmeta.figures.finite_size`,
 :mod:`linmeta.figures.stepsize_bound`, :mod:`linmeta.figures.large_p`,
-:mod:`linmeta.figures.gao_sener`; shared pieces in
+:mod:`linmeta.figures.gao_sener`,
+:mod:`linmeta.figures.anisotropic`; shared pieces in
 :mod:`linmeta.figures.base`.
 
 ``FIGURES[name]`` is a :class:`Figure`.  :func:`make` runs the compute step
@@ -54,6 +55,7 @@ from linmeta._sim.rng import check_seed
 from linmeta._validation import check_real
 from linmeta.figures import (
     agree,
+    anisotropic,
     benign_overfitting,
     budget,
     finite_size,
@@ -127,6 +129,9 @@ FIGURES = {
                                  # the finite-size theory comes from an iterative solver
                                  tolerances={("simulation", "theory_finite"): (ITERATIVE_RTOL, 0.0),
                                              ("headline", "ratio_finite"): (ITERATIVE_RTOL, 0.0)}),
+    "anisotropic": Figure(anisotropic.compute_anisotropic, anisotropic.draw_anisotropic, size=(10.0, 5.8),
+                          description="diagonal input and task covariances, test loss against alpha_t under and "
+                          "over the threshold: simulation, leading-order, finite-size and population theory"),
 }
 
 
