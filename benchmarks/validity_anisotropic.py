@@ -162,7 +162,7 @@ def measure(role, n_sets, work):
         f = dom.features(prob)
         row = {key: v for key, v in x.items() if not key.startswith("_")}
         row.update(role=role, regime=prob.regime, k=prob.k, p_over_k=f["p_over_k"], rho=f["rho"],
-                   n_runs=n_runs, sim=est.mean, se_rel=est.stderr / est.mean,
+                   offset_correction=f["offset_correction"], n_runs=n_runs, sim=est.mean, se_rel=est.stderr / est.mean,
                    seconds=time.perf_counter() - t0)
         for a in APPROXIMATIONS:
             value, why = theory(prob, a)

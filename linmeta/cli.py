@@ -43,7 +43,6 @@ import json
 import os
 import sys
 import time
-import warnings
 
 import numba
 
@@ -67,6 +66,7 @@ from linmeta._version import __version__
 from linmeta.estimate import estimated_seconds, simulate
 from linmeta.figures import FIGURES, PAPER_PANELS, make
 from linmeta.sweeping import SweepArgumentError, expand, sweep
+from linmeta.theory._warnings import domain_warnings_to
 
 __all__ = ["main", "build_parser", "add_command", "add_problem_arguments", "COMMANDS", "UsageError",
            "parse_set", "parse_grid", "parse_cells", "EXIT_STATUS", "EXIT_BROKEN_PIPE"]
@@ -112,14 +112,8 @@ def _theory_dict(prob):
              ("test_loss_population", "test_loss", {"approximation": "population"}),
              ("optimal_alpha_t", "optimal_alpha_t", {}), ("optimal_alpha_r", "optimal_alpha_r", {}))
     for key, quantity, kwargs in asked:
-        with warnings.catch_warnings(record=True) as caught:   # outside a measured domain: a note, as for figures
-            warnings.simplefilter("always", theory.ApproximationDomainWarning)
+        with domain_warnings_to(lambda message, key=key: notes.append(f"{key}: {message}")):   # as figures do
             got = theory.value_or_reason(quantity, prob, **kwargs)
-        for w in caught:
-            if issubclass(w.category, theory.ApproximationDomainWarning):
-                notes.append(f"{key}: {w.message}")
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         out[key] = None if got.value is None else float(got.value)
         if got.reason and (got.defined or key != "test_loss_printed"):
             notes.append(f"{key}: {got.reason}")

@@ -76,7 +76,7 @@ def _csv():
 def _inside(row, approximation):
     f = dict(kind="A2" if row.regime == "underparameterized" else "A3", p_over_k=row.p_over_k, rho=row.rho,
              k=row.k, alpha_t=row.alpha_t, alpha_r=row.alpha_r, n_t=row.n_t, n_v=row.n_v,
-             pooled=row.algorithm == "erm")
+             pooled=row.algorithm == "erm", offset_correction=row.offset_correction)
     return not dom._violations(f, approximation)   # the drawn spectra have max_j s_j = 1
 
 
@@ -98,7 +98,7 @@ def test_stated_errors_are_the_measured_ones(approximation, kind, regime):
     err = 100 * inside[f"err_{approximation}"].abs()
     fitted = err[inside.role != "holdout"]
     fresh = err[inside.role == "holdout"]
-    assert len(fitted) >= 8 and len(fresh) >= 8
+    assert len(fitted) >= 8 and len(fresh) >= 7   # A3: 7 fresh sets inside (one left with the offset inequality)
     assert fitted.max() <= dom.TOLERANCE[kind]
     assert dom.HOLDOUT_MAX[kind] - 0.1 < fresh.max() <= dom.HOLDOUT_MAX[kind]
     outside = 100 * df[[not _inside(r, approximation) for r in df.itertuples()]][f"err_{approximation}"].abs()

@@ -162,3 +162,15 @@ def test_exact_results_agree_with_the_benchmark_simulations():
     lead = pd.read_csv(ROOT / "figures/validity_anisotropic.csv").query(
         "regime == 'underparameterized' and alpha_t == 0").z_leading
     assert len(lead) == len(z) and lead.abs().max() > 10
+
+
+def test_figures_note_an_anisotropic_domain_warning_instead_of_raising_it():
+    from linmeta.figures.base import theory_or_note
+
+    notes = []
+    outside = problem(12, 10, 3, 0.8)
+    for _ in range(2):
+        assert np.isfinite(theory_or_note("test_loss", notes, outside, approximation="finite"))
+    assert notes == ["linmeta.theory.test_loss(approximation='finite'): outside its measured domain at 2 value(s), "
+                     "the first approximation='finite' (A8) is outside its measured domain: g = |alpha_t| max_j s_j "
+                     "(1 + sqrt(p/n_t))^2 = 3.51 > 1.5; drawn all the same (ApproximationDomainWarning)"]

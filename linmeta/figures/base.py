@@ -9,7 +9,6 @@ Examples
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -19,6 +18,7 @@ from linmeta import plotting, theory
 from linmeta._tidy import PROBLEM_COLUMNS, SIMULATION_COLUMNS, THEORY_COLUMNS, problem_columns, varied_column
 from linmeta._version import __version__
 from linmeta.sweeping import read_table
+from linmeta.theory._warnings import domain_warnings_to
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,31 +115,30 @@ def theory_or_note(name: str, notes: list, prob: Problem, **kwargs: object) -> f
     True
     """
     what = f"linmeta.theory.{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-    with warnings.catch_warnings(record=True) as caught:
-        # outside its validated domain the finite-size theory is drawn all the same, and the figure says so
-        warnings.simplefilter("always", theory.ApproximationDomainWarning)
+    # outside its measured domain an approximation is drawn all the same, and the figure says so
+    with domain_warnings_to(lambda message: _note_outside_domain(notes, what, message)):
         got = theory.value_or_reason(name, prob, **kwargs)
-    for w in caught:
-        if issubclass(w.category, theory.ApproximationDomainWarning):
-            _note_outside_domain(notes, what, str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     if got.reason:
         notes.append(f"{what}: {got.reason}; drawn without it")
     return got.value
 
 
 def _note_outside_domain(notes, what, message):
-    """Keep one note per theory call: how many values lay outside the validated domain, and the first."""
-    lead = f"{what}: outside the validated domain of the finite-size theory at "
-    first = message.split(" is outside the validated domain of the finite-size theory ")
+    """Keep one note per theory call: how many values lay outside the measured domain, and the first."""
+    isotropic = " is outside the validated domain of the finite-size theory "
+    if isotropic in message:
+        lead = f"{what}: outside the validated domain of the finite-size theory at "
+        head, tail = message.split(isotropic, 1)
+        first = f"{head} {tail.split(': the validity map')[0]}"
+    else:  # the anisotropic approximations: "approximation=... (A2) is outside its measured domain: ...; ..."
+        lead = f"{what}: outside its measured domain at "
+        first = message.split(";")[0]
     for i, note in enumerate(notes):
         if note.startswith(lead):
             count, rest = note[len(lead):].split(" value(s)", 1)
             notes[i] = f"{lead}{int(count) + 1} value(s){rest}"
             return
-    notes.append(f"{lead}1 value(s), the first {first[0]} {first[1].split(': the validity map')[0]}; drawn all the "
-                 "same (ApproximationDomainWarning)")
+    notes.append(f"{lead}1 value(s), the first {first}; drawn all the same (ApproximationDomainWarning)")
 
 
 def stamp(table, figure):

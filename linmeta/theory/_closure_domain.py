@@ -10,12 +10,17 @@ A problem with an inner step (one-step MAML, ``alpha_t != 0``) is inside the dom
 * ``p < k``: ``g = |alpha_t| max_j s_j (1 + sqrt(p / n_t))^2 <= 1.5`` (the largest change the inner step
   makes, bounded by the upper edge of the Marchenko-Pastur law);
 * ``p > k``: ``rho = k max_j K_j / tr K <= 0.45``, and ``k / p <= 0.4`` or ``k >= 80`` (the domain of its
-  anchor A5).
+  anchor A5), and the start offset's correction ``|A5 / A3 - 1|`` at ``alpha_t = 0`` at most 3 % (added
+  after the holdout: the measured sets drew ``omega0 - w0`` in a random direction, where it was at most
+  2.7 % inside the other inequalities; an offset on the largest input has 12 %, and the closure was then
+  up to 7 % off, ``figures/anisotropic.png``).
 
 Each threshold is a round value below which every DESIGN set was within :data:`TOLERANCE` (percent of the
 test loss: 0.5 below the threshold, 0.6 above it; 11 and 12 sets).  Out of sample, on 20 HOLDOUT sets per
-regime, the largest errors were :data:`HOLDOUT_MAX` (1.0 % and 1.2 %, rounded up); 18 and 17 of the 20
-were within 0.3 %.  Outside, :func:`closure_domain_warning` quotes the largest error measured among the
+regime drawn inside the final domain, the largest errors were :data:`HOLDOUT_MAX` (1.2 % and 1.1 %, rounded
+up); 17 and 15 of the 20 were within 0.3 %.  (A first draw with the same seed, before the start-offset
+inequality was added, which changed the sets kept and their simulation seeds: 18 and 17 of 20, largest
+0.91 % and 1.18 %.)  Outside, :func:`closure_domain_warning` quotes the largest error measured among the
 nearest measured sets.
 
 Without an inner step the closure is its anchor: exact below the threshold (A7), A5 above it (whose
@@ -29,7 +34,14 @@ import warnings
 import numpy as np
 
 from linmeta.problem import Problem
-from linmeta.theory._anisotropic_domain import ALPHA_R_RANGE, ALPHA_T_RANGE, K_MIN_A5, K_OVER_P_MAX_A5, N_MIN
+from linmeta.theory._anisotropic_domain import (
+    ALPHA_R_RANGE,
+    ALPHA_T_RANGE,
+    K_MIN_A5,
+    K_OVER_P_MAX_A5,
+    N_MIN,
+    offset_violation,
+)
 from linmeta.theory._anisotropic_domain import features as _features
 from linmeta.theory._domain import _caller_stacklevel
 from linmeta.theory._warnings import ApproximationDomainWarning
@@ -44,7 +56,7 @@ RHO_MAX = 0.45
 #: Relative error (percent) within which every DESIGN set inside the domain was, per regime.
 TOLERANCE = {"under": 0.5, "over": 0.6}
 #: Largest relative error (percent, rounded up) on the HOLDOUT sets inside the domain: out of sample.
-HOLDOUT_MAX = {"under": 1.0, "over": 1.2}
+HOLDOUT_MAX = {"under": 1.2, "over": 1.1}
 #: Number of nearest measured sets quoted outside the domain.
 NEAREST = 3
 
@@ -79,6 +91,7 @@ def _violations(f: dict) -> list[str]:
             out.append(f"rho = k max_j K_j / tr K = {f['rho']:.3g} > {RHO_MAX}")
         if 1 / f["p_over_k"] > K_OVER_P_MAX_A5 and f["k"] < K_MIN_A5:
             out.append(f"k/p = {1 / f['p_over_k']:.3g} > {K_OVER_P_MAX_A5} with k = {f['k']} < {K_MIN_A5}")
+        out += offset_violation(f)
     return out
 
 
