@@ -31,7 +31,7 @@ every ``alpha_t`` (outside its domain, ``p/k <= 0.2``, everywhere); the finite l
 whole grid.  With the offset aligned with the top input the closure misses by up to -7 % (A3 by up to
 -10 %): the direction of ``omega0 - w0`` matters, and both domains now exclude an offset whose part A5
 corrects by more than 3 % at ``alpha_t = 0`` (here 12 %), so both lines are dashed there except at
-``alpha_t = 0``, where the finite line is A5 and within 0.3 %.
+``alpha_t = 0``, where the finite line is A5 and -0.4 % off (1.9 SE).
 
 Examples
 --------
