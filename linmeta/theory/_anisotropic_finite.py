@@ -101,12 +101,11 @@ def _general(q, c, M):
     k, per_task, alpha_t = q.k, q.n_v, float(q.alpha_t)
     q2 = float(np.sum(s**2))
     if q.regime == "underparameterized":
-        anchor_task = distance_alpha0_under(s, t, M, 0.0, q.p, k, per_task)
-        if alpha_t == 0.0:
+        if alpha_t == 0.0:  # A7, exact
             return distance_alpha0_under(s, t, M, c.sigma, q.p, k, per_task)
         K = inner_diag(s, alpha_t, q.n_t, q2)
         d_m = closure_under(s, t, M, K, q2, alpha_t, p=q.p, m=q.m, n_t=q.n_t, per_task=per_task, sigma=c.sigma,
-                            anchor_task=anchor_task)
+                            anchor_task=distance_alpha0_under(s, t, M, 0.0, q.p, k, per_task))
     elif alpha_t == 0.0:
         d_m = _ridgeless(s, t, d, M, k, per_task, c.sigma)
         message = _anisotropic_domain.anisotropic_domain_warning(q, "proportional")
@@ -122,7 +121,7 @@ def _general(q, c, M):
 
 
 def expected_distance(prob) -> float:
-    """Exact ``E|omega* - w0|^2`` (A6 or A7); the refusals are described in the module docstring."""
+    """``E|omega* - w0|^2``: exact (A6, A7) or the closure (A8, A5); the refusals are in the module docstring."""
     c, q = _family(prob)
     s = _scalar(c)
     if s is not None:
@@ -131,7 +130,7 @@ def expected_distance(prob) -> float:
 
 
 def test_loss(prob) -> float:
-    """Exact average test loss (A6 or A7): (A1) given ``D_M``, ``M`` the meta-test diagonal."""
+    """Average test loss: (A1) given ``D_M`` (exact: A6, A7; the closure: A8, A5), ``M`` the meta-test diagonal."""
     c, q = _family(prob)
     s = _scalar(c)
     if s is not None:
