@@ -115,7 +115,7 @@ def _theory_dict(prob):
         with domain_warnings_to(lambda message, key=key: notes.append(f"{key}: {message}")):   # as figures do
             got = theory.value_or_reason(quantity, prob, **kwargs)
         out[key] = None if got.value is None else float(got.value)
-        if got.reason and (got.defined or key != "test_loss_printed"):
+        if got.reason and (got.defined or key not in ("test_loss_printed", "test_loss_finite")):
             notes.append(f"{key}: {got.reason}")
     return out, notes
 

@@ -81,3 +81,16 @@ def test_the_three_callers_agree_with_the_front_door(prob):
         opt = lm.theory.value_or_reason(f"optimal_{rate}", prob)
         assert th[f"optimal_{rate}"] == opt.value
         assert (f"optimal_{rate}: {opt.reason}" in notes) == (not opt.available)
+
+
+@pytest.mark.filterwarnings("ignore::linmeta.moments.InfiniteMomentWarning")   # near the threshold: not the point
+@pytest.mark.parametrize("prob, words", [
+    (FOMAML, "covers one-step MAML only; got algorithm='fomaml'"),
+    (NSTEP, "covers one-step MAML only; got algorithm='maml', n_steps=2"),
+    (lm.presets.FIG3.replace(m=2, n_v=16), "needs n_v * m >= p + 4"),     # k = 32 < p + 4 = 34
+])
+def test_finite_size_theory_outside_its_coverage_is_not_defined(prob, words):
+    got = lm.theory.value_or_reason("test_loss", prob, approximation="finite")
+    assert got.value is None and not got.defined and words in got.reason
+    th, notes = cli._theory_dict(prob)                  # the command line shows the rest, without the note
+    assert th["test_loss_finite"] is None and not [n for n in notes if n.startswith("test_loss_finite")]

@@ -21,6 +21,7 @@ from linmeta._model import model_of
 from linmeta.errors import NonFiniteResultError
 from linmeta.inner_maps import INNER_MAPS, uses_one_step_kernel
 from linmeta.problem import Problem
+from linmeta.theory._finite import not_covered
 
 __all__ = ["QUANTITIES", "TheoryValue", "value_or_reason"]
 
@@ -59,8 +60,12 @@ def _one_line(text):
     return " ".join(str(text).split())
 
 
-def _unavailable(quantity, prob, form):
+def _unavailable(quantity, prob, form, approximation):
     """Return the documented reason why ``quantity`` cannot be asked of ``prob`` at all, or ``""``."""
+    if approximation == "finite" and quantity in ("test_loss", "expected_distance"):
+        reason = not_covered(prob, pooled=INNER_MAPS[prob.algorithm].pooled)
+        if reason:
+            return f"approximation='finite': {reason}"
     if quantity.startswith("optimal_"):
         rate = quantity[len("optimal_"):]
         if rate in INNER_MAPS[prob.algorithm].fixed:
@@ -95,7 +100,8 @@ def value_or_reason(quantity: str, prob: Problem, *, not_finite: str = "raise", 
         closed form (its :class:`NotImplementedError` message), the quantity
         does not exist for the problem (an optimum over a rate the algorithm
         does not read; ``form="printed"`` outside one-step MAML in the
-        under-parameterised regime) or, with ``not_finite="reason"``, the
+        under-parameterised regime; ``approximation="finite"`` outside
+        one-step MAML and ERM or within a few rows of the threshold) or, with ``not_finite="reason"``, the
         value overflows.
 
     Raises
@@ -123,7 +129,7 @@ def value_or_reason(quantity: str, prob: Problem, *, not_finite: str = "raise", 
         raise ValueError(f"not_finite must be one of {_NOT_FINITE}; got {not_finite!r}")
     if not isinstance(prob, Problem):
         raise ValueError(f"prob must be a linmeta.Problem; got {type(prob).__name__}")
-    reason = _unavailable(quantity, prob, kwargs.get("form", "derived"))
+    reason = _unavailable(quantity, prob, kwargs.get("form", "derived"), kwargs.get("approximation", "leading"))
     if reason:
         return TheoryValue(None, reason, defined=False)
     try:

@@ -39,7 +39,7 @@ from linmeta.theory import _generated_finite as _gen
 from linmeta.theory._domain import warn_if_outside
 from linmeta.theory._finite.regimes import distance_over, distance_under
 
-__all__ = ["expected_distance", "test_loss", "exact_alpha0_distance"]
+__all__ = ["expected_distance", "test_loss", "exact_alpha0_distance", "not_covered"]
 
 
 def _args(prob):
@@ -47,17 +47,28 @@ def _args(prob):
     return (prob.p, prob.m, prob.n_t, prob.n_v, prob.sigma, prob.nu, prob.alpha_t, d0)
 
 
+def not_covered(prob, pooled: bool = False) -> str:
+    """Why the finite-size theory does not cover ``prob`` (one-step MAML or, ``pooled``, ERM; ``k`` away from ``p``).
+
+    ``""`` when it does.
+    """
+    if not pooled and not is_one_step_maml(prob):
+        return ("the finite-size theory covers one-step MAML only; "
+                f"got algorithm={prob.algorithm!r}, n_steps={prob.n_steps}")
+    if prob.regime == "underparameterized" and prob.k < prob.p + 4:
+        return ("finite-size theory needs n_v * m >= p + 4 in the underparameterized regime; "
+                f"got p={prob.p}, n_v * m={prob.k}")
+    if prob.regime == "overparameterized" and prob.p < prob.k + 2:
+        return ("finite-size theory needs p >= n_v * m + 2 in the overparameterized regime; "
+                f"got p={prob.p}, n_v * m={prob.k}")
+    return ""
+
+
 def _require_covered(prob):
     """Refuse a problem outside the finite-size theory's domain (one-step MAML, ``k`` away from ``p``)."""
-    if not is_one_step_maml(prob):
-        raise ValueError("the finite-size theory covers one-step MAML only; "
-                         f"got algorithm={prob.algorithm!r}, n_steps={prob.n_steps}")
-    if prob.regime == "underparameterized" and prob.k < prob.p + 4:
-        raise ValueError("finite-size theory needs n_v * m >= p + 4 in the underparameterized regime; "
-                         f"got p={prob.p}, n_v * m={prob.k}")
-    if prob.regime == "overparameterized" and prob.p < prob.k + 2:
-        raise ValueError("finite-size theory needs p >= n_v * m + 2 in the overparameterized regime; "
-                         f"got p={prob.p}, n_v * m={prob.k}")
+    reason = not_covered(prob)
+    if reason:
+        raise ValueError(reason)
 
 
 def exact_alpha0_distance(prob) -> float:
