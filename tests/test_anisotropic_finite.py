@@ -93,6 +93,7 @@ def _controls(prob):
 
 
 # ---------------------------------------------------------------- A7
+@pytest.mark.statistical
 @pytest.mark.parametrize("case", list(CASES))
 def test_a7_matches_independent_numpy_monte_carlo(case):
     """Distance and loss within 3.5 SE of NumPy Monte Carlo; the three controls off by more than 6 SE."""
@@ -104,6 +105,7 @@ def test_a7_matches_independent_numpy_monte_carlo(case):
         assert abs(_z(loss, wrong)) > 6, name
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("case", list(CASES))
 def test_a7_matches_linmeta_simulation(case):
     """``lm.simulate(method="exact")`` agrees within 3.5 SE; the controls are off by more than 6 SE."""
@@ -145,6 +147,7 @@ def _isotropic_twin(prob, **changes):
     return lm.Problem(**{**kw, **changes})
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("prob", [A6_UNDER, A6_OVER], ids=["under", "over"])
 def test_a6_matches_linmeta_simulation(prob):
     """Simulation agrees with the isotropic twin's simulation and with the theory; the controls do not.
