@@ -20,9 +20,6 @@ SCRIPTS = ["wishart.py", "theorem1.py", "theorem2.py", "leading_order.py", "fini
            "anisotropic.py", "anisotropic_exact.py"]
 
 
-
-
-
 @pytest.mark.statistical  # long: each script re-derives its results with sympy (about 55 s in all, on one core)
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_derivation_script_passes(script, derivation_runs):

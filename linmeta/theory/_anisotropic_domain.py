@@ -26,8 +26,6 @@ the largest error measured among the nearest measured sets.
 """
 from __future__ import annotations
 
-import pathlib
-import sys
 import warnings
 
 import numpy as np
@@ -37,6 +35,7 @@ from linmeta.algorithms._registry import BASELINE, INNER_MAPS, MAML
 from linmeta.problem import Problem
 from linmeta.theory import _generated_anisotropic as gen
 from linmeta.theory._anisotropic import _over, _ridgeless
+from linmeta.theory._domain import _caller_stacklevel
 from linmeta.theory._warnings import ApproximationDomainWarning
 
 __all__ = ["DOMAIN", "HOLDOUT_MAX", "TOLERANCE", "anisotropic_domain_warning", "features", "in_domain",
@@ -257,9 +256,6 @@ def anisotropic_domain_warning(prob: Problem, approximation: str = "leading") ->
             "(benchmarks/validity_anisotropic.py)")
 
 
-_PACKAGE = str(pathlib.Path(__file__).resolve().parents[1])
-
-
 def warn_if_outside(prob: Problem, approximation: str, alpha_t: float, alpha_r: float) -> None:
     """Emit :class:`ApproximationDomainWarning` if ``prob`` at rates ``(alpha_t, alpha_r)`` is outside the domain.
 
@@ -275,9 +271,5 @@ def warn_if_outside(prob: Problem, approximation: str, alpha_t: float, alpha_r: 
     if (alpha_t, alpha_r) != (prob.alpha_t, prob.alpha_r):
         prob = prob.replace(alpha_t=alpha_t, alpha_r=alpha_r)
     message = anisotropic_domain_warning(prob, approximation)
-    if message is None:
-        return
-    frame, level = sys._getframe(0), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, ApproximationDomainWarning, stacklevel=level)
+    if message is not None:
+        warnings.warn(message, ApproximationDomainWarning, stacklevel=_caller_stacklevel())
